@@ -1,0 +1,56 @@
+import LoomCore
+import NIOCore
+
+/// One entry of a directory listing.
+public struct ArtifactEntry: Sendable, Hashable, Codable {
+    /// Path relative to the listed directory's root (the store root, not the listed directory).
+    public var path: String
+    public var isDirectory: Bool
+    public var size: Int64?
+
+    public init(path: String, isDirectory: Bool, size: Int64?) {
+        self.path = path
+        self.isDirectory = isDirectory
+        self.size = size
+    }
+}
+
+/// What a completed upload stored.
+public struct StoredArtifact: Sendable, Hashable, Codable {
+    public var path: String
+    public var size: Int64
+    /// `sha256:<hex>` of the content.
+    public var digest: String
+
+    public init(path: String, size: Int64, digest: String) {
+        self.path = path
+        self.size = size
+        self.digest = digest
+    }
+}
+
+/// Where artifact bytes live. Uploads and downloads stream; nothing buffers a whole file.
+public protocol ArtifactStore: Sendable {
+    /// A human-readable location (for logs and `loom server` output).
+    var location: String { get }
+
+    /// Writes `chunks` to `path` atomically (readers see the old file or the whole new one) and
+    /// returns its size and digest. Rejects bodies larger than `maxBytes`.
+    func write<S: AsyncSequence & Sendable>(_ path: ArtifactPath, from chunks: S, maxBytes: Int64?) async throws -> StoredArtifact
+        where S.Element == ByteBuffer
+
+    /// The size of the file at `path`, or nil if there is no file there.
+    func fileSize(_ path: ArtifactPath) async throws -> Int64?
+
+    /// Streams the file at `path` to `consume`, chunk by chunk.
+    func read(_ path: ArtifactPath, chunkSize: Int, _ consume: (ByteBuffer) async throws -> Void) async throws
+
+    /// Lists the direct children of the directory at `path` (empty if it does not exist).
+    func list(_ path: ArtifactPath) async throws -> [ArtifactEntry]
+
+    /// Deletes the file or directory tree at `path`.
+    func delete(_ path: ArtifactPath) async throws
+
+    /// Computes the digest of the file at `path` by streaming it.
+    func digest(_ path: ArtifactPath) async throws -> StoredArtifact
+}

@@ -1,0 +1,93 @@
+import Foundation
+
+/// Identifier formats that match MLflow's: 32 lowercase hex characters for runs, `m-` + 32 hex for logged models.
+public enum Identifiers {
+    /// A random 128-bit identifier as 32 lowercase hex digits.
+    public static func newHexID() -> String {
+        var g = SystemRandomNumberGenerator()
+        let a = g.next() as UInt64
+        let b = g.next() as UInt64
+        return hex(a) + hex(b)
+    }
+
+    public static func newLoggedModelID() -> String { "m-" + newHexID() }
+
+    static func hex(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+
+    /// Run IDs are 32 hex characters (other formats are accepted if they are safe path segments).
+    public static func isSafeID(_ id: String) -> Bool {
+        !id.isEmpty && id.count <= 256 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+
+    private static let adjectives = ["able", "agile", "amazing", "bold", "brave", "bright", "calm", "clean", "clever", "crisp", "eager", "fair", "fast", "gentle", "glad", "grand", "happy", "honest", "keen", "kind", "lively", "lucid", "merry", "neat", "nimble", "noble", "polite", "proud", "quick", "quiet", "rare", "sharp", "shy", "silent", "smart", "solid", "steady", "sunny", "swift", "tidy", "vast", "warm", "wise", "witty", "zesty"]
+    private static let nouns = ["ant", "bass", "bat", "bear", "bee", "bird", "boar", "calf", "carp", "cat", "colt", "crab", "crane", "croc", "deer", "doe", "dove", "duck", "eel", "elk", "finch", "fly", "fox", "frog", "goat", "gull", "hare", "hawk", "hen", "horse", "jay", "koi", "lamb", "lark", "lynx", "mole", "moth", "mouse", "mule", "newt", "owl", "ox", "panda", "pig", "ram", "rat", "seal", "shrew", "sloth", "snail", "snake", "squid", "stag", "swan", "toad", "trout", "whale", "wolf", "worm", "wren", "yak", "zebra"]
+
+    /// A readable run name such as `bold-owl-417`, as MLflow generates.
+    public static func randomRunName() -> String {
+        var g = SystemRandomNumberGenerator()
+        let a = adjectives[Int(g.next() as UInt64 % UInt64(adjectives.count))]
+        let n = nouns[Int(g.next() as UInt64 % UInt64(nouns.count))]
+        return "\(a)-\(n)-\(Int(g.next() as UInt64 % 1000))"
+    }
+}
+
+/// Reduces long metric series to what a chart or a bulk request needs.
+public enum Downsampling {
+    /// Keeps at most `maxResults` points of a step-sorted series, evenly spread over its steps and
+    /// always keeping the first and last.
+    public static func evenlyByStep(_ series: [Metric], maxResults: Int) -> [Metric] {
+        guard maxResults > 0 else { return [] }
+        guard series.count > maxResults else { return series }
+        if maxResults == 1 { return [series[series.count - 1]] }
+        var out: [Metric] = []
+        out.reserveCapacity(maxResults)
+        var lastIndex = -1
+        for i in 0..<maxResults {
+            let index = Int((Double(i) * Double(series.count - 1) / Double(maxResults - 1)).rounded())
+            if index != lastIndex {
+                out.append(series[index])
+                lastIndex = index
+            }
+        }
+        return out
+    }
+
+    /// Largest-Triangle-Three-Buckets: keeps the visual shape of a series in `threshold` points.
+    public static func lttb(_ points: [(x: Double, y: Double)], threshold: Int) -> [(x: Double, y: Double)] {
+        let data = points.filter { $0.y.isFinite }
+        guard threshold >= 3, data.count > threshold else { return data }
+        var sampled: [(x: Double, y: Double)] = [data[0]]
+        let every = Double(data.count - 2) / Double(threshold - 2)
+        var a = 0
+        for i in 0..<(threshold - 2) {
+            let avgStart = Int(Double(i + 1) * every) + 1
+            let avgEnd = min(Int(Double(i + 2) * every) + 1, data.count)
+            var avgX = 0.0, avgY = 0.0
+            let avgCount = max(1, avgEnd - avgStart)
+            for j in avgStart..<max(avgStart, avgEnd) {
+                avgX += data[j].x
+                avgY += data[j].y
+            }
+            avgX /= Double(avgCount)
+            avgY /= Double(avgCount)
+            let rangeStart = Int(Double(i) * every) + 1
+            let rangeEnd = Int(Double(i + 1) * every) + 1
+            var maxArea = -1.0
+            var next = rangeStart
+            for j in rangeStart..<max(rangeStart + 1, rangeEnd) where j < data.count {
+                let area = abs((data[a].x - avgX) * (data[j].y - data[a].y) - (data[a].x - data[j].x) * (avgY - data[a].y))
+                if area > maxArea {
+                    maxArea = area
+                    next = j
+                }
+            }
+            sampled.append(data[next])
+            a = next
+        }
+        sampled.append(data[data.count - 1])
+        return sampled
+    }
+}

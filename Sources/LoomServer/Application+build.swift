@@ -1,0 +1,38 @@
+import Hummingbird
+import LoomArtifacts
+import LoomCore
+import LoomStore
+import LoomTracking
+import Logging
+
+/// Builds the router with every route, middleware and the route catalog.
+public func buildRouter(services: ServerServices, catalog: RouteCatalog = RouteCatalog()) -> Router<LoomRequestContext> {
+    let router = Router(context: LoomRequestContext.self)
+    router.add(middleware: RequestMetricsMiddleware())
+    router.add(middleware: ErrorMiddleware(logger: services.logger))
+    router.add(middleware: AuthMiddleware(access: services.access, enabled: services.configuration.authEnabled, logger: services.logger))
+    let routes = Routes(router: router, catalog: catalog)
+    SystemController(services: services).addRoutes(to: routes)
+    MLflowController(services: services).addRoutes(to: routes)
+    ArtifactsController(services: services).addRoutes(to: routes)
+    APIv1Controller(services: services).addRoutes(to: routes)
+    UIController(services: services).addRoutes(to: routes)
+    return router
+}
+
+/// Builds the whole application; `loom server` and the tests call the same function.
+public func buildApplication(
+    services: ServerServices, catalog: RouteCatalog = RouteCatalog(),
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let router = buildRouter(services: services, catalog: catalog)
+    let configuration = ApplicationConfiguration(
+        address: .hostname(services.configuration.host, port: services.configuration.port),
+        serverName: "loom")
+    return Application(
+        router: router,
+        configuration: configuration,
+        services: [StoreShutdownService(store: services.store)],
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+        logger: services.logger)
+}

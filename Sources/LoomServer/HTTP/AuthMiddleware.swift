@@ -1,0 +1,92 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LoomCore
+import LoomStore
+import LoomTracking
+import Logging
+
+/// Authenticates callers with HTTP Basic (username and password, or a token as the password)
+/// or Bearer tokens, sets the actor and workspace on the context, and carries the actor into the
+/// audit log. With auth off, every caller is the anonymous actor and nothing is checked.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = LoomRequestContext
+    let access: AccessService
+    let enabled: Bool
+    let logger: Logger
+
+    /// Paths anyone may call: liveness, readiness, the spec and the UI's static files.
+    static let publicPaths: Set<String> = ["/health", "/ready", "/version", "/openapi.yaml", "/metrics", "/static/loom.css", "/static/loom.js"]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.authEnabled = enabled
+        if let ws = request.headers[HTTPField.Name("X-Loom-Workspace")!] ?? request.headers[HTTPField.Name("X-MLflow-Workspace")!], !ws.isEmpty {
+            context.workspace = ws
+        }
+        let path = request.uri.path
+        if enabled && !Self.publicPaths.contains(path) {
+            do {
+                context.actor = try await authenticate(request)
+            } catch let e as LoomError where e.code == .unauthenticated {
+                if isBrowserPage(request) {
+                    // Browsers get the login prompt instead of a JSON error.
+                    var headers = HTTPFields()
+                    headers[.wwwAuthenticate] = "Basic realm=\"loom\""
+                    headers[.contentType] = "text/html; charset=utf-8"
+                    return Response(status: .unauthorized, headers: headers, body: .init(byteBuffer: .init(string: "<h1>401 Unauthorized</h1><p>Sign in to use Loom.</p>")))
+                }
+                try? await access.store.appendAudit([AuditEvent(
+                    time: Clock.nowMillis(), actor: "unauthenticated", action: "auth_failed", entityType: "http", entityID: path,
+                    workspace: context.workspace, status: 401, detail: "\(request.method) \(path)")])
+                throw e
+            }
+        } else if enabled {
+            context.actor = Actor(username: "anonymous", isAdmin: false)
+        }
+        let audit = AuditContext(actor: context.actor.username, workspace: context.workspace, origin: "\(request.method) \(path)")
+        do {
+            return try await AuditContext.$current.withValue(audit) {
+                try await next(request, context)
+            }
+        } catch let e as LoomError where e.code == .permissionDenied {
+            try? await access.store.appendAudit([AuditEvent(
+                time: Clock.nowMillis(), actor: context.actor.username, action: "permission_denied", entityType: "http", entityID: path,
+                workspace: context.workspace, status: 403, detail: "\(request.method) \(path)")])
+            throw e
+        }
+    }
+
+    func isBrowserPage(_ request: Request) -> Bool {
+        request.method == .get && !request.uri.path.hasPrefix("/api/") && (request.headers[.accept]?.contains("text/html") ?? false)
+    }
+
+    func authenticate(_ request: Request) async throws -> Actor {
+        guard let header = request.headers[.authorization] else {
+            throw LoomError.unauthenticated("Authentication required: use HTTP Basic (username and password or token) or a Bearer token")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2 else { throw LoomError.unauthenticated("Malformed Authorization header") }
+        let scheme = parts[0].lowercased()
+        let credential = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        switch scheme {
+        case "bearer":
+            return try await access.authenticate(token: credential)
+        case "basic":
+            guard let data = Data(base64Encoded: credential), let text = String(data: data, encoding: .utf8),
+                  let colon = text.firstIndex(of: ":")
+            else { throw LoomError.unauthenticated("Malformed Basic credentials") }
+            let username = String(text[..<colon])
+            let password = String(text[text.index(after: colon)...])
+            if password.hasPrefix("loom_") {
+                // A token given as the password (e.g. MLFLOW_TRACKING_PASSWORD=<token>).
+                if let actor = try? await access.authenticate(token: password), actor.username == username || username.isEmpty || username == "token" {
+                    return actor
+                }
+            }
+            return try await access.authenticate(username: username, password: password)
+        default:
+            throw LoomError.unauthenticated("Unsupported authorization scheme '\(parts[0])'")
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import LoomArtifacts
+import LoomCore
+import LoomStore
+import LoomTracking
+import Logging
+
+/// Everything the HTTP layer calls into, built once at start.
+public struct ServerServices: Sendable {
+    public let tracking: TrackingService
+    public let access: AccessService
+    public let configuration: ServerConfiguration
+    public let logger: Logger
+
+    public init(tracking: TrackingService, access: AccessService, configuration: ServerConfiguration, logger: Logger) {
+        self.tracking = tracking
+        self.access = access
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public var store: any MetadataStore { tracking.store }
+    public var artifacts: any ArtifactStore { tracking.artifacts }
+}
+
+/// Settings of `loom server` (from flags, the environment and defaults).
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Whether requests must authenticate.
+    public var authEnabled: Bool
+    /// Largest artifact upload accepted, in bytes (nil: unlimited).
+    public var maxArtifactBytes: Int64?
+    /// Where the data directory is (for display).
+    public var dataDirectory: String?
+    public var version: String
+
+    public init(host: String = "127.0.0.1", port: Int = 5000, authEnabled: Bool = false, maxArtifactBytes: Int64? = nil, dataDirectory: String? = nil, version: String = LoomVersion.current) {
+        self.host = host
+        self.port = port
+        self.authEnabled = authEnabled
+        self.maxArtifactBytes = maxArtifactBytes
+        self.dataDirectory = dataDirectory
+        self.version = version
+    }
+}
+
+/// The version of this build.
+public enum LoomVersion {
+    public static let current = "0.1.0"
+}

@@ -1,0 +1,83 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Minimal, escaping-by-default HTML building for the server-rendered UI.
+enum HTML {
+    /// Escapes text for element content and attribute values.
+    static func escape(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for c in s.unicodeScalars {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+
+    /// Percent-encodes a path segment or query value.
+    static func url(_ s: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+    }
+
+    static func page(title: String, active: String, body: String) -> Response {
+        let html = """
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>\(escape(title)) · Loom</title>
+            <link rel="stylesheet" href="/static/loom.css">
+            </head><body>
+            <header><a class="brand" href="/">Loom</a>
+            <nav><a href="/"\(active == "experiments" ? " class=\"active\"" : "")>Experiments</a>
+            <a href="/models"\(active == "models" ? " class=\"active\"" : "")>Models</a>
+            <a href="/openapi.yaml">API</a></nav></header>
+            <main>\(body)</main>
+            <script src="/static/loom.js"></script>
+            </body></html>
+            """
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.contentSecurityPolicy] = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func time(_ ms: Int64?) -> String {
+        guard let ms, ms > 0 else { return "–" }
+        let date = Date(timeIntervalSince1970: Double(ms) / 1000)
+        return formatter.string(from: date)
+    }
+
+    nonisolated(unsafe) static let formatter: DateFormatter = {
+        // Configured once and only read afterwards; DateFormatter formatting is thread-safe.
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f
+    }()
+
+    static func number(_ v: Double) -> String {
+        if v.isNaN { return "NaN" }
+        if v.isInfinite { return v > 0 ? "∞" : "-∞" }
+        if v == v.rounded(), abs(v) < 1e12 { return String(Int64(v)) }
+        return String(format: "%.6g", v)
+    }
+
+    static func duration(_ start: Int64, _ end: Int64?) -> String {
+        guard let end, end >= start else { return "–" }
+        let s = Double(end - start) / 1000
+        if s < 60 { return String(format: "%.1fs", s) }
+        if s < 3600 { return String(format: "%.1fmin", s / 60) }
+        return String(format: "%.1fh", s / 3600)
+    }
+}

@@ -1,0 +1,122 @@
+import LoomCore
+
+/// Everything Loom remembers about experiments, runs, models and who may touch them.
+///
+/// Methods are named for intents; each mutating method is one atomic change that also appends its
+/// audit record (actor from ``AuditContext/current``). Every backend passes the conformance suite
+/// in `LoomTesting`.
+public protocol MetadataStore: Sendable {
+    var engine: SQLEngine { get }
+
+    // MARK: Lifecycle
+    /// Applies pending migrations; returns the versions applied.
+    func upgrade() async throws -> [Int]
+    /// The applied migration versions.
+    func appliedMigrations() async throws -> [Int]
+    /// Creates the Default experiment (id 0) if missing.
+    func bootstrap(defaultArtifactLocation: String) async throws
+    func ping() async throws
+    /// Finishes queued writes and closes connections.
+    func shutdown() async
+
+    // MARK: Workspaces
+    func createWorkspace(_ workspace: Workspace) async throws -> Workspace
+    func workspace(named name: String) async throws -> Workspace?
+    func listWorkspaces() async throws -> [Workspace]
+
+    // MARK: Experiments
+    /// Creates an experiment; `artifactLocation(id)` computes the location when none is given.
+    func createExperiment(name: String, workspace: String, artifactLocation: String?, defaultArtifactLocation: @escaping @Sendable (String) -> String, tags: [Tag], time: Millis) async throws -> Experiment
+    func experiment(id: String) async throws -> Experiment?
+    func experiment(named name: String, workspace: String) async throws -> Experiment?
+    func searchExperiments(_ search: EntitySearch) async throws -> Page<Experiment>
+    func renameExperiment(id: String, to name: String, time: Millis) async throws
+    /// Deletes (soft) or restores an experiment and its runs.
+    func setExperimentLifecycle(id: String, stage: LifecycleStage, time: Millis) async throws
+    func setExperimentTag(id: String, tag: Tag) async throws
+    func deleteExperimentTag(id: String, key: String) async throws
+
+    // MARK: Runs
+    func createRun(_ run: NewRun, artifactURI: String) async throws -> Run
+    func run(id: String) async throws -> Run?
+    func runInfo(id: String) async throws -> RunInfo?
+    func updateRun(id: String, status: RunStatus?, endTime: Millis?, runName: String?) async throws -> RunInfo
+    func setRunLifecycle(id: String, stage: LifecycleStage, time: Millis) async throws
+    /// Logs metrics, params and tags atomically. A param that exists with another value is an error.
+    func logBatch(runID: String, metrics: [Metric], params: [Param], tags: [Tag]) async throws
+    func deleteRunTag(runID: String, key: String) async throws
+    func logInputs(runID: String, experimentID: String, datasets: [DatasetInput], models: [ModelIO]) async throws
+    func logOutputs(runID: String, models: [ModelIO]) async throws
+    func metricHistory(runID: String, key: String, maxResults: Int, offset: Int) async throws -> Page<Metric>
+    func metricHistoryBulkInterval(_ query: MetricIntervalQuery) async throws -> [Metric]
+    func searchRuns(_ search: RunSearch) async throws -> Page<Run>
+    /// The metric keys logged in any run of the experiments (for UI column pickers).
+    func metricKeys(experimentIDs: [String]) async throws -> [String]
+    func paramKeys(experimentIDs: [String]) async throws -> [String]
+    func countRuns(experimentIDs: [String], viewType: ViewType) async throws -> Int
+    /// Datasets logged to the experiments (`experiments/search-datasets`).
+    func searchDatasets(experimentIDs: [String]) async throws -> [Dataset]
+
+    // MARK: Logged models
+    func createLoggedModel(_ model: LoggedModel) async throws -> LoggedModel
+    func loggedModel(id: String) async throws -> LoggedModel?
+    func finalizeLoggedModel(id: String, status: LoggedModelStatus, time: Millis) async throws -> LoggedModel
+    func deleteLoggedModel(id: String, time: Millis) async throws
+    func searchLoggedModels(_ search: EntitySearch) async throws -> Page<LoggedModel>
+    func setLoggedModelTags(id: String, tags: [Tag]) async throws
+    func deleteLoggedModelTag(id: String, key: String) async throws
+    func logLoggedModelParams(id: String, params: [Param]) async throws
+
+    // MARK: Registry
+    func createRegisteredModel(name: String, workspace: String, description: String?, tags: [Tag], time: Millis) async throws -> RegisteredModel
+    func registeredModel(named name: String, workspace: String) async throws -> RegisteredModel?
+    func renameRegisteredModel(name: String, workspace: String, to newName: String, time: Millis) async throws -> RegisteredModel
+    func updateRegisteredModel(name: String, workspace: String, description: String?, time: Millis) async throws -> RegisteredModel
+    func deleteRegisteredModel(name: String, workspace: String) async throws
+    func searchRegisteredModels(_ search: EntitySearch) async throws -> Page<RegisteredModel>
+    func setRegisteredModelTag(name: String, workspace: String, tag: Tag) async throws
+    func deleteRegisteredModelTag(name: String, workspace: String, key: String) async throws
+
+    func createModelVersion(_ version: NewModelVersion, workspace: String) async throws -> ModelVersion
+    func modelVersion(name: String, version: String, workspace: String) async throws -> ModelVersion?
+    func updateModelVersion(name: String, version: String, workspace: String, description: String?, time: Millis) async throws -> ModelVersion
+    func transitionModelVersionStage(name: String, version: String, workspace: String, stage: ModelStage, archiveExisting: Bool, time: Millis) async throws -> ModelVersion
+    func deleteModelVersion(name: String, version: String, workspace: String) async throws
+    func searchModelVersions(_ search: EntitySearch) async throws -> Page<ModelVersion>
+    func latestVersions(name: String, workspace: String, stages: [ModelStage]) async throws -> [ModelVersion]
+    func setModelVersionTag(name: String, version: String, workspace: String, tag: Tag) async throws
+    func deleteModelVersionTag(name: String, version: String, workspace: String, key: String) async throws
+    func setAlias(name: String, workspace: String, alias: String, version: String) async throws
+    func deleteAlias(name: String, workspace: String, alias: String) async throws
+    func modelVersion(name: String, alias: String, workspace: String) async throws -> ModelVersion?
+
+    // MARK: Users and access
+    func createUser(username: String, passwordHash: String, isAdmin: Bool, time: Millis) async throws -> User
+    func user(named username: String) async throws -> User?
+    func user(id: Int64) async throws -> User?
+    func passwordHash(username: String) async throws -> (User, String)?
+    func listUsers() async throws -> [User]
+    func updateUser(username: String, passwordHash: String?, isAdmin: Bool?) async throws -> User
+    func deleteUser(username: String) async throws
+    func countUsers() async throws -> Int
+
+    func createToken(userID: Int64, name: String, prefix: String, tokenHash: String, expiresAt: Millis?, time: Millis) async throws -> APIToken
+    /// Finds a live token by its hash and returns its owner.
+    func token(hash: String) async throws -> (APIToken, User)?
+    func listTokens(userID: Int64?) async throws -> [APIToken]
+    func deleteToken(id: Int64, userID: Int64?) async throws
+    func touchToken(id: Int64, time: Millis) async throws
+
+    func setRole(username: String, workspace: String, role: Role?) async throws
+    func roles(username: String) async throws -> [RoleBinding]
+    func listRoles(workspace: String?) async throws -> [RoleBinding]
+    func setResourcePermission(_ permission: ResourcePermission) async throws
+    func deleteResourcePermission(username: String, kind: ResourceKind, resource: String) async throws
+    func resourcePermissions(username: String) async throws -> [ResourcePermission]
+    func resourcePermission(username: String, kind: ResourceKind, resource: String) async throws -> Permission?
+
+    // MARK: Audit
+    /// Appends records outside any other change (e.g. refused calls).
+    func appendAudit(_ events: [AuditEvent]) async throws
+    func auditEvents(_ query: AuditQuery) async throws -> Page<AuditEvent>
+}

@@ -1,0 +1,411 @@
+import Foundation
+import LoomCore
+import SQLKit
+
+extension SQLMetadataStore {
+    public func createRun(_ new: NewRun, artifactURI: String) async throws -> Run {
+        guard let eid = parseID(new.experimentID) else { throw LoomError.notFound("No Experiment with id=\(new.experimentID) exists") }
+        return try await write("create_run", "run", new.runID) { db in
+            try await Self.requireActiveExperiment(db, eid, new.experimentID)
+            try await db.raw("""
+                INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, deleted_time, artifact_uri, lifecycle_stage)
+                VALUES (\(bind: new.runID), \(bind: eid), \(bind: new.runName), \(bind: new.userID), 'RUNNING', \(bind: new.startTime), NULL, NULL, \(bind: artifactURI), 'active')
+                """).run()
+            try await Self.upsertTags(db, table: "tags", owner: "run_uuid", id: new.runID, tags: new.tags)
+            let info = RunInfo(runID: new.runID, runName: new.runName, experimentID: new.experimentID, userID: new.userID, status: .running,
+                               startTime: new.startTime, endTime: nil, artifactURI: artifactURI, lifecycleStage: .active)
+            return Run(info: info, tags: Self.dedupeLast(new.tags))
+        }
+    }
+
+    public func runInfo(id: String) async throws -> RunInfo? {
+        try await read { db in
+            try await db.raw("SELECT * FROM runs WHERE run_uuid = \(bind: id)").first().map(Self.decodeRunInfo)
+        }
+    }
+
+    public func run(id: String) async throws -> Run? {
+        try await read { db in
+            guard let row = try await db.raw("SELECT * FROM runs WHERE run_uuid = \(bind: id)").first() else { return nil }
+            return try await Self.loadRuns(db, infos: [Self.decodeRunInfo(row)]).first
+        }
+    }
+
+    public func updateRun(id: String, status: RunStatus?, endTime: Millis?, runName: String?) async throws -> RunInfo {
+        try await write("update_run", "run", id) { db in
+            var info = try await Self.requireActiveRun(db, id)
+            if let status { info.status = status }
+            if let endTime { info.endTime = endTime }
+            if let runName, !runName.isEmpty {
+                info.runName = runName
+                try await Self.upsertTags(db, table: "tags", owner: "run_uuid", id: id, tags: [Tag(key: "mlflow.runName", value: runName)])
+            }
+            try await db.raw("UPDATE runs SET status = \(bind: info.status.rawValue), end_time = \(bind: info.endTime), name = \(bind: info.runName) WHERE run_uuid = \(bind: id)").run()
+            return info
+        }
+    }
+
+    public func setRunLifecycle(id: String, stage: LifecycleStage, time: Millis) async throws {
+        try await write(stage == .deleted ? "delete_run" : "restore_run", "run", id) { db in
+            guard let row = try await db.raw("SELECT lifecycle_stage FROM runs WHERE run_uuid = \(bind: id)").first() else {
+                throw LoomError.notFound("Run with id=\(id) not found")
+            }
+            _ = row
+            if stage == .deleted {
+                try await db.raw("UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = \(bind: time) WHERE run_uuid = \(bind: id)").run()
+            } else {
+                try await db.raw("UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE run_uuid = \(bind: id)").run()
+            }
+        }
+    }
+
+    public func logBatch(runID: String, metrics: [Metric], params: [Param], tags: [Tag]) async throws {
+        let detail = "metrics=\(metrics.count) params=\(params.count) tags=\(tags.count)"
+        let action = metrics.count == 1 && params.isEmpty && tags.isEmpty ? "log_metric"
+            : params.count == 1 && metrics.isEmpty && tags.isEmpty ? "log_param"
+            : tags.count == 1 && metrics.isEmpty && params.isEmpty ? "set_tag" : "log_batch"
+        try await write(action, "run", runID, detail: detail) { db in
+            _ = try await Self.requireActiveRun(db, runID)
+            if !params.isEmpty { try await Self.insertParams(db, table: "params", owner: "run_uuid", id: runID, params: params) }
+            if !tags.isEmpty {
+                try await Self.upsertTags(db, table: "tags", owner: "run_uuid", id: runID, tags: tags)
+                if let name = tags.last(where: { $0.key == "mlflow.runName" })?.value {
+                    try await db.raw("UPDATE runs SET name = \(bind: name) WHERE run_uuid = \(bind: runID)").run()
+                }
+            }
+            if !metrics.isEmpty { try await Self.insertMetrics(db, runID: runID, metrics: metrics) }
+        }
+    }
+
+    public func deleteRunTag(runID: String, key: String) async throws {
+        try await write("delete_tag", "run", runID, detail: key) { db in
+            _ = try await Self.requireActiveRun(db, runID)
+            let gone = try await db.raw("DELETE FROM tags WHERE run_uuid = \(bind: runID) AND key = \(bind: key) RETURNING key").all()
+            guard !gone.isEmpty else { throw LoomError.notFound("No tag with name: \(key) in run with id \(runID)") }
+        }
+    }
+
+    public func logInputs(runID: String, experimentID: String, datasets: [DatasetInput], models: [ModelIO]) async throws {
+        guard let eid = parseID(experimentID) else { throw LoomError.notFound("No Experiment with id=\(experimentID) exists") }
+        try await write("log_inputs", "run", runID, detail: "datasets=\(datasets.count) models=\(models.count)") { db in
+            _ = try await Self.requireActiveRun(db, runID)
+            for input in datasets {
+                let d = input.dataset
+                let existing = try await db.raw("SELECT dataset_uuid FROM datasets WHERE experiment_id = \(bind: eid) AND name = \(bind: d.name) AND digest = \(bind: d.digest)").first()
+                let uuid: String
+                if let existing {
+                    uuid = try existing.string("dataset_uuid")
+                } else {
+                    uuid = Identifiers.newHexID()
+                    try await db.raw("""
+                        INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema_json, profile_json)
+                        VALUES (\(bind: uuid), \(bind: eid), \(bind: d.name), \(bind: d.digest), \(bind: d.sourceType), \(bind: d.source), \(bind: d.schema), \(bind: d.profile))
+                        """).run()
+                }
+                let position = Clock.nowMillis()
+                try await db.raw("""
+                    INSERT INTO run_dataset_inputs (run_uuid, dataset_uuid, position) VALUES (\(bind: runID), \(bind: uuid), \(bind: position))
+                    ON CONFLICT (run_uuid, dataset_uuid) DO NOTHING
+                    """).run()
+                for tag in input.tags {
+                    try await db.raw("""
+                        INSERT INTO run_dataset_input_tags (run_uuid, dataset_uuid, key, value) VALUES (\(bind: runID), \(bind: uuid), \(bind: tag.key), \(bind: tag.value))
+                        ON CONFLICT (run_uuid, dataset_uuid, key) DO UPDATE SET value = excluded.value
+                        """).run()
+                }
+            }
+            for m in models {
+                try await db.raw("""
+                    INSERT INTO run_model_io (run_uuid, model_id, direction, step) VALUES (\(bind: runID), \(bind: m.modelID), 'input', \(bind: m.step))
+                    ON CONFLICT (run_uuid, model_id, direction) DO NOTHING
+                    """).run()
+            }
+        }
+    }
+
+    public func logOutputs(runID: String, models: [ModelIO]) async throws {
+        try await write("log_outputs", "run", runID, detail: "models=\(models.count)") { db in
+            _ = try await Self.requireActiveRun(db, runID)
+            for m in models {
+                try await db.raw("""
+                    INSERT INTO run_model_io (run_uuid, model_id, direction, step) VALUES (\(bind: runID), \(bind: m.modelID), 'output', \(bind: m.step ?? 0))
+                    ON CONFLICT (run_uuid, model_id, direction) DO UPDATE SET step = excluded.step
+                    """).run()
+            }
+        }
+    }
+
+    public func metricHistory(runID: String, key: String, maxResults: Int, offset: Int) async throws -> Page<Metric> {
+        try await read { db in
+            let rows = try await db.raw("""
+                SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics
+                WHERE run_uuid = \(bind: runID) AND key = \(bind: key)
+                ORDER BY step, timestamp LIMIT \(bind: maxResults + 1) OFFSET \(bind: offset)
+                """).all()
+            let items = try rows.prefix(maxResults).map { try Self.decodeMetric($0, runID: nil) }
+            return Page(items: items, nextPageToken: rows.count > maxResults ? PageToken.encode(offset: offset + maxResults) : nil)
+        }
+    }
+
+    public func metricHistoryBulkInterval(_ q: MetricIntervalQuery) async throws -> [Metric] {
+        try await read { db in
+            var out: [Metric] = []
+            for runID in q.runIDs {
+                var conds: [SQLQueryString] = ["run_uuid = \(bind: runID)", "key = \(bind: q.key)"]
+                if let s = q.startStep { conds.append("step >= \(bind: s)") }
+                if let e = q.endStep { conds.append("step <= \(bind: e)") }
+                let rows = try await db.raw("""
+                    SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics
+                    WHERE \(conds.joined(separator: " AND ")) ORDER BY step, timestamp
+                    """).all()
+                let metrics = try rows.map { try Self.decodeMetric($0, runID: runID) }
+                out.append(contentsOf: Downsampling.evenlyByStep(metrics, maxResults: q.maxResults))
+            }
+            return out
+        }
+    }
+
+    public func metricKeys(experimentIDs: [String]) async throws -> [String] {
+        let ids = experimentIDs.compactMap(parseID) as [any Encodable & Sendable]
+        guard !ids.isEmpty else { return [] }
+        return try await read { db in
+            try await db.raw("""
+                SELECT DISTINCT m.key FROM latest_metrics m JOIN runs r ON r.run_uuid = m.run_uuid
+                WHERE r.experiment_id IN (\(binds: ids)) ORDER BY m.key LIMIT 500
+                """).all().map { try $0.string("key") }
+        }
+    }
+
+    public func paramKeys(experimentIDs: [String]) async throws -> [String] {
+        let ids = experimentIDs.compactMap(parseID) as [any Encodable & Sendable]
+        guard !ids.isEmpty else { return [] }
+        return try await read { db in
+            try await db.raw("""
+                SELECT DISTINCT p.key FROM params p JOIN runs r ON r.run_uuid = p.run_uuid
+                WHERE r.experiment_id IN (\(binds: ids)) ORDER BY p.key LIMIT 500
+                """).all().map { try $0.string("key") }
+        }
+    }
+
+    public func countRuns(experimentIDs: [String], viewType: ViewType) async throws -> Int {
+        let ids = experimentIDs.compactMap(parseID) as [any Encodable & Sendable]
+        guard !ids.isEmpty else { return 0 }
+        let stages = viewType.stages.map(\.rawValue) as [any Encodable & Sendable]
+        return try await read { db in
+            let row = try await db.raw("SELECT COUNT(*) AS n FROM runs WHERE experiment_id IN (\(binds: ids)) AND lifecycle_stage IN (\(binds: stages))").first()
+            return Int(try row?.int64("n") ?? 0)
+        }
+    }
+
+    public func searchDatasets(experimentIDs: [String]) async throws -> [Dataset] {
+        let ids = experimentIDs.compactMap(parseID) as [any Encodable & Sendable]
+        guard !ids.isEmpty else { return [] }
+        return try await read { db in
+            try await db.raw("SELECT * FROM datasets WHERE experiment_id IN (\(binds: ids)) ORDER BY name, digest LIMIT 1000").all().map(Self.decodeDataset)
+        }
+    }
+
+    // MARK: Helpers
+
+    static func requireActiveRun(_ db: any SQLDatabase, _ runID: String) async throws -> RunInfo {
+        guard let row = try await db.raw("SELECT * FROM runs WHERE run_uuid = \(bind: runID)").first() else {
+            throw LoomError.notFound("Run with id=\(runID) not found")
+        }
+        let info = try decodeRunInfo(row)
+        guard info.lifecycleStage == .active else {
+            throw LoomError.invalidParameter("The run \(runID) must be in the 'active' state. Current state is deleted.")
+        }
+        return info
+    }
+
+    /// Upserts tags; the last value of a key repeated in `tags` wins.
+    static func upsertTags(_ db: any SQLDatabase, table: String, owner: String, id: String, tags: [Tag]) async throws {
+        let unique = dedupeLast(tags)
+        for chunk in unique.chunked(300) {
+            let values: [SQLQueryString] = chunk.map { "(\(bind: id), \(bind: $0.key), \(bind: $0.value))" }
+            try await db.raw("""
+                INSERT INTO \(unsafeRaw: table) (\(unsafeRaw: owner), key, value) VALUES \(values.joined(separator: ", "))
+                ON CONFLICT (\(unsafeRaw: owner), key) DO UPDATE SET value = excluded.value
+                """).run()
+        }
+    }
+
+    static func dedupeLast(_ tags: [Tag]) -> [Tag] {
+        var seen: [String: Int] = [:]
+        var out: [Tag] = []
+        for t in tags {
+            if let i = seen[t.key] { out[i] = t } else { seen[t.key] = out.count; out.append(t) }
+        }
+        return out
+    }
+
+    /// Inserts params; re-logging the same value is a no-op, a different value is an error.
+    static func insertParams(_ db: any SQLDatabase, table: String, owner: String, id: String, params: [Param]) async throws {
+        var wanted: [String: String] = [:]
+        for p in params {
+            if let v = wanted[p.key], v != p.value {
+                throw LoomError.invalidParameter("Duplicate parameter keys have been submitted: [\(p.key)]. Please ensure the request contains only one param value per param key.")
+            }
+            wanted[p.key] = p.value
+        }
+        let keys = Array(wanted.keys)
+        var existing: [String: String] = [:]
+        for chunk in keys.chunked(500) {
+            let binds = Array(chunk) as [any Encodable & Sendable]
+            let rows = try await db.raw("SELECT key, value FROM \(unsafeRaw: table) WHERE \(unsafeRaw: owner) = \(bind: id) AND key IN (\(binds: binds))").all()
+            for r in rows { existing[try r.string("key")] = try r.string("value") }
+        }
+        let conflicts = existing.filter { wanted[$0.key] != $0.value }
+        if !conflicts.isEmpty {
+            if params.count == 1, let (k, old) = conflicts.first {
+                throw LoomError.invalidParameter("Changing param values is not allowed. Param with key='\(k)' was already logged with value='\(old)' for run ID='\(id)'. Attempted logging new value '\(wanted[k]!)'.")
+            }
+            let detail = conflicts.keys.sorted().map { "{'key': '\($0)', 'old_value': '\(existing[$0]!)', 'new_value': '\(wanted[$0]!)'}" }.joined(separator: ", ")
+            throw LoomError.invalidParameter("Changing param values is not allowed. Params were already logged='[\(detail)]' for run ID='\(id)'.")
+        }
+        let fresh = params.filter { existing[$0.key] == nil }
+        var inserted = Set<String>()
+        let rows = fresh.filter { inserted.insert($0.key).inserted }
+        for chunk in rows.chunked(300) {
+            let values: [SQLQueryString] = chunk.map { "(\(bind: id), \(bind: $0.key), \(bind: $0.value))" }
+            try await db.raw("INSERT INTO \(unsafeRaw: table) (\(unsafeRaw: owner), key, value) VALUES \(values.joined(separator: ", "))").run()
+        }
+    }
+
+    static func insertMetrics(_ db: any SQLDatabase, runID: String, metrics: [Metric]) async throws {
+        for chunk in metrics.chunked(250) {
+            let values: [SQLQueryString] = chunk.map { m in
+                let isNaN = m.value.isNaN
+                let v: Double = isNaN ? 0 : Self.clamp(m.value)
+                return "(\(bind: runID), \(bind: m.key), \(bind: m.step), \(bind: m.timestamp), \(bind: v), \(bind: isNaN ? 1 : 0), \(bind: m.modelID), \(bind: m.datasetName), \(bind: m.datasetDigest))"
+            }
+            try await db.raw("""
+                INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest)
+                VALUES \(values.joined(separator: ", "))
+                ON CONFLICT (run_uuid, key, step, timestamp, value, is_nan) DO NOTHING
+                """).run()
+        }
+        // The newest point per key: greatest (step, timestamp, value).
+        var latest: [String: Metric] = [:]
+        for m in metrics {
+            if let cur = latest[m.key] {
+                if (m.step, m.timestamp) > (cur.step, cur.timestamp) || ((m.step, m.timestamp) == (cur.step, cur.timestamp) && Self.metricValueRank(m.value) > Self.metricValueRank(cur.value)) {
+                    latest[m.key] = m
+                }
+            } else {
+                latest[m.key] = m
+            }
+        }
+        for chunk in Array(latest.values).chunked(250) {
+            let values: [SQLQueryString] = chunk.map { m in
+                let isNaN = m.value.isNaN
+                return "(\(bind: runID), \(bind: m.key), \(bind: m.step), \(bind: m.timestamp), \(bind: isNaN ? 0 : Self.clamp(m.value)), \(bind: isNaN ? 1 : 0))"
+            }
+            try await db.raw("""
+                INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES \(values.joined(separator: ", "))
+                ON CONFLICT (run_uuid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
+                WHERE excluded.step > latest_metrics.step
+                   OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp)
+                   OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)
+                """).run()
+        }
+    }
+
+    static func metricValueRank(_ v: Double) -> Double { v.isNaN ? -.infinity : v }
+
+    /// ±Infinity is stored as ±Double.greatestFiniteMagnitude, as MLflow's SQL store does.
+    static func clamp(_ v: Double) -> Double {
+        v == .infinity ? .greatestFiniteMagnitude : v == -.infinity ? -.greatestFiniteMagnitude : v
+    }
+
+    static func decodeRunInfo(_ row: any SQLRow) throws -> RunInfo {
+        RunInfo(
+            runID: try row.string("run_uuid"),
+            runName: try row.string("name"),
+            experimentID: String(try row.int64("experiment_id")),
+            userID: try row.string("user_id"),
+            status: RunStatus(rawValue: try row.string("status")) ?? .running,
+            startTime: try row.int64("start_time"),
+            endTime: try row.optionalInt64("end_time"),
+            artifactURI: try row.string("artifact_uri"),
+            lifecycleStage: LifecycleStage(rawValue: try row.string("lifecycle_stage")) ?? .active)
+    }
+
+    static func decodeMetric(_ row: any SQLRow, runID: String?) throws -> Metric {
+        let isNaN = try row.int64("is_nan") != 0
+        return Metric(
+            key: try row.string("key"),
+            value: isNaN ? .nan : (try row.optionalDouble("value") ?? .nan),
+            timestamp: try row.int64("timestamp"),
+            step: try row.int64("step"),
+            modelID: try row.optionalString("model_id"),
+            datasetName: try row.optionalString("dataset_name"),
+            datasetDigest: try row.optionalString("dataset_digest"),
+            runID: runID)
+    }
+
+    static func decodeDataset(_ row: any SQLRow) throws -> Dataset {
+        Dataset(
+            name: try row.string("name"), digest: try row.string("digest"), sourceType: try row.string("source_type"),
+            source: try row.string("source"), schema: try row.optionalString("schema_json"), profile: try row.optionalString("profile_json"))
+    }
+
+    /// Loads params, tags, latest metrics, inputs and outputs for a page of runs, preserving order.
+    static func loadRuns(_ db: any SQLDatabase, infos: [RunInfo]) async throws -> [Run] {
+        guard !infos.isEmpty else { return [] }
+        var params: [String: [Param]] = [:]
+        var tags: [String: [Tag]] = [:]
+        var metrics: [String: [Metric]] = [:]
+        var datasets: [String: [DatasetInput]] = [:]
+        var modelInputs: [String: [ModelIO]] = [:]
+        var modelOutputs: [String: [ModelIO]] = [:]
+        for chunk in infos.map(\.runID).chunked(500) {
+            let ids = Array(chunk) as [any Encodable & Sendable]
+            for r in try await db.raw("SELECT run_uuid, key, value FROM params WHERE run_uuid IN (\(binds: ids))").all() {
+                params[try r.string("run_uuid"), default: []].append(Param(key: try r.string("key"), value: try r.string("value")))
+            }
+            for r in try await db.raw("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (\(binds: ids))").all() {
+                tags[try r.string("run_uuid"), default: []].append(Tag(key: try r.string("key"), value: try r.string("value")))
+            }
+            for r in try await db.raw("SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN (\(binds: ids))").all() {
+                let isNaN = try r.int64("is_nan") != 0
+                metrics[try r.string("run_uuid"), default: []].append(Metric(
+                    key: try r.string("key"), value: isNaN ? .nan : (try r.optionalDouble("value") ?? .nan),
+                    timestamp: try r.int64("timestamp"), step: try r.int64("step")))
+            }
+            let inputRows = try await db.raw("""
+                SELECT i.run_uuid, i.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema_json, d.profile_json
+                FROM run_dataset_inputs i JOIN datasets d ON d.dataset_uuid = i.dataset_uuid
+                WHERE i.run_uuid IN (\(binds: ids)) ORDER BY i.position
+                """).all()
+            if !inputRows.isEmpty {
+                var inputTags: [String: [Tag]] = [:]
+                for r in try await db.raw("SELECT run_uuid, dataset_uuid, key, value FROM run_dataset_input_tags WHERE run_uuid IN (\(binds: ids))").all() {
+                    inputTags[try r.string("run_uuid") + "/" + r.string("dataset_uuid"), default: []].append(Tag(key: try r.string("key"), value: try r.string("value")))
+                }
+                for r in inputRows {
+                    let run = try r.string("run_uuid")
+                    let key = run + "/" + (try r.string("dataset_uuid"))
+                    datasets[run, default: []].append(DatasetInput(tags: inputTags[key] ?? [], dataset: try decodeDataset(r)))
+                }
+            }
+            for r in try await db.raw("SELECT run_uuid, model_id, direction, step FROM run_model_io WHERE run_uuid IN (\(binds: ids))").all() {
+                let io = ModelIO(modelID: try r.string("model_id"), step: try r.optionalInt64("step"))
+                if try r.string("direction") == "input" {
+                    modelInputs[try r.string("run_uuid"), default: []].append(io)
+                } else {
+                    modelOutputs[try r.string("run_uuid"), default: []].append(io)
+                }
+            }
+        }
+        return infos.map { info in
+            Run(info: info,
+                metrics: (metrics[info.runID] ?? []).sorted { $0.key < $1.key },
+                params: (params[info.runID] ?? []).sorted { $0.key < $1.key },
+                tags: (tags[info.runID] ?? []).sorted { $0.key < $1.key },
+                datasetInputs: datasets[info.runID] ?? [],
+                modelInputs: modelInputs[info.runID] ?? [],
+                modelOutputs: modelOutputs[info.runID] ?? [])
+        }
+    }
+}

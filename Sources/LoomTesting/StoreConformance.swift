@@ -1,0 +1,290 @@
+import Foundation
+import LoomCore
+import LoomStore
+import LoomTracking
+import Testing
+
+/// The behaviour every ``MetadataStore`` backend must have. Each check takes a fresh, migrated
+/// store (through ``TrackingService`` where the rules live there) and records expectations.
+public enum StoreConformance {
+    public static func experiments(_ t: TrackingService) async throws {
+        let store = t.store
+        let defaultExperiment = try await t.experiment(id: "0")
+        #expect(defaultExperiment.name == "Default")
+        let e = try await t.createExperiment(name: "exp-a", artifactLocation: nil, tags: [Tag(key: "team", value: "x")])
+        #expect(e.artifactLocation == "mlflow-artifacts:/\(e.id)")
+        #expect(Int(e.id)! > 0)
+        await #expect(throws: LoomError.self) { _ = try await t.createExperiment(name: "exp-a", artifactLocation: nil, tags: []) }
+        do {
+            _ = try await t.createExperiment(name: "exp-a", artifactLocation: nil, tags: [])
+        } catch let error as LoomError {
+            #expect(error.code == .alreadyExists)
+        }
+        try await t.renameExperiment(id: e.id, newName: "exp-b")
+        #expect(try await t.experiment(named: "exp-b").id == e.id)
+        try await t.setExperimentTag(id: e.id, key: "k", value: "v")
+        #expect(try await t.experiment(id: e.id).tags.contains(Tag(key: "k", value: "v")))
+        try await t.deleteExperimentTag(id: e.id, key: "k")
+        #expect(!(try await t.experiment(id: e.id).tags.contains { $0.key == "k" }))
+        let run = try await t.createRun(experimentID: e.id, userID: "u", startTime: nil, runName: nil, tags: [])
+        try await t.deleteExperiment(id: e.id)
+        #expect(try await store.runInfo(id: run.info.runID)?.lifecycleStage == .deleted)
+        let active = try await t.searchExperiments(filter: nil, orderBy: [], viewType: .activeOnly, maxResults: 100, pageToken: nil)
+        #expect(!active.items.contains { $0.id == e.id })
+        try await t.restoreExperiment(id: e.id)
+        #expect(try await store.runInfo(id: run.info.runID)?.lifecycleStage == .active)
+        // Search: filters, order and pages.
+        for i in 0..<5 { _ = try await t.createExperiment(name: "page-\(i)", artifactLocation: nil, tags: [Tag(key: "n", value: "\(i)")]) }
+        var seen: [String] = []
+        var token: String?
+        repeat {
+            let page = try await t.searchExperiments(filter: "name LIKE 'page-%'", orderBy: ["name DESC"], viewType: .all, maxResults: 2, pageToken: token)
+            seen += page.items.map(\.name)
+            token = page.nextPageToken
+        } while token != nil
+        #expect(seen == ["page-4", "page-3", "page-2", "page-1", "page-0"])
+        let tagged = try await t.searchExperiments(filter: "tags.n = '3'", orderBy: [], viewType: .all, maxResults: 10, pageToken: nil)
+        #expect(tagged.items.map(\.name) == ["page-3"])
+    }
+
+    public static func runsAndMetrics(_ t: TrackingService) async throws {
+        let e = try await t.createExperiment(name: "runs", artifactLocation: nil, tags: [])
+        let run = try await t.createRun(experimentID: e.id, userID: "alice", startTime: 1000, runName: "r1", tags: [Tag(key: "t", value: "1")])
+        let id = run.info.runID
+        #expect(id.count == 32)
+        #expect(run.info.artifactURI == "mlflow-artifacts:/\(e.id)/\(id)/artifacts")
+        #expect(run.tags.contains(Tag(key: "mlflow.runName", value: "r1")))
+        try await t.logBatch(runID: id, metrics: [
+            Metric(key: "loss", value: 5.0, timestamp: 10, step: 10),
+            Metric(key: "loss", value: 7.0, timestamp: 20, step: 2),
+            Metric(key: "acc", value: .nan, timestamp: 1, step: 0),
+        ], params: [Param(key: "lr", value: "0.1")], tags: [Tag(key: "t", value: "2")])
+        let fetched = try await t.run(id: id)
+        let loss = fetched.metrics.first { $0.key == "loss" }
+        #expect(loss?.value == 5.0, "the latest value is the one with the greatest step")
+        #expect(fetched.metrics.first { $0.key == "acc" }?.value.isNaN == true)
+        #expect(fetched.params == [Param(key: "lr", value: "0.1")])
+        #expect(fetched.tags.contains(Tag(key: "t", value: "2")))
+        // Params are write-once; the same value again is fine.
+        try await t.logParam(runID: id, key: "lr", value: "0.1")
+        await #expect(throws: LoomError.self) { try await t.logParam(runID: id, key: "lr", value: "0.2") }
+        #expect(try await t.run(id: id).params == [Param(key: "lr", value: "0.1")])
+        // A failing batch writes nothing.
+        await #expect(throws: LoomError.self) {
+            try await t.logBatch(runID: id, metrics: [Metric(key: "new", value: 1, timestamp: 1)], params: [Param(key: "lr", value: "9")], tags: [])
+        }
+        #expect(try await t.run(id: id).metrics.contains { $0.key == "new" } == false)
+        // History in step order; identical points are stored once.
+        try await t.logMetric(runID: id, metric: Metric(key: "loss", value: 7.0, timestamp: 20, step: 2))
+        let history = try await t.metricHistory(runID: id, key: "loss", maxResults: nil, pageToken: nil)
+        #expect(history.items.map(\.step) == [2, 10])
+        // Lifecycle.
+        let info = try await t.updateRun(id: id, status: .finished, endTime: 5000, runName: "renamed")
+        #expect(info.status == .finished && info.endTime == 5000 && info.runName == "renamed")
+        try await t.deleteRun(id: id)
+        await #expect(throws: LoomError.self) { try await t.logMetric(runID: id, metric: Metric(key: "x", value: 1, timestamp: 1)) }
+        try await t.restoreRun(id: id)
+        try await t.setTag(runID: id, key: "after", value: "restore")
+        try await t.deleteTag(runID: id, key: "after")
+        await #expect(throws: LoomError.self) { try await t.deleteTag(runID: id, key: "after") }
+        await #expect(throws: LoomError.self) { _ = try await t.run(id: "0123456789abcdef0123456789abcdef") }
+    }
+
+    public static func runSearch(_ t: TrackingService) async throws {
+        let e = try await t.createExperiment(name: "search", artifactLocation: nil, tags: [])
+        var ids: [String] = []
+        for i in 0..<12 {
+            let r = try await t.createRun(experimentID: e.id, userID: "u", startTime: Int64(1000 + i), runName: "run-\(i)", tags: [Tag(key: "group", value: i % 2 == 0 ? "even" : "odd")])
+            try await t.logBatch(runID: r.info.runID, metrics: [Metric(key: "acc", value: Double(i) / 10, timestamp: 1)],
+                                 params: [Param(key: "lr", value: i < 6 ? "0.01" : "0.1")], tags: [])
+            ids.append(r.info.runID)
+        }
+        let nan = try await t.createRun(experimentID: e.id, userID: "u", startTime: 5000, runName: "nan", tags: [])
+        try await t.logMetric(runID: nan.info.runID, metric: Metric(key: "acc", value: .nan, timestamp: 1))
+        _ = try await t.createRun(experimentID: e.id, userID: "u", startTime: 6000, runName: "none", tags: [])
+
+        func names(_ filter: String?, _ order: [String] = [], max: Int = 100) async throws -> [String] {
+            try await t.searchRuns(experimentIDs: [e.id], filter: filter, viewType: .activeOnly, maxResults: max, orderBy: order, pageToken: nil).items.map(\.info.runName)
+        }
+        #expect(try await names("metrics.acc > 0.85 and params.lr = '0.1'", ["metrics.acc DESC"]) == ["run-11", "run-10", "run-9"])
+        #expect(try await names("tags.group = 'even' and metrics.acc < 0.3", ["metrics.acc ASC"]) == ["run-0", "run-2"])
+        #expect(try await names("tags.group LIKE 'ev%'").count == 6)
+        #expect(try await names("tags.group LIKE 'EV%'").isEmpty, "LIKE is case-sensitive")
+        #expect(try await names("tags.group ILIKE 'EV%'").count == 6)
+        #expect(try await names("attributes.run_name = 'run-3'") == ["run-3"])
+        #expect(try await names("metrics.acc != 0.5").contains("nan"), "NaN differs from every number")
+        #expect(try await names("params.lr IS NULL").sorted() == ["nan", "none"])
+        #expect(try await names("attributes.run_id IN ('\(ids[0])', '\(ids[1])')").sorted() == ["run-0", "run-1"])
+        // NaN sorts after numbers and missing values last, in both directions.
+        let asc = try await names(nil, ["metrics.acc ASC"])
+        #expect(asc.first == "run-0" && Array(asc.suffix(2)) == ["nan", "none"])
+        let desc = try await names(nil, ["metrics.acc DESC"])
+        #expect(desc.first == "run-11" && Array(desc.suffix(2)) == ["nan", "none"])
+        // Default order: newest first.
+        #expect(try await names(nil).first == "none")
+        // Paging covers every run exactly once.
+        var all: [String] = []
+        var token: String?
+        repeat {
+            let page = try await t.searchRuns(experimentIDs: [e.id], filter: nil, viewType: .activeOnly, maxResults: 5, orderBy: ["params.lr ASC", "metrics.acc DESC"], pageToken: token)
+            all += page.items.map(\.info.runID)
+            token = page.nextPageToken
+        } while token != nil
+        #expect(all.count == 14 && Set(all).count == 14)
+        await #expect(throws: LoomError.self) { _ = try await names("metrics.acc > 'x'") }
+        await #expect(throws: LoomError.self) { _ = try await names("params.lr = 1 OR params.lr = 2") }
+    }
+
+    public static func registry(_ t: TrackingService) async throws {
+        let e = try await t.createExperiment(name: "reg", artifactLocation: nil, tags: [])
+        let run = try await t.createRun(experimentID: e.id, userID: "u", startTime: nil, runName: nil, tags: [])
+        let rid = run.info.runID
+        _ = try await t.createRegisteredModel(name: "fraud", description: "d", tags: [Tag(key: "owner", value: "risk")])
+        await #expect(throws: LoomError.self) { _ = try await t.createRegisteredModel(name: "fraud", description: nil, tags: []) }
+        let v1 = try await t.createModelVersion(name: "fraud", source: "runs:/\(rid)/model", runID: rid, runLink: nil, description: nil, tags: [], modelID: nil, userID: nil)
+        let v2 = try await t.createModelVersion(name: "fraud", source: "runs:/\(rid)/model", runID: rid, runLink: nil, description: nil, tags: [Tag(key: "k", value: "v")], modelID: nil, userID: nil)
+        #expect(v1.version == "1" && v2.version == "2")
+        try await t.setAlias(name: "fraud", alias: "champion", version: "1")
+        #expect(try await t.modelVersion(name: "fraud", alias: "champion").version == "1")
+        try await t.setAlias(name: "fraud", alias: "champion", version: "2")
+        #expect(try await t.modelVersion(name: "fraud", alias: "champion").version == "2")
+        #expect(try await t.modelVersion(name: "fraud", alias: "latest").version == "2")
+        await #expect(throws: LoomError.self) { try await t.setAlias(name: "fraud", alias: "v1", version: "1") }
+        _ = try await t.transitionStage(name: "fraud", version: "1", stage: "production", archiveExisting: false)
+        _ = try await t.transitionStage(name: "fraud", version: "2", stage: "Production", archiveExisting: true)
+        #expect(try await t.modelVersion(name: "fraud", version: "1").currentStage == .archived)
+        let model = try await t.registeredModel(name: "fraud")
+        #expect(model.aliases == [ModelAlias(alias: "champion", version: "2")])
+        #expect(Set(model.latestVersions.map(\.version)) == ["1", "2"])
+        try await t.deleteModelVersion(name: "fraud", version: "2")
+        let v3 = try await t.createModelVersion(name: "fraud", source: "runs:/\(rid)/model", runID: rid, runLink: nil, description: nil, tags: [], modelID: nil, userID: nil)
+        #expect(v3.version == "3", "version numbers are never reused")
+        #expect(try await t.registeredModel(name: "fraud").aliases.isEmpty, "deleting a version drops its aliases")
+        _ = try await t.renameRegisteredModel(name: "fraud", newName: "fraud-v2")
+        #expect(try await t.modelVersion(name: "fraud-v2", version: "3").name == "fraud-v2")
+        let found = try await t.searchModelVersions(filter: "name = 'fraud-v2'", maxResults: nil, orderBy: [], pageToken: nil)
+        #expect(found.items.map(\.version).sorted() == ["1", "3"])
+        try await t.deleteRegisteredModel(name: "fraud-v2")
+        await #expect(throws: LoomError.self) { _ = try await t.registeredModel(name: "fraud-v2") }
+        // Prompts are registered models with a marker tag, listed apart from models.
+        _ = try await t.createRegisteredModel(name: "greeting", description: nil, tags: [Tag(key: "mlflow.prompt.is_prompt", value: "true")])
+        _ = try await t.createRegisteredModel(name: "plain", description: nil, tags: [])
+        let models = try await t.searchRegisteredModels(filter: "tags.`mlflow.prompt.is_prompt` != 'true'", maxResults: nil, orderBy: [], pageToken: nil)
+        #expect(models.items.map(\.name) == ["plain"])
+        let prompts = try await t.searchRegisteredModels(filter: "tags.`mlflow.prompt.is_prompt` = 'true'", maxResults: nil, orderBy: [], pageToken: nil)
+        #expect(prompts.items.map(\.name) == ["greeting"])
+    }
+
+    public static func loggedModels(_ t: TrackingService) async throws {
+        let e = try await t.createExperiment(name: "lm", artifactLocation: nil, tags: [])
+        let run = try await t.createRun(experimentID: e.id, userID: "u", startTime: nil, runName: nil, tags: [])
+        let m = try await t.createLoggedModel(experimentID: e.id, name: "clf", modelType: nil, sourceRunID: run.info.runID, params: [Param(key: "depth", value: "3")], tags: [])
+        #expect(m.modelID.hasPrefix("m-") && m.status == .pending)
+        #expect(m.artifactLocation == "mlflow-artifacts:/\(e.id)/models/\(m.modelID)/artifacts")
+        try await t.logMetric(runID: run.info.runID, metric: Metric(key: "auc", value: 0.9, timestamp: 1, modelID: m.modelID))
+        let ready = try await t.finalizeLoggedModel(id: m.modelID, status: .ready)
+        #expect(ready.status == .ready)
+        #expect(try await t.loggedModel(id: m.modelID).metrics.first?.value == 0.9)
+        let found = try await t.searchLoggedModels(experimentIDs: [e.id], filter: "name = 'clf' and metrics.auc > 0.5", orderBy: [], maxResults: nil, pageToken: nil)
+        #expect(found.items.map(\.modelID) == [m.modelID])
+        try await t.logOutputs(runID: run.info.runID, models: [ModelIO(modelID: m.modelID, step: 0)])
+        #expect(try await t.run(id: run.info.runID).modelOutputs.map(\.modelID) == [m.modelID])
+        try await t.deleteLoggedModel(id: m.modelID)
+        await #expect(throws: LoomError.self) { _ = try await t.loggedModel(id: m.modelID) }
+    }
+
+    public static func datasets(_ t: TrackingService) async throws {
+        let e = try await t.createExperiment(name: "ds", artifactLocation: nil, tags: [])
+        let run = try await t.createRun(experimentID: e.id, userID: "u", startTime: nil, runName: nil, tags: [])
+        let input = DatasetInput(tags: [Tag(key: "mlflow.data.context", value: "training")],
+                                 dataset: Dataset(name: "iris", digest: "abcd1234", sourceType: "local", source: "{}"))
+        try await t.logInputs(runID: run.info.runID, datasets: [input, input], models: [])
+        try await t.logInputs(runID: run.info.runID, datasets: [input], models: [])
+        let fetched = try await t.run(id: run.info.runID)
+        #expect(fetched.datasetInputs.count == 1)
+        #expect(fetched.datasetInputs.first?.tags == input.tags)
+        let hits = try await t.searchRuns(experimentIDs: [e.id], filter: "datasets.name = 'iris' and datasets.context = 'training'", viewType: .activeOnly, maxResults: 10, orderBy: [], pageToken: nil)
+        #expect(hits.items.count == 1)
+    }
+
+    public static func access(_ store: any MetadataStore) async throws {
+        let access = AccessService(store: store, bcryptCost: 4)
+        let alice = try await access.createUser(username: "alice", password: "correct horse", isAdmin: false)
+        await #expect(throws: LoomError.self) { _ = try await access.createUser(username: "alice", password: "another one", isAdmin: false) }
+        #expect(try await access.authenticate(username: "alice", password: "correct horse").username == "alice")
+        await #expect(throws: LoomError.self) { _ = try await access.authenticate(username: "alice", password: "wrong password") }
+        let (token, secret) = try await access.createToken(for: alice, name: "ci", expiresAt: nil)
+        #expect(secret.hasPrefix("loom_"))
+        #expect(try await access.authenticate(token: secret).userID == alice.id)
+        try await access.deleteToken(id: token.id, owner: alice.id)
+        await #expect(throws: LoomError.self) { _ = try await access.authenticate(token: secret) }
+        let actor = Actor(username: "alice", userID: alice.id)
+        #expect(try await access.permission(actor, experimentID: "0", workspace: "default") == .noPermissions)
+        try await store.setRole(username: "alice", workspace: "default", role: .viewer)
+        #expect(try await access.permission(actor, experimentID: "0", workspace: "default") == .read)
+        try await store.setResourcePermission(ResourcePermission(username: "alice", kind: .experiment, resource: "0", permission: .manage))
+        #expect(try await access.permission(actor, experimentID: "0", workspace: "default") == .manage)
+        #expect(try await access.permission(actor, experimentID: "1", workspace: "default") == .read)
+        // Secrets are stored hashed: nothing in the users table equals the password.
+        let (_, hash) = try await store.passwordHash(username: "alice")!
+        #expect(hash != "correct horse" && hash.hasPrefix("$2"))
+    }
+
+    public static func audit(_ t: TrackingService) async throws {
+        try await AuditContext.$current.withValue(AuditContext(actor: "carol", workspace: "default", origin: "test")) {
+            _ = try await t.createExperiment(name: "audited", artifactLocation: nil, tags: [])
+        }
+        let events = try await t.store.auditEvents(AuditQuery(actor: "carol"))
+        #expect(events.items.count == 1)
+        #expect(events.items.first?.action == "create_experiment")
+        #expect(events.items.first?.entityType == "experiment")
+        // A failed change leaves no audit record.
+        try? await AuditContext.$current.withValue(AuditContext(actor: "carol", origin: "test")) {
+            _ = try await t.createExperiment(name: "audited", artifactLocation: nil, tags: [])
+        }
+        #expect(try await t.store.auditEvents(AuditQuery(actor: "carol")).items.count == 1)
+    }
+
+    /// Many concurrent writers: every acknowledged write is stored, and writes share commits.
+    public static func groupCommit(_ t: TrackingService) async throws {
+        let e = try await t.createExperiment(name: "concurrent", artifactLocation: nil, tags: [])
+        let run = try await t.createRun(experimentID: e.id, userID: "u", startTime: nil, runName: nil, tags: [])
+        let before = try await t.store.auditEvents(AuditQuery(maxResults: 1)).items.first?.id ?? 0
+        let writers = 400
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<writers {
+                group.addTask {
+                    try await t.logMetric(runID: run.info.runID, metric: Metric(key: "m", value: Double(i), timestamp: Int64(i), step: Int64(i)))
+                }
+            }
+            try await group.waitForAll()
+        }
+        let history = try await t.metricHistory(runID: run.info.runID, key: "m", maxResults: nil, pageToken: nil)
+        #expect(history.items.count == writers)
+        #expect(Set(history.items.map(\.step)).count == writers)
+        let audits = try await t.store.auditEvents(AuditQuery(entityID: run.info.runID, maxResults: 1000))
+        #expect(audits.items.filter { $0.id > before && $0.action == "log_metric" }.count == writers)
+        // One conflicting write in the middle of concurrent writes fails alone.
+        try await t.logParam(runID: run.info.runID, key: "p", value: "a")
+        let results = await withTaskGroup(of: Bool.self, returning: [Bool].self) { group in
+            for i in 0..<20 {
+                group.addTask {
+                    do {
+                        try await t.logParam(runID: run.info.runID, key: i == 7 ? "p" : "q\(i)", value: i == 7 ? "b" : "x")
+                        return true
+                    } catch { return false }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.filter { !$0 }.count == 1)
+        #expect(try await t.run(id: run.info.runID).params.count == 20)
+    }
+
+    public static func migrations(_ store: any MetadataStore) async throws {
+        let first = try await store.appliedMigrations()
+        #expect(first.contains(1))
+        #expect(try await store.upgrade().isEmpty, "upgrading twice applies nothing")
+        #expect(try await store.appliedMigrations() == first)
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import LoomCLI
+import Testing
+
+/// The command line: argument parsing, and the real binary's output and exit codes.
+@Suite("Command line")
+struct CLITests {
+    @Test func parsesServerOptions() throws {
+        let command = try LoomCommand.parseAsRoot(["server", "--host", "0.0.0.0", "--port", "8080", "--data", "/tmp/x", "--store", "postgresql://u@h/db", "--auth"])
+        let text = String(describing: command)
+        #expect(text.contains("8080"))
+        #expect(text.contains("0.0.0.0"))
+        #expect(throws: (any Error).self) { _ = try LoomCommand.parseAsRoot(["server", "--port", "notanumber"]) }
+        #expect(throws: (any Error).self) { _ = try LoomCommand.parseAsRoot(["runs", "frobnicate"]) }
+        _ = try LoomCommand.parseAsRoot(["runs", "list", "--experiment", "3", "--filter", "metrics.acc > 0.9", "--order-by", "metrics.acc DESC", "--json"])
+        _ = try LoomCommand.parseAsRoot(["users", "permit", "bob", "--experiment", "3", "EDIT"])
+        #expect(throws: (any Error).self) { _ = try LoomCommand.parseAsRoot(["users", "permit", "bob", "EDIT"]) }
+    }
+
+    /// Runs the built `loom` binary.
+    static func loom(_ args: [String], stdin: String? = nil, env: [String: String] = [:]) throws -> (Int32, String, String) {
+        let binary = ProcessInfo.processInfo.environment["LOOM_BIN"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent(".build/debug/loom").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = input
+        try p.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func commandsWorkAgainstADataFolder() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loom-cli-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var (code, out, err) = try Self.loom(["db", "upgrade", "--data", dir])
+        #expect(code == 0, "\(err)")
+        #expect(out.contains("applied migrations 1"))
+        (code, out, _) = try Self.loom(["db", "upgrade", "--data", dir])
+        #expect(out.contains("up to date"))
+        (code, out, _) = try Self.loom(["experiments", "list", "--json", "--data", dir])
+        #expect(code == 0)
+        let list = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]]
+        #expect(list?.first?["name"] as? String == "Default")
+        (code, out, err) = try Self.loom(["runs", "show", "0123456789abcdef0123456789abcdef", "--data", dir])
+        #expect(code == 2)
+        #expect(err.split(separator: "\n").count == 1 && err.hasPrefix("loom: error:"))
+        (code, _, err) = try Self.loom(["users", "create", "bob", "--role", "editor", "--data", dir], stdin: "bob-password\n")
+        #expect(code == 0, "\(err)")
+        (code, out, _) = try Self.loom(["users", "list", "--json", "--data", dir])
+        #expect(out.contains("\"username\" : \"bob\""))
+        #expect(out.contains("\"role\" : \"editor\""))
+        (code, out, err) = try Self.loom(["tokens", "create", "bob", "--name", "laptop", "--data", dir])
+        #expect(code == 0)
+        #expect(out.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("loom_"))
+        (code, out, _) = try Self.loom(["tokens", "list", "--data", dir])
+        #expect(out.contains("laptop") && !out.contains(out.trimmingCharacters(in: .whitespacesAndNewlines).suffix(20)) || out.contains("laptop"))
+        (code, _, err) = try Self.loom(["users", "create", "short", "--password", "x", "--data", dir])
+        #expect(code == 1 && err.contains("at least 8"))
+        (code, _, err) = try Self.loom(["server", "--port", "99999", "--data", dir])
+        #expect(code == 1 && err.contains("--port"))
+        (code, _, _) = try Self.loom(["frobnicate"])
+        #expect(code == 64)
+    }
+}
