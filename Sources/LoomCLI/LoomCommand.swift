@@ -25,11 +25,14 @@ public struct LoomCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            await OpenStores.closeAll()
             Foundation.exit(0)
         } catch let error as LoomError {
+            await OpenStores.closeAll()
             FileHandle.standardError.write(Data("loom: error: \(error.message)\n".utf8))
             Foundation.exit(error.code == .notFound ? 2 : 1)
         } catch {
+            await OpenStores.closeAll()
             let code = exitCode(for: error)
             if code == .success {
                 // --help and --version print to standard output and succeed.

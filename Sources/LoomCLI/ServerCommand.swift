@@ -90,7 +90,13 @@ struct ServerCommand: AsyncParsableCommand {
                 """
             FileHandle.standardOutput.write(Data(banner.utf8))
         }
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch {
+            // E.g. the port is taken: close the store before reporting.
+            await tracking.store.shutdown()
+            throw LoomError.unavailable("the server stopped: \(error)")
+        }
     }
 
     static func isLoopback(_ host: String) -> Bool {

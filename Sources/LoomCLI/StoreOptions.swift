@@ -6,6 +6,7 @@ import LoomCore
 import LoomStore
 import LoomTracking
 import Logging
+import Synchronization
 
 /// Where the data lives; shared by every command that opens the store.
 struct StoreOptions: ParsableArguments {
@@ -61,6 +62,7 @@ struct StoreOptions: ParsableArguments {
         let resolved = try locations(resolve())
         let store = try await SQLMetadataStore.open(url: resolved.storeURL, logger: logger, sqliteDurability: resolved.durability)
         let artifacts = try LocalArtifactStore(root: resolved.artifactRoot)
+        OpenStores.register(store)
         let tracking = TrackingService(store: store, artifacts: artifacts, logger: logger)
         if upgrade {
             do {
@@ -85,4 +87,19 @@ func cliLogger() -> Logger {
     var logger = Logger(label: "loom") { StreamLogHandler.standardError(label: $0) }
     logger.logLevel = .warning
     return logger
+}
+
+/// Stores opened by the running command, closed before the process exits on every path
+/// (success or error), so that no connection is dropped unclosed.
+enum OpenStores {
+    private static let stores = Mutex<[any MetadataStore]>([])
+
+    static func register(_ store: any MetadataStore) {
+        stores.withLock { $0.append(store) }
+    }
+
+    static func closeAll() async {
+        let all = stores.withLock { s in defer { s = [] }; return s }
+        for store in all { await store.shutdown() }
+    }
 }

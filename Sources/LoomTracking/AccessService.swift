@@ -50,14 +50,24 @@ public final class AccessService: Sendable {
     }
 
     public func setAdmin(username: String, isAdmin: Bool) async throws -> User {
+        if !isAdmin { try await requireAnotherAdmin(than: username) }
         let user = try await store.updateUser(username: username, passwordHash: nil, isAdmin: isAdmin)
         invalidateCache()
         return user
     }
 
     public func deleteUser(username: String) async throws {
+        try await requireAnotherAdmin(than: username)
         try await store.deleteUser(username: username)
         invalidateCache()
+    }
+
+    /// Refuses to remove the last administrator, which would lock everyone out of user management.
+    func requireAnotherAdmin(than username: String) async throws {
+        let admins = try await store.listUsers().filter(\.isAdmin)
+        if admins.count == 1, admins[0].username == username {
+            throw LoomError.invalidParameter("'\(username)' is the only administrator; make another user an administrator first")
+        }
     }
 
     /// Creates the first administrator when there are no users yet. Returns the generated password

@@ -46,6 +46,14 @@ public struct TrackingService: Sendable {
         return try ArtifactPath(String(rest), allowRoot: true)
     }
 
+    /// Lists the directory `relativePath` below `root`, with entry paths relative to `root`.
+    public func listArtifacts(root: ArtifactPath, relativePath: String) async throws -> [ArtifactEntry] {
+        let relative = try ArtifactPath(relativePath, allowRoot: true)
+        return try await artifacts.list(root.appending(relative)).map { e in
+            ArtifactEntry(path: try ArtifactPath(e.path, allowRoot: true).relative(to: root).string, isDirectory: e.isDirectory, size: e.size)
+        }
+    }
+
     /// The artifact-store root of a run, if its artifacts are served by Loom.
     public func runArtifactRoot(_ run: RunInfo) throws(LoomError) -> ArtifactPath? {
         try artifactPath(forURI: run.artifactURI)

@@ -123,4 +123,35 @@ struct AuthTests {
             #expect(status == .unauthorized)
         }
     }
+
+    @Test func theLastAdministratorCannotBeRemoved() async throws {
+        try await withTestApp(auth: true) { client, services, _ in
+            _ = try await services.access.createUser(username: "root", password: "root-password", isAdmin: true)
+            var (status, body) = try await client.json(.patch, "/api/v1/users/root", body: #"{"is_admin": false}"#, headers: Self.basic("root", "root-password"))
+            #expect(status == .badRequest)
+            #expect((body["message"] as? String)?.contains("only administrator") == true)
+            (status, _) = try await client.json(.delete, "/api/v1/users/root", headers: Self.basic("root", "root-password"))
+            #expect(status == .badRequest)
+            _ = try await services.access.createUser(username: "second", password: "second-password", isAdmin: true)
+            (status, _) = try await client.json(.patch, "/api/v1/users/root", body: #"{"is_admin": false}"#, headers: Self.basic("second", "second-password"))
+            #expect(status == .ok)
+        }
+    }
+
+    @Test func unknownWorkspacesAreNotFound() async throws {
+        try await withTestApp { client, _, _ in
+            var headers = HTTPFields()
+            headers[HTTPField.Name("X-Loom-Workspace")!] = "nosuchws"
+            var (status, body) = try await client.json(.post, "/api/2.0/mlflow/experiments/create", body: #"{"name": "x"}"#, headers: headers)
+            #expect(status == .notFound)
+            #expect((body["message"] as? String)?.contains("Workspace 'nosuchws' not found") == true)
+            (status, _) = try await client.json(.post, "/api/v1/workspaces", body: #"{"name": "nosuchws"}"#)
+            #expect(status == .created)
+            (status, body) = try await client.json(.post, "/api/2.0/mlflow/experiments/create", body: #"{"name": "x"}"#, headers: headers)
+            #expect(status == .ok)
+            // The same name in another workspace is a different experiment.
+            (status, _) = try await client.json(.post, "/api/2.0/mlflow/experiments/create", body: #"{"name": "x"}"#)
+            #expect(status == .ok)
+        }
+    }
 }

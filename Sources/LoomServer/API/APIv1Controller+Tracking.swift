@@ -163,25 +163,14 @@ extension APIv1Controller {
         routes.get("\(p)/:run_id/artifacts") { request, context in
             let id = try Self.param(context, "run_id")
             let (root, _) = try await runArtifactRoot(context, id, .read)
-            let relative = try ArtifactPath(request.query["path"] ?? "", allowRoot: true)
-            let entries = try await tracking.artifacts.list(root.appending(relative)).map { e in
-                ArtifactEntry(path: (try? ArtifactPath(e.path, allowRoot: true).relative(to: root).string) ?? e.path, isDirectory: e.isDirectory, size: e.size)
-            }
+            let entries = try await tracking.listArtifacts(root: root, relativePath: request.query["path"] ?? "")
             return try Self.respond(Listing(items: entries, nextPageToken: nil))
         }
         routes.get("\(p)/:run_id/artifacts/**") { _, context in
             let id = try Self.param(context, "run_id")
             let (root, _) = try await runArtifactRoot(context, id, .read)
             let path = root.appending(try ArtifactsController.path(context))
-            let store = tracking.artifacts
-            guard let size = try await store.fileSize(path) else { throw LoomError.notFound("No artifact found at '\(path.relative(to: root))'") }
-            var headers = HTTPFields()
-            headers[.contentType] = ArtifactsController.contentType(for: path.name)
-            headers[.contentLength] = String(size)
-            return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: Int(size)) { writer in
-                try await store.read(path, chunkSize: 256 * 1024) { try await writer.write($0) }
-                try await writer.finish(nil)
-            })
+            return try await ArtifactsController.download(path, from: tracking.artifacts, attachment: false)
         }
         routes.put("\(p)/:run_id/artifacts/**") { request, context in
             let id = try Self.param(context, "run_id")

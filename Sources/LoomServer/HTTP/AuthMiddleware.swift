@@ -14,6 +14,14 @@ struct AuthMiddleware: RouterMiddleware {
     let access: AccessService
     let enabled: Bool
     let logger: Logger
+    let workspaces: WorkspaceDirectory
+
+    init(access: AccessService, enabled: Bool, logger: Logger) {
+        self.access = access
+        self.enabled = enabled
+        self.logger = logger
+        self.workspaces = WorkspaceDirectory(store: access.store)
+    }
 
     /// Paths anyone may call: liveness, readiness, the spec and the UI's static files.
     static let publicPaths: Set<String> = ["/health", "/ready", "/version", "/openapi.yaml", "/metrics", "/static/loom.css", "/static/loom.js"]
@@ -43,6 +51,9 @@ struct AuthMiddleware: RouterMiddleware {
             }
         } else if enabled {
             context.actor = Actor(username: "anonymous", isAdmin: false)
+        }
+        if context.workspace != Workspace.defaultName {
+            try await workspaces.require(context.workspace)
         }
         let audit = AuditContext(actor: context.actor.username, workspace: context.workspace, origin: "\(request.method) \(path)")
         do {

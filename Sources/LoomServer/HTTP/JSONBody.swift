@@ -112,7 +112,7 @@ public struct JSONBody: Sendable {
         case .number(let d, let raw):
             if let raw { return raw }
             if d == d.rounded(), abs(d) < 9e15 { return String(Int64(d)) }
-            throw invalid(key, v, "a string")
+            return String(d)
         default: throw invalid(key, v, "a string")
         }
     }

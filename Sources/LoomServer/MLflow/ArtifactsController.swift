@@ -28,20 +28,7 @@ struct ArtifactsController {
         routes.get("\(Self.prefix)/**") { request, context in
             let path = try Self.path(context)
             try await authorize(context, path, .read)
-            guard let size = try await artifacts.fileSize(path) else {
-                throw LoomError.notFound("No artifact found at '\(path)'")
-            }
-            let store = artifacts
-            var headers = HTTPFields()
-            headers[.contentType] = Self.contentType(for: path.name)
-            headers[.contentDisposition] = "attachment; filename=\"\(path.name.replacingOccurrences(of: "\"", with: ""))\""
-            headers[.contentLength] = String(size)
-            return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: Int(size)) { writer in
-                try await store.read(path, chunkSize: 256 * 1024) { chunk in
-                    try await writer.write(chunk)
-                }
-                try await writer.finish(nil)
-            })
+            return try await Self.download(path, from: artifacts, attachment: true)
         }
         routes.put("\(Self.prefix)/**") { request, context in
             let path = try Self.path(context)
@@ -57,6 +44,25 @@ struct ArtifactsController {
             try await artifacts.delete(path)
             return JSONResponse.emptyObject
         }
+    }
+
+    /// Streams the file at `path`; 404 when there is none.
+    static func download(_ path: ArtifactPath, from store: any ArtifactStore, attachment: Bool) async throws -> Response {
+        guard let size = try await store.fileSize(path) else {
+            throw LoomError.notFound("No artifact found at '\(path)'")
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = contentType(for: path.name)
+        if attachment {
+            headers[.contentDisposition] = "attachment; filename=\"\(path.name.replacingOccurrences(of: "\"", with: ""))\""
+        }
+        headers[.contentLength] = String(size)
+        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: Int(size)) { writer in
+            try await store.read(path, chunkSize: 256 * 1024) { chunk in
+                try await writer.write(chunk)
+            }
+            try await writer.finish(nil)
+        })
     }
 
     /// The artifact path from the catch-all segments, each percent-decoded once.

@@ -88,13 +88,9 @@ extension MLflowController {
             let model = try await tracking.loggedModel(id: id)
             try await auth.requireExperiment(context, model.experimentID, .read)
             let query = request.query
-            let relative = try ArtifactPath(query["artifact_directory_path"] ?? "", allowRoot: true)
             var files: [MLFileInfo] = []
             if let root = try tracking.artifactPath(forURI: model.artifactLocation) {
-                for entry in try await tracking.artifacts.list(root.appending(relative)) {
-                    let rel = try ArtifactPath(entry.path, allowRoot: true).relative(to: root)
-                    files.append(MLFileInfo(path: rel.string, is_dir: entry.isDirectory, file_size: entry.size))
-                }
+                files = try await tracking.listArtifacts(root: root, relativePath: query["artifact_directory_path"] ?? "").map(MLFileInfo.init)
             }
             return try JSONResponse.make(ArtifactListing(root_uri: model.artifactLocation, files: files))
         }

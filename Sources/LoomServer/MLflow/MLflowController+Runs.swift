@@ -143,13 +143,9 @@ extension MLflowController {
             let runID = try Self.runID(body)
             let run = try await tracking.run(id: runID)
             try await auth.requireExperiment(context, run.info.experimentID, .read)
-            let relative = try ArtifactPath(try body.string("path") ?? "", allowRoot: true)
             var files: [MLFileInfo] = []
             if let root = try tracking.runArtifactRoot(run.info) {
-                for entry in try await tracking.artifacts.list(root.appending(relative)) {
-                    let rel = try ArtifactPath(entry.path, allowRoot: true).relative(to: root)
-                    files.append(MLFileInfo(path: rel.string, is_dir: entry.isDirectory, file_size: entry.size))
-                }
+                files = try await tracking.listArtifacts(root: root, relativePath: try body.string("path") ?? "").map(MLFileInfo.init)
             }
             return try JSONResponse.make(ArtifactListing(root_uri: run.info.artifactURI, files: files))
         }

@@ -1,3 +1,4 @@
+import LoomArtifacts
 import LoomCore
 
 // The JSON shapes of MLflow's REST API (snake_case, int64 as numbers), built from Loom's entities.
@@ -236,4 +237,14 @@ struct MLFileInfo: Encodable, Sendable {
     let path: String
     let is_dir: Bool
     let file_size: Int64?
+
+    init(path: String, is_dir: Bool, file_size: Int64?) {
+        self.path = path
+        self.is_dir = is_dir
+        self.file_size = file_size
+    }
+
+    init(_ e: ArtifactEntry) {
+        self.init(path: e.path, is_dir: e.isDirectory, file_size: e.size)
+    }
 }

@@ -58,8 +58,7 @@ enum HTML {
         return formatter.string(from: date)
     }
 
-    nonisolated(unsafe) static let formatter: DateFormatter = {
-        // Configured once and only read afterwards; DateFormatter formatting is thread-safe.
+    static let formatter: DateFormatter = {
         let f = DateFormatter()
         f.dateFormat = "yyyy-MM-dd HH:mm:ss"
         f.timeZone = TimeZone(identifier: "UTC")

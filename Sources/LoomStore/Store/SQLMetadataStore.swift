@@ -2,12 +2,14 @@ import Foundation
 import LoomCore
 import Logging
 import SQLKit
+import Synchronization
 
 /// The one implementation of ``MetadataStore`` over SQL; ``SQLBackend`` supplies SQLite or PostgreSQL.
 public final class SQLMetadataStore: MetadataStore {
     let backend: any SQLBackend
     let batcher: WriteBatcher
     let logger: Logger
+    private let shutDown = Mutex(false)
 
     public var engine: SQLEngine { backend.engine }
 
@@ -111,6 +113,8 @@ public final class SQLMetadataStore: MetadataStore {
     }
 
     public func shutdown() async {
+        // Idempotent: the first caller closes, later calls return at once.
+        guard shutDown.withLock({ done in defer { done = true }; return !done }) else { return }
         await batcher.close()
         await backend.shutdown()
     }
