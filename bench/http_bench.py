@@ -66,6 +66,20 @@ def count_history(http: common.Http, run_id: str, key: str) -> int:
             return count
 
 
+def drain(http: common.Http, run_id: str, key: str, timeout: float = 60) -> int:
+    """Wait until the server has finished the requests that were still in flight when wrk stopped
+    (a slow server keeps working through its backlog): the stored count must hold still for 1 s."""
+    import time
+    deadline = time.time() + timeout
+    last = -1
+    while True:
+        n = count_history(http, run_id, key)
+        if n == last or time.time() > deadline:
+            return n
+        last = n
+        time.sleep(1.0)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
@@ -86,6 +100,8 @@ def main() -> int:
         if args.warmup > 0:
             warm_run = common.create_run(http, experiment_id, "wrk-warmup") if real_store else uuid.uuid4().hex
             wrk(args.url, script, warm_run, args.warmup, args.threads, args.connections)
+            if real_store:
+                drain(http, warm_run, key)
         run_id = common.create_run(http, experiment_id, f"wrk-{endpoint}") if real_store else uuid.uuid4().hex
         cpu0 = common.tree_cpu_seconds(args.server_pid) if args.server_pid else 0.0
         r = wrk(args.url, script, run_id, args.duration, args.threads, args.connections)
@@ -98,7 +114,7 @@ def main() -> int:
             # wrk counts completed responses; a request cut off at the end of the run may still have
             # been stored, so "stored >= ok" is the check (and stored - ok is usually 0..connections).
             try:
-                r["stored_points"] = count_history(http, run_id, key)
+                r["stored_points"] = drain(http, run_id, key)
                 r["expected_points"] = ok * per_request
             except Exception as e:  # noqa: BLE001
                 r["stored_points"] = None

@@ -191,8 +191,9 @@ def search_section(d: str, lines: list[str], targets: list) -> None:
 
 def memory_section(d: str, lines: list[str], targets: list) -> None:
     rows, stats = [], {}
-    for name, key in (("Loom", "loom"), ("MLflow", "mlflow")):
-        runs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(d, f"memory-{key}-*.json")))]
+    for name, key in (("Loom", "loom"), ("MLflow", "mlflow"),
+                      ("MLflow, job execution off (reference)", "mlflow-nojobs")):
+        runs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(d, f"memory-{key}-[0-9]*.json")))]
         if not runs:
             continue
         cold = [r["cold_start_ms"] for r in runs if r.get("cold_start_ms") is not None]
@@ -214,8 +215,12 @@ def memory_section(d: str, lines: list[str], targets: list) -> None:
     if "loom" in stats and "mlflow" in stats:
         lines.append(f"\nMLflow / Loom: idle memory **{ratio(stats['mlflow'][1], stats['loom'][1])}**, cold start "
                      f"**{ratio(stats['mlflow'][0], stats['loom'][0])}**.")
+    if "mlflow-nojobs" in stats:
+        lines.append("\nThe *job execution off* row is `mlflow server` started with "
+                     "`MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false` (no job runner, no huey consumers): not MLflow's "
+                     "default, shown so the comparison does not rest on those helper processes.")
     for key in ("mlflow",):
-        runs = sorted(glob.glob(os.path.join(d, f"memory-{key}-*.json")))
+        runs = sorted(glob.glob(os.path.join(d, f"memory-{key}-[0-9]*.json")))
         if runs:
             r = json.load(open(runs[0]))
             lines.append("\nMLflow's process tree (first start):\n")

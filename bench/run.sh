@@ -49,7 +49,7 @@ WORKERS="${BENCH_WORKERS:-4}"
 if [ "$QUICK" = 1 ]; then
   MODE=quick
   CLIENT_SECONDS=5;  CLIENT_WARMUP=1
-  HTTP_SECONDS=3;    HTTP_MLFLOW_SECONDS=2; HTTP_WARMUP=1
+  HTTP_SECONDS=3;    HTTP_MLFLOW_SECONDS=3; HTTP_WARMUP=1
   SEARCH_LOOM_RUNS=5000; SEARCH_MLFLOW_RUNS=1000; SEARCH_QUERIES=30; SEARCH_MLFLOW_QUERY_SECONDS=15
   SEARCH_LOOM_POPULATE_LIMIT=120; SEARCH_MLFLOW_POPULATE_LIMIT=60
   MEMORY_STARTS=1;   IDLE_SECONDS=10
@@ -59,7 +59,7 @@ else
   HTTP_SECONDS=15;   HTTP_MLFLOW_SECONDS=5; HTTP_WARMUP=2
   SEARCH_LOOM_RUNS=100000; SEARCH_MLFLOW_RUNS=10000; SEARCH_QUERIES=200; SEARCH_MLFLOW_QUERY_SECONDS=60
   SEARCH_LOOM_POPULATE_LIMIT=300; SEARCH_MLFLOW_POPULATE_LIMIT=240
-  MEMORY_STARTS=3;   IDLE_SECONDS=10
+  MEMORY_STARTS=2;   IDLE_SECONDS=10
 fi
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -141,21 +141,23 @@ export MLFLOW_HTTP_REQUEST_MAX_RETRIES=0
 # --- Servers ------------------------------------------------------------------------------------
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# start_server loom|mlflow|baseline: sets SERVER_PID, SERVER_URL, SERVER_COLD_MS, SERVER_DATA, SERVER_LOG
+# start_server loom|mlflow|mlflow-nojobs|baseline: sets SERVER_PID, SERVER_URL, SERVER_COLD_MS, SERVER_DATA, SERVER_LOG
 start_server() {
   local kind="$1" port out
   port="$(free_port)"
   SERVER_DATA="$(mktemp -d "$WORK/$kind.XXXXXX")"
   SERVER_LOG="$SERVER_DATA/server.log"
   SERVER_URL="http://127.0.0.1:$port"
-  local cmd
+  local cmd env=()
   case "$kind" in
     loom) cmd=("$LOOM" server --host 127.0.0.1 --port "$port" --data "$SERVER_DATA/data" --no-auth) ;;
-    mlflow) cmd=("$MLFLOW" server --backend-store-uri "sqlite:///$SERVER_DATA/mlflow.db" --serve-artifacts
+    mlflow|mlflow-nojobs)
+          [ "$kind" = mlflow-nojobs ] && env=(--env MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false)
+          cmd=("$MLFLOW" server --backend-store-uri "sqlite:///$SERVER_DATA/mlflow.db" --serve-artifacts
                  --artifacts-destination "$SERVER_DATA/artifacts" --host 127.0.0.1 --port "$port") ;;
     baseline) cmd=("$BASELINE" "$port") ;;
   esac
-  if ! out="$(cd "$SERVER_DATA" && "$PY" "$BENCH/launch.py" --url "$SERVER_URL" --log "$SERVER_LOG" --timeout 180 -- "${cmd[@]}")"; then
+  if ! out="$(cd "$SERVER_DATA" && "$PY" "$BENCH/launch.py" --url "$SERVER_URL" --log "$SERVER_LOG" --timeout 180 "${env[@]}" -- "${cmd[@]}")"; then
     die "could not start $kind"
   fi
   SERVER_PID="$("$PY" -c 'import json, sys; print(json.loads(sys.argv[1])["pid"])' "$out")"
@@ -218,6 +220,12 @@ if want memory; then
       finish_server "$([ "$kind" = loom ] && echo Loom || echo MLflow)" memory
     done
   done
+  # For reference only: MLflow without its job runner and huey consumers (not its default).
+  log "memory: mlflow with MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false (idle ${IDLE_SECONDS}s)"
+  start_server mlflow-nojobs
+  "$PY" "$BENCH/memory.py" --pid "$SERVER_PID" --idle "$IDLE_SECONDS" --cold-start-ms "$SERVER_COLD_MS" \
+    --out "$RES/memory-mlflow-nojobs-1.json" >&2
+  finish_server MLflow memory
 fi
 
 # --- 1. MLflow client workload ------------------------------------------------------------------
@@ -236,7 +244,7 @@ fi
 if want http; then
   for kind in loom baseline mlflow; do
     secs="$HTTP_SECONDS"; warm="$HTTP_WARMUP"
-    if [ "$kind" = mlflow ]; then secs="$HTTP_MLFLOW_SECONDS"; warm=1; fi
+    if [ "$kind" = mlflow ]; then secs="$HTTP_MLFLOW_SECONDS"; warm=2; fi
     log "http: $kind (wrk -t2 -c16, ${secs}s per endpoint)"
     start_server "$kind"
     "$PY" "$BENCH/http_bench.py" --url "$SERVER_URL" --target "$kind" --duration "$secs" --warmup "$warm" \

@@ -16,7 +16,7 @@ def run_schemathesis(server, checks: str, extra: list[str]) -> subprocess.Comple
     cmd = [
         SCHEMATHESIS, "run", server.url + "/openapi.yaml",
         "--checks", checks,
-        "--workers", "2",
+        "--workers", "1",
         "--max-examples", os.environ.get("LOOM_SCHEMATHESIS_EXAMPLES", "25"),
         "--request-timeout", "30",
         "--suppress-health-check", "all",
