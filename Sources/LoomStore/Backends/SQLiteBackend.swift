@@ -1,13 +1,11 @@
 import Foundation
 import LoomCore
 import Logging
-import NIOCore
-import NIOPosix
 import SQLKit
-import SQLiteKit
 import Synchronization
 
-/// The embedded default: one SQLite file in WAL mode, one writer connection and a few readers.
+/// The embedded default: one SQLite file in WAL mode, one writer connection and a pool of
+/// readers (WAL lets them read while the writer commits).
 public final class SQLiteBackend: SQLBackend {
     /// How hard a commit is made durable.
     public enum Durability: String, Sendable {
@@ -20,88 +18,89 @@ public final class SQLiteBackend: SQLBackend {
 
     public let engine = SQLEngine.sqlite
     public let path: String
-    private let threadPool: NIOThreadPool
-    private let ownsThreadPool: Bool
-    private let writer: SQLiteConnection
-    private let readers: [SQLiteConnection]
-    private let nextReader = ManagedAtomicCounter()
+    private let writer: SQLiteHandle
+    private let idleReaders = Mutex<[SQLiteHandle]>([])
+    private let closed = Mutex(false)
     private let logger: Logger
+    static let keptReaders = 8
 
-    private init(path: String, threadPool: NIOThreadPool, ownsThreadPool: Bool, writer: SQLiteConnection, readers: [SQLiteConnection], logger: Logger) {
+    private init(path: String, writer: SQLiteHandle, logger: Logger) {
         self.path = path
-        self.threadPool = threadPool
-        self.ownsThreadPool = ownsThreadPool
         self.writer = writer
-        self.readers = readers
         self.logger = logger
     }
 
     /// Opens (creating if needed) the database file at `path`.
-    public static func open(path: String, readers readerCount: Int = 4, durability: Durability = .process, logger: Logger) async throws -> SQLiteBackend {
+    public static func open(path: String, durability: Durability = .process, logger: Logger) async throws -> SQLiteBackend {
         let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        }
-        let pool = NIOThreadPool(numberOfThreads: max(2, readerCount + 1))
-        pool.start()
-        let loop = MultiThreadedEventLoopGroup.singleton.any()
-        var quietLogger = logger
-        quietLogger.logLevel = max(logger.logLevel, .info)
         do {
-            let writer = try await SQLiteConnection.open(storage: .file(path: path), threadPool: pool, logger: quietLogger, on: loop)
-            let db = writer.sql(queryLogLevel: nil)
-            // The busy timeout replaces sqlite-nio's spinning busy handler.
-            try await db.raw("PRAGMA busy_timeout = 10000").run()
-            try await db.raw("PRAGMA journal_mode = WAL").run()
-            try await db.raw(durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL").run()
-            try await db.raw("PRAGMA foreign_keys = ON").run()
-            try await db.raw("PRAGMA temp_store = MEMORY").run()
-            try await db.raw("PRAGMA cache_size = -32000").run()
-            var readers: [SQLiteConnection] = []
-            for _ in 0..<max(1, readerCount) {
-                let r = try await SQLiteConnection.open(storage: .file(path: path), threadPool: pool, logger: quietLogger, on: MultiThreadedEventLoopGroup.singleton.any())
-                let rdb = r.sql(queryLogLevel: nil)
-                try await rdb.raw("PRAGMA busy_timeout = 10000").run()
-                try await rdb.raw("PRAGMA temp_store = MEMORY").run()
-                try await rdb.raw("PRAGMA cache_size = -16000").run()
-                readers.append(r)
+            if !dir.isEmpty {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             }
-            return SQLiteBackend(path: path, threadPool: pool, ownsThreadPool: true, writer: writer, readers: readers, logger: logger)
+            let writer = try SQLiteHandle(path: path)
+            try writer.exec("PRAGMA journal_mode = WAL")
+            try writer.exec(durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+            try writer.exec("PRAGMA foreign_keys = ON")
+            try writer.exec("PRAGMA temp_store = MEMORY")
+            try writer.exec("PRAGMA cache_size = -32000")
+            return SQLiteBackend(path: path, writer: writer, logger: logger)
         } catch {
-            try? await pool.shutdownGracefully()
             throw LoomError.unavailable("cannot open SQLite database at \(path): \(error)")
         }
     }
 
+    func checkoutReader() throws -> SQLiteHandle {
+        if let idle = idleReaders.withLock({ $0.popLast() }) { return idle }
+        let reader = try SQLiteHandle(path: path)
+        try reader.exec("PRAGMA temp_store = MEMORY")
+        try reader.exec("PRAGMA cache_size = -16000")
+        return reader
+    }
+
+    func checkin(_ reader: SQLiteHandle) {
+        let keep = idleReaders.withLock { idle -> Bool in
+            guard idle.count < Self.keptReaders else { return false }
+            idle.append(reader)
+            return true
+        }
+        if !keep { reader.close() }
+    }
+
     public func withReader<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        let i = nextReader.next() % readers.count
-        return try await body(readers[i].sql(queryLogLevel: nil))
+        guard !closed.withLock({ $0 }) else { throw LoomError.unavailable("the store is closed") }
+        let reader = try checkoutReader()
+        defer { checkin(reader) }
+        return try await body(DirectSQLiteDatabase(handle: reader, logger: logger))
     }
 
     public func withWriteTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        let db = writer.sql(queryLogLevel: nil)
-        try await db.raw("BEGIN IMMEDIATE").run()
+        guard !closed.withLock({ $0 }) else { throw LoomError.unavailable("the store is closed") }
+        let db = DirectSQLiteDatabase(handle: writer, logger: logger)
+        try writer.exec("BEGIN IMMEDIATE")
         do {
             let result = try await body(db)
-            try await db.raw("COMMIT").run()
+            try writer.exec("COMMIT")
             return result
         } catch {
-            try? await db.raw("ROLLBACK").run()
+            try? writer.exec("ROLLBACK")
             throw error
         }
     }
 
     public func classify(_ error: any Error) -> LoomError? {
-        guard let e = error as? SQLiteError else { return nil }
-        switch e.reason {
-        case .constraint, .constraintUniqueFailed, .constraintPrimaryKeyFailed:
+        guard let e = error as? SQLiteFailure else { return nil }
+        switch e.code {
+        case 2067, 1555:  // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
             return .alreadyExists("the entity already exists")
-        case .constraintForeignKeyFailed:
+        case 787:  // SQLITE_CONSTRAINT_FOREIGNKEY
             return .notFound("a referenced entity does not exist")
-        case .busy, .locked, .busyTimeout, .ioError, .full, .cantOpen, .readOnly:
-            return .unavailable("the database is busy or unavailable: \(e.message)")
         default:
-            return nil
+            break
+        }
+        switch e.primaryCode {
+        case 19: return .alreadyExists("the entity already exists")  // other constraints
+        case 5, 6, 10, 13, 14, 8: return .unavailable("the database is busy or unavailable: \(e.message)")  // BUSY, LOCKED, IOERR, FULL, CANTOPEN, READONLY
+        default: return nil
         }
     }
 
@@ -110,17 +109,9 @@ public final class SQLiteBackend: SQLBackend {
     }
 
     public func shutdown() async {
-        for r in readers { try? await r.close() }
-        try? await writer.sql(queryLogLevel: nil).raw("PRAGMA wal_checkpoint(PASSIVE)").run()
-        try? await writer.close()
-        if ownsThreadPool { try? await threadPool.shutdownGracefully() }
-    }
-}
-
-/// A tiny lock-protected counter for round-robin choices.
-final class ManagedAtomicCounter: Sendable {
-    private let value = Atomic<Int>(0)
-    func next() -> Int {
-        value.wrappingAdd(1, ordering: .relaxed).newValue & Int.max
+        guard closed.withLock({ c in defer { c = true }; return !c }) else { return }
+        for r in idleReaders.withLock({ r in defer { r = [] }; return r }) { r.close() }
+        try? writer.exec("PRAGMA wal_checkpoint(PASSIVE)")
+        writer.close()
     }
 }
