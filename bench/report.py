@@ -180,8 +180,14 @@ def search_section(d: str, lines: list[str], targets: list) -> None:
                          f"REST API at its measured rate would take too long for one benchmark run.")
     if loom and loom["stages"]:
         top = max(loom["stages"], key=lambda s: s["runs"])
-        targets.append([f"search_runs p50 over {top['runs']:,} runs (Loom)", "< 50 ms at 100,000",
-                        f"{top['p50_ms']:.1f} ms", verdict(top["p50_ms"] < 50 and top["problems"] == 0 if top["runs"] >= 100000 else None)])
+        if top["runs"] >= 100000:
+            targets.append(["search_runs p50 over 100,000 runs (Loom)", "< 50 ms",
+                            f"{top['p50_ms']:.1f} ms", verdict(top["p50_ms"] < 50 and top["problems"] == 0)])
+        else:
+            why = ("quick mode" if top["asked_runs"] < 100000 else
+                   f"population reached only {top['runs']:,} runs in the time limit, at {top.get('populate_runs_per_s') or 0:.0f} runs/s")
+            targets.append([f"search_runs p50 over 100,000 runs (Loom)", "< 50 ms",
+                            f"{top['p50_ms']:.1f} ms at {top['runs']:,} runs", f"not measured at 100,000 ({why})"])
     for name, r in (("Loom", loom), ("MLflow", ml)):
         for s in (r or {}).get("stages", []):
             for p in s.get("problem_samples", []):

@@ -5,6 +5,7 @@ import NIOCore
 import PostgresKit
 import PostgresNIO
 import SQLKit
+import Synchronization
 
 /// PostgreSQL for teams and for several stateless replicas.
 ///
@@ -49,6 +50,7 @@ public final class PostgresBackend: SQLBackend {
             }
             config.options.additionalStartupParameters = [("search_path", schema)]
         }
+        config.options.additionalStartupParameters.append(("statement_timeout", "60000"))
         config.options.maximumConnections = maxConnections
         config.options.minimumConnections = 0
         config.options.connectTimeout = .seconds(3)
@@ -65,53 +67,57 @@ public final class PostgresBackend: SQLBackend {
         return backend
     }
 
-    /// How long a call waits for a connection (and runs) before answering `unavailable`; while the
-    /// server restarts, the pool keeps retrying and callers get a prompt 503 instead of hanging.
-    static let operationTimeout: Duration = .seconds(10)
+    /// How long a call waits for a connection before answering `unavailable`: while the server
+    /// restarts, the pool keeps retrying in the background and callers get a prompt 503 instead
+    /// of hanging. Once a connection is leased, statements are bounded by `statement_timeout`.
+    static let leaseTimeout: Duration = .seconds(10)
 
-    func withTimeout<T: Sendable>(_ timeout: Duration = operationTimeout, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await operation() }
+    /// Runs `operation` on a leased connection, failing with `unavailable` if none is leased in time.
+    func leased<T: Sendable>(_ timeout: Duration = leaseTimeout, _ operation: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client
+        let gotConnection = LeaseFlag()
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await client.withConnection { conn in
+                    gotConnection.value.store(true, ordering: .releasing)
+                    return try await operation(conn)
+                }
+            }
             group.addTask {
                 try await Task.sleep(for: timeout)
+                if gotConnection.value.load(ordering: .acquiring) { return nil }
                 throw LoomError.unavailable("the database did not answer in time")
             }
             defer { group.cancelAll() }
-            return try await group.next()!
+            while let next = try await group.next() {
+                if let value = next { return value }
+            }
+            throw LoomError.unavailable("the database did not answer in time")
         }
     }
 
     public func withReader<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        let client = self.client
-        return try await withTimeout {
-            try await client.withConnection { conn in
-                try await body(conn.sql(queryLogLevel: nil))
-            }
-        }
+        try await leased { conn in try await body(conn.sql(queryLogLevel: nil)) }
     }
 
     public func withWriteTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        let client = self.client
-        return try await withTimeout { try await Self.transaction(client, body) }
+        try await leased { conn in try await Self.transaction(conn, body) }
     }
 
     public func withLongWriteTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        let client = self.client
-        return try await withTimeout(.seconds(300)) { try await Self.transaction(client, body) }
+        try await leased(.seconds(60)) { conn in try await Self.transaction(conn, body) }
     }
 
-    static func transaction<T: Sendable>(_ client: PostgresClient, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await client.withConnection { conn in
-            let db = conn.sql(queryLogLevel: nil)
-            try await db.raw("BEGIN").run()
-            do {
-                let result = try await body(db)
-                try await db.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await db.raw("ROLLBACK").run()
-                throw error
-            }
+    static func transaction<T: Sendable>(_ conn: PostgresConnection, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let db = conn.sql(queryLogLevel: nil)
+        try await db.raw("BEGIN").run()
+        do {
+            let result = try await body(db)
+            try await db.raw("COMMIT").run()
+            return result
+        } catch {
+            try? await db.raw("ROLLBACK").run()
+            throw error
         }
     }
 
@@ -157,4 +163,9 @@ public final class PostgresBackend: SQLBackend {
         runTask.cancel()
         _ = await runTask.value
     }
+}
+
+/// Set once a connection has been leased.
+final class LeaseFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }

@@ -120,8 +120,9 @@ extension SQLMetadataStore {
     }
 
     public func touchToken(id: Int64, time: Millis) async throws {
-        _ = try await batcher.submit { db in
+        _ = try await batcher.submit(validatesFirst: true) { db in
             try await db.raw("UPDATE api_tokens SET last_used_at = \(bind: time) WHERE id = \(bind: id)").run()
+            return ((), AuditEvent?.none)
         }
     }
 
@@ -221,8 +222,9 @@ extension SQLMetadataStore {
 
     public func appendAudit(_ events: [AuditEvent]) async throws {
         guard !events.isEmpty else { return }
-        _ = try await batcher.submit { db in
-            for e in events { try await Self.insertAudit(db, e) }
+        _ = try await batcher.submit(validatesFirst: true) { db in
+            try await WriteBatcher.insertAudits(events, db)
+            return ((), AuditEvent?.none)
         }
     }
 

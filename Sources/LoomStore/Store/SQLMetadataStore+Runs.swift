@@ -5,7 +5,7 @@ import SQLKit
 extension SQLMetadataStore {
     public func createRun(_ new: NewRun, artifactURI: String) async throws -> Run {
         guard let eid = parseID(new.experimentID) else { throw LoomError.notFound("No Experiment with id=\(new.experimentID) exists") }
-        return try await write("create_run", "run", new.runID) { db in
+        return try await write("create_run", "run", new.runID, validatesFirst: true) { db in
             try await Self.requireActiveExperiment(db, eid, new.experimentID)
             try await db.raw("""
                 INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, deleted_time, artifact_uri, lifecycle_stage)
@@ -64,7 +64,7 @@ extension SQLMetadataStore {
         let action = metrics.count == 1 && params.isEmpty && tags.isEmpty ? "log_metric"
             : params.count == 1 && metrics.isEmpty && tags.isEmpty ? "log_param"
             : tags.count == 1 && metrics.isEmpty && params.isEmpty ? "set_tag" : "log_batch"
-        try await write(action, "run", runID, detail: detail) { db in
+        try await write(action, "run", runID, detail: detail, validatesFirst: true) { db in
             _ = try await Self.requireActiveRun(db, runID)
             if !params.isEmpty { try await Self.insertParams(db, table: "params", owner: "run_uuid", id: runID, params: params) }
             if !tags.isEmpty {

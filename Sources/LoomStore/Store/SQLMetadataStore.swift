@@ -43,33 +43,27 @@ public final class SQLMetadataStore: MetadataStore {
     }
 
     /// Runs `body` in the next write batch and appends its audit record in the same transaction.
+    /// `validatesFirst` declares that `body` throws domain errors only before its first change.
     func write<T: Sendable>(
-        _ action: String, _ entityType: String, _ entityID: String, detail: String? = nil,
+        _ action: String, _ entityType: String, _ entityID: String, detail: String? = nil, validatesFirst: Bool = false,
         _ body: @escaping @Sendable (any SQLDatabase) async throws -> T
     ) async throws -> T {
-        try await write(action, entityType, entityIDFrom: { _ in entityID }, detail: detail, body)
+        try await write(action, entityType, entityIDFrom: { _ in entityID }, detail: detail, validatesFirst: validatesFirst, body)
     }
 
     func write<T: Sendable>(
         _ action: String, _ entityType: String, entityIDFrom: @escaping @Sendable (T) -> String, detail: String? = nil,
-        _ body: @escaping @Sendable (any SQLDatabase) async throws -> T
+        validatesFirst: Bool = false, _ body: @escaping @Sendable (any SQLDatabase) async throws -> T
     ) async throws -> T {
         let context = AuditContext.current
-        return try await batcher.submit { db in
+        return try await batcher.submit(validatesFirst: validatesFirst) { db in
             let result = try await body(db)
-            try await Self.insertAudit(db, AuditEvent(
+            let event = AuditEvent(
                 time: Clock.nowMillis(), actor: context.actor, action: action, entityType: entityType,
                 entityID: entityIDFrom(result), workspace: context.workspace, status: 0,
-                detail: detail.map { "\(context.origin) \($0)" } ?? context.origin))
-            return result
+                detail: detail.map { "\(context.origin) \($0)" } ?? context.origin)
+            return (result, event)
         }
-    }
-
-    static func insertAudit(_ db: any SQLDatabase, _ e: AuditEvent) async throws {
-        try await db.raw("""
-            INSERT INTO audit_events (time, actor, action, entity_type, entity_id, workspace, status, detail)
-            VALUES (\(bind: e.time), \(bind: e.actor), \(bind: e.action), \(bind: e.entityType), \(bind: e.entityID), \(bind: e.workspace), \(bind: Int64(e.status)), \(bind: e.detail))
-            """).run()
     }
 
     // MARK: Lifecycle

@@ -6,12 +6,19 @@ import SQLKit
 /// Group commit: concurrent writes are queued and applied together in one transaction, so that
 /// throughput does not collapse to one commit (one fsync) per request.
 ///
-/// Each write runs inside a savepoint when it shares its batch with others, so one write's failure
-/// (a duplicate name, say) rolls back that write alone. A write's caller resumes only after the
-/// batch's COMMIT returned: an acknowledged write is durable.
+/// A write that shares its batch runs inside a savepoint, so that its failure (a duplicate name,
+/// say) rolls back that write alone — unless it is declared *validating first*: it throws domain
+/// errors only before its first change, so a failure needs no rollback. The audit records of the
+/// batch's successful writes are inserted together before COMMIT. A caller resumes only after
+/// COMMIT returned: an acknowledged write is durable.
 actor WriteBatcher {
+    struct Operation: Sendable {
+        let run: @Sendable (any SQLDatabase) async throws -> (any Sendable, AuditEvent?)
+        let validatesFirst: Bool
+    }
+
     private struct Pending {
-        let op: @Sendable (any SQLDatabase) async throws -> any Sendable
+        let operation: Operation
         let continuation: CheckedContinuation<any Sendable, any Error>
     }
 
@@ -32,11 +39,18 @@ actor WriteBatcher {
         self.maxBatch = maxBatch
     }
 
-    /// Queues `op` and returns its result once the transaction holding it has committed.
-    func submit<T: Sendable>(_ op: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    /// Queues a write and returns its result once the transaction holding it has committed.
+    func submit<T: Sendable>(
+        validatesFirst: Bool = false,
+        _ op: @escaping @Sendable (any SQLDatabase) async throws -> (T, AuditEvent?)
+    ) async throws -> T {
         guard !closed else { throw LoomError.unavailable("the store is shutting down") }
+        let operation = Operation(run: { db in
+            let (value, audit) = try await op(db)
+            return (value, audit)
+        }, validatesFirst: validatesFirst)
         let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
-            queue.append(Pending(op: { db in try await op(db) }, continuation: continuation))
+            queue.append(Pending(operation: operation, continuation: continuation))
             if !draining {
                 draining = true
                 Task { await self.drain() }
@@ -68,37 +82,20 @@ actor WriteBatcher {
     private func execute(_ batch: [Pending]) async {
         batchSize.record(batch.count)
         let started = ContinuousClock.now
-        let ops = batch.map(\.op)
+        let operations = batch.map(\.operation)
         let backend = self.backend
         do {
             let outcomes: [Result<any Sendable, any Error>] = try await backend.withWriteTransaction { db in
-                if ops.count == 1 {
-                    // Alone in its batch: the transaction itself isolates the write.
-                    return [.success(try await ops[0](db))]
-                }
-                var outcomes: [Result<any Sendable, any Error>] = []
-                outcomes.reserveCapacity(ops.count)
-                for (i, op) in ops.enumerated() {
-                    try await db.raw("SAVEPOINT \(unsafeRaw: "w\(i)")").run()
-                    do {
-                        let value = try await op(db)
-                        try await db.raw("RELEASE SAVEPOINT \(unsafeRaw: "w\(i)")").run()
-                        outcomes.append(.success(value))
-                    } catch {
-                        if backend.classify(error)?.code == .unavailable { throw error }
-                        try await db.raw("ROLLBACK TO SAVEPOINT \(unsafeRaw: "w\(i)")").run()
-                        try await db.raw("RELEASE SAVEPOINT \(unsafeRaw: "w\(i)")").run()
-                        outcomes.append(.failure(error))
-                    }
-                }
-                return outcomes
+                try await Self.apply(operations, db, backend)
             }
             commitTimer.recordNanoseconds(Int64((ContinuousClock.now - started).nanoseconds))
             for (pending, outcome) in zip(batch, outcomes) {
                 pending.continuation.resume(with: outcome.mapError { self.translate($0) })
             }
         } catch {
-            // The transaction failed as a whole (single op failed, or connection/commit failed).
+            // The transaction failed as a whole (a lone write failed, or the connection or the
+            // commit did). Unless the database is unavailable, retry each write on its own so
+            // that only the culprit fails.
             let translated = translate(error)
             if batch.count > 1, translated.code != .unavailable {
                 logger.warning("write batch failed, retrying writes one by one", metadata: ["error": "\(translated)"])
@@ -111,11 +108,59 @@ actor WriteBatcher {
         }
     }
 
+    /// Runs the operations of one batch inside the open transaction.
+    private static func apply(_ operations: [Operation], _ db: any SQLDatabase, _ backend: any SQLBackend) async throws -> [Result<any Sendable, any Error>] {
+        var outcomes: [Result<any Sendable, any Error>] = []
+        outcomes.reserveCapacity(operations.count)
+        var audits: [AuditEvent] = []
+        let alone = operations.count == 1
+        for (i, operation) in operations.enumerated() {
+            if alone || operation.validatesFirst {
+                do {
+                    let (value, audit) = try await operation.run(db)
+                    outcomes.append(.success(value))
+                    if let audit { audits.append(audit) }
+                } catch let error as LoomError where !alone && error.code != .unavailable && error.code != .internalError {
+                    // Thrown before the operation changed anything: nothing to undo.
+                    outcomes.append(.failure(error))
+                }
+                continue
+            }
+            try await db.raw("SAVEPOINT \(unsafeRaw: "w\(i)")").run()
+            do {
+                let (value, audit) = try await operation.run(db)
+                try await db.raw("RELEASE SAVEPOINT \(unsafeRaw: "w\(i)")").run()
+                outcomes.append(.success(value))
+                if let audit { audits.append(audit) }
+            } catch {
+                if backend.classify(error)?.code == .unavailable { throw error }
+                try await db.raw("ROLLBACK TO SAVEPOINT \(unsafeRaw: "w\(i)")").run()
+                try await db.raw("RELEASE SAVEPOINT \(unsafeRaw: "w\(i)")").run()
+                outcomes.append(.failure(error))
+            }
+        }
+        try await insertAudits(audits, db)
+        return outcomes
+    }
+
+    static func insertAudits(_ events: [AuditEvent], _ db: any SQLDatabase) async throws {
+        for chunk in events.chunked(100) {
+            let rows: [SQLQueryString] = chunk.map { e in
+                "(\(bind: e.time), \(bind: e.actor), \(bind: e.action), \(bind: e.entityType), \(bind: e.entityID), \(bind: e.workspace), \(bind: Int64(e.status)), \(bind: e.detail))"
+            }
+            try await db.raw("""
+                INSERT INTO audit_events (time, actor, action, entity_type, entity_id, workspace, status, detail)
+                VALUES \(rows.joined(separator: ", "))
+                """).run()
+        }
+    }
+
     private func executeAlone(_ pending: Pending) async {
         do {
-            let op = pending.op
-            let value = try await backend.withWriteTransaction { db in try await op(db) }
-            pending.continuation.resume(returning: value)
+            let operation = pending.operation
+            let backend = self.backend
+            let outcomes = try await backend.withWriteTransaction { db in try await Self.apply([operation], db, backend) }
+            pending.continuation.resume(with: outcomes[0].mapError { self.translate($0) })
         } catch {
             pending.continuation.resume(throwing: translate(error))
         }
