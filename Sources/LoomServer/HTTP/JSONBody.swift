@@ -23,6 +23,25 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
+extension JSONValue {
+    /// Converts what `JSONSerialization` produces.
+    init(foundation value: Any) {
+        switch value {
+        case let s as String: self = .string(s)
+        case let n as NSNumber:
+            switch String(cString: n.objCType) {
+            case "c", "B": self = .bool(n.boolValue)
+            case "i", "s", "l", "q": self = .number(n.doubleValue, raw: String(n.int64Value))
+            default: self = .number(n.doubleValue, raw: nil)
+            }
+        case let a as [Any]: self = .array(a.map(JSONValue.init(foundation:)))
+        case let o as [String: Any]: self = .object(o.mapValues(JSONValue.init(foundation:)))
+        case is NSNull: self = .null
+        default: self = .null
+        }
+    }
+}
+
 extension JSONValue: Decodable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -51,11 +70,10 @@ public struct JSONBody: Sendable {
         if data.isEmpty || data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             return JSONBody([:])
         }
-        let decoder = JSONDecoder()
         let value: JSONValue
-        do {
-            value = try decoder.decode(JSONValue.self, from: data)
-        } catch {
+        if let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) {
+            value = JSONValue(foundation: object)
+        } else {
             let lenient = JSONDecoder()
             lenient.allowsJSON5 = true
             guard let v = try? lenient.decode(JSONValue.self, from: data) else {
