@@ -29,9 +29,14 @@ enum JSONResponse {
 extension Request {
     /// Reads and parses a JSON object body (bounded by the context's upload limit).
     func jsonBody(context: LoomRequestContext) async throws -> JSONBody {
+        try JSONBody.parse(try await bodyData(context: context))
+    }
+
+    /// The whole body (bounded by the context's upload limit).
+    func bodyData(context: LoomRequestContext) async throws -> Data {
         var request = self
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        return try JSONBody.parse(Data(buffer.readableBytesView))
+        return Data(buffer.readableBytesView)
     }
 
     var query: QueryParameters { QueryParameters(uri.query) }

@@ -61,7 +61,13 @@ extension MLflowController {
             return try JSONResponse.make(PagedEnvelope(key: "runs", items: page.items.map(MLRun.init), nextPageToken: page.nextPageToken))
         }
         routes.post("\(p)/runs/log-metric") { request, context in
-            let body = try await Self.input(request, context)
+            let data = try await request.bodyData(context: context)
+            if let fast = FastBodies.decode(FastBodies.MetricBody.self, data), let runID = fast.runID {
+                try await auth.requireRun(context, runID, .edit)
+                try await tracking.logMetric(runID: runID, metric: fast.metric)
+                return JSONResponse.emptyObject
+            }
+            let body = try JSONBody.parse(data)
             let runID = try Self.runID(body)
             try await auth.requireRun(context, runID, .edit)
             let metric = try Self.metric(body, path: "")
@@ -90,7 +96,16 @@ extension MLflowController {
             return JSONResponse.emptyObject
         }
         routes.post("\(p)/runs/log-batch") { request, context in
-            let body = try await Self.input(request, context)
+            let data = try await request.bodyData(context: context)
+            if let fast = FastBodies.decode(FastBodies.BatchBody.self, data), let runID = fast.runID {
+                try await auth.requireRun(context, runID, .edit)
+                try await tracking.logBatch(
+                    runID: runID, metrics: (fast.metrics ?? []).map(\.metric),
+                    params: (fast.params ?? []).map { Param(key: $0.key, value: $0.value) },
+                    tags: (fast.tags ?? []).map { Tag(key: $0.key, value: $0.value) })
+                return JSONResponse.emptyObject
+            }
+            let body = try JSONBody.parse(data)
             let runID = try Self.runID(body)
             try await auth.requireRun(context, runID, .edit)
             let metrics = try body.objects("metrics").enumerated().map { (i, m) throws(LoomError) in try Self.metric(m, path: "metrics[\(i)].") }

@@ -22,7 +22,10 @@ public final class SQLiteBackend: SQLBackend {
     private let idleReaders = Mutex<[SQLiteHandle]>([])
     private let closed = Mutex(false)
     private let logger: Logger
+    private let checkpointer = Mutex<Task<Void, Never>?>(nil)
     static let keptReaders = 8
+    /// Above this log size the checkpointer also resets the log (briefly holding writers back).
+    static let walResetBytes: Int64 = 16 << 20
 
     private init(path: String, writer: SQLiteHandle, logger: Logger) {
         self.path = path
@@ -42,8 +45,14 @@ public final class SQLiteBackend: SQLBackend {
             try writer.exec(durability == .full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
             try writer.exec("PRAGMA foreign_keys = ON")
             try writer.exec("PRAGMA temp_store = MEMORY")
-            try writer.exec("PRAGMA cache_size = -32000")
-            return SQLiteBackend(path: path, writer: writer, logger: logger)
+            try writer.exec("PRAGMA cache_size = -64000")
+            // A background connection checkpoints continuously (see `startCheckpointer`), so the
+            // commit that crosses the auto-checkpoint threshold finds little left to copy.
+            try writer.exec("PRAGMA wal_autocheckpoint = 1000")
+            try writer.exec("PRAGMA journal_size_limit = 67108864")
+            let backend = SQLiteBackend(path: path, writer: writer, logger: logger)
+            backend.startCheckpointer()
+            return backend
         } catch {
             throw LoomError.unavailable("cannot open SQLite database at \(path): \(error)")
         }
@@ -104,14 +113,43 @@ public final class SQLiteBackend: SQLBackend {
         }
     }
 
+    /// Copies the write-ahead log into the database four times a second without blocking
+    /// anyone (PASSIVE); when the log has grown past ``walResetBytes`` — sustained writes never
+    /// leave a moment for a passive checkpoint to finish — a RESTART checkpoint resets it.
+    func startCheckpointer() {
+        let path = self.path
+        let logger = self.logger
+        let task = Task.detached(priority: .utility) {
+            guard let handle = try? SQLiteHandle(path: path, busyTimeoutMilliseconds: 1000) else { return }
+            defer { handle.close() }
+            let wal = path + "-wal"
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                if Task.isCancelled { break }
+                let size = (try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int64) ?? 0
+                guard size > 0 else { continue }
+                do {
+                    try handle.exec("PRAGMA wal_checkpoint(PASSIVE)")
+                } catch {
+                    logger.debug("checkpoint skipped", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        checkpointer.withLock { $0 = task }
+    }
+
     public func ping() async throws {
         try await withReader { db in _ = try await db.raw("SELECT 1 AS one").all() }
     }
 
     public func shutdown() async {
         guard closed.withLock({ c in defer { c = true }; return !c }) else { return }
+        if let task = checkpointer.withLock({ t in defer { t = nil }; return t }) {
+            task.cancel()
+            await task.value
+        }
         for r in idleReaders.withLock({ r in defer { r = [] }; return r }) { r.close() }
-        try? writer.exec("PRAGMA wal_checkpoint(PASSIVE)")
+        try? writer.exec("PRAGMA wal_checkpoint(TRUNCATE)")
         writer.close()
     }
 }

@@ -302,7 +302,6 @@ enum Migrations {
               detail TEXT
             )
             """,
-            "CREATE INDEX audit_events_by_time ON audit_events (time)",
             "CREATE INDEX audit_events_by_entity ON audit_events (entity_type, entity_id)",
             "INSERT INTO workspaces (name, description, creation_time) VALUES ('default', 'The default workspace', 0)",
         ]),

@@ -208,7 +208,7 @@ extension SQLMetadataStore {
     // MARK: Helpers
 
     static func requireActiveRun(_ db: any SQLDatabase, _ runID: String) async throws -> RunInfo {
-        guard let row = try await db.raw("SELECT * FROM runs WHERE run_uuid = \(bind: runID)").first() else {
+        guard let row = try await db.rows(template: "SELECT * FROM runs WHERE run_uuid = ?", [runID]).first else {
             throw LoomError.notFound("Run with id=\(runID) not found")
         }
         let info = try decodeRunInfo(row)
@@ -274,16 +274,25 @@ extension SQLMetadataStore {
 
     static func insertMetrics(_ db: any SQLDatabase, runID: String, metrics: [Metric]) async throws {
         for chunk in metrics.chunked(250) {
-            let values: [SQLQueryString] = chunk.map { m in
+            var binds: [any Encodable & Sendable] = []
+            binds.reserveCapacity(chunk.count * 9)
+            for m in chunk {
                 let isNaN = m.value.isNaN
-                let v: Double = isNaN ? 0 : Self.clamp(m.value)
-                return "(\(bind: runID), \(bind: m.key), \(bind: m.step), \(bind: m.timestamp), \(bind: v), \(bind: isNaN ? 1 : 0), \(bind: m.modelID), \(bind: m.datasetName), \(bind: m.datasetDigest))"
+                binds.append(runID)
+                binds.append(m.key)
+                binds.append(m.step)
+                binds.append(m.timestamp)
+                binds.append(isNaN ? 0 : Self.clamp(m.value))
+                binds.append(isNaN ? 1 : 0)
+                binds.append(m.modelID)
+                binds.append(m.datasetName)
+                binds.append(m.datasetDigest)
             }
-            try await db.raw("""
+            try await db.run(template: """
                 INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest)
-                VALUES \(values.joined(separator: ", "))
+                VALUES \(placeholderRows(chunk.count, 9))
                 ON CONFLICT (run_uuid, key, step, timestamp, value, is_nan) DO NOTHING
-                """).run()
+                """, binds)
         }
         // The newest point per key: greatest (step, timestamp, value).
         var latest: [String: Metric] = [:]
@@ -297,17 +306,24 @@ extension SQLMetadataStore {
             }
         }
         for chunk in Array(latest.values).chunked(250) {
-            let values: [SQLQueryString] = chunk.map { m in
+            var binds: [any Encodable & Sendable] = []
+            binds.reserveCapacity(chunk.count * 6)
+            for m in chunk {
                 let isNaN = m.value.isNaN
-                return "(\(bind: runID), \(bind: m.key), \(bind: m.step), \(bind: m.timestamp), \(bind: isNaN ? 0 : Self.clamp(m.value)), \(bind: isNaN ? 1 : 0))"
+                binds.append(runID)
+                binds.append(m.key)
+                binds.append(m.step)
+                binds.append(m.timestamp)
+                binds.append(isNaN ? 0 : Self.clamp(m.value))
+                binds.append(isNaN ? 1 : 0)
             }
-            try await db.raw("""
-                INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES \(values.joined(separator: ", "))
+            try await db.run(template: """
+                INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES \(placeholderRows(chunk.count, 6))
                 ON CONFLICT (run_uuid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
                 WHERE excluded.step > latest_metrics.step
                    OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp)
                    OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)
-                """).run()
+                """, binds)
         }
     }
 

@@ -145,13 +145,22 @@ actor WriteBatcher {
 
     static func insertAudits(_ events: [AuditEvent], _ db: any SQLDatabase) async throws {
         for chunk in events.chunked(100) {
-            let rows: [SQLQueryString] = chunk.map { e in
-                "(\(bind: e.time), \(bind: e.actor), \(bind: e.action), \(bind: e.entityType), \(bind: e.entityID), \(bind: e.workspace), \(bind: Int64(e.status)), \(bind: e.detail))"
+            var binds: [any Encodable & Sendable] = []
+            binds.reserveCapacity(chunk.count * 8)
+            for e in chunk {
+                binds.append(e.time)
+                binds.append(e.actor)
+                binds.append(e.action)
+                binds.append(e.entityType)
+                binds.append(e.entityID)
+                binds.append(e.workspace)
+                binds.append(Int64(e.status))
+                binds.append(e.detail)
             }
-            try await db.raw("""
+            try await db.run(template: """
                 INSERT INTO audit_events (time, actor, action, entity_type, entity_id, workspace, status, detail)
-                VALUES \(rows.joined(separator: ", "))
-                """).run()
+                VALUES \(placeholderRows(chunk.count, 8))
+                """, binds)
         }
     }
 
