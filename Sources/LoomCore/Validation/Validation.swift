@@ -38,6 +38,7 @@ public enum Validate {
             throw .invalidParameter("Invalid value \"\" for parameter '\(path)' supplied: A key name must be provided.")
         }
         for scalar in name.unicodeScalars {
+            if scalar.isASCIIAlnum || scalar == "_" || scalar == "-" || scalar == "." || scalar == "/" || scalar == " " || scalar == ":" { continue }
             let ok = scalar.properties.isAlphabetic || scalar.properties.numericType != nil || scalar == "_" || scalar == "-"
                 || scalar == "." || scalar == "/" || scalar == " " || scalar == ":"
             if !ok {
@@ -156,6 +157,11 @@ public enum Validate {
 
     /// Mirrors `posixpath.normpath(name) == name` and the checks around it.
     static func isUniquePath(_ name: String) -> Bool {
+        // Fast path: no slash-related or dot segments at all.
+        if !name.isEmpty, !name.hasPrefix("/"), !name.contains("//"), !name.hasSuffix("/"),
+           !name.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == "." || $0 == ".." }) {
+            return true
+        }
         let norm = normalize(name)
         return norm == name && norm != "." && !norm.hasPrefix("..") && !norm.hasPrefix("/")
     }
