@@ -97,7 +97,7 @@ public final class PostgresBackend: SQLBackend {
     }
 
     public func withReader<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await leased { conn in try await body(conn.sql(queryLogLevel: nil)) }
+        try await leased { conn in try await body(PinnedPostgresDatabase(conn)) }
     }
 
     public func withWriteTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
@@ -109,14 +109,15 @@ public final class PostgresBackend: SQLBackend {
     }
 
     static func transaction<T: Sendable>(_ conn: PostgresConnection, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        let db = conn.sql(queryLogLevel: nil)
+        let db = PinnedPostgresDatabase(conn)
         try await db.raw("BEGIN").run()
         do {
             let result = try await body(db)
             try await db.raw("COMMIT").run()
             return result
         } catch {
-            try? await db.raw("ROLLBACK").run()
+            // Once the connection is gone the server has rolled back by itself.
+            if !conn.isClosed { try? await db.raw("ROLLBACK").run() }
             throw error
         }
     }
@@ -162,6 +163,45 @@ public final class PostgresBackend: SQLBackend {
     public func shutdown() async {
         runTask.cancel()
         _ = await runTask.value
+    }
+}
+
+/// A connection's SQL interface that hands every statement to the connection's event loop and
+/// checks there that the channel is still open.
+///
+/// PostgresNIO writes a query to its channel with no write promise: if the channel closes (the
+/// server restarted) between the caller's check and the write reaching the event loop, the write
+/// fails silently and the query's own promise is never completed, so the caller hangs for good.
+/// Written from the event loop itself, an open channel still has its handler, which fails the
+/// query properly when the connection goes away.
+struct PinnedPostgresDatabase: SQLDatabase {
+    let connection: PostgresConnection
+    let base: any SQLDatabase
+
+    init(_ connection: PostgresConnection) {
+        self.connection = connection
+        self.base = connection.sql(queryLogLevel: nil)
+    }
+
+    var logger: Logger { base.logger }
+    var eventLoop: any EventLoop { connection.eventLoop }
+    var version: (any SQLDatabaseReportedVersion)? { base.version }
+    var dialect: any SQLDialect { base.dialect }
+    var queryLogLevel: Logger.Level? { nil }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
+        let connection = self.connection
+        let base = self.base
+        return connection.eventLoop.flatSubmit {
+            guard !connection.isClosed else {
+                return connection.eventLoop.makeFailedFuture(LoomError.unavailable("the database connection was lost"))
+            }
+            return base.execute(sql: query, onRow)
+        }
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
+        try await execute(sql: query, onRow).get()
     }
 }
 
