@@ -62,7 +62,7 @@ extension MLflowController {
         }
         routes.post("\(p)/runs/log-metric") { request, context in
             let data = try await request.bodyData(context: context)
-            if let fast = FastBodies.decode(FastBodies.MetricBody.self, data), let runID = fast.runID {
+            if let fast = FastBodies.metric(data), let runID = fast.runID {
                 try await auth.requireRun(context, runID, .edit)
                 try await tracking.logMetric(runID: runID, metric: fast.metric)
                 return JSONResponse.emptyObject
@@ -97,12 +97,12 @@ extension MLflowController {
         }
         routes.post("\(p)/runs/log-batch") { request, context in
             let data = try await request.bodyData(context: context)
-            if let fast = FastBodies.decode(FastBodies.BatchBody.self, data), let runID = fast.runID {
+            if let fast = FastBodies.batch(data), let runID = fast.runID {
                 try await auth.requireRun(context, runID, .edit)
                 try await tracking.logBatch(
-                    runID: runID, metrics: (fast.metrics ?? []).map(\.metric),
-                    params: (fast.params ?? []).map { Param(key: $0.key, value: $0.value) },
-                    tags: (fast.tags ?? []).map { Tag(key: $0.key, value: $0.value) })
+                    runID: runID, metrics: fast.metrics.map(\.metric),
+                    params: fast.params.map { Param(key: $0.key, value: $0.value) },
+                    tags: fast.tags.map { Tag(key: $0.key, value: $0.value) })
                 return JSONResponse.emptyObject
             }
             let body = try JSONBody.parse(data)

@@ -22,7 +22,7 @@ public final class SQLiteBackend: SQLBackend {
     private let idleReaders = Mutex<[SQLiteHandle]>([])
     private let closed = Mutex(false)
     private let logger: Logger
-    private let checkpointer = Mutex<Task<Void, Never>?>(nil)
+    private let checkpointer = Mutex<Checkpointer?>(nil)
     static let keptReaders = 8
 
     private init(path: String, writer: SQLiteHandle, logger: Logger) {
@@ -114,28 +114,9 @@ public final class SQLiteBackend: SQLBackend {
         }
     }
 
-    /// Copies the write-ahead log into the database twenty times a second without blocking
-    /// anyone (PASSIVE).
+    /// Starts checkpointing in the background (see ``Checkpointer``).
     func startCheckpointer() {
-        let path = self.path
-        let logger = self.logger
-        let task = Task.detached(priority: .utility) {
-            guard let handle = try? SQLiteHandle(path: path, busyTimeoutMilliseconds: 1000) else { return }
-            defer { handle.close() }
-            let wal = path + "-wal"
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(50))
-                if Task.isCancelled { break }
-                let size = (try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int64) ?? 0
-                guard size > 0 else { continue }
-                do {
-                    try handle.exec("PRAGMA wal_checkpoint(PASSIVE)")
-                } catch {
-                    logger.debug("checkpoint skipped", metadata: ["error": "\(error)"])
-                }
-            }
-        }
-        checkpointer.withLock { $0 = task }
+        checkpointer.withLock { $0 = Checkpointer(path: path, logger: logger) }
     }
 
     public func ping() async throws {
@@ -144,12 +125,74 @@ public final class SQLiteBackend: SQLBackend {
 
     public func shutdown() async {
         guard closed.withLock({ c in defer { c = true }; return !c }) else { return }
-        if let task = checkpointer.withLock({ t in defer { t = nil }; return t }) {
-            task.cancel()
-            await task.value
+        if let checkpointer = checkpointer.withLock({ t in defer { t = nil }; return t }) {
+            await checkpointer.stop()
         }
         for r in idleReaders.withLock({ r in defer { r = [] }; return r }) { r.close() }
         try? writer.exec("PRAGMA wal_checkpoint(TRUNCATE)")
         writer.close()
+    }
+}
+
+/// Copies the write-ahead log into the database file twenty times a second without blocking
+/// anyone (PASSIVE), so that the writer's commits rarely pay for a checkpoint. It runs on a thread
+/// of its own: a checkpoint waits on fsync, which must not hold one of the few threads of Swift's
+/// cooperative pool that serve requests.
+final class Checkpointer: Sendable {
+    private struct State {
+        var stopping = false
+        var finished = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    init(path: String, logger: Logger, interval: Duration = .milliseconds(50)) {
+        let thread = Thread { [self] in
+            run(path: path, logger: logger, interval: interval)
+        }
+        thread.name = "loom-sqlite-checkpoint"
+        thread.start()
+    }
+
+    private var stopping: Bool { state.withLock { $0.stopping } }
+
+    private func run(path: String, logger: Logger, interval: Duration) {
+        defer { finish() }
+        guard let handle = try? SQLiteHandle(path: path, busyTimeoutMilliseconds: 1000) else {
+            logger.warning("could not open the checkpoint connection; the writer checkpoints by itself")
+            return
+        }
+        defer { handle.close() }
+        let micros = useconds_t(interval.components.seconds * 1_000_000 + interval.components.attoseconds / 1_000_000_000_000)
+        while !stopping {
+            usleep(micros)
+            if stopping { break }
+            do {
+                try handle.exec("PRAGMA wal_checkpoint(PASSIVE)")
+            } catch {
+                logger.debug("checkpoint skipped", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func finish() {
+        let waiters = state.withLock { s in
+            s.finished = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+
+    /// Stops the thread and waits until its connection is closed.
+    func stop() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { s in
+                s.stopping = true
+                if !s.finished { s.waiters.append(c) }
+                return s.finished
+            }
+            if done { c.resume() }
+        }
     }
 }
