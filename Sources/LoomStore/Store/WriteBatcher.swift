@@ -68,6 +68,11 @@ actor WriteBatcher {
 
     private func drain() async {
         while !queue.isEmpty {
+            // Let the request tasks that are about to submit run first: under load this makes
+            // batches ~70% larger, so fewer commits write the same pages to the log (log-batch
+            // p99 ~20 ms -> ~15 ms, log-metric ~6.5 -> ~5.5 ms on the benchmark machine). When
+            // nothing else is runnable it costs microseconds.
+            await Task.yield()
             let take = min(queue.count, maxBatch)
             let batch = Array(queue.prefix(take))
             queue.removeFirst(take)
