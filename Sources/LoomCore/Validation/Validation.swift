@@ -157,11 +157,17 @@ public enum Validate {
 
     /// Mirrors `posixpath.normpath(name) == name` and the checks around it.
     static func isUniquePath(_ name: String) -> Bool {
-        // Fast path: no slash-related or dot segments at all.
-        if !name.isEmpty, !name.hasPrefix("/"), !name.contains("//"), !name.hasSuffix("/"),
+        // Fast path for the common name that normalization cannot change: not empty, no leading
+        // `..` or `/`, no empty, `.` or `..` segment.
+        if !name.isEmpty, !name.hasPrefix(".."), !name.hasPrefix("/"), !name.contains("//"), !name.hasSuffix("/"),
            !name.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == "." || $0 == ".." }) {
             return true
         }
+        return normalizedIsUnique(name)
+    }
+
+    /// The reference check: `posixpath.normpath(name) == name` and no leading `.`, `..` or `/`.
+    static func normalizedIsUnique(_ name: String) -> Bool {
         let norm = normalize(name)
         return norm == name && norm != "." && !norm.hasPrefix("..") && !norm.hasPrefix("/")
     }

@@ -277,13 +277,7 @@ extension SQLMetadataStore {
             var binds: [any Encodable & Sendable] = []
             binds.reserveCapacity(chunk.count * 9)
             for m in chunk {
-                let isNaN = m.value.isNaN
-                binds.append(runID)
-                binds.append(m.key)
-                binds.append(m.step)
-                binds.append(m.timestamp)
-                binds.append(isNaN ? 0 : Self.clamp(m.value))
-                binds.append(isNaN ? 1 : 0)
+                appendPoint(m, runID, to: &binds)
                 binds.append(m.modelID)
                 binds.append(m.datasetName)
                 binds.append(m.datasetDigest)
@@ -308,15 +302,7 @@ extension SQLMetadataStore {
         for chunk in Array(latest.values).chunked(250) {
             var binds: [any Encodable & Sendable] = []
             binds.reserveCapacity(chunk.count * 6)
-            for m in chunk {
-                let isNaN = m.value.isNaN
-                binds.append(runID)
-                binds.append(m.key)
-                binds.append(m.step)
-                binds.append(m.timestamp)
-                binds.append(isNaN ? 0 : Self.clamp(m.value))
-                binds.append(isNaN ? 1 : 0)
-            }
+            for m in chunk { appendPoint(m, runID, to: &binds) }
             try await db.run(template: """
                 INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES \(placeholderRows(chunk.count, 6))
                 ON CONFLICT (run_uuid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
@@ -325,6 +311,18 @@ extension SQLMetadataStore {
                    OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)
                 """, binds)
         }
+    }
+
+    /// `run_uuid, key, step, timestamp, value, is_nan` of one point: NaN is stored as value 0
+    /// with `is_nan` set, ±Infinity clamped.
+    private static func appendPoint(_ m: Metric, _ runID: String, to binds: inout [any Encodable & Sendable]) {
+        let isNaN = m.value.isNaN
+        binds.append(runID)
+        binds.append(m.key)
+        binds.append(m.step)
+        binds.append(m.timestamp)
+        binds.append(isNaN ? 0 : clamp(m.value))
+        binds.append(isNaN ? 1 : 0)
     }
 
     static func metricValueRank(_ v: Double) -> Double { v.isNaN ? -.infinity : v }

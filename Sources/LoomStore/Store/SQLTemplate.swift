@@ -2,8 +2,8 @@ import LoomCore
 import SQLKit
 import Synchronization
 
-/// Hot statements as plain SQL text with `?` placeholders, translated once per dialect and
-/// cached, so that running them costs no query-builder serialization.
+/// Hot statements as plain SQL text with `?` placeholders (numbered once per text and cached for
+/// PostgreSQL), so that running them costs no query-builder serialization.
 struct SQLTemplateExpression: SQLExpression {
     let text: String
     let binds: [any Encodable & Sendable]
@@ -11,22 +11,23 @@ struct SQLTemplateExpression: SQLExpression {
     private static let translations = Mutex<[String: String]>([:])
 
     func serialize(to serializer: inout SQLSerializer) {
-        let dialect = serializer.dialect.name
-        let key = dialect + "\u{0}" + text
-        let translated = Self.translations.withLock { cache -> String in
-            if let hit = cache[key] { return hit }
-            let t = Self.translate(text, dialect: dialect)
-            if cache.count > 4096 { cache.removeAll() }
-            cache[key] = t
-            return t
+        if serializer.dialect.name == "postgresql" {
+            let text = self.text
+            serializer.write(Self.translations.withLock { cache -> String in
+                if let hit = cache[text] { return hit }
+                let t = Self.numberPlaceholders(text)
+                if cache.count > 4096 { cache.removeAll() }
+                cache[text] = t
+                return t
+            })
+        } else {
+            serializer.write(text)  // SQLite takes `?` as it is.
         }
-        serializer.write(translated)
         serializer.binds.append(contentsOf: binds)
     }
 
-    /// `?` → `$1, $2, …` for PostgreSQL; SQLite keeps `?`.
-    static func translate(_ text: String, dialect: String) -> String {
-        guard dialect == "postgresql" else { return text }
+    /// `?` → `$1, $2, …` (PostgreSQL). Templates hold no `?` inside string literals.
+    static func numberPlaceholders(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count + 16)
         var n = 0
