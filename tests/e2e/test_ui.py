@@ -16,6 +16,8 @@ selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMEDRIVER = shutil.which("chromedriver")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -41,6 +43,18 @@ def browser():
     driver.implicitly_wait(2)
     yield driver
     driver.quit()
+
+
+def follow(browser, action):
+    """Runs `action` (a click or submit that loads a new page) and waits until the old page is gone.
+
+    Without the wait, a lookup right after the click can find an element of the page being
+    replaced, which then goes stale under the test.
+    """
+    old = browser.find_element(By.TAG_NAME, "html")
+    action()
+    WebDriverWait(browser, 10).until(EC.staleness_of(old))
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 def api(server, path, body=None, method="POST"):
@@ -84,7 +98,7 @@ def test_experiment_list_and_run_table(server, browser, populated):
     link = browser.find_element(By.LINK_TEXT, "ui-experiment")
     row = link.find_element(By.XPATH, "./ancestor::tr")
     assert "120" in row.text
-    link.click()
+    follow(browser, link.click)
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith("ui-experiment")
     rows = browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
     assert len(rows) == 50, "the server returns one page of 50 runs"
@@ -93,15 +107,15 @@ def test_experiment_list_and_run_table(server, browser, populated):
     assert rows[0].find_elements(By.TAG_NAME, "a")[0].text == "run-119"
 
     # Sort by the acc column: descending, then ascending.
-    browser.find_element(By.CSS_SELECTOR, "th.sortable a[data-sort='metrics.`acc`']").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "th.sortable a[data-sort='metrics.`acc`']").click)
     values = [float(c.text) for c in browser.find_elements(By.CSS_SELECTOR, "#runs tbody td[data-key='metrics.acc']")]
     assert values == sorted(values, reverse=True) and values[0] == pytest.approx(max(a for _, _, a in runs), abs=1e-5)
-    browser.find_element(By.CSS_SELECTOR, "th.sortable a[data-sort='metrics.`acc`']").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "th.sortable a[data-sort='metrics.`acc`']").click)
     values = [float(c.text) for c in browser.find_elements(By.CSS_SELECTOR, "#runs tbody td[data-key='metrics.acc']")]
     assert values == sorted(values) and values[0] == pytest.approx(min(a for _, _, a in runs), abs=1e-5)
 
     # Next page holds the following runs.
-    browser.find_element(By.CSS_SELECTOR, "a[rel=next]").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "a[rel=next]").click)
     assert "Runs 51–100 of 120" in browser.find_element(By.ID, "pager").text
     page2 = [float(c.text) for c in browser.find_elements(By.CSS_SELECTOR, "#runs tbody td[data-key='metrics.acc']")]
     assert min(page2) >= max(values)
@@ -110,7 +124,7 @@ def test_experiment_list_and_run_table(server, browser, populated):
     browser.get(server.url + f"/experiments/{exp_id}")
     box = browser.find_element(By.NAME, "filter")
     box.send_keys("metrics.acc > 0.9 and params.lr = '0.1'")
-    box.submit()
+    follow(browser, box.submit)
     shown = browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
     expected = [name for (_, name, acc) in runs if acc > 0.9 and int(name[-3:]) % 2 == 0]
     assert sorted(r.find_elements(By.TAG_NAME, "a")[0].text for r in shown) == sorted(expected)
@@ -127,7 +141,7 @@ def test_compare_runs(server, browser, populated):
     boxes[0].click()
     boxes[1].click()
     assert button.is_enabled() and "Compare 2 runs" in button.text
-    button.click()
+    follow(browser, button.click)
     assert "Compare 2 runs" in browser.find_element(By.TAG_NAME, "h1").text
     headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#compare-table thead th")]
     assert headers[1:] == ["run-000", "run-001"]
@@ -156,7 +170,7 @@ def test_model_registry_pages(server, browser, populated):
     browser.get(server.url + "/models")
     row = browser.find_element(By.LINK_TEXT, "churn").find_element(By.XPATH, "./ancestor::tr")
     assert "v2" in row.text and "@champion → v2" in row.text
-    browser.find_element(By.LINK_TEXT, "churn").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "churn").click)
     versions = browser.find_elements(By.CSS_SELECTOR, "#versions tbody tr")
     assert [v.find_elements(By.TAG_NAME, "td")[0].text for v in versions] == ["v2", "v1"]
     assert "@champion" in versions[0].text
