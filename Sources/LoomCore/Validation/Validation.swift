@@ -34,6 +34,7 @@ public enum Limits {
 public enum Validate {
     /// Param, metric and tag keys: alphanumerics, `_ - . / :` and spaces; no path tricks.
     public static func key(_ name: String, path: String = "key", limit: Int = Limits.maxEntityKeyLength) throws(LoomError) {
+        if isPlainASCIIKey(name, limit: limit) { return }
         guard !name.isEmpty || path != "key" else {
             throw .invalidParameter("Invalid value \"\" for parameter '\(path)' supplied: A key name must be provided.")
         }
@@ -156,6 +157,35 @@ public enum Validate {
     }
 
     /// Mirrors `posixpath.normpath(name) == name` and the checks around it.
+    /// One pass over the bytes for the everyday key (`loss`, `train/acc`): ASCII from the allowed
+    /// set, not empty, within `limit`, no empty, `.` or `..` segment and no leading `..`. Anything
+    /// else, valid or not, goes through the full check, which also words the error.
+    static func isPlainASCIIKey(_ name: String, limit: Int) -> Bool {
+        var name = name
+        return name.withUTF8 { bytes -> Bool in
+            guard !bytes.isEmpty, bytes.count <= limit else { return false }
+            if bytes.count >= 2, bytes[0] == 0x2E, bytes[1] == 0x2E { return false }  // ".."
+            var segmentLength = 0
+            var segmentDots = 0
+            for b in bytes {
+                switch b {
+                case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x5F, 0x2D, 0x20, 0x3A:  // alnum _ - space :
+                    segmentLength += 1
+                case 0x2E:  // .
+                    segmentLength += 1
+                    segmentDots += 1
+                case 0x2F:  // /
+                    if segmentLength == 0 || segmentLength == segmentDots && segmentDots <= 2 { return false }
+                    segmentLength = 0
+                    segmentDots = 0
+                default:
+                    return false
+                }
+            }
+            return !(segmentLength == 0 || segmentLength == segmentDots && segmentDots <= 2)
+        }
+    }
+
     static func isUniquePath(_ name: String) -> Bool {
         // Fast path for the common name that normalization cannot change: not empty, no leading
         // `..` or `/`, no empty, `.` or `..` segment.
