@@ -279,6 +279,44 @@ public enum StoreConformance {
         }
         #expect(results.filter { !$0 }.count == 1)
         #expect(try await t.run(id: run.info.runID).params.count == 20)
+
+        // Concurrent writes share batches, and a batch upserts each run's latest value per key
+        // once: the latest must still be the greatest (step, timestamp, value) over everything
+        // that committed, and nothing from a write that failed.
+        let latestRun = try await t.createRun(experimentID: e.id, userID: "u", startTime: nil, runName: nil, tags: [])
+        let rid = latestRun.info.runID
+        try await t.logParam(runID: rid, key: "fixed", value: "1")
+        let steps = (0..<120).map { ($0 * 37) % 120 }  // every step once, out of order
+        let outcomes = await withTaskGroup(of: Bool.self, returning: [Bool].self) { group in
+            for (i, step) in steps.enumerated() {
+                group.addTask {
+                    do {
+                        if i == 60 {
+                            // Fails on the param, with a metric that would otherwise be the latest.
+                            try await t.logBatch(runID: rid, metrics: [Metric(key: "acc", value: 99, timestamp: 1, step: 10_000)],
+                                                 params: [Param(key: "fixed", value: "2")], tags: [])
+                        } else {
+                            try await t.logBatch(runID: rid, metrics: [
+                                Metric(key: "acc", value: Double(step), timestamp: 5, step: Int64(step)),
+                                Metric(key: "acc", value: -1, timestamp: 4, step: Int64(step)),
+                                Metric(key: "loss", value: 1 / Double(step + 1), timestamp: Int64(1000 - step), step: 0),
+                            ], params: [], tags: [])
+                        }
+                        return true
+                    } catch { return false }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { !$0 }.count == 1)
+        let latest = Dictionary(uniqueKeysWithValues: try await t.run(id: rid).metrics.map { ($0.key, $0) })
+        let committedSteps = steps.enumerated().filter { $0.offset != 60 }.map(\.element)
+        #expect(latest["acc"]?.step == Int64(committedSteps.max()!))
+        #expect(latest["acc"]?.value == Double(committedSteps.max()!) && latest["acc"]?.timestamp == 5)
+        // loss: all at step 0, so the greatest timestamp wins: the smallest committed step.
+        let lossStep = committedSteps.min()!
+        #expect(latest["loss"]?.timestamp == Int64(1000 - lossStep))
+        #expect(latest["loss"]?.value == 1 / Double(lossStep + 1))
     }
 
     public static func migrations(_ store: any MetadataStore) async throws {

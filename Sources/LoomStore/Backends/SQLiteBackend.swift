@@ -32,7 +32,8 @@ public final class SQLiteBackend: SQLBackend {
     }
 
     /// Opens (creating if needed) the database file at `path`.
-    public static func open(path: String, durability: Durability = .process, logger: Logger) async throws -> SQLiteBackend {
+    /// `walRestartFrames`: see ``Checkpointer``; tests make it small.
+    public static func open(path: String, durability: Durability = .process, logger: Logger, walRestartFrames: Int64 = Checkpointer.defaultRestartFrames) async throws -> SQLiteBackend {
         let dir = (path as NSString).deletingLastPathComponent
         do {
             if !dir.isEmpty {
@@ -58,7 +59,7 @@ public final class SQLiteBackend: SQLBackend {
             try writer.exec("PRAGMA wal_autocheckpoint = 10000")
             try writer.exec("PRAGMA journal_size_limit = 67108864")
             let backend = SQLiteBackend(path: path, writer: writer, logger: logger)
-            backend.startCheckpointer()
+            backend.startCheckpointer(restartFrames: walRestartFrames)
             return backend
         } catch {
             throw LoomError.unavailable("cannot open SQLite database at \(path): \(error)")
@@ -120,9 +121,19 @@ public final class SQLiteBackend: SQLBackend {
         }
     }
 
+    /// Lets the checkpointer finish a checkpoint while no write transaction is open, when it
+    /// asks for that (see ``Checkpointer``). The write batcher calls this between batches.
+    public func beforeWriteBatch() async {
+        guard let checkpointer = checkpointer.withLock({ $0 }) else { return }
+        await checkpointer.parkIfRequested()
+    }
+
+    /// How many times the checkpointer let the log start over while writes went on.
+    var logRestarts: Int { checkpointer.withLock { $0?.restarts ?? 0 } }
+
     /// Starts checkpointing in the background (see ``Checkpointer``).
-    func startCheckpointer() {
-        checkpointer.withLock { $0 = Checkpointer(path: path, logger: logger) }
+    func startCheckpointer(restartFrames: Int64) {
+        checkpointer.withLock { $0 = Checkpointer(path: path, restartFrames: restartFrames, logger: logger) }
     }
 
     public func ping() async throws {
@@ -147,20 +158,42 @@ public final class SQLiteBackend: SQLBackend {
 /// the writer's appends to the log stall while a large flush commits. Checkpointing every 10 ms
 /// under load rather than every 50 ms took the `log-batch` p99 on the benchmark machine from
 /// 28–31 ms to 19–22 ms with no loss of throughput; when the log stops growing the thread backs
-/// off to 200 ms. It runs on
-/// a thread of its own: a checkpoint waits on fsync, which must not hold one of the few threads
-/// of Swift's cooperative pool that serve requests.
-final class Checkpointer: Sendable {
+/// off to 200 ms. It runs on a thread of its own: a checkpoint waits on fsync, which must not hold
+/// one of the few threads of Swift's cooperative pool that serve requests.
+///
+/// Restarting the log. SQLite starts writing the log from its beginning again only when a write
+/// transaction begins with every frame already checkpointed. Under a steady stream of commits a
+/// background checkpoint never catches up (commits land while it copies), so the log grew to the
+/// writer's auto-checkpoint limit and from then on commits checkpointed themselves: 10–35 ms
+/// each, the whole tail of the write latency. So once the log holds `restartFrames` frames the
+/// checkpointer asks the write batcher for a quiet moment: the batcher parks between two batches
+/// (``parkIfRequested()``), the checkpointer copies the few frames left and releases it, and the
+/// next transaction restarts the log. The pause costs one small checkpoint (a few milliseconds)
+/// about twice a second under full write load, and nothing when writes are sparse.
+public final class Checkpointer: Sendable {
     private struct State {
         var stopping = false
         var finished = false
         var waiters: [CheckedContinuation<Void, Never>] = []
+        /// The checkpointer wants the writer parked between batches.
+        var quietRequested = false
+        /// The write batcher, parked at the checkpointer's request.
+        var parked: CheckedContinuation<Void, Never>?
+        /// Quiet-moment checkpoints that let the log start over.
+        var restarts = 0
     }
     private let state = Mutex(State())
+    private let parkedSignal = DispatchSemaphore(value: 0)
     static let busyInterval: useconds_t = 10_000
     static let idleInterval: useconds_t = 200_000
+    /// How long the restarting checkpoint waits for readers (the writer is parked meanwhile).
+    static let restartWaitMilliseconds: Int32 = 10
+    /// 16 MiB of 4 KiB pages.
+    public static let defaultRestartFrames: Int64 = 4096
+    let restartFrames: Int64
 
-    init(path: String, logger: Logger) {
+    init(path: String, restartFrames: Int64, logger: Logger) {
+        self.restartFrames = restartFrames
         let thread = Thread { [self] in
             run(path: path, logger: logger)
         }
@@ -170,9 +203,23 @@ final class Checkpointer: Sendable {
 
     private var stopping: Bool { state.withLock { $0.stopping } }
 
+    /// How many times a quiet moment let the log start over.
+    var restarts: Int { state.withLock { $0.restarts } }
+
+    /// `PRAGMA wal_checkpoint(PASSIVE)`: frames in the log and frames checkpointed.
+    private static func checkpoint(_ handle: SQLiteHandle, _ mode: String = "PASSIVE") throws -> (busy: Bool, log: Int64, done: Int64) {
+        var busy = false, log: Int64 = 0, done: Int64 = 0
+        try handle.run("PRAGMA wal_checkpoint(\(mode))", []) { row in
+            if row.values.count > 2, case .integer(let b) = row.values[0], case .integer(let l) = row.values[1], case .integer(let d) = row.values[2] {
+                (busy, log, done) = (b != 0, l, d)
+            }
+        }
+        return (busy, log, done)
+    }
+
     private func run(path: String, logger: Logger) {
         defer { finish() }
-        guard let handle = try? SQLiteHandle(path: path, busyTimeoutMilliseconds: 1000) else {
+        guard let handle = try? SQLiteHandle(path: path, busyTimeoutMilliseconds: Self.restartWaitMilliseconds) else {
             logger.warning("could not open the checkpoint connection; the writer checkpoints by itself")
             return
         }
@@ -183,10 +230,20 @@ final class Checkpointer: Sendable {
             usleep(interval)
             if stopping { break }
             do {
-                // One row: busy, frames in the log, frames checkpointed.
-                var log: Int64 = 0
-                try handle.run("PRAGMA wal_checkpoint(PASSIVE)", []) { row in
-                    if row.values.count > 1, case .integer(let n) = row.values[1] { log = n }
+                var (_, log, _) = try Self.checkpoint(handle)
+                if log >= restartFrames, waitForQuiet() {
+                    defer { releaseWriter() }
+                    // RESTART: copy what is left, then wait (at most `restartWaitMilliseconds`)
+                    // until no reader still reads from the log, so that the writer's next
+                    // transaction starts the log over.
+                    let (busy, _, _) = try Self.checkpoint(handle, "RESTART")
+                    if busy {
+                        // A long read holds old frames: try again later, not right away.
+                        interval = Self.idleInterval
+                        continue
+                    }
+                    log = 0
+                    state.withLock { $0.restarts += 1 }
                 }
                 interval = log == lastLog ? Self.idleInterval : Self.busyInterval
                 lastLog = log
@@ -196,12 +253,51 @@ final class Checkpointer: Sendable {
         }
     }
 
-    private func finish() {
-        let waiters = state.withLock { s in
-            s.finished = true
-            defer { s.waiters = [] }
-            return s.waiters
+    /// Asks the write batcher to park and waits up to 100 ms for it. True when it is parked.
+    private func waitForQuiet() -> Bool {
+        state.withLock { $0.quietRequested = true }
+        if parkedSignal.wait(timeout: .now() + .milliseconds(100)) == .success { return true }
+        // Withdraw the request, unless the batcher parked just now.
+        let parkedMeanwhile = state.withLock { s -> Bool in
+            if s.parked != nil { return true }
+            s.quietRequested = false
+            return false
         }
+        if parkedMeanwhile { parkedSignal.wait() }  // its signal is already there
+        return parkedMeanwhile
+    }
+
+    private func releaseWriter() {
+        let parked = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.quietRequested = false
+            defer { s.parked = nil }
+            return s.parked
+        }
+        parked?.resume()
+    }
+
+    /// Called by the write batcher between batches: parks until the checkpointer is done when it
+    /// asked for a quiet moment, returns at once otherwise.
+    func parkIfRequested() async {
+        guard state.withLock({ $0.quietRequested && !$0.stopping }) else { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let parked = state.withLock { s -> Bool in
+                guard s.quietRequested, !s.stopping, s.parked == nil else { return false }
+                s.parked = c
+                return true
+            }
+            if parked { parkedSignal.signal() } else { c.resume() }
+        }
+    }
+
+    private func finish() {
+        let (waiters, parked) = state.withLock { s in
+            s.finished = true
+            s.quietRequested = false
+            defer { s.waiters = []; s.parked = nil }
+            return (s.waiters, s.parked)
+        }
+        parked?.resume()
         for w in waiters { w.resume() }
     }
 

@@ -80,6 +80,25 @@ final class SQLiteHandle: @unchecked Sendable {
         }
     }
 
+    /// Runs the one-row statement `sql` once per element of `rows`, binding each element's values
+    /// with `bind` (typed, no intermediate values): the fastest way to insert many rows.
+    func runEach<Row>(_ sql: String, _ rows: some Sequence<Row>, bind: (Row, inout SQLiteBinder) -> Void) throws {
+        guard let db else { throw SQLiteFailure(code: SQLITE_MISUSE, message: "the connection is closed") }
+        let statement = try prepared(sql, db)
+        defer { sqlite_nio_sqlite3_clear_bindings(statement) }
+        for row in rows {
+            var binder = SQLiteBinder(statement: statement)
+            bind(row, &binder)
+            if binder.rc != SQLITE_OK {
+                sqlite_nio_sqlite3_reset(statement)
+                throw failure(binder.rc, db)
+            }
+            let rc = sqlite_nio_sqlite3_step(statement)
+            sqlite_nio_sqlite3_reset(statement)
+            guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw failure(rc, db) }
+        }
+    }
+
     /// Runs statements that return nothing, such as `BEGIN` or `PRAGMA x = y`.
     func exec(_ sql: String) throws {
         try run(sql, []) { _ in }
@@ -140,6 +159,43 @@ final class SQLiteHandle: @unchecked Sendable {
 
     private func failure(_ rc: Int32, _ db: OpaquePointer) -> SQLiteFailure {
         SQLiteFailure(code: sqlite_nio_sqlite3_extended_errcode(db), message: String(cString: sqlite_nio_sqlite3_errmsg(db)))
+    }
+}
+
+/// Binds the parameters of one execution of a prepared statement, in order from 1. The first
+/// failure is kept in `rc`.
+struct SQLiteBinder {
+    let statement: OpaquePointer
+    private var index: Int32 = 0
+    private(set) var rc: Int32 = SQLITE_OK
+
+    init(statement: OpaquePointer) {
+        self.statement = statement
+    }
+
+    private mutating func record(_ result: Int32) {
+        if rc == SQLITE_OK { rc = result }
+    }
+
+    mutating func bind(_ v: Int64) {
+        index += 1
+        record(sqlite_nio_sqlite3_bind_int64(statement, index, v))
+    }
+
+    mutating func bind(_ v: Double) {
+        index += 1
+        record(sqlite_nio_sqlite3_bind_double(statement, index, v))
+    }
+
+    mutating func bind(_ v: String?) {
+        index += 1
+        guard var v else { return record(sqlite_nio_sqlite3_bind_null(statement, index)) }
+        let (statement, i) = (self.statement, index)
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        record(v.withUTF8 { buffer in
+            sqlite_nio_sqlite3_bind_text64(statement, i, UnsafeRawPointer(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self),
+                                           UInt64(buffer.count), transient, UInt8(SQLITE_UTF8))
+        })
     }
 }
 

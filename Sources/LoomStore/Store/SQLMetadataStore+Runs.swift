@@ -65,7 +65,7 @@ extension SQLMetadataStore {
             : params.count == 1 && metrics.isEmpty && tags.isEmpty ? "log_param"
             : tags.count == 1 && metrics.isEmpty && params.isEmpty ? "set_tag" : "log_batch"
         try await write(action, "run", runID, detail: detail, validatesFirst: true) { db in
-            _ = try await Self.requireActiveRun(db, runID)
+            try await Self.ensureActiveRun(db, runID)
             if !params.isEmpty { try await Self.insertParams(db, table: "params", owner: "run_uuid", id: runID, params: params) }
             if !tags.isEmpty {
                 try await Self.upsertTags(db, table: "tags", owner: "run_uuid", id: runID, tags: tags)
@@ -207,6 +207,16 @@ extension SQLMetadataStore {
 
     // MARK: Helpers
 
+    /// `requireActiveRun` for writes that need only the check (one column instead of the row).
+    static func ensureActiveRun(_ db: any SQLDatabase, _ runID: String) async throws {
+        guard let row = try await db.rows(template: "SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", [runID]).first else {
+            throw LoomError.notFound("Run with id=\(runID) not found")
+        }
+        guard try row.decode(column: "lifecycle_stage", as: String.self) == LifecycleStage.active.rawValue else {
+            throw LoomError.invalidParameter("The run \(runID) must be in the 'active' state. Current state is deleted.")
+        }
+    }
+
     static func requireActiveRun(_ db: any SQLDatabase, _ runID: String) async throws -> RunInfo {
         guard let row = try await db.rows(template: "SELECT * FROM runs WHERE run_uuid = ?", [runID]).first else {
             throw LoomError.notFound("Run with id=\(runID) not found")
@@ -273,36 +283,71 @@ extension SQLMetadataStore {
     }
 
     static func insertMetrics(_ db: any SQLDatabase, runID: String, metrics: [Metric]) async throws {
-        for chunk in metrics.chunked(250) {
-            var binds: [any Encodable & Sendable] = []
-            binds.reserveCapacity(chunk.count * 9)
-            for m in chunk {
-                appendPoint(m, runID, to: &binds)
-                binds.append(m.modelID)
-                binds.append(m.datasetName)
-                binds.append(m.datasetDigest)
-            }
-            try await db.run(template: """
+        if let sqlite = db as? DirectSQLiteDatabase {
+            // One prepared one-row INSERT run per point, values bound as they are: about 4 µs
+            // less per point than building and binding a multi-row statement.
+            try sqlite.handle.runEach("""
                 INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest)
-                VALUES \(placeholderRows(chunk.count, 9))
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (run_uuid, key, step, timestamp, value, is_nan) DO NOTHING
-                """, binds)
+                """, metrics) { m, b in
+                let (value, isNaN) = storedValue(m.value)
+                b.bind(runID)
+                b.bind(m.key)
+                b.bind(m.step)
+                b.bind(m.timestamp)
+                b.bind(value)
+                b.bind(isNaN)
+                b.bind(m.modelID)
+                b.bind(m.datasetName)
+                b.bind(m.datasetDigest)
+            }
+        } else {
+            for chunk in metrics.chunked(250) {
+                var binds: [any Encodable & Sendable] = []
+                binds.reserveCapacity(chunk.count * 9)
+                for m in chunk {
+                    appendPoint(m, runID, to: &binds)
+                    binds.append(m.modelID)
+                    binds.append(m.datasetName)
+                    binds.append(m.datasetDigest)
+                }
+                try await db.run(template: """
+                    INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest)
+                    VALUES \(placeholderRows(chunk.count, 9))
+                    ON CONFLICT (run_uuid, key, step, timestamp, value, is_nan) DO NOTHING
+                    """, binds)
+            }
         }
         // The newest point per key: greatest (step, timestamp, value).
         var latest: [String: Metric] = [:]
         for m in metrics {
-            if let cur = latest[m.key] {
-                if (m.step, m.timestamp) > (cur.step, cur.timestamp) || ((m.step, m.timestamp) == (cur.step, cur.timestamp) && Self.metricValueRank(m.value) > Self.metricValueRank(cur.value)) {
-                    latest[m.key] = m
-                }
-            } else {
-                latest[m.key] = m
-            }
+            if let cur = latest[m.key], !Self.isNewer(m, than: cur) { continue }
+            latest[m.key] = m
         }
-        for chunk in Array(latest.values).chunked(250) {
+        if let pending = PendingLatestMetrics.current {
+            // Inside a write batch: the batch upserts the newest point per run and key once,
+            // before it commits (see `WriteBatcher`).
+            pending.offer(runID: runID, points: latest.values)
+        } else {
+            try await upsertLatestMetrics(db, latest.values.map { (runID, $0) })
+        }
+    }
+
+    /// Whether `m` replaces `cur` as the latest point of its key: greater step, then timestamp,
+    /// then value (NaN lowest).
+    static func isNewer(_ m: Metric, than cur: Metric) -> Bool {
+        if (m.step, m.timestamp) != (cur.step, cur.timestamp) { return (m.step, m.timestamp) > (cur.step, cur.timestamp) }
+        return metricValueRank(m.value) > metricValueRank(cur.value)
+    }
+
+    /// Keeps `latest_metrics` at the greatest (step, timestamp, value) per run and key. `points`
+    /// holds at most one point per run and key.
+    static func upsertLatestMetrics(_ db: any SQLDatabase, _ points: [(runID: String, metric: Metric)]) async throws {
+        for chunk in points.chunked(250) {
             var binds: [any Encodable & Sendable] = []
             binds.reserveCapacity(chunk.count * 6)
-            for m in chunk { appendPoint(m, runID, to: &binds) }
+            for (runID, m) in chunk { appendPoint(m, runID, to: &binds) }
             try await db.run(template: """
                 INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES \(placeholderRows(chunk.count, 6))
                 ON CONFLICT (run_uuid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
@@ -313,16 +358,20 @@ extension SQLMetadataStore {
         }
     }
 
-    /// `run_uuid, key, step, timestamp, value, is_nan` of one point: NaN is stored as value 0
-    /// with `is_nan` set, ±Infinity clamped.
+    /// `run_uuid, key, step, timestamp, value, is_nan` of one point.
     private static func appendPoint(_ m: Metric, _ runID: String, to binds: inout [any Encodable & Sendable]) {
-        let isNaN = m.value.isNaN
+        let (value, isNaN) = storedValue(m.value)
         binds.append(runID)
         binds.append(m.key)
         binds.append(m.step)
         binds.append(m.timestamp)
-        binds.append(isNaN ? 0 : clamp(m.value))
-        binds.append(isNaN ? 1 : 0)
+        binds.append(value)
+        binds.append(isNaN)
+    }
+
+    /// A metric value as stored: NaN as value 0 with `is_nan` set, ±Infinity clamped.
+    static func storedValue(_ v: Double) -> (value: Double, isNaN: Int64) {
+        v.isNaN ? (0, 1) : (clamp(v), 0)
     }
 
     static func metricValueRank(_ v: Double) -> Double { v.isNaN ? -.infinity : v }
