@@ -7,9 +7,9 @@ import Testing
 
 @testable import LoomStore
 
-/// SQLite's write-ahead log keeps being restarted while writes never stop (the checkpointer
-/// parks the write batcher for a moment when the log is long), instead of growing until every
-/// commit checkpoints by itself.
+/// While writes never stop, the checkpointer still gets moments with no write transaction open
+/// (the write batcher parks between two batches when asked), so that SQLite's write-ahead log
+/// can start over instead of growing until every commit checkpoints by itself.
 @Suite("SQLite log restarts")
 struct WALRestartTests {
     @Test func theLogStartsOverWhileWritesNeverPause() async throws {
@@ -25,7 +25,7 @@ struct WALRestartTests {
         let exp = try await tracking.createExperiment(name: "wal", artifactLocation: nil, tags: [])
         let run = try await tracking.createRun(experimentID: exp.id, userID: "u", startTime: 1, runName: "r", tags: [])
 
-        let writers = 16, rounds = 150, keys = 40
+        let writers = 16, rounds = 150, keys = 10
         try await withThrowingTaskGroup(of: Void.self) { group in
             for w in 0..<writers {
                 group.addTask {
@@ -40,8 +40,12 @@ struct WALRestartTests {
         }
         let history = try await store.metricHistory(runID: run.info.runID, key: "k3", maxResults: 5000, offset: 0)
         #expect(history.items.count == writers * rounds)
-        // Writes never paused, yet the log started over several times.
-        #expect(backend.logRestarts >= 3, "restarts: \(backend.logRestarts)")
+        // Writes never paused on their own, yet the checkpointer got its quiet moments (the batcher
+        // parked between batches) and the log started over. Whether that shortens the tail of
+        // the write latency is for the benchmark to show (BENCHMARKS.md), not for a test.
+        #expect(backend.largestLogFrames >= restartFrames, "the writes were too few to need a restart")
+        #expect(backend.quietCheckpoints >= 1)
+        #expect(backend.logRestarts >= 1)
         await store.shutdown()
     }
 }
