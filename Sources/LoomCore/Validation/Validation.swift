@@ -156,7 +156,6 @@ public enum Validate {
         return n
     }
 
-    /// Mirrors `posixpath.normpath(name) == name` and the checks around it.
     /// One pass over the bytes for the everyday key (`loss`, `train/acc`): ASCII from the allowed
     /// set, not empty, within `limit`, no empty, `.` or `..` segment and no leading `..`. Anything
     /// else, valid or not, goes through the full check, which also words the error.
@@ -186,6 +185,7 @@ public enum Validate {
         }
     }
 
+    /// Mirrors `posixpath.normpath(name) == name` and the checks around it.
     static func isUniquePath(_ name: String) -> Bool {
         // Fast path for the common name that normalization cannot change: not empty, no leading
         // `..` or `/`, no empty, `.` or `..` segment.

@@ -177,18 +177,22 @@ public struct JSONBody: Sendable {
         case .null: return nil
         case .number(let d, _): return d
         case .string(let s):
-            switch s {
-            case "NaN", "nan": return .nan
-            case "Infinity", "inf": return .infinity
-            case "-Infinity", "-inf": return -.infinity
-            default:
-                guard let d = Double(s) else {
-                    throw .invalidParameter("Invalid value \(render(v)) for parameter '\(key)' supplied: expected a number")
-                }
-                return d
+            guard let d = nonFinite(s) ?? Double(s) else {
+                throw .invalidParameter("Invalid value \(render(v)) for parameter '\(key)' supplied: expected a number")
             }
+            return d
         default:
             throw .invalidParameter("Invalid value \(render(v)) for parameter '\(key)' supplied: expected a number")
+        }
+    }
+
+    /// The strings MLflow's clients send for non-finite doubles.
+    static func nonFinite(_ s: String) -> Double? {
+        switch s {
+        case "NaN", "nan": return .nan
+        case "Infinity", "inf": return .infinity
+        case "-Infinity", "-inf": return -.infinity
+        default: return nil
         }
     }
 

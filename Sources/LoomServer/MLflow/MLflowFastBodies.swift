@@ -211,7 +211,7 @@ struct HotJSONReader {
     }
 
     /// The text of a number in JSON's grammar: `-? (0 | [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?`.
-    private mutating func numberText() -> (text: Substring, integral: Bool)? {
+    private mutating func numberText() -> (text: String, integral: Bool)? {
         skipSpace()
         let start = i
         func digits(_ r: inout HotJSONReader) -> Int {
@@ -238,20 +238,14 @@ struct HotJSONReader {
             if i < bytes.count, bytes[i] == 0x2B || bytes[i] == 0x2D { i += 1 }
             guard digits(&self) > 0 else { return nil }
         }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-        return (Substring(text), integral)
+        return (String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self), integral)
     }
 
     /// A finite JSON number, or one of the strings the general parser reads as a number.
     mutating func double() -> Double? {
         if peek() == 0x22 {
-            guard let s = string() else { return nil }
-            switch s {
-            case "NaN", "nan": return .nan
-            case "Infinity", "inf": return .infinity
-            case "-Infinity", "-inf": return -.infinity
-            default: return nil
-            }
+            // Numeric strings other than these go to the general parser.
+            return string().flatMap(JSONBody.nonFinite)
         }
         guard let (text, _) = numberText(), let d = Double(text), d.isFinite else { return nil }
         return d

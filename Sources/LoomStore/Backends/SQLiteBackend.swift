@@ -31,9 +31,13 @@ public final class SQLiteBackend: SQLBackend {
         self.logger = logger
     }
 
+    /// The log length (in 4 KiB frames, 16 MiB) at which the checkpointer asks for a quiet moment
+    /// to restart it (see ``Checkpointer``).
+    public static let defaultWALRestartFrames: Int64 = 4096
+
     /// Opens (creating if needed) the database file at `path`.
     /// `walRestartFrames`: see ``Checkpointer``; tests make it small.
-    public static func open(path: String, durability: Durability = .process, logger: Logger, walRestartFrames: Int64 = Checkpointer.defaultRestartFrames) async throws -> SQLiteBackend {
+    public static func open(path: String, durability: Durability = .process, logger: Logger, walRestartFrames: Int64 = defaultWALRestartFrames) async throws -> SQLiteBackend {
         let dir = (path as NSString).deletingLastPathComponent
         do {
             if !dir.isEmpty {
@@ -176,7 +180,7 @@ public final class SQLiteBackend: SQLBackend {
 /// succeeds). Under full `log-batch` load on the benchmark machine that is a pause of 5–15 ms
 /// (mostly the two fsyncs; rarely up to 50 ms) about six times a second, instead of 10–35 ms on
 /// every commit once the log is full; when writes are sparse it costs nothing.
-public final class Checkpointer: Sendable {
+final class Checkpointer: Sendable {
     private struct State {
         var stopping = false
         var finished = false
@@ -196,8 +200,6 @@ public final class Checkpointer: Sendable {
     private let parkedSignal = DispatchSemaphore(value: 0)
     static let busyInterval: useconds_t = 10_000
     static let idleInterval: useconds_t = 200_000
-    /// 16 MiB of 4 KiB pages.
-    public static let defaultRestartFrames: Int64 = 4096
     let restartFrames: Int64
 
     init(path: String, restartFrames: Int64, logger: Logger) {
@@ -245,7 +247,9 @@ public final class Checkpointer: Sendable {
                     if log < lastLog { s.restarts += 1 }
                     s.largestLog = max(s.largestLog, log)
                 }
-                if log >= restartFrames, waitForQuiet() {
+                // Only while writes go on: an idle writer restarts the log by itself with its
+                // next transaction, as this checkpoint has just copied every frame.
+                if log >= restartFrames, log != lastLog, waitForQuiet() {
                     // Copy the frames left while no transaction is open; the writer's next
                     // transaction then finds the log fully checkpointed and starts it over
                     // (unless a reader still reads old frames; then a later round succeeds).

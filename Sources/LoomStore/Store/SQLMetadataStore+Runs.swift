@@ -209,23 +209,22 @@ extension SQLMetadataStore {
 
     /// `requireActiveRun` for writes that need only the check (one column instead of the row).
     static func ensureActiveRun(_ db: any SQLDatabase, _ runID: String) async throws {
-        guard let row = try await db.rows(template: "SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", [runID]).first else {
-            throw LoomError.notFound("Run with id=\(runID) not found")
-        }
-        guard try row.decode(column: "lifecycle_stage", as: String.self) == LifecycleStage.active.rawValue else {
-            throw LoomError.invalidParameter("The run \(runID) must be in the 'active' state. Current state is deleted.")
-        }
+        let row = try await db.rows(template: "SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", [runID]).first
+        try checkActive(runID, row.map { try $0.decode(column: "lifecycle_stage", as: String.self) })
     }
 
     static func requireActiveRun(_ db: any SQLDatabase, _ runID: String) async throws -> RunInfo {
-        guard let row = try await db.rows(template: "SELECT * FROM runs WHERE run_uuid = ?", [runID]).first else {
-            throw LoomError.notFound("Run with id=\(runID) not found")
+        let info = try await db.rows(template: "SELECT * FROM runs WHERE run_uuid = ?", [runID]).first.map(decodeRunInfo)
+        try checkActive(runID, info?.lifecycleStage.rawValue)
+        return info!
+    }
+
+    /// MLflow's errors for a run that is missing (`stage` nil) or not active.
+    private static func checkActive(_ runID: String, _ stage: String?) throws(LoomError) {
+        guard let stage else { throw .notFound("Run with id=\(runID) not found") }
+        guard stage == LifecycleStage.active.rawValue else {
+            throw .invalidParameter("The run \(runID) must be in the 'active' state. Current state is deleted.")
         }
-        let info = try decodeRunInfo(row)
-        guard info.lifecycleStage == .active else {
-            throw LoomError.invalidParameter("The run \(runID) must be in the 'active' state. Current state is deleted.")
-        }
-        return info
     }
 
     /// Upserts tags; the last value of a key repeated in `tags` wins.
