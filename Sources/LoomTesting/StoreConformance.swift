@@ -319,6 +319,51 @@ public enum StoreConformance {
         #expect(latest["loss"]?.value == 1 / Double(lossStep + 1))
     }
 
+    /// Metric history stays whole, ordered and free of duplicates however the store keeps its
+    /// points: on SQLite small writes go to an append-only log that the writer merges into the
+    /// clustered table every few hundred points, so these writes cross merges (reads see points
+    /// in both places, and points logged again after their first copy was merged).
+    public static func metricHistoryAcrossMerges(_ t: TrackingService) async throws {
+        let e = try await t.createExperiment(name: "history", artifactLocation: nil, tags: [])
+        let id = try await t.createRun(experimentID: e.id, userID: "u", startTime: nil, runName: nil, tags: []).info.runID
+        func log(_ steps: Range<Int>, timestamp: Int64 = 1) async throws {
+            for start in stride(from: steps.lowerBound, to: steps.upperBound, by: 100) {
+                let chunk = start..<min(start + 100, steps.upperBound)
+                try await t.logBatch(runID: id, metrics: chunk.map { Metric(key: "h", value: Double($0), timestamp: timestamp, step: Int64($0)) }, params: [], tags: [])
+            }
+        }
+        func history() async throws -> [Metric] {
+            var all: [Metric] = []
+            var token: String?
+            repeat {
+                let page = try await t.metricHistory(runID: id, key: "h", maxResults: 250, pageToken: token)
+                all += page.items
+                token = page.nextPageToken
+            } while token != nil
+            return all
+        }
+        try await log(0..<300)
+        try await log(5..<6)  // the same point again, while the first copy may still be unmerged
+        var h = try await history()
+        #expect(h.map(\.step) == (0..<300).map(Int64.init))
+        try await log(300..<700)
+        try await log(0..<10)  // again, after the first copies were merged
+        try await t.logMetric(runID: id, metric: Metric(key: "h", value: 9, timestamp: 3, step: 2000))
+        try await t.logMetric(runID: id, metric: Metric(key: "h", value: 1, timestamp: 5, step: 2000))
+        try await t.logMetric(runID: id, metric: Metric(key: "h", value: .nan, timestamp: 4, step: 2000))
+        try await t.logMetric(runID: id, metric: Metric(key: "other", value: 1, timestamp: 1, step: 1))
+        h = try await history()
+        #expect(h.count == 703)
+        #expect(h.prefix(700).map(\.step) == (0..<700).map(Int64.init))
+        #expect(h.prefix(700).allSatisfy { $0.value == Double($0.step) && $0.timestamp == 1 })
+        #expect(h.suffix(3).map(\.timestamp) == [3, 4, 5], "equal steps in timestamp order")
+        #expect(h[701].value.isNaN)
+        let interval = try await t.metricHistoryBulkInterval(runIDs: [id], key: "h", startStep: 290, endStep: 310, maxResults: 100)
+        #expect(interval.map(\.step) == (290...310).map(Int64.init))
+        #expect(try await t.run(id: id).metrics.first { $0.key == "h" }?.timestamp == 5)
+        #expect(try await t.metricHistory(runID: id, key: "other", maxResults: nil, pageToken: nil).items.count == 1)
+    }
+
     public static func migrations(_ store: any MetadataStore) async throws {
         let first = try await store.appliedMigrations()
         #expect(first.contains(1))

@@ -52,6 +52,11 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: TestBackend.available)
+    func metricHistoryAcrossMerges(_ backend: TestBackend) async throws {
+        try await withTestStore(backend) { _, t in try await StoreConformance.metricHistoryAcrossMerges(t) }
+    }
+
+    @Test(arguments: TestBackend.available)
     func migrations(_ backend: TestBackend) async throws {
         try await withTestStore(backend) { s, _ in try await StoreConformance.migrations(s.store) }
     }

@@ -370,6 +370,25 @@ enum Migrations {
             "DROP INDEX metrics_by_model",
             "CREATE INDEX metrics_by_model ON metrics (model_id) WHERE model_id IS NOT NULL",
         ]),
+        // Plain metric points (no logged model, no dataset) first land in an append-only log on
+        // SQLite: a commit of many log-batch requests then writes one or two pages of it instead
+        // of one page per key of the clustered table. The writer moves the log into `metrics`
+        // in sorted batches (see `SQLMetadataStore.mergeMetricLog`); history reads take the union.
+        // No foreign key: the parent run was checked by the write, and runs are never deleted
+        // for good (whatever deletes them one day must clear this log too). PostgreSQL writes
+        // points straight to `metrics`; it has the table so that reads are the same SQL.
+        Migration(version: 3, name: "append-only log of metric points", statements: [
+            """
+            CREATE TABLE metric_log (
+              run_uuid TEXT NOT NULL,
+              key TEXT NOT NULL,
+              step BIGINT NOT NULL,
+              timestamp BIGINT NOT NULL,
+              value {REAL} NOT NULL,
+              is_nan SMALLINT NOT NULL
+            )
+            """,
+        ]),
     ]
 }
 

@@ -138,9 +138,8 @@ extension SQLMetadataStore {
     public func metricHistory(runID: String, key: String, maxResults: Int, offset: Int) async throws -> Page<Metric> {
         try await read { db in
             let rows = try await db.raw("""
-                SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics
-                WHERE run_uuid = \(bind: runID) AND key = \(bind: key)
-                ORDER BY step, timestamp LIMIT \(bind: maxResults + 1) OFFSET \(bind: offset)
+                \(Self.pointsOf(runID: runID, key: key, steps: nil))
+                LIMIT \(bind: maxResults + 1) OFFSET \(bind: offset)
                 """).all()
             let items = try rows.prefix(maxResults).map { try Self.decodeMetric($0, runID: nil) }
             return Page(items: items, nextPageToken: rows.count > maxResults ? PageToken.encode(offset: offset + maxResults) : nil)
@@ -151,18 +150,34 @@ extension SQLMetadataStore {
         try await read { db in
             var out: [Metric] = []
             for runID in q.runIDs {
-                var conds: [SQLQueryString] = ["run_uuid = \(bind: runID)", "key = \(bind: q.key)"]
-                if let s = q.startStep { conds.append("step >= \(bind: s)") }
-                if let e = q.endStep { conds.append("step <= \(bind: e)") }
-                let rows = try await db.raw("""
-                    SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics
-                    WHERE \(conds.joined(separator: " AND ")) ORDER BY step, timestamp
-                    """).all()
+                let rows = try await db.raw(Self.pointsOf(runID: runID, key: q.key, steps: (q.startStep, q.endStep))).all()
                 let metrics = try rows.map { try Self.decodeMetric($0, runID: runID) }
                 out.append(contentsOf: Downsampling.evenlyByStep(metrics, maxResults: q.maxResults))
             }
             return out
         }
+    }
+
+    /// The points of one run and key in step order: those of `metrics` and those still in
+    /// `metric_log` (each once, and none that `metrics` already has). SQLite merges the two
+    /// ordered arms, so the clustered table is read in index order without a sort.
+    static func pointsOf(runID: String, key: String, steps: (start: Int64?, end: Int64?)?) -> SQLQueryString {
+        func conds(_ t: String) -> SQLQueryString {
+            var c: [SQLQueryString] = ["\(unsafeRaw: t).run_uuid = \(bind: runID)", "\(unsafeRaw: t).key = \(bind: key)"]
+            if let s = steps?.start { c.append("\(unsafeRaw: t).step >= \(bind: s)") }
+            if let e = steps?.end { c.append("\(unsafeRaw: t).step <= \(bind: e)") }
+            return c.joined(separator: " AND ")
+        }
+        return """
+            SELECT m.key, m.value, m.is_nan, m.timestamp, m.step, m.model_id, m.dataset_name, m.dataset_digest FROM metrics m
+            WHERE \(conds("m"))
+            UNION ALL
+            SELECT DISTINCT l.key, l.value, l.is_nan, l.timestamp, l.step, NULL, NULL, NULL FROM metric_log l
+            WHERE \(conds("l")) AND NOT EXISTS (
+              SELECT 1 FROM metrics d WHERE d.run_uuid = l.run_uuid AND d.key = l.key AND d.step = l.step
+                AND d.timestamp = l.timestamp AND d.value = l.value AND d.is_nan = l.is_nan)
+            ORDER BY step, timestamp, value, is_nan
+            """
     }
 
     public func metricKeys(experimentIDs: [String]) async throws -> [String] {
@@ -283,23 +298,28 @@ extension SQLMetadataStore {
 
     static func insertMetrics(_ db: any SQLDatabase, runID: String, metrics: [Metric]) async throws {
         if let sqlite = db as? DirectSQLiteDatabase {
-            // One prepared one-row INSERT run per point, values bound as they are: about 4 µs
-            // less per point than building and binding a multi-row statement.
-            try sqlite.handle.runEach("""
-                INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (run_uuid, key, step, timestamp, value, is_nan) DO NOTHING
-                """, metrics) { m, b in
-                let (value, isNaN) = storedValue(m.value)
-                b.bind(runID)
-                b.bind(m.key)
-                b.bind(m.step)
-                b.bind(m.timestamp)
-                b.bind(value)
-                b.bind(isNaN)
-                b.bind(m.modelID)
-                b.bind(m.datasetName)
-                b.bind(m.datasetDigest)
+            // Plain points of a small write go to the append-only log (see `mergeMetricLog`):
+            // a batch of such writes then adds a page or two to the write-ahead log, not one
+            // page per key. Large writes and points that name a model or dataset go straight
+            // to `metrics`. One prepared one-row INSERT per point, values bound as they are:
+            // about 4 µs less per point than building and binding a multi-row statement.
+            let logged = metrics.count <= Self.metricLogWriteLimit && metrics.allSatisfy(\.isPlain)
+            if logged {
+                try sqlite.handle.runEach("""
+                    INSERT INTO metric_log (run_uuid, key, step, timestamp, value, is_nan) VALUES (?, ?, ?, ?, ?, ?)
+                    """, metrics) { m, b in bindPoint(m, runID, &b) }
+                PendingMetricWrites.current?.noteLogged(metrics.count)
+            } else {
+                try sqlite.handle.runEach("""
+                    INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (run_uuid, key, step, timestamp, value, is_nan) DO NOTHING
+                    """, metrics) { m, b in
+                    bindPoint(m, runID, &b)
+                    b.bind(m.modelID)
+                    b.bind(m.datasetName)
+                    b.bind(m.datasetDigest)
+                }
             }
         } else {
             for chunk in metrics.chunked(250) {
@@ -324,13 +344,33 @@ extension SQLMetadataStore {
             if let cur = latest[m.key], !Self.isNewer(m, than: cur) { continue }
             latest[m.key] = m
         }
-        if let pending = PendingLatestMetrics.current {
+        if let pending = PendingMetricWrites.current {
             // Inside a write batch: the batch upserts the newest point per run and key once,
             // before it commits (see `WriteBatcher`).
             pending.offer(runID: runID, points: latest.values)
         } else {
             try await upsertLatestMetrics(db, latest.values.map { (runID, $0) })
         }
+    }
+
+    /// Writes with more points than this go straight to `metrics`: they fill pages by themselves.
+    static let metricLogWriteLimit = 100
+    /// The writer merges the log into `metrics` once it holds about this many points. A merge
+    /// writes each hot page of `metrics` once for all its points, but holds up the batch it
+    /// runs in (about 3 µs per point).
+    static let metricLogMergePoints = 512
+
+    /// Moves every point of `metric_log` into `metrics` (SQLite only: elsewhere the log stays
+    /// empty), dropping points `metrics` already has. Not sorted first: within one transaction
+    /// each page is written to the log once whatever the order, and sorting cost more (1.4 µs
+    /// per point) than it saved.
+    static func mergeMetricLog(_ db: any SQLDatabase) async throws {
+        try await db.raw("""
+            INSERT OR IGNORE INTO metrics (run_uuid, key, step, timestamp, value, is_nan)
+            SELECT run_uuid, key, step, timestamp, value, is_nan FROM metric_log
+            ORDER BY run_uuid, key, step, timestamp, value, is_nan
+            """).run()
+        try await db.raw("DELETE FROM metric_log").run()
     }
 
     /// Whether `m` replaces `cur` as the latest point of its key: greater step, then timestamp,
@@ -355,6 +395,17 @@ extension SQLMetadataStore {
                    OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)
                 """, binds)
         }
+    }
+
+    /// Binds `run_uuid, key, step, timestamp, value, is_nan` of one point.
+    private static func bindPoint(_ m: Metric, _ runID: String, _ b: inout SQLiteBinder) {
+        let (value, isNaN) = storedValue(m.value)
+        b.bind(runID)
+        b.bind(m.key)
+        b.bind(m.step)
+        b.bind(m.timestamp)
+        b.bind(value)
+        b.bind(isNaN)
     }
 
     /// `run_uuid, key, step, timestamp, value, is_nan` of one point.
@@ -470,4 +521,9 @@ extension SQLMetadataStore {
                 modelOutputs: modelOutputs[info.runID] ?? [])
         }
     }
+}
+
+private extension Metric {
+    /// Names no logged model and no dataset.
+    var isPlain: Bool { modelID == nil && datasetName == nil && datasetDigest == nil }
 }

@@ -19,6 +19,13 @@ public final class SQLMetadataStore: MetadataStore {
         self.batcher = WriteBatcher(backend: backend, logger: logger)
     }
 
+    /// With the metric log merged at `metricLogMergePoints` points instead of the default (tests).
+    init(backend: any SQLBackend, logger: Logger, metricLogMergePoints: Int) {
+        self.backend = backend
+        self.logger = logger
+        self.batcher = WriteBatcher(backend: backend, logger: logger, mergePoints: metricLogMergePoints)
+    }
+
     /// Opens the store named by `url`: a `postgresql://` URL, or a SQLite file path / `sqlite:` URL.
     public static func open(url: String, logger: Logger, sqliteDurability: SQLiteBackend.Durability = .process) async throws -> SQLMetadataStore {
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {

@@ -30,14 +30,20 @@ actor WriteBatcher {
     private var draining = false
     private var closed = false
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Points in `metric_log` not yet merged into `metrics` (see `SQLMetadataStore.mergeMetricLog`).
+    /// Unknown at start: the first batch merges whatever an earlier process left.
+    private var unmergedPoints: Int
+    private let mergePoints: Int
     // Created on first use so that they bind to the metrics backend bootstrapped at start-up.
     private lazy var batchSize = Recorder(label: "loom_store_write_batch_size", aggregate: true)
     private lazy var commitTimer = Metrics.Timer(label: "loom_store_write_batch_seconds")
 
-    init(backend: any SQLBackend, logger: Logger, maxBatch: Int = 512) {
+    init(backend: any SQLBackend, logger: Logger, maxBatch: Int = 512, mergePoints: Int = SQLMetadataStore.metricLogMergePoints) {
         self.backend = backend
         self.logger = logger
         self.maxBatch = maxBatch
+        self.mergePoints = mergePoints
+        self.unmergedPoints = mergePoints
     }
 
     /// Queues a write and returns its result once the transaction holding it has committed.
@@ -91,10 +97,12 @@ actor WriteBatcher {
         let started = ContinuousClock.now
         let operations = batch.map(\.operation)
         let backend = self.backend
+        let merge = backend.engine == .sqlite && unmergedPoints >= mergePoints
         do {
-            let outcomes: [Result<any Sendable, any Error>] = try await backend.withWriteTransaction { db in
-                try await Self.apply(operations, db, backend)
+            let (outcomes, logged) = try await backend.withWriteTransaction { db in
+                try await Self.apply(operations, db, backend, mergeLog: merge)
             }
+            unmergedPoints = (merge ? 0 : unmergedPoints) + logged
             commitTimer.recordNanoseconds(Int64((ContinuousClock.now - started).nanoseconds))
             for (pending, outcome) in zip(batch, outcomes) {
                 pending.continuation.resume(with: outcome.mapError { self.translate($0) })
@@ -115,16 +123,20 @@ actor WriteBatcher {
         }
     }
 
-    /// Runs the operations of one batch inside the open transaction.
-    private static func apply(_ operations: [Operation], _ db: any SQLDatabase, _ backend: any SQLBackend) async throws -> [Result<any Sendable, any Error>] {
+    /// Runs the operations of one batch inside the open transaction, after merging the metric
+    /// log if `mergeLog`. Returns their outcomes and how many points they added to the log.
+    private static func apply(
+        _ operations: [Operation], _ db: any SQLDatabase, _ backend: any SQLBackend, mergeLog: Bool
+    ) async throws -> (outcomes: [Result<any Sendable, any Error>], logged: Int) {
+        if mergeLog { try await SQLMetadataStore.mergeMetricLog(db) }
         var outcomes: [Result<any Sendable, any Error>] = []
         outcomes.reserveCapacity(operations.count)
         var audits: [AuditEvent] = []
-        let latest = PendingLatestMetrics()
+        let latest = PendingMetricWrites()
         let alone = operations.count == 1
         for (i, operation) in operations.enumerated() {
-            let pending = PendingLatestMetrics()
-            let run = { try await PendingLatestMetrics.$current.withValue(pending) { try await operation.run(db) } }
+            let pending = PendingMetricWrites()
+            let run = { try await PendingMetricWrites.$current.withValue(pending) { try await operation.run(db) } }
             if alone || operation.validatesFirst {
                 do {
                     let (value, audit) = try await run()
@@ -154,7 +166,7 @@ actor WriteBatcher {
         let points = latest.points
         if !points.isEmpty { try await SQLMetadataStore.upsertLatestMetrics(db, points) }
         try await insertAudits(audits, db)
-        return outcomes
+        return (outcomes, latest.loggedPoints)
     }
 
     static func insertAudits(_ events: [AuditEvent], _ db: any SQLDatabase) async throws {
@@ -182,7 +194,10 @@ actor WriteBatcher {
         do {
             let operation = pending.operation
             let backend = self.backend
-            let outcomes = try await backend.withWriteTransaction { db in try await Self.apply([operation], db, backend) }
+            let (outcomes, logged) = try await backend.withWriteTransaction { db in
+                try await Self.apply([operation], db, backend, mergeLog: false)
+            }
+            unmergedPoints += logged
             pending.continuation.resume(with: outcomes[0].mapError { self.translate($0) })
         } catch {
             pending.continuation.resume(throwing: translate(error))
@@ -204,38 +219,51 @@ extension Duration {
     }
 }
 
-/// The newest metric points that the writes of one batch logged, per run and key. Metric writes
-/// offer their points here instead of upserting `latest_metrics` themselves, and the batch
-/// upserts each run and key once before it commits: a batch of N log-batch requests for the same
-/// keys costs one upsert per key instead of N. A write's points join the batch's only once the
-/// write has succeeded, so a write rolled back to its savepoint leaves no trace here either.
-final class PendingLatestMetrics: Sendable {
-    @TaskLocal static var current: PendingLatestMetrics?
+/// What the metric writes of one batch leave for the batch to finish before it commits: the
+/// newest point per run and key, and how many points went to the metric log. Metric writes offer
+/// their points here instead of upserting `latest_metrics` themselves, and the batch upserts each
+/// run and key once: a batch of N log-batch requests for the same keys costs one upsert per key
+/// instead of N. A write's share joins the batch's only once the write has succeeded, so a write
+/// rolled back to its savepoint leaves no trace here either.
+final class PendingMetricWrites: Sendable {
+    @TaskLocal static var current: PendingMetricWrites?
 
     private struct Key: Hashable {
         let runID: String
         let key: String
     }
 
-    private let storage = Mutex<[Key: Metric]>([:])
+    private struct State {
+        var latest: [Key: Metric] = [:]
+        var logged = 0
+    }
+
+    private let storage = Mutex(State())
 
     func offer(runID: String, points: some Sequence<Metric>) {
-        storage.withLock { map in
-            for m in points { Self.keep(m, Key(runID: runID, key: m.key), in: &map) }
+        storage.withLock { state in
+            for m in points { Self.keep(m, Key(runID: runID, key: m.key), in: &state.latest) }
         }
     }
 
-    func merge(_ other: PendingLatestMetrics) {
+    func noteLogged(_ count: Int) {
+        storage.withLock { $0.logged += count }
+    }
+
+    func merge(_ other: PendingMetricWrites) {
         let theirs = other.storage.withLock { $0 }
-        guard !theirs.isEmpty else { return }
-        storage.withLock { map in
-            for (k, m) in theirs { Self.keep(m, k, in: &map) }
+        guard !theirs.latest.isEmpty || theirs.logged > 0 else { return }
+        storage.withLock { state in
+            for (k, m) in theirs.latest { Self.keep(m, k, in: &state.latest) }
+            state.logged += theirs.logged
         }
     }
 
     var points: [(runID: String, metric: Metric)] {
-        storage.withLock { map in map.map { ($0.key.runID, $0.value) } }
+        storage.withLock { state in state.latest.map { ($0.key.runID, $0.value) } }
     }
+
+    var loggedPoints: Int { storage.withLock { $0.logged } }
 
     private static func keep(_ m: Metric, _ k: Key, in map: inout [Key: Metric]) {
         if let cur = map[k], !SQLMetadataStore.isNewer(m, than: cur) { return }

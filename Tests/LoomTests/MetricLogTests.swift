@@ -1,0 +1,83 @@
+import Foundation
+import LoomArtifacts
+import LoomCore
+import LoomTesting
+import LoomTracking
+import SQLKit
+import Testing
+
+@testable import LoomStore
+
+/// On SQLite, small writes of plain metric points go to an append-only log that the writer
+/// merges into the clustered `metrics` table once it holds enough points. These tests look at
+/// where the points are, which the conformance suite (`metricHistoryAcrossMerges`) cannot see.
+@Suite("SQLite metric log")
+struct MetricLogTests {
+    struct Fixture {
+        let dir: URL
+        let backend: SQLiteBackend
+        let store: SQLMetadataStore
+        let tracking: TrackingService
+
+        static func open(_ dir: URL, mergePoints: Int) async throws -> Fixture {
+            let backend = try await SQLiteBackend.open(path: dir.appendingPathComponent("loom.db").path, logger: TestStore.logger)
+            let store = SQLMetadataStore(backend: backend, logger: TestStore.logger, metricLogMergePoints: mergePoints)
+            let tracking = TrackingService(store: store, artifacts: try LocalArtifactStore(root: dir.appendingPathComponent("artifacts").path), logger: TestStore.logger)
+            _ = try await tracking.prepare()
+            return Fixture(dir: dir, backend: backend, store: store, tracking: tracking)
+        }
+
+        /// Rows in `metric_log` and in `metrics`.
+        func counts() async throws -> (log: Int, merged: Int) {
+            try await backend.withReader { db in
+                let row = try await db.raw("SELECT (SELECT count(*) FROM metric_log) AS l, (SELECT count(*) FROM metrics) AS m").first()!
+                return (try row.decode(column: "l", as: Int.self), try row.decode(column: "m", as: Int.self))
+            }
+        }
+    }
+
+    func points(_ steps: Range<Int>, key: String = "k") -> [Metric] {
+        steps.map { Metric(key: key, value: Double($0), timestamp: 1, step: Int64($0)) }
+    }
+
+    @Test func smallWritesAreLoggedAndMergedInBatches() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loom-mlog-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var f = try await Fixture.open(dir, mergePoints: 50)
+        let exp = try await f.tracking.createExperiment(name: "log", artifactLocation: nil, tags: [])
+        let run = try await f.tracking.createRun(experimentID: exp.id, userID: "u", startTime: 1, runName: "r", tags: [])
+        let id = run.info.runID
+
+        try await f.tracking.logBatch(runID: id, metrics: points(0..<30), params: [], tags: [])
+        #expect(try await f.counts() == (30, 0))
+        try await f.tracking.logBatch(runID: id, metrics: points(30..<60), params: [], tags: [])
+        #expect(try await f.counts() == (60, 0), "below the threshold when the batch started: no merge")
+        // The next batch merges first (the log held 60 >= 50 points), then logs its own point;
+        // a point logged again after its first copy was merged is read once.
+        try await f.tracking.logMetric(runID: id, metric: Metric(key: "k", value: 3, timestamp: 1, step: 3))
+        #expect(try await f.counts() == (1, 60))
+        var history = try await f.store.metricHistory(runID: id, key: "k", maxResults: 1000, offset: 0).items
+        #expect(history.map(\.step) == (0..<60).map(Int64.init))
+
+        // Large writes and points that name a model go straight to the clustered table.
+        try await f.tracking.logBatch(runID: id, metrics: points(100..<250), params: [], tags: [])
+        var withModel = Metric(key: "k", value: 7, timestamp: 1, step: 7_000)
+        withModel.modelID = try await f.tracking.createLoggedModel(experimentID: exp.id, name: "m", modelType: nil, sourceRunID: id, params: [], tags: []).modelID
+        try await f.tracking.logBatch(runID: id, metrics: [withModel], params: [], tags: [])
+        #expect(try await f.counts() == (1, 211))
+
+        // What one process leaves in the log, the next one's first batch merges.
+        try await f.tracking.logBatch(runID: id, metrics: points(60..<70), params: [], tags: [])
+        #expect(try await f.counts() == (11, 211))
+        await f.store.shutdown()
+        f = try await Fixture.open(dir, mergePoints: 50)
+        try await f.tracking.logMetric(runID: id, metric: Metric(key: "other", value: 1, timestamp: 1, step: 1))
+        #expect(try await f.counts() == (1, 221))
+        history = try await f.store.metricHistory(runID: id, key: "k", maxResults: 1000, offset: 0).items
+        let expected: [Int64] = Array(0..<70) + Array(100..<250) + [7_000]
+        #expect(history.map(\.step) == expected)
+        #expect(history.last?.modelID == withModel.modelID)
+        await f.store.shutdown()
+    }
+}
