@@ -112,6 +112,35 @@ struct FastBodiesTests {
         }
     }
 
+    /// Numbers take a shortcut when their digits and exponent are small (see
+    /// `HotJSONReader.exactDouble`); whichever way they go, the value must be the one the
+    /// general parser reads, to the last bit, and the exact one.
+    @Test func numbersReadAsTheGeneralParserReadsThem() throws {
+        var rng = SystemRandomNumberGenerator()
+        var texts = ["0", "-0", "0.0", "1", "-1", "0.1", "0.25", "1e22", "1e23", "9007199254740993", "9007199254740992",
+                     "123456789012345678", "1.7976931348623157e308", "5e-324", "2.2250738585072014e-308",
+                     "0.30000000000000004", "1E-22", "1e-23", "4.35", "100e-2", "0.000001", "-12.5E+3"]
+        for _ in 0..<2000 {
+            let d = Double(bitPattern: rng.next() & 0x7FEF_FFFF_FFFF_FFFF)  // finite
+            let small = Double(Int64.random(in: -1_000_000...1_000_000, using: &rng)) / 1000
+            texts.append("\(d)")
+            texts.append("\(small)")
+            texts.append(String(format: "%.6f", small))
+            texts.append(String(format: "%.3e", small))
+            texts.append(String(format: "%.17g", Double.random(in: -1e6...1e6, using: &rng)))
+        }
+        for text in texts {
+            let body = #"{"run_id": "\#(Self.runID)", "key": "k", "value": \#(text), "timestamp": \#(text.contains(where: { ".eE".contains($0) }) ? "1" : text)}"#
+            let data = Data(body.utf8)
+            let general = try MLflowController.metric(try JSONBody.parse(data), path: "")
+            let fast = try #require(FastBodies.metric(data), "\(body)")
+            #expect(fast.value.bitPattern == general.value.bitPattern, "\(text)")
+            // Both read the number exactly (JSONSerialization, on Linux, did not).
+            #expect(general.value == Double(text)!, "\(text)")
+            #expect(fast.timestamp == general.timestamp, "\(text)")
+        }
+    }
+
     static func same(_ a: Metric, _ b: Metric) -> Bool {
         a.key == b.key && a.timestamp == b.timestamp && a.step == b.step && a.modelID == b.modelID
             && a.datasetName == b.datasetName && a.datasetDigest == b.datasetDigest

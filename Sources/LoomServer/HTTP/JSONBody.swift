@@ -23,25 +23,6 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
-extension JSONValue {
-    /// Converts what `JSONSerialization` produces.
-    init(foundation value: Any) {
-        switch value {
-        case let s as String: self = .string(s)
-        case let n as NSNumber:
-            switch String(cString: n.objCType) {
-            case "c", "B": self = .bool(n.boolValue)
-            case "i", "s", "l", "q": self = .number(n.doubleValue, raw: String(n.int64Value))
-            default: self = .number(n.doubleValue, raw: nil)
-            }
-        case let a as [Any]: self = .array(a.map(JSONValue.init(foundation:)))
-        case let o as [String: Any]: self = .object(o.mapValues(JSONValue.init(foundation:)))
-        case is NSNull: self = .null
-        default: self = .null
-        }
-    }
-}
-
 extension JSONValue: Decodable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -70,9 +51,13 @@ public struct JSONBody: Sendable {
         if data.isEmpty || data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             return JSONBody([:])
         }
+        // JSONDecoder, not JSONSerialization: on Linux the latter rounds about half of all
+        // 17-digit numbers to a neighbouring double; JSONDecoder reads them exactly, as
+        // Python's `json` (the MLflow client and server) does. Of repeated members it keeps
+        // the first (Python the last); no client sends them.
         let value: JSONValue
-        if let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) {
-            value = JSONValue(foundation: object)
+        if let v = try? JSONDecoder().decode(JSONValue.self, from: data) {
+            value = v
         } else {
             let lenient = JSONDecoder()
             lenient.allowsJSON5 = true

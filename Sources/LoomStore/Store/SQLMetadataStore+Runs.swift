@@ -224,7 +224,16 @@ extension SQLMetadataStore {
 
     /// `requireActiveRun` for writes that need only the check (one column instead of the row).
     static func ensureActiveRun(_ db: any SQLDatabase, _ runID: String) async throws {
-        let row = try await db.rows(template: "SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", [runID]).first
+        let sql = "SELECT lifecycle_stage FROM runs WHERE run_uuid = ?"
+        if let sqlite = db as? DirectSQLiteDatabase {
+            // Every metric write asks: read the one text column straight off the handle.
+            var stage: String?
+            try sqlite.handle.run(sql, [.text(runID)]) { row in
+                if case .text(let s) = row.values[0] { stage = s }
+            }
+            return try checkActive(runID, stage)
+        }
+        let row = try await db.rows(template: sql, [runID]).first
         try checkActive(runID, row.map { try $0.decode(column: "lifecycle_stage", as: String.self) })
     }
 
