@@ -9,8 +9,9 @@ import Testing
 @testable import LoomStore
 
 /// On SQLite, small writes of plain metric points go to an append-only log that the writer
-/// merges into the clustered `metrics` table once it holds enough points. These tests look at
-/// where the points are, which the conformance suite (`metricHistoryAcrossMerges`) cannot see.
+/// merges into packed blocks (`metric_blocks`) once it holds enough points; other points go to
+/// `metrics`. These tests look at where the points are, which the conformance suite
+/// (`metricHistoryAcrossMerges`) cannot see.
 @Suite("SQLite metric log")
 struct MetricLogTests {
     struct Fixture {
@@ -27,11 +28,14 @@ struct MetricLogTests {
             return Fixture(dir: dir, backend: backend, store: store, tracking: tracking)
         }
 
-        /// Rows in `metric_log` and in `metrics`.
-        func counts() async throws -> (log: Int, merged: Int) {
+        /// Points in `metric_log`, in `metrics` and in `metric_blocks`.
+        func counts() async throws -> [Int] {
             try await backend.withReader { db in
-                let row = try await db.raw("SELECT (SELECT count(*) FROM metric_log) AS l, (SELECT count(*) FROM metrics) AS m").first()!
-                return (try row.decode(column: "l", as: Int.self), try row.decode(column: "m", as: Int.self))
+                let row = try await db.raw("""
+                    SELECT (SELECT count(*) FROM metric_log) AS l, (SELECT count(*) FROM metrics) AS m,
+                           (SELECT COALESCE(sum(length(points)), 0) / 25 FROM metric_blocks) AS b
+                    """).first()!
+                return try ["l", "m", "b"].map { try row.decode(column: $0, as: Int.self) }
             }
         }
     }
@@ -50,34 +54,48 @@ struct MetricLogTests {
         let id = run.info.runID
 
         try await f.tracking.logBatch(runID: id, metrics: points(0..<30), params: [], tags: [])
-        #expect(try await f.counts() == (30, 0))
+        #expect(try await f.counts() == [30, 0, 0])
         try await f.tracking.logBatch(runID: id, metrics: points(30..<60), params: [], tags: [])
-        #expect(try await f.counts() == (60, 0), "below the threshold when the batch started: no merge")
+        #expect(try await f.counts() == [60, 0, 0], "below the threshold when the batch started: no merge")
         // The next batch merges first (the log held 60 >= 50 points), then logs its own point;
         // a point logged again after its first copy was merged is read once.
         try await f.tracking.logMetric(runID: id, metric: Metric(key: "k", value: 3, timestamp: 1, step: 3))
-        #expect(try await f.counts() == (1, 60))
+        #expect(try await f.counts() == [1, 0, 60])
         var history = try await f.store.metricHistory(runID: id, key: "k", maxResults: 1000, offset: 0).items
         #expect(history.map(\.step) == (0..<60).map(Int64.init))
 
-        // Large writes and points that name a model go straight to the clustered table.
+        // Large writes and points that name a model go straight to `metrics`.
         try await f.tracking.logBatch(runID: id, metrics: points(100..<250), params: [], tags: [])
         var withModel = Metric(key: "k", value: 7, timestamp: 1, step: 7_000)
         withModel.modelID = try await f.tracking.createLoggedModel(experimentID: exp.id, name: "m", modelType: nil, sourceRunID: id, params: [], tags: []).modelID
         try await f.tracking.logBatch(runID: id, metrics: [withModel], params: [], tags: [])
-        #expect(try await f.counts() == (1, 211))
+        #expect(try await f.counts() == [1, 151, 60])
 
         // What one process leaves in the log, the next one's first batch merges.
         try await f.tracking.logBatch(runID: id, metrics: points(60..<70), params: [], tags: [])
-        #expect(try await f.counts() == (11, 211))
+        #expect(try await f.counts() == [11, 151, 60])
         await f.store.shutdown()
         f = try await Fixture.open(dir, mergePoints: 50)
         try await f.tracking.logMetric(runID: id, metric: Metric(key: "other", value: 1, timestamp: 1, step: 1))
-        #expect(try await f.counts() == (1, 221))
+        #expect(try await f.counts() == [1, 151, 71], "blocks keep repeated points; reads drop them")
         history = try await f.store.metricHistory(runID: id, key: "k", maxResults: 1000, offset: 0).items
         let expected: [Int64] = Array(0..<70) + Array(100..<250) + [7_000]
         #expect(history.map(\.step) == expected)
         #expect(history.last?.modelID == withModel.modelID)
+        // Pages over the three places: the same points, in the same order.
+        var paged: [Metric] = []
+        var offset = 0
+        while true {
+            let page = try await f.store.metricHistory(runID: id, key: "k", maxResults: 64, offset: offset)
+            paged += page.items
+            guard page.nextPageToken != nil else { break }
+            offset += 64
+        }
+        #expect(paged.map(\.step) == history.map(\.step))
+        let interval = try await f.store.metricHistoryBulkInterval(MetricIntervalQuery(runIDs: [id], key: "k", startStep: 50, endStep: 120, maxResults: 1000))
+        let inInterval: [Int64] = Array(50..<70) + Array(100...120)
+        #expect(interval.map(\.step) == inInterval)
+        #expect(interval.allSatisfy { $0.runID == id })
         await f.store.shutdown()
     }
 }

@@ -187,6 +187,15 @@ struct SQLiteBinder {
         record(sqlite_nio_sqlite3_bind_double(statement, index, v))
     }
 
+    mutating func bind(_ v: [UInt8]) {
+        index += 1
+        let (statement, i) = (self.statement, index)
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        record(v.withUnsafeBytes { buffer in
+            sqlite_nio_sqlite3_bind_blob64(statement, i, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, UInt64(buffer.count), transient)
+        })
+    }
+
     mutating func bind(_ v: String?) {
         index += 1
         guard var v else { return record(sqlite_nio_sqlite3_bind_null(statement, index)) }

@@ -389,6 +389,23 @@ enum Migrations {
             )
             """,
         ]),
+        // Merged metric points on SQLite: one row per run, key and merge of the metric log,
+        // holding that key's points packed (see `SQLMetadataStore.MetricBlock`), instead of one
+        // B-tree insert per point into `metrics`. PostgreSQL has the (always empty) table so
+        // that reads are the same SQL.
+        Migration(version: 4, name: "blocks of merged metric points", statements: [
+            """
+            CREATE TABLE metric_blocks (
+              run_uuid TEXT NOT NULL,
+              key TEXT NOT NULL,
+              seq BIGINT NOT NULL,
+              first_step BIGINT NOT NULL,
+              last_step BIGINT NOT NULL,
+              points {BLOB} NOT NULL,
+              PRIMARY KEY (run_uuid, key, seq)
+            )
+            """,
+        ]),
     ]
 }
 

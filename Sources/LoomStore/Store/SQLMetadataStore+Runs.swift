@@ -137,12 +137,20 @@ extension SQLMetadataStore {
 
     public func metricHistory(runID: String, key: String, maxResults: Int, offset: Int) async throws -> Page<Metric> {
         try await read { db in
-            let rows = try await db.raw("""
-                \(Self.pointsOf(runID: runID, key: key, steps: nil))
-                LIMIT \(bind: maxResults + 1) OFFSET \(bind: offset)
-                """).all()
-            let items = try rows.prefix(maxResults).map { try Self.decodeMetric($0, runID: nil) }
-            return Page(items: items, nextPageToken: rows.count > maxResults ? PageToken.encode(offset: offset + maxResults) : nil)
+            let all: [Metric]
+            if let blocks = try await Self.blockPoints(db, runID: runID, key: key, steps: nil) {
+                let rows = try await db.raw(Self.pointsOf(runID: runID, key: key, steps: nil)).all()
+                all = Self.mergeHistory(try rows.map { try Self.decodeMetric($0, runID: nil) }, blocks)
+            } else {
+                let rows = try await db.raw("""
+                    \(Self.pointsOf(runID: runID, key: key, steps: nil))
+                    LIMIT \(bind: maxResults + 1) OFFSET \(bind: offset)
+                    """).all()
+                let items = try rows.prefix(maxResults).map { try Self.decodeMetric($0, runID: nil) }
+                return Page(items: items, nextPageToken: rows.count > maxResults ? PageToken.encode(offset: offset + maxResults) : nil)
+            }
+            let items = Array(all.dropFirst(offset).prefix(maxResults))
+            return Page(items: items, nextPageToken: all.count > offset + maxResults ? PageToken.encode(offset: offset + maxResults) : nil)
         }
     }
 
@@ -150,8 +158,12 @@ extension SQLMetadataStore {
         try await read { db in
             var out: [Metric] = []
             for runID in q.runIDs {
-                let rows = try await db.raw(Self.pointsOf(runID: runID, key: q.key, steps: (q.startStep, q.endStep))).all()
-                let metrics = try rows.map { try Self.decodeMetric($0, runID: runID) }
+                let steps = (q.startStep, q.endStep)
+                let rows = try await db.raw(Self.pointsOf(runID: runID, key: q.key, steps: steps)).all()
+                var metrics = try rows.map { try Self.decodeMetric($0, runID: runID) }
+                if let blocks = try await Self.blockPoints(db, runID: runID, key: q.key, steps: steps) {
+                    metrics = Self.mergeHistory(metrics, blocks.map { var m = $0; m.runID = runID; return m })
+                }
                 out.append(contentsOf: Downsampling.evenlyByStep(metrics, maxResults: q.maxResults))
             }
             return out
@@ -364,23 +376,9 @@ extension SQLMetadataStore {
 
     /// Writes with more points than this go straight to `metrics`: they fill pages by themselves.
     static let metricLogWriteLimit = 100
-    /// The writer merges the log into `metrics` once it holds about this many points. A merge
-    /// writes each hot page of `metrics` once for all its points, but holds up the batch it
-    /// runs in (about 3 µs per point).
+    /// The writer merges the log into `metric_blocks` once it holds about this many points
+    /// (see `mergeMetricLog`).
     static let metricLogMergePoints = 512
-
-    /// Moves every point of `metric_log` into `metrics` (SQLite only: elsewhere the log stays
-    /// empty), dropping points `metrics` already has. Not sorted first: within one transaction
-    /// each page is written to the log once whatever the order, and sorting cost more (1.4 µs
-    /// per point) than it saved.
-    static func mergeMetricLog(_ db: any SQLDatabase) async throws {
-        try await db.raw("""
-            INSERT OR IGNORE INTO metrics (run_uuid, key, step, timestamp, value, is_nan)
-            SELECT run_uuid, key, step, timestamp, value, is_nan FROM metric_log
-            ORDER BY run_uuid, key, step, timestamp, value, is_nan
-            """).run()
-        try await db.raw("DELETE FROM metric_log").run()
-    }
 
     /// Whether `m` replaces `cur` as the latest point of its key: greater step, then timestamp,
     /// then value (NaN lowest).
