@@ -177,16 +177,22 @@ struct HotJSONReader {
     /// A member name: a string without escapes or control characters, as valid UTF-8, left as
     /// bytes (no `String` is made for names the reader only compares).
     private mutating func name() -> JSONName? {
+        guard let (text, ascii) = rawString(), ascii || String(validating: text, as: UTF8.self) != nil else { return nil }
+        return JSONName(bytes: text)
+    }
+
+    /// The bytes of a string without escapes or control characters (not yet checked as UTF-8),
+    /// and whether they are all ASCII.
+    private mutating func rawString() -> (text: UnsafeRawBufferPointer, ascii: Bool)? {
         guard consume(0x22) else { return nil }
         let start = i
         var ascii = true
         while i < bytes.count {
             let c = bytes[i]
             if c == 0x22 {
-                let name = UnsafeRawBufferPointer(rebasing: bytes[start..<i])
-                guard ascii || String(validating: name, as: UTF8.self) != nil else { return nil }
+                let text = UnsafeRawBufferPointer(rebasing: bytes[start..<i])
                 i += 1
-                return JSONName(bytes: name)
+                return (text, ascii)
             }
             if c == 0x5C || c < 0x20 { return nil }
             if c >= 0x80 { ascii = false }
@@ -210,24 +216,11 @@ struct HotJSONReader {
 
     /// A string without escapes or control characters, as valid UTF-8.
     mutating func string() -> String? {
-        guard consume(0x22) else { return nil }
-        let start = i
-        var ascii = true
-        while i < bytes.count {
-            let c = bytes[i]
-            if c == 0x22 {
-                let text = UnsafeRawBufferPointer(rebasing: bytes[start..<i])
-                i += 1
-                // ASCII is valid UTF-8, and `decoding` is specialized where the generic
-                // `validating` looks up type metadata at run time (a quarter of this reader's
-                // time when it was used for every string).
-                return ascii ? String(decoding: text, as: UTF8.self) : String(validating: text, as: UTF8.self)
-            }
-            if c == 0x5C || c < 0x20 { return nil }
-            if c >= 0x80 { ascii = false }
-            i += 1
-        }
-        return nil
+        guard let (text, ascii) = rawString() else { return nil }
+        // ASCII is valid UTF-8, and `decoding` is specialized where the generic `validating`
+        // looks up type metadata at run time (a quarter of this reader's time when it was used
+        // for every string).
+        return ascii ? String(decoding: text, as: UTF8.self) : String(validating: text, as: UTF8.self)
     }
 
     /// A string or `null`.

@@ -372,8 +372,9 @@ enum Migrations {
         ]),
         // Plain metric points (no logged model, no dataset) first land in an append-only log on
         // SQLite: a commit of many log-batch requests then writes one or two pages of it instead
-        // of one page per key of the clustered table. The writer moves the log into `metrics`
-        // in sorted batches (see `SQLMetadataStore.mergeMetricLog`); history reads take the union.
+        // of one page per key of the clustered table. The writer merges the log every few
+        // hundred points (into packed blocks since migration 4; see
+        // `SQLMetadataStore.mergeMetricLog`); history reads take the union.
         // No foreign key: the parent run was checked by the write, and runs are never deleted
         // for good (whatever deletes them one day must clear this log too). PostgreSQL writes
         // points straight to `metrics`; it has the table so that reads are the same SQL.
@@ -391,8 +392,9 @@ enum Migrations {
         ]),
         // Merged metric points on SQLite: one row per run, key and merge of the metric log,
         // holding that key's points packed (see `SQLMetadataStore.MetricBlock`), instead of one
-        // B-tree insert per point into `metrics`. PostgreSQL has the (always empty) table so
-        // that reads are the same SQL.
+        // B-tree insert per point into `metrics`. No foreign key, as for the log: whatever
+        // deletes runs for good one day must delete their blocks too. PostgreSQL has the
+        // (always empty) table so that reads are the same SQL.
         Migration(version: 4, name: "blocks of merged metric points", statements: [
             """
             CREATE TABLE metric_blocks (

@@ -30,7 +30,7 @@ actor WriteBatcher {
     private var draining = false
     private var closed = false
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
-    /// Points in `metric_log` not yet merged into `metrics` (see `SQLMetadataStore.mergeMetricLog`).
+    /// Points in `metric_log` not yet merged into blocks (see `SQLMetadataStore.mergeMetricLog`).
     /// Unknown at start: the first batch merges whatever an earlier process left.
     private var unmergedPoints: Int
     private let mergePoints: Int
