@@ -9,7 +9,7 @@ import Testing
 @Suite("Migrations")
 struct MigrationTests {
     @Test(arguments: TestBackend.available)
-    func metricsWrittenBeforeVersion2SurviveTheUpgrade(_ backend: TestBackend) async throws {
+    func metricsWrittenBeforeVersions2And5SurviveTheUpgrade(_ backend: TestBackend) async throws {
         let t = try await TestStore.make(backend)
         do {
             try await check(t)
@@ -56,12 +56,26 @@ struct MigrationTests {
                 """).run()
         }
 
-        #expect(try await store.upgrade() == Array(2...Migrator.latestVersion))
+        // Version 3's metric log held one row per point; version 5 moves what is left in it to
+        // `metrics` (a point that `metrics` already has stays once).
+        #expect(try await migrator.upgrade(now: 1, through: 4) == [2, 3, 4])
+        let logged = (300..<305).map { Metric(key: "loss", value: 1 / Double($0 + 1), timestamp: 1000 + Int64($0), step: Int64($0)) } + [stored[0]]
+        try await store.backend.withWriteTransaction { db in
+            for m in logged {
+                let (value, isNaN) = SQLMetadataStore.storedValue(m.value)
+                try await db.raw("""
+                    INSERT INTO metric_log (run_uuid, key, step, timestamp, value, is_nan)
+                    VALUES (\(bind: runID), \(bind: m.key), \(bind: m.step), \(bind: m.timestamp), \(bind: value), \(bind: isNaN))
+                    """).run()
+            }
+        }
+
+        #expect(try await store.upgrade() == Array(5...Migrator.latestVersion))
 
         let history = try await store.metricHistory(runID: runID, key: "loss", maxResults: 1000, offset: 0).items
-        #expect(history.map(\.step) == (0..<300).map(Int64.init))
-        #expect(history.map(\.value) == (0..<300).map { 1 / Double($0 + 1) })
-        #expect(history.map(\.timestamp) == (0..<300).map { 1000 + Int64($0) })
+        #expect(history.map(\.step) == (0..<305).map(Int64.init))
+        #expect(history.map(\.value) == (0..<305).map { 1 / Double($0 + 1) })
+        #expect(history.map(\.timestamp) == (0..<305).map { 1000 + Int64($0) })
         let acc = try await store.metricHistory(runID: runID, key: "acc", maxResults: 1000, offset: 0).items
         #expect(acc.count == 300 && acc[7].value.isNaN && acc[8].value == 8.0 / 300)
         let latest = try #require(try await store.run(id: runID)).metrics
@@ -71,7 +85,7 @@ struct MigrationTests {
         let tracking = try t.tracking()
         try await tracking.logBatch(runID: runID, metrics: [points[0], Metric(key: "loss", value: 0.001, timestamp: 5000, step: 300)], params: [], tags: [])
         let after = try await store.metricHistory(runID: runID, key: "loss", maxResults: 1000, offset: 0).items
-        #expect(after.count == 301)
+        #expect(after.count == 306)
         let newest = try #require(try await store.run(id: runID)).metrics.first { $0.key == "loss" }
         #expect(newest?.step == 300 && newest?.value == 0.001)
     }

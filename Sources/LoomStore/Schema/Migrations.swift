@@ -373,8 +373,8 @@ enum Migrations {
         // Plain metric points (no logged model, no dataset) first land in an append-only log on
         // SQLite: a commit of many log-batch requests then writes one or two pages of it instead
         // of one page per key of the clustered table. The writer merges the log every few
-        // hundred points (into packed blocks since migration 4; see
-        // `SQLMetadataStore.mergeMetricLog`); history reads take the union.
+        // hundred points (into packed blocks since migration 4; see `mergeMetricLog`), and
+        // history reads take the union. Since migration 5 the log holds packed rows.
         // No foreign key: the parent run was checked by the write, and runs are never deleted
         // for good (whatever deletes them one day must clear this log too). PostgreSQL writes
         // points straight to `metrics`; it has the table so that reads are the same SQL.
@@ -405,6 +405,23 @@ enum Migrations {
               last_step BIGINT NOT NULL,
               points {BLOB} NOT NULL,
               PRIMARY KEY (run_uuid, key, seq)
+            )
+            """,
+        ]),
+        // The metric log holds one packed row per run and write batch instead of one row per
+        // point (see `SQLMetadataStore.MetricLogRow`): a batch makes one insert, not one per
+        // point. Points that version 3's log still holds move to `metrics` first.
+        Migration(version: 5, name: "packed rows in the metric log", statements: [
+            """
+            INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan)
+            SELECT run_uuid, key, step, timestamp, value, is_nan FROM metric_log WHERE true
+            ON CONFLICT (run_uuid, key, step, timestamp, value, is_nan) DO NOTHING
+            """,
+            "DROP TABLE metric_log",
+            """
+            CREATE TABLE metric_log (
+              run_uuid TEXT NOT NULL,
+              points {BLOB} NOT NULL
             )
             """,
         ]),

@@ -1,11 +1,13 @@
 import LoomCore
 import SQLKit
 
-/// Merged metric points on SQLite: each merge of the metric log writes, per run and key, one
+/// Metric points on SQLite outside `metrics`. A write batch appends the plain points of its
+/// small metric writes to `metric_log` as one packed row per run (`MetricLogRow`), instead of
+/// one row per point. Every few hundred points the writer merges the log: per run and key, one
 /// row of `metric_blocks` holding that key's points as a packed block, instead of one B-tree
-/// insert per point into `metrics` (about 6 µs each under load). History reads decode the
-/// blocks and merge them with the rows of `metrics` and `metric_log`, in step order, keeping
-/// identical points once (as `metrics`' unique key does).
+/// insert per point into `metrics` (about 6 µs each under load). History reads decode the log
+/// and the blocks and merge them with the rows of `metrics`, in step order, keeping identical
+/// points once (as `metrics`' unique key does).
 extension SQLMetadataStore {
     /// One merged point as stored: the value already clamped (see `storedValue`).
     struct StoredPoint: Equatable {
@@ -51,6 +53,64 @@ extension SQLMetadataStore {
         }
     }
 
+    /// The packed form of one row of `metric_log`: the points that one write batch logged for
+    /// one run, grouped by key. Per key: the key's UTF-8 length (2 bytes, little-endian), the
+    /// key, the number of points (4 bytes), then the points as in `MetricBlock`.
+    enum MetricLogRow {
+        typealias Section = (key: String, points: [StoredPoint])
+
+        static func encode(_ sections: some Sequence<Section>) -> [UInt8] {
+            var out: [UInt8] = []
+            for (key, points) in sections {
+                let utf8 = Array(key.utf8)
+                precondition(utf8.count <= Int(UInt16.max) && points.count <= Int(UInt32.max))
+                withUnsafeBytes(of: UInt16(utf8.count).littleEndian) { out.append(contentsOf: $0) }
+                out.append(contentsOf: utf8)
+                withUnsafeBytes(of: UInt32(points.count).littleEndian) { out.append(contentsOf: $0) }
+                out.append(contentsOf: MetricBlock.encode(points))
+            }
+            return out
+        }
+
+        /// Nil when `bytes` does not hold whole sections.
+        static func decode(_ bytes: [UInt8]) -> [Section]? {
+            var sections: [Section] = []
+            var o = 0
+            while o < bytes.count {
+                guard o + 2 <= bytes.count else { return nil }
+                let keyLength = Int(UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8)
+                o += 2
+                guard o + keyLength + 4 <= bytes.count else { return nil }
+                let key = String(decoding: bytes[o..<(o + keyLength)], as: UTF8.self)
+                o += keyLength
+                let count = Int(UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24)
+                o += 4
+                let size = count * MetricBlock.pointSize
+                guard size <= bytes.count - o, let points = MetricBlock.decode(Array(bytes[o..<(o + size)])) else { return nil }
+                o += size
+                sections.append((key, points))
+            }
+            return sections
+        }
+    }
+
+    /// Appends the points that a write batch logged: one row of `metric_log` per run. SQLite only.
+    static func appendMetricLog(_ db: any SQLDatabase, _ rows: [(runID: String, sections: [MetricLogRow.Section])]) throws {
+        guard !rows.isEmpty, let sqlite = db as? DirectSQLiteDatabase else { return }
+        try sqlite.handle.runEach("INSERT INTO metric_log (run_uuid, points) VALUES (?, ?)", rows) { row, b in
+            b.bind(row.runID)
+            b.bind(MetricLogRow.encode(row.sections))
+        }
+    }
+
+    /// Decodes one `points` value of `metric_log`, refusing what was never written so.
+    private static func logSections(_ bytes: [UInt8]) throws -> [MetricLogRow.Section] {
+        guard let sections = MetricLogRow.decode(bytes) else {
+            throw LoomError.internalError("a row of the metric log is damaged")
+        }
+        return sections
+    }
+
     private struct BlockKey: Hashable {
         let runID: String
         let key: String
@@ -62,21 +122,15 @@ extension SQLMetadataStore {
         guard let sqlite = db as? DirectSQLiteDatabase else { return }
         let handle = sqlite.handle
         var groups: [BlockKey: [StoredPoint]] = [:]
-        try handle.run("SELECT run_uuid, key, step, timestamp, value, is_nan FROM metric_log", []) { row in
+        try handle.run("SELECT run_uuid, points FROM metric_log", []) { row in
             let v = row.values
-            guard case .text(let runID) = v[0], case .text(let key) = v[1], case .integer(let step) = v[2],
-                  case .integer(let timestamp) = v[3], case .integer(let isNaN) = v[5] else {
+            guard case .text(let runID) = v[0], case .blob(let bytes) = v[1] else {
                 // Never written so; refuse to merge (and then delete) what cannot be read.
-                throw LoomError.internalError("unexpected row in metric_log: \(v)")
+                throw LoomError.internalError("unexpected row in metric_log")
             }
-            let value: Double
-            switch v[4] {
-            case .real(let d): value = d
-            case .integer(let i): value = Double(i)
-            default: value = 0
+            for (key, points) in try logSections(bytes) {
+                groups[BlockKey(runID: runID, key: key), default: []].append(contentsOf: points)
             }
-            groups[BlockKey(runID: runID, key: key), default: []].append(
-                StoredPoint(step: step, timestamp: timestamp, value: value, isNaN: isNaN != 0))
         }
         guard !groups.isEmpty else { return }
         for (k, points) in groups {
@@ -100,36 +154,46 @@ extension SQLMetadataStore {
         try handle.exec("DELETE FROM metric_log")
     }
 
-    /// The points of one run and key in blocks, within `steps` when given; nil when there are no
-    /// blocks (then the SQL of `pointsOf` alone answers, with LIMIT and OFFSET).
-    static func blockPoints(_ db: any SQLDatabase, runID: String, key: String, steps: (start: Int64?, end: Int64?)?) async throws -> [Metric]? {
-        var conds: [SQLQueryString] = ["run_uuid = \(bind: runID)", "key = \(bind: key)"]
-        if let s = steps?.start { conds.append("last_step >= \(bind: s)") }
-        if let e = steps?.end { conds.append("first_step <= \(bind: e)") }
-        let rows = try await db.raw("SELECT points FROM metric_blocks WHERE \(conds.joined(separator: " AND "))").all()
-        guard !rows.isEmpty else { return nil }
+    /// The points of one run and key in the metric log and in blocks, within `steps` when given,
+    /// in no particular order. Empty when there are none (then the SQL of `pointsOf` alone
+    /// answers, with LIMIT and OFFSET), and always on PostgreSQL, which logs nothing.
+    static func packedPoints(_ db: any SQLDatabase, runID: String, key: String, steps: (start: Int64?, end: Int64?)?) async throws -> [Metric] {
+        guard db is DirectSQLiteDatabase else { return [] }
         var out: [Metric] = []
-        for row in rows {
-            guard let points = MetricBlock.decode(try row.decode(column: "points", as: [UInt8].self)) else {
-                throw LoomError.internalError("a block of metric points is damaged")
-            }
+        func keep(_ points: [StoredPoint]) {
             for p in points {
                 if let s = steps?.start, p.step < s { continue }
                 if let e = steps?.end, p.step > e { continue }
                 out.append(Metric(key: key, value: p.isNaN ? .nan : p.value, timestamp: p.timestamp, step: p.step))
             }
         }
+        // The log holds a few hundred points at most (see `metricLogMergePoints`): a scan.
+        for row in try await db.raw("SELECT points FROM metric_log WHERE run_uuid = \(bind: runID)").all() {
+            for section in try logSections(try row.decode(column: "points", as: [UInt8].self)) where section.key == key {
+                keep(section.points)
+            }
+        }
+        var conds: [SQLQueryString] = ["run_uuid = \(bind: runID)", "key = \(bind: key)"]
+        if let s = steps?.start { conds.append("last_step >= \(bind: s)") }
+        if let e = steps?.end { conds.append("first_step <= \(bind: e)") }
+        for row in try await db.raw("SELECT points FROM metric_blocks WHERE \(conds.joined(separator: " AND "))").all() {
+            guard let points = MetricBlock.decode(try row.decode(column: "points", as: [UInt8].self)) else {
+                throw LoomError.internalError("a block of metric points is damaged")
+            }
+            keep(points)
+        }
         return out
     }
 
-    /// `rows` (in step order, from `pointsOf`) and `blocks` together in step order, each point
-    /// once; of identical points the one from `rows` is kept (it may name a model or dataset).
-    static func mergeHistory(_ rows: [Metric], _ blocks: [Metric]) -> [Metric] {
+    /// `rows` (in step order, from `pointsOf`) and `packed` (from `packedPoints`) together in
+    /// step order, each point once; of identical points the one from `rows` is kept (it may name
+    /// a model or dataset).
+    static func mergeHistory(_ rows: [Metric], _ packed: [Metric]) -> [Metric] {
         func order(_ m: Metric) -> (Int64, Int64, Double, Int) {
             m.value.isNaN ? (m.step, m.timestamp, 0, 1) : (m.step, m.timestamp, m.value, 0)
         }
         var all = rows.enumerated().map { (order($0.element), 0, $0.offset, $0.element) }
-        all += blocks.enumerated().map { (order($0.element), 1, $0.offset, $0.element) }
+        all += packed.enumerated().map { (order($0.element), 1, $0.offset, $0.element) }
         all.sort { a, b in
             if a.0 != b.0 { return a.0 < b.0 }
             return (a.1, a.2) < (b.1, b.2)

@@ -138,9 +138,10 @@ extension SQLMetadataStore {
     public func metricHistory(runID: String, key: String, maxResults: Int, offset: Int) async throws -> Page<Metric> {
         try await read { db in
             let all: [Metric]
-            if let blocks = try await Self.blockPoints(db, runID: runID, key: key, steps: nil) {
+            let packed = try await Self.packedPoints(db, runID: runID, key: key, steps: nil)
+            if !packed.isEmpty {
                 let rows = try await db.raw(Self.pointsOf(runID: runID, key: key, steps: nil)).all()
-                all = Self.mergeHistory(try rows.map { try Self.decodeMetric($0, runID: nil) }, blocks)
+                all = Self.mergeHistory(try rows.map { try Self.decodeMetric($0, runID: nil) }, packed)
             } else {
                 let rows = try await db.raw("""
                     \(Self.pointsOf(runID: runID, key: key, steps: nil))
@@ -161,8 +162,9 @@ extension SQLMetadataStore {
                 let steps = (q.startStep, q.endStep)
                 let rows = try await db.raw(Self.pointsOf(runID: runID, key: q.key, steps: steps)).all()
                 var metrics = try rows.map { try Self.decodeMetric($0, runID: runID) }
-                if let blocks = try await Self.blockPoints(db, runID: runID, key: q.key, steps: steps) {
-                    metrics = Self.mergeHistory(metrics, blocks.map { var m = $0; m.runID = runID; return m })
+                let packed = try await Self.packedPoints(db, runID: runID, key: q.key, steps: steps)
+                if !packed.isEmpty {
+                    metrics = Self.mergeHistory(metrics, packed.map { var m = $0; m.runID = runID; return m })
                 }
                 out.append(contentsOf: Downsampling.evenlyByStep(metrics, maxResults: q.maxResults))
             }
@@ -170,24 +172,15 @@ extension SQLMetadataStore {
         }
     }
 
-    /// The points of one run and key in step order: those of `metrics` and those still in
-    /// `metric_log` (each once, and none that `metrics` already has). SQLite merges the two
-    /// ordered arms, so the clustered table is read in index order without a sort.
+    /// The points of one run and key in `metrics`, in step order (read in index order, without
+    /// a sort). On SQLite, `packedPoints` has the others.
     static func pointsOf(runID: String, key: String, steps: (start: Int64?, end: Int64?)?) -> SQLQueryString {
-        func conds(_ t: String) -> SQLQueryString {
-            var c: [SQLQueryString] = ["\(unsafeRaw: t).run_uuid = \(bind: runID)", "\(unsafeRaw: t).key = \(bind: key)"]
-            if let s = steps?.start { c.append("\(unsafeRaw: t).step >= \(bind: s)") }
-            if let e = steps?.end { c.append("\(unsafeRaw: t).step <= \(bind: e)") }
-            return c.joined(separator: " AND ")
-        }
+        var conds: [SQLQueryString] = ["run_uuid = \(bind: runID)", "key = \(bind: key)"]
+        if let s = steps?.start { conds.append("step >= \(bind: s)") }
+        if let e = steps?.end { conds.append("step <= \(bind: e)") }
         return """
-            SELECT m.key, m.value, m.is_nan, m.timestamp, m.step, m.model_id, m.dataset_name, m.dataset_digest FROM metrics m
-            WHERE \(conds("m"))
-            UNION ALL
-            SELECT DISTINCT l.key, l.value, l.is_nan, l.timestamp, l.step, NULL, NULL, NULL FROM metric_log l
-            WHERE \(conds("l")) AND NOT EXISTS (
-              SELECT 1 FROM metrics d WHERE d.run_uuid = l.run_uuid AND d.key = l.key AND d.step = l.step
-                AND d.timestamp = l.timestamp AND d.value = l.value AND d.is_nan = l.is_nan)
+            SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics
+            WHERE \(conds.joined(separator: " AND "))
             ORDER BY step, timestamp, value, is_nan
             """
     }
@@ -319,17 +312,14 @@ extension SQLMetadataStore {
 
     static func insertMetrics(_ db: any SQLDatabase, runID: String, metrics: [Metric]) async throws {
         if let sqlite = db as? DirectSQLiteDatabase {
-            // Plain points of a small write go to the append-only log (see `mergeMetricLog`):
-            // a batch of such writes then adds a page or two to the write-ahead log, not one
-            // page per key. Large writes and points that name a model or dataset go straight
-            // to `metrics`. One prepared one-row INSERT per point, values bound as they are:
-            // about 4 µs less per point than building and binding a multi-row statement.
-            let logged = metrics.count <= Self.metricLogWriteLimit && metrics.allSatisfy(\.isPlain)
-            if logged {
-                try sqlite.handle.runEach("""
-                    INSERT INTO metric_log (run_uuid, key, step, timestamp, value, is_nan) VALUES (?, ?, ?, ?, ?, ?)
-                    """, metrics) { m, b in bindPoint(m, runID, &b) }
-                PendingMetricWrites.current?.noteLogged(metrics.count)
+            // Plain points of a small write inside a write batch go to the append-only log (see
+            // `mergeMetricLog`): the batch writes them, with those of its other writes, as one
+            // packed row per run, so a commit adds a page or two to the write-ahead log and
+            // makes one insert instead of one per point. Large writes and points that name a
+            // model or dataset go straight to `metrics`, one prepared one-row INSERT per point
+            // with values bound as they are (about 4 µs less per point than a multi-row one).
+            if let pending = PendingMetricWrites.current, metrics.count <= Self.metricLogWriteLimit, metrics.allSatisfy(\.isPlain) {
+                pending.log(runID: runID, points: metrics)
             } else {
                 try sqlite.handle.runEach("""
                     INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest)
@@ -390,16 +380,27 @@ extension SQLMetadataStore {
     /// Keeps `latest_metrics` at the greatest (step, timestamp, value) per run and key. `points`
     /// holds at most one point per run and key.
     static func upsertLatestMetrics(_ db: any SQLDatabase, _ points: [(runID: String, metric: Metric)]) async throws {
+        let upsert = """
+            ON CONFLICT (run_uuid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
+            WHERE excluded.step > latest_metrics.step
+               OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp)
+               OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)
+            """
+        if let sqlite = db as? DirectSQLiteDatabase {
+            // A prepared one-row statement with typed binds, as for the points themselves.
+            try sqlite.handle.runEach("""
+                INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES (?, ?, ?, ?, ?, ?)
+                \(upsert)
+                """, points) { p, b in bindPoint(p.metric, p.runID, &b) }
+            return
+        }
         for chunk in points.chunked(250) {
             var binds: [any Encodable & Sendable] = []
             binds.reserveCapacity(chunk.count * 6)
             for (runID, m) in chunk { appendPoint(m, runID, to: &binds) }
             try await db.run(template: """
                 INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES \(placeholderRows(chunk.count, 6))
-                ON CONFLICT (run_uuid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, is_nan = excluded.is_nan
-                WHERE excluded.step > latest_metrics.step
-                   OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp)
-                   OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)
+                \(upsert)
                 """, binds)
         }
     }

@@ -165,11 +165,28 @@ actor WriteBatcher {
         }
         let points = latest.points
         if !points.isEmpty { try await SQLMetadataStore.upsertLatestMetrics(db, points) }
+        try SQLMetadataStore.appendMetricLog(db, latest.logRows)
         try await insertAudits(audits, db)
         return (outcomes, latest.loggedPoints)
     }
 
     static func insertAudits(_ events: [AuditEvent], _ db: any SQLDatabase) async throws {
+        if let sqlite = db as? DirectSQLiteDatabase {
+            try sqlite.handle.runEach("""
+                INSERT INTO audit_events (time, actor, action, entity_type, entity_id, workspace, status, detail)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, events) { e, b in
+                b.bind(e.time)
+                b.bind(e.actor)
+                b.bind(e.action)
+                b.bind(e.entityType)
+                b.bind(e.entityID)
+                b.bind(e.workspace)
+                b.bind(Int64(e.status))
+                b.bind(e.detail)
+            }
+            return
+        }
         for chunk in events.chunked(100) {
             var binds: [any Encodable & Sendable] = []
             binds.reserveCapacity(chunk.count * 8)
@@ -220,11 +237,12 @@ extension Duration {
 }
 
 /// What the metric writes of one batch leave for the batch to finish before it commits: the
-/// newest point per run and key, and how many points went to the metric log. Metric writes offer
-/// their points here instead of upserting `latest_metrics` themselves, and the batch upserts each
-/// run and key once: a batch of N log-batch requests for the same keys costs one upsert per key
-/// instead of N. A write's share joins the batch's only once the write has succeeded, so a write
-/// rolled back to its savepoint leaves no trace here either.
+/// newest point per run and key, and the points for the metric log. Metric writes offer their
+/// points here instead of upserting `latest_metrics` and inserting log rows themselves; the batch
+/// upserts each run and key once (a batch of N log-batch requests for the same keys costs one
+/// upsert per key instead of N) and writes one log row per run. A write's share joins the
+/// batch's only once the write has succeeded, so a write rolled back to its savepoint leaves no
+/// trace here either.
 final class PendingMetricWrites: Sendable {
     @TaskLocal static var current: PendingMetricWrites?
 
@@ -235,6 +253,8 @@ final class PendingMetricWrites: Sendable {
 
     private struct State {
         var latest: [Key: Metric] = [:]
+        /// Points for `metric_log`: per run, per key, in the order written.
+        var log: [String: [String: [SQLMetadataStore.StoredPoint]]] = [:]
         var logged = 0
     }
 
@@ -246,8 +266,17 @@ final class PendingMetricWrites: Sendable {
         }
     }
 
-    func noteLogged(_ count: Int) {
-        storage.withLock { $0.logged += count }
+    /// Points for the batch to append to `metric_log` (see `SQLMetadataStore.appendMetricLog`).
+    func log(runID: String, points: [Metric]) {
+        storage.withLock { state in
+            var byKey = state.log.removeValue(forKey: runID) ?? [:]
+            for m in points {
+                let (value, isNaN) = SQLMetadataStore.storedValue(m.value)
+                byKey[m.key, default: []].append(.init(step: m.step, timestamp: m.timestamp, value: value, isNaN: isNaN != 0))
+            }
+            state.log[runID] = byKey
+            state.logged += points.count
+        }
     }
 
     func merge(_ other: PendingMetricWrites) {
@@ -255,12 +284,22 @@ final class PendingMetricWrites: Sendable {
         guard !theirs.latest.isEmpty || theirs.logged > 0 else { return }
         storage.withLock { state in
             for (k, m) in theirs.latest { Self.keep(m, k, in: &state.latest) }
+            for (runID, byKey) in theirs.log {
+                state.log[runID, default: [:]].merge(byKey) { $0 + $1 }
+            }
             state.logged += theirs.logged
         }
     }
 
     var points: [(runID: String, metric: Metric)] {
         storage.withLock { state in state.latest.map { ($0.key.runID, $0.value) } }
+    }
+
+    /// The rows for `metric_log`: one per run.
+    var logRows: [(runID: String, sections: [SQLMetadataStore.MetricLogRow.Section])] {
+        storage.withLock { state in
+            state.log.map { runID, byKey in (runID, byKey.map { ($0.key, $0.value) }) }
+        }
     }
 
     var loggedPoints: Int { storage.withLock { $0.logged } }
