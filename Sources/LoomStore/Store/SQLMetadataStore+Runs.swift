@@ -319,7 +319,7 @@ extension SQLMetadataStore {
             // model or dataset go straight to `metrics`, one prepared one-row INSERT per point
             // with values bound as they are (about 4 µs less per point than a multi-row one).
             if let pending = PendingMetricWrites.current, metrics.count <= Self.metricLogWriteLimit, metrics.allSatisfy(\.isPlain) {
-                pending.log(runID: runID, points: metrics)
+                return pending.offer(runID: runID, points: metrics, log: true)
             } else {
                 try sqlite.handle.runEach("""
                     INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest)
@@ -349,19 +349,18 @@ extension SQLMetadataStore {
                     """, binds)
             }
         }
+        if let pending = PendingMetricWrites.current {
+            // Inside a write batch: the batch upserts the newest point per run and key once,
+            // before it commits (see `WriteBatcher`).
+            return pending.offer(runID: runID, points: metrics, log: false)
+        }
         // The newest point per key: greatest (step, timestamp, value).
         var latest: [String: Metric] = [:]
         for m in metrics {
             if let cur = latest[m.key], !Self.isNewer(m, than: cur) { continue }
             latest[m.key] = m
         }
-        if let pending = PendingMetricWrites.current {
-            // Inside a write batch: the batch upserts the newest point per run and key once,
-            // before it commits (see `WriteBatcher`).
-            pending.offer(runID: runID, points: latest.values)
-        } else {
-            try await upsertLatestMetrics(db, latest.values.map { (runID, $0) })
-        }
+        try await upsertLatestMetrics(db, latest.values.map { (runID, $0) })
     }
 
     /// Writes with more points than this go straight to `metrics`: they fill pages by themselves.

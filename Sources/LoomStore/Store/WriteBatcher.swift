@@ -163,11 +163,11 @@ actor WriteBatcher {
                 outcomes.append(.failure(error))
             }
         }
-        let points = latest.points
-        if !points.isEmpty { try await SQLMetadataStore.upsertLatestMetrics(db, points) }
-        try SQLMetadataStore.appendMetricLog(db, latest.logRows)
+        let metrics = latest.summary()
+        if !metrics.latest.isEmpty { try await SQLMetadataStore.upsertLatestMetrics(db, metrics.latest) }
+        try SQLMetadataStore.appendMetricLog(db, metrics.logRows)
         try await insertAudits(audits, db)
-        return (outcomes, latest.loggedPoints)
+        return (outcomes, metrics.loggedPoints)
     }
 
     static func insertAudits(_ events: [AuditEvent], _ db: any SQLDatabase) async throws {
@@ -236,76 +236,80 @@ extension Duration {
     }
 }
 
-/// What the metric writes of one batch leave for the batch to finish before it commits: the
-/// newest point per run and key, and the points for the metric log. Metric writes offer their
+/// What the metric writes of one batch leave for the batch to finish before it commits: their
+/// points, for the newest point per run and key and for the metric log. Metric writes hand their
 /// points here instead of upserting `latest_metrics` and inserting log rows themselves; the batch
 /// upserts each run and key once (a batch of N log-batch requests for the same keys costs one
 /// upsert per key instead of N) and writes one log row per run. A write's share joins the
 /// batch's only once the write has succeeded, so a write rolled back to its savepoint leaves no
-/// trace here either.
+/// trace here either. Handing over is an append; the batch groups everything once, in `summary`.
 final class PendingMetricWrites: Sendable {
     @TaskLocal static var current: PendingMetricWrites?
 
-    private struct Key: Hashable {
+    private struct Write {
         let runID: String
-        let key: String
+        let points: [Metric]
+        /// Whether the points go to `metric_log` (else the write stored them itself).
+        let logged: Bool
     }
 
-    private struct State {
-        var latest: [Key: Metric] = [:]
-        /// Points for `metric_log`: per run, per key, in the order written.
-        var log: [String: [String: [SQLMetadataStore.StoredPoint]]] = [:]
-        var logged = 0
-    }
+    private let writes = Mutex<[Write]>([])
 
-    private let storage = Mutex(State())
-
-    func offer(runID: String, points: some Sequence<Metric>) {
-        storage.withLock { state in
-            for m in points { Self.keep(m, Key(runID: runID, key: m.key), in: &state.latest) }
-        }
-    }
-
-    /// Points for the batch to append to `metric_log` (see `SQLMetadataStore.appendMetricLog`).
-    func log(runID: String, points: [Metric]) {
-        storage.withLock { state in
-            var byKey = state.log.removeValue(forKey: runID) ?? [:]
-            for m in points {
-                let (value, isNaN) = SQLMetadataStore.storedValue(m.value)
-                byKey[m.key, default: []].append(.init(step: m.step, timestamp: m.timestamp, value: value, isNaN: isNaN != 0))
-            }
-            state.log[runID] = byKey
-            state.logged += points.count
-        }
+    /// Hands over the points of one write for one run: for `latest_metrics`, and for the log
+    /// when `log` (see `SQLMetadataStore.appendMetricLog`).
+    func offer(runID: String, points: [Metric], log: Bool) {
+        writes.withLock { $0.append(Write(runID: runID, points: points, logged: log)) }
     }
 
     func merge(_ other: PendingMetricWrites) {
-        let theirs = other.storage.withLock { $0 }
-        guard !theirs.latest.isEmpty || theirs.logged > 0 else { return }
-        storage.withLock { state in
-            for (k, m) in theirs.latest { Self.keep(m, k, in: &state.latest) }
-            for (runID, byKey) in theirs.log {
-                state.log[runID, default: [:]].merge(byKey) { $0 + $1 }
+        let theirs = other.writes.withLock { $0 }
+        guard !theirs.isEmpty else { return }
+        writes.withLock { $0.append(contentsOf: theirs) }
+    }
+
+    struct Summary {
+        /// The newest point per run and key.
+        var latest: [(runID: String, metric: Metric)] = []
+        /// The rows for `metric_log`: one per run.
+        var logRows: [(runID: String, sections: [SQLMetadataStore.MetricLogRow.Section])] = []
+        var loggedPoints = 0
+    }
+
+    func summary() -> Summary {
+        let all = writes.withLock { $0 }
+        var byRun: [String: [String: Entry]] = [:]
+        var out = Summary()
+        for w in all {
+            var byKey = byRun.removeValue(forKey: w.runID) ?? [:]
+            for m in w.points {
+                byKey[m.key, default: Entry(latest: m)].keep(m, logged: w.logged)
             }
-            state.logged += theirs.logged
+            byRun[w.runID] = byKey
+            if w.logged { out.loggedPoints += w.points.count }
         }
-    }
-
-    var points: [(runID: String, metric: Metric)] {
-        storage.withLock { state in state.latest.map { ($0.key.runID, $0.value) } }
-    }
-
-    /// The rows for `metric_log`: one per run.
-    var logRows: [(runID: String, sections: [SQLMetadataStore.MetricLogRow.Section])] {
-        storage.withLock { state in
-            state.log.map { runID, byKey in (runID, byKey.map { ($0.key, $0.value) }) }
+        for (runID, byKey) in byRun {
+            var sections: [SQLMetadataStore.MetricLogRow.Section] = []
+            for (key, entry) in byKey {
+                out.latest.append((runID, entry.latest))
+                if !entry.logged.isEmpty { sections.append((key, entry.logged)) }
+            }
+            if !sections.isEmpty { out.logRows.append((runID, sections)) }
         }
+        return out
     }
 
-    var loggedPoints: Int { storage.withLock { $0.logged } }
+    private struct Entry {
+        var latest: Metric
+        var logged: [SQLMetadataStore.StoredPoint] = []
 
-    private static func keep(_ m: Metric, _ k: Key, in map: inout [Key: Metric]) {
-        if let cur = map[k], !SQLMetadataStore.isNewer(m, than: cur) { return }
-        map[k] = m
+        /// Takes `m`: as the newest point if it is newer (greatest step, timestamp, value), and
+        /// into the log if `logged`.
+        mutating func keep(_ m: Metric, logged log: Bool) {
+            if SQLMetadataStore.isNewer(m, than: latest) { latest = m }
+            if log {
+                let (value, isNaN) = SQLMetadataStore.storedValue(m.value)
+                logged.append(.init(step: m.step, timestamp: m.timestamp, value: value, isNaN: isNaN != 0))
+            }
+        }
     }
 }
