@@ -23,13 +23,16 @@ struct AuthMiddleware: RouterMiddleware {
         self.workspaces = WorkspaceDirectory(store: access.store)
     }
 
+    static let loomWorkspace = HTTPField.Name("X-Loom-Workspace")!
+    static let mlflowWorkspace = HTTPField.Name("X-MLflow-Workspace")!
+
     /// Paths anyone may call: liveness, readiness, the spec and the UI's static files.
     static let publicPaths: Set<String> = ["/health", "/ready", "/version", "/openapi.yaml", "/metrics", "/static/loom.css", "/static/loom.js"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         context.authEnabled = enabled
-        if let ws = request.headers[HTTPField.Name("X-Loom-Workspace")!] ?? request.headers[HTTPField.Name("X-MLflow-Workspace")!], !ws.isEmpty {
+        if let ws = request.headers[Self.loomWorkspace] ?? request.headers[Self.mlflowWorkspace], !ws.isEmpty {
             context.workspace = ws
         }
         let path = request.uri.path

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import Metrics
 import Prometheus
@@ -50,8 +51,14 @@ public enum LoomMetrics {
 struct RequestMetricsMiddleware: RouterMiddleware {
     typealias Context = LoomRequestContext
 
+    private struct Key: Hashable {
+        let method: HTTPRequest.Method
+        let route: String
+        let status: Int
+    }
+
     private final class Cache: Sendable {
-        let handlers = Mutex<[String: (Metrics.Counter, Metrics.Timer)]>([:])
+        let handlers = Mutex<[Key: (Metrics.Counter, Metrics.Timer)]>([:])
     }
     private let cache = Cache()
 
@@ -74,10 +81,10 @@ struct RequestMetricsMiddleware: RouterMiddleware {
 
     private func record(_ request: Request, _ context: Context, status: Int, start: ContinuousClock.Instant) {
         let route = context.endpointPath ?? "unmatched"
-        let method = request.method.rawValue
-        let key = "\(method) \(route) \(status)"
+        let key = Key(method: request.method, route: route, status: status)
         let (counter, timer) = cache.handlers.withLock { handlers in
             if let h = handlers[key] { return h }
+            let method = request.method.rawValue
             let h = (
                 Metrics.Counter(label: "loom_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))]),
                 Metrics.Timer(label: "loom_http_request_duration_seconds", dimensions: [("method", method), ("route", route)])
