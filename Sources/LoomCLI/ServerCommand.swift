@@ -114,7 +114,7 @@ struct ServerCommand: AsyncParsableCommand {
         default: throw LoomError.invalidParameter("--log-format must be 'text' or 'json'")
         }
         var logger = Logger(label: "loom") { label in
-            json ? JSONLogHandler(label: label) as any LogHandler : TextLogHandler(label: label)
+            LineLogHandler(label: label, format: json ? .json : .text)
         }
         logger.logLevel = lvl
         return logger

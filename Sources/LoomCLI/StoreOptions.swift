@@ -84,7 +84,7 @@ struct OutputOptions: ParsableArguments {
 
 /// A logger for command-line tools: warnings and errors only, to standard error.
 func cliLogger() -> Logger {
-    var logger = Logger(label: "loom") { TextLogHandler(label: $0) }
+    var logger = Logger(label: "loom") { LineLogHandler(label: $0, format: .text) }
     logger.logLevel = .warning
     return logger
 }

@@ -1,0 +1,70 @@
+import Foundation
+import Logging
+
+/// A swift-log handler that writes one line per message to standard error: text in the layout
+/// of swift-log's `StreamLogHandler` (time, level, label, metadata, source, message), or one JSON
+/// object (time, level, logger, message, metadata) for log shippers. Metadata is formatted only
+/// when a line is written: Hummingbird sets a request ID on every request's logger, and
+/// `StreamLogHandler` formats it each time, even when nothing is logged. Secrets never reach it:
+/// the code logs none.
+struct LineLogHandler: LogHandler {
+    enum Format {
+        case text
+        case json
+    }
+
+    let label: String
+    let format: Format
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+
+    init(label: String, format: Format, metadataProvider: Logger.MetadataProvider? = nil) {
+        self.label = label
+        self.format = format
+        self.metadataProvider = metadataProvider
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        let time = ISO8601DateFormatter.shared.string(from: Date())
+        var line: Data
+        switch format {
+        case .text:
+            let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            line = Data("\(time) \(event.level) \(label):\(fields.isEmpty ? "" : " " + fields) [\(event.source)] \(event.message)".utf8)
+        case .json:
+            var object: [String: Any] = ["time": time, "level": event.level.rawValue, "logger": label, "message": event.message.description]
+            for (k, v) in merged { object[k] = Self.plain(v) }
+            guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+            line = data
+        }
+        line.append(0x0A)
+        FileHandle.standardError.write(line)
+    }
+
+    static func plain(_ v: Logger.Metadata.Value) -> Any {
+        switch v {
+        case .string(let s): return s
+        case .stringConvertible(let c): return c.description
+        case .array(let a): return a.map(plain)
+        case .dictionary(let d): return d.mapValues(plain)
+        }
+    }
+}
+
+extension ISO8601DateFormatter {
+    nonisolated(unsafe) static let shared: ISO8601DateFormatter = {
+        // Safe to share: configured once here and only read afterwards (formatting is thread-safe).
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+}
