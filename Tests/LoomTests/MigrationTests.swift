@@ -59,6 +59,15 @@ struct MigrationTests {
         // Version 3's metric log held one row per point; version 5 moves what is left in it to
         // `metrics` (a point that `metrics` already has stays once).
         #expect(try await migrator.upgrade(now: 1, through: 4) == [2, 3, 4])
+        // Audit events written before version 6 keep their ids; later ones follow them.
+        try await store.backend.withWriteTransaction { db in
+            for (id, action) in [(7, "create_run"), (9, "log_batch")] as [(Int64, String)] {
+                try await db.raw("""
+                    INSERT INTO audit_events (id, time, actor, action, entity_type, entity_id, workspace, status, detail)
+                    VALUES (\(bind: id), 5, 'alice', \(bind: action), 'run', \(bind: runID), 'default', 200, NULL)
+                    """).run()
+            }
+        }
         let logged = (300..<305).map { Metric(key: "loss", value: 1 / Double($0 + 1), timestamp: 1000 + Int64($0), step: Int64($0)) } + [stored[0]]
         try await store.backend.withWriteTransaction { db in
             for m in logged {
@@ -88,5 +97,14 @@ struct MigrationTests {
         #expect(after.count == 306)
         let newest = try #require(try await store.run(id: runID)).metrics.first { $0.key == "loss" }
         #expect(newest?.step == 300 && newest?.value == 0.001)
+
+        let audit = try await store.auditEvents(AuditQuery(entityType: "run", entityID: runID)).items
+        #expect(audit.count == 3)
+        let old = audit.filter { $0.actor == "alice" }
+        #expect(old.map(\.id) == [9, 7] && old.map(\.action) == ["log_batch", "create_run"])
+        if store.backend.engine == .sqlite {
+            // (PostgreSQL's identity column does not count ids inserted by hand.)
+            #expect(audit[0].id > 9 && audit[0].action == "log_batch" && audit[0].actor != "alice")
+        }
     }
 }

@@ -425,6 +425,32 @@ enum Migrations {
             )
             """,
         ]),
+        // Every mutating call adds an audit event. With AUTOINCREMENT, SQLite also rewrites its
+        // `sqlite_sequence` page in every transaction that adds one: a page more in the
+        // write-ahead log per commit. Audit events are never deleted, so a plain INTEGER PRIMARY
+        // KEY (the largest id plus one) numbers them the same way. Ids are kept.
+        Migration(version: 6, name: "audit events without a sequence table", sqlite: [
+            """
+            CREATE TABLE audit_events_v6 (
+              id INTEGER PRIMARY KEY,
+              time BIGINT NOT NULL,
+              actor TEXT NOT NULL,
+              action TEXT NOT NULL,
+              entity_type TEXT NOT NULL,
+              entity_id TEXT NOT NULL,
+              workspace TEXT,
+              status BIGINT NOT NULL,
+              detail TEXT
+            )
+            """,
+            """
+            INSERT INTO audit_events_v6 (id, time, actor, action, entity_type, entity_id, workspace, status, detail)
+            SELECT id, time, actor, action, entity_type, entity_id, workspace, status, detail FROM audit_events ORDER BY id
+            """,
+            "DROP TABLE audit_events",
+            "ALTER TABLE audit_events_v6 RENAME TO audit_events",
+            "CREATE INDEX audit_events_by_entity ON audit_events (entity_type, entity_id)",
+        ], postgresql: []),
     ]
 }
 

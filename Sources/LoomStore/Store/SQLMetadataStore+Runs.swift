@@ -367,7 +367,7 @@ extension SQLMetadataStore {
     static let metricLogWriteLimit = 100
     /// The writer merges the log into `metric_blocks` once it holds about this many points
     /// (see `mergeMetricLog`).
-    static let metricLogMergePoints = 512
+    static let metricLogMergePoints = 2048
 
     /// Whether `m` replaces `cur` as the latest point of its key: greater step, then timestamp,
     /// then value (NaN lowest).
