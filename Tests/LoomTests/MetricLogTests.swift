@@ -165,5 +165,10 @@ struct MetricLogTests {
             #expect(SQLMetadataStore.MetricLogRow.decode(Array(bytes.prefix(cut))) == nil, "cut at \(cut)")
         }
         #expect(SQLMetadataStore.MetricLogRow.decode([]).map(\.count) == 0)
+        // One key's sections only; the others are still checked.
+        let one = try #require(SQLMetadataStore.MetricLogRow.decode(bytes, onlyKey: "ключ/é"))
+        #expect(one.map(\.key) == ["ключ/é"] && one.first?.points == sections[1].points)
+        #expect(SQLMetadataStore.MetricLogRow.decode(bytes, onlyKey: "lo")?.count == 0)
+        #expect(SQLMetadataStore.MetricLogRow.decode(Array(bytes.dropLast()), onlyKey: "loss") == nil)
     }
 }

@@ -72,8 +72,10 @@ extension SQLMetadataStore {
             return out
         }
 
-        /// Nil when `bytes` does not hold whole sections.
-        static func decode(_ bytes: [UInt8]) -> [Section]? {
+        /// Nil when `bytes` does not hold whole sections. With `onlyKey`, the sections of other
+        /// keys are checked but not decoded.
+        static func decode(_ bytes: [UInt8], onlyKey: String? = nil) -> [Section]? {
+            let wanted = onlyKey.map { Array($0.utf8) }
             var sections: [Section] = []
             var o = 0
             while o < bytes.count {
@@ -81,14 +83,16 @@ extension SQLMetadataStore {
                 let keyLength = Int(UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8)
                 o += 2
                 guard o + keyLength + 4 <= bytes.count else { return nil }
-                let key = String(decoding: bytes[o..<(o + keyLength)], as: UTF8.self)
+                let keyBytes = bytes[o..<(o + keyLength)]
                 o += keyLength
                 let count = Int(UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24)
                 o += 4
                 let size = count * MetricBlock.pointSize
-                guard size <= bytes.count - o, let points = MetricBlock.decode(Array(bytes[o..<(o + size)])) else { return nil }
-                o += size
-                sections.append((key, points))
+                guard size <= bytes.count - o else { return nil }
+                defer { o += size }
+                if let wanted, !keyBytes.elementsEqual(wanted) { continue }
+                guard let points = MetricBlock.decode(Array(bytes[o..<(o + size)])) else { return nil }
+                sections.append((String(decoding: keyBytes, as: UTF8.self), points))
             }
             return sections
         }
@@ -156,28 +160,31 @@ extension SQLMetadataStore {
 
     /// The points of one run and key in the metric log and in blocks, within `steps` when given,
     /// in no particular order. Empty when there are none (then the SQL of `pointsOf` alone
-    /// answers, with LIMIT and OFFSET), and always on PostgreSQL, which logs nothing.
-    static func packedPoints(_ db: any SQLDatabase, runID: String, key: String, steps: (start: Int64?, end: Int64?)?) async throws -> [Metric] {
-        guard db is DirectSQLiteDatabase else { return [] }
-        var out: [Metric] = []
+    /// answers, with LIMIT and OFFSET), and always on PostgreSQL, which logs nothing. Read
+    /// straight off the handle: a key of 10,000 points is 250 KB of blobs.
+    static func packedPoints(_ db: any SQLDatabase, runID: String, key: String, steps: (start: Int64?, end: Int64?)?) throws -> [StoredPoint] {
+        guard let sqlite = db as? DirectSQLiteDatabase else { return [] }
+        var out: [StoredPoint] = []
         func keep(_ points: [StoredPoint]) {
             for p in points {
                 if let s = steps?.start, p.step < s { continue }
                 if let e = steps?.end, p.step > e { continue }
-                out.append(Metric(key: key, value: p.isNaN ? .nan : p.value, timestamp: p.timestamp, step: p.step))
+                out.append(p)
             }
         }
-        // The log holds a few hundred points at most (see `metricLogMergePoints`): a scan.
-        for row in try await db.raw("SELECT points FROM metric_log WHERE run_uuid = \(bind: runID)").all() {
-            for section in try logSections(try row.decode(column: "points", as: [UInt8].self)) where section.key == key {
-                keep(section.points)
+        // The log holds a few thousand points at most (see `metricLogMergePoints`): a scan.
+        try sqlite.handle.run("SELECT points FROM metric_log WHERE run_uuid = ?", [.text(runID)]) { row in
+            guard case .blob(let bytes) = row.values[0], let sections = MetricLogRow.decode(bytes, onlyKey: key) else {
+                throw LoomError.internalError("a row of the metric log is damaged")
             }
+            for section in sections { keep(section.points) }
         }
-        var conds: [SQLQueryString] = ["run_uuid = \(bind: runID)", "key = \(bind: key)"]
-        if let s = steps?.start { conds.append("last_step >= \(bind: s)") }
-        if let e = steps?.end { conds.append("first_step <= \(bind: e)") }
-        for row in try await db.raw("SELECT points FROM metric_blocks WHERE \(conds.joined(separator: " AND "))").all() {
-            guard let points = MetricBlock.decode(try row.decode(column: "points", as: [UInt8].self)) else {
+        var sql = "SELECT points FROM metric_blocks WHERE run_uuid = ? AND key = ?"
+        var binds: [SQLiteValue] = [.text(runID), .text(key)]
+        if let s = steps?.start { sql += " AND last_step >= ?"; binds.append(.integer(s)) }
+        if let e = steps?.end { sql += " AND first_step <= ?"; binds.append(.integer(e)) }
+        try sqlite.handle.run(sql, binds) { row in
+            guard case .blob(let bytes) = row.values[0], let points = MetricBlock.decode(bytes) else {
                 throw LoomError.internalError("a block of metric points is damaged")
             }
             keep(points)
@@ -185,27 +192,46 @@ extension SQLMetadataStore {
         return out
     }
 
-    /// `rows` (in step order, from `pointsOf`) and `packed` (from `packedPoints`) together in
-    /// step order, each point once; of identical points the one from `rows` is kept (it may name
-    /// a model or dataset).
-    static func mergeHistory(_ rows: [Metric], _ packed: [Metric]) -> [Metric] {
-        func order(_ m: Metric) -> (Int64, Int64, Double, Int) {
-            m.value.isNaN ? (m.step, m.timestamp, 0, 1) : (m.step, m.timestamp, m.value, 0)
+    /// `rows` (from `pointsOf`) and `packed` (from `packedPoints`, for `key`) together in step
+    /// order, each point once — of identical points the one from `rows` is kept (it may name a
+    /// model or dataset) — as the points at `range` of that order (all when nil) and how many
+    /// there are in all. Only the points returned are made into `Metric`s.
+    static func mergeHistory(
+        _ rows: [Metric], _ packed: [StoredPoint], key: String, runID: String?, range: Range<Int>? = nil
+    ) -> (items: [Metric], total: Int) {
+        struct Entry {
+            let step: Int64, timestamp: Int64, value: Double, nan: Int, fromPacked: Int, index: Int
+            var point: (Int64, Int64, Double, Int) { (step, timestamp, value, nan) }
         }
-        var all = rows.enumerated().map { (order($0.element), 0, $0.offset, $0.element) }
-        all += packed.enumerated().map { (order($0.element), 1, $0.offset, $0.element) }
+        var all: [Entry] = []
+        all.reserveCapacity(rows.count + packed.count)
+        for (i, m) in rows.enumerated() {
+            let nan = m.value.isNaN
+            all.append(Entry(step: m.step, timestamp: m.timestamp, value: nan ? 0 : m.value, nan: nan ? 1 : 0, fromPacked: 0, index: i))
+        }
+        for (i, p) in packed.enumerated() {
+            all.append(Entry(step: p.step, timestamp: p.timestamp, value: p.isNaN ? 0 : p.value, nan: p.isNaN ? 1 : 0, fromPacked: 1, index: i))
+        }
         all.sort { a, b in
-            if a.0 != b.0 { return a.0 < b.0 }
-            return (a.1, a.2) < (b.1, b.2)
+            (a.step, a.timestamp, a.value, a.nan, a.fromPacked, a.index) < (b.step, b.timestamp, b.value, b.nan, b.fromPacked, b.index)
         }
-        var out: [Metric] = []
-        out.reserveCapacity(all.count)
+        var items: [Metric] = []
+        var total = 0
         var previous: (Int64, Int64, Double, Int)?
-        for item in all {
-            if let previous, previous == item.0 { continue }
-            previous = item.0
-            out.append(item.3)
+        for e in all {
+            if let previous, previous == e.point { continue }
+            previous = e.point
+            defer { total += 1 }
+            if let range, !range.contains(total) { continue }
+            if e.fromPacked == 0 {
+                items.append(rows[e.index])
+            } else {
+                let p = packed[e.index]
+                var m = Metric(key: key, value: p.isNaN ? .nan : p.value, timestamp: p.timestamp, step: p.step)
+                m.runID = runID
+                items.append(m)
+            }
         }
-        return out
+        return (items, total)
     }
 }

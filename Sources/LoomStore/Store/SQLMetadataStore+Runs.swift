@@ -137,12 +137,8 @@ extension SQLMetadataStore {
 
     public func metricHistory(runID: String, key: String, maxResults: Int, offset: Int) async throws -> Page<Metric> {
         try await read { db in
-            let all: [Metric]
-            let packed = try await Self.packedPoints(db, runID: runID, key: key, steps: nil)
-            if !packed.isEmpty {
-                let rows = try await db.raw(Self.pointsOf(runID: runID, key: key, steps: nil)).all()
-                all = Self.mergeHistory(try rows.map { try Self.decodeMetric($0, runID: nil) }, packed)
-            } else {
+            let packed = try Self.packedPoints(db, runID: runID, key: key, steps: nil)
+            guard !packed.isEmpty else {
                 let rows = try await db.raw("""
                     \(Self.pointsOf(runID: runID, key: key, steps: nil))
                     LIMIT \(bind: maxResults + 1) OFFSET \(bind: offset)
@@ -150,8 +146,11 @@ extension SQLMetadataStore {
                 let items = try rows.prefix(maxResults).map { try Self.decodeMetric($0, runID: nil) }
                 return Page(items: items, nextPageToken: rows.count > maxResults ? PageToken.encode(offset: offset + maxResults) : nil)
             }
-            let items = Array(all.dropFirst(offset).prefix(maxResults))
-            return Page(items: items, nextPageToken: all.count > offset + maxResults ? PageToken.encode(offset: offset + maxResults) : nil)
+            let rows = try await db.raw(Self.pointsOf(runID: runID, key: key, steps: nil)).all()
+            let end = offset > Int.max - maxResults ? Int.max : offset + maxResults
+            let (items, total) = Self.mergeHistory(
+                try rows.map { try Self.decodeMetric($0, runID: nil) }, packed, key: key, runID: nil, range: offset..<end)
+            return Page(items: items, nextPageToken: total > end ? PageToken.encode(offset: end) : nil)
         }
     }
 
@@ -162,9 +161,9 @@ extension SQLMetadataStore {
                 let steps = (q.startStep, q.endStep)
                 let rows = try await db.raw(Self.pointsOf(runID: runID, key: q.key, steps: steps)).all()
                 var metrics = try rows.map { try Self.decodeMetric($0, runID: runID) }
-                let packed = try await Self.packedPoints(db, runID: runID, key: q.key, steps: steps)
+                let packed = try Self.packedPoints(db, runID: runID, key: q.key, steps: steps)
                 if !packed.isEmpty {
-                    metrics = Self.mergeHistory(metrics, packed.map { var m = $0; m.runID = runID; return m })
+                    metrics = Self.mergeHistory(metrics, packed, key: q.key, runID: runID).items
                 }
                 out.append(contentsOf: Downsampling.evenlyByStep(metrics, maxResults: q.maxResults))
             }
