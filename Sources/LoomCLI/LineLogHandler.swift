@@ -31,10 +31,16 @@ struct LineLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
+        guard let line = line(for: event, time: Self.timestamp()) else { return }
+        FileHandle.standardError.write(line)
+    }
+
+    /// The line for `event`, newline included: the handler's metadata, then the provider's,
+    /// then the event's (later ones win). Nil when JSON cannot be made of it.
+    func line(for event: LogEvent, time: String) -> Data? {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let time = Self.timestamp()
         var line: Data
         switch format {
         case .text:
@@ -43,16 +49,16 @@ struct LineLogHandler: LogHandler {
         case .json:
             var object: [String: Any] = ["time": time, "level": event.level.rawValue, "logger": label, "message": event.message.description]
             for (k, v) in merged { object[k] = Self.plain(v) }
-            guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+            guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return nil }
             line = data
         }
         line.append(0x0A)
-        FileHandle.standardError.write(line)
+        return line
     }
 
     /// The current time in UTC as ISO 8601 with milliseconds (`2026-11-25T21:23:37.973Z`),
-    /// formatted by hand: Foundation's ISO8601DateFormatter loads ICU's data, about 4 MiB of
-    /// resident memory for a server that is idle otherwise.
+    /// formatted by hand: Foundation's ISO8601DateFormatter loads ICU's data,
+    /// about 3 MiB of resident memory for a server that is idle otherwise.
     static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)

@@ -44,6 +44,13 @@ struct MetricLogTests {
             }
         }
 
+        /// A new experiment and a run in it: their ids.
+        func newRun() async throws -> (experimentID: String, runID: String) {
+            let exp = try await tracking.createExperiment(name: "log", artifactLocation: nil, tags: [])
+            let run = try await tracking.createRun(experimentID: exp.id, userID: "u", startTime: 1, runName: "r", tags: [])
+            return (exp.id, run.info.runID)
+        }
+
         /// Rows in `metric_log`.
         func logRows() async throws -> Int {
             try await backend.withReader { db in
@@ -52,18 +59,21 @@ struct MetricLogTests {
         }
     }
 
+    static func temporaryDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loom-mlog-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
     func points(_ steps: Range<Int>, key: String = "k") -> [Metric] {
         steps.map { Metric(key: key, value: Double($0), timestamp: 1, step: Int64($0)) }
     }
 
     @Test func smallWritesAreLoggedAndMergedInBatches() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loom-mlog-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var f = try await Fixture.open(dir, mergePoints: 50)
-        let exp = try await f.tracking.createExperiment(name: "log", artifactLocation: nil, tags: [])
-        let run = try await f.tracking.createRun(experimentID: exp.id, userID: "u", startTime: 1, runName: "r", tags: [])
-        let id = run.info.runID
+        let (experimentID, id) = try await f.newRun()
 
         try await f.tracking.logBatch(runID: id, metrics: points(0..<20) + points(0..<10, key: "j"), params: [], tags: [])
         #expect(try await f.counts() == [30, 0, 0])
@@ -81,7 +91,7 @@ struct MetricLogTests {
         // Large writes and points that name a model go straight to `metrics`.
         try await f.tracking.logBatch(runID: id, metrics: points(100..<250), params: [], tags: [])
         var withModel = Metric(key: "k", value: 7, timestamp: 1, step: 7_000)
-        withModel.modelID = try await f.tracking.createLoggedModel(experimentID: exp.id, name: "m", modelType: nil, sourceRunID: id, params: [], tags: []).modelID
+        withModel.modelID = try await f.tracking.createLoggedModel(experimentID: experimentID, name: "m", modelType: nil, sourceRunID: id, params: [], tags: []).modelID
         try await f.tracking.logBatch(runID: id, metrics: [withModel], params: [], tags: [])
         #expect(try await f.counts() == [1, 151, 60])
 
@@ -116,13 +126,10 @@ struct MetricLogTests {
     /// The points that two writes of one batch log for one run share a row; reads see them
     /// before any merge, each once, with NaN and the extremes as written.
     @Test func concurrentWritesShareOnePackedRow() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loom-mlog-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let f = try await Fixture.open(dir, mergePoints: 100_000)
-        let exp = try await f.tracking.createExperiment(name: "log", artifactLocation: nil, tags: [])
-        let run = try await f.tracking.createRun(experimentID: exp.id, userID: "u", startTime: 1, runName: "r", tags: [])
-        let id = run.info.runID
+        let (_, id) = try await f.newRun()
         // The first batch merges (nothing); then many writers at once share batches.
         try await f.tracking.logMetric(runID: id, metric: Metric(key: "v", value: .nan, timestamp: 1, step: 0))
         try await withThrowingTaskGroup(of: Void.self) { group in
