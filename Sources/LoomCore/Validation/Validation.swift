@@ -33,50 +33,51 @@ public enum Limits {
 /// Validation of names and values. Every check throws `invalidParameter` with MLflow's wording.
 public enum Validate {
     /// Param, metric and tag keys: alphanumerics, `_ - . / :` and spaces; no path tricks.
-    public static func key(_ name: String, path: String = "key", limit: Int = Limits.maxEntityKeyLength) throws(LoomError) {
+    public static func key(_ name: String, path: @autoclosure () -> String = "key", limit: Int = Limits.maxEntityKeyLength) throws(LoomError) {
         if isPlainASCIIKey(name, limit: limit) { return }
-        guard !name.isEmpty || path != "key" else {
-            throw .invalidParameter("Invalid value \"\" for parameter '\(path)' supplied: A key name must be provided.")
+        guard !name.isEmpty || path() != "key" else {
+            throw .invalidParameter("Invalid value \"\" for parameter '\(path())' supplied: A key name must be provided.")
         }
         for scalar in name.unicodeScalars {
             if scalar.isASCIIAlnum || scalar == "_" || scalar == "-" || scalar == "." || scalar == "/" || scalar == " " || scalar == ":" { continue }
             let ok = scalar.properties.isAlphabetic || scalar.properties.numericType != nil || scalar == "_" || scalar == "-"
                 || scalar == "." || scalar == "/" || scalar == " " || scalar == ":"
             if !ok {
-                throw .invalidParameter("Invalid value \(jsonQuoted(name)) for parameter '\(path)' supplied: Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).")
+                throw .invalidParameter("Invalid value \(jsonQuoted(name)) for parameter '\(path())' supplied: Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).")
             }
         }
         if !isUniquePath(name) {
-            throw .invalidParameter("Invalid value \(jsonQuoted(name)) for parameter '\(path)' supplied: Names may be treated as files in certain cases, and must not resolve to other names when treated as such. This name would resolve to '\(normalize(name))'")
+            throw .invalidParameter("Invalid value \(jsonQuoted(name)) for parameter '\(path())' supplied: Names may be treated as files in certain cases, and must not resolve to other names when treated as such. This name would resolve to '\(normalize(name))'")
         }
-        try length(name, path: path, limit: limit)
+        try length(name, path: path(), limit: limit)
     }
 
-    public static func length(_ value: String?, path: String, limit: Int) throws(LoomError) {
+    public static func length(_ value: String?, path: @autoclosure () -> String, limit: Int) throws(LoomError) {
         guard let value else { return }
-        // MLflow counts characters (Python str length).
-        if value.unicodeScalars.count > limit {
-            throw .invalidParameter("'\(path)' exceeds the maximum length of \(limit) characters")
+        // MLflow counts characters (Python str length); a string has no more than UTF-8 bytes.
+        if value.utf8.count > limit, value.unicodeScalars.count > limit {
+            throw .invalidParameter("'\(path())' exceeds the maximum length of \(limit) characters")
         }
     }
 
-    public static func metric(_ m: Metric, path: String = "") throws(LoomError) {
-        try key(m.key, path: path.isEmpty ? "name" : "\(path).name")
+    /// `path` (such as `metrics[3]`) is made only for an error message.
+    public static func metric(_ m: Metric, path: @autoclosure () -> String = "") throws(LoomError) {
+        try key(m.key, path: path().isEmpty ? "name" : "\(path()).name")
         if m.timestamp < 0 {
-            throw .invalidParameter("Invalid value \(m.timestamp) for parameter '\(path.isEmpty ? "timestamp" : path + ".timestamp")' supplied: metric '\(m.key)' (value=\(m.value)). Timestamp must be a nonnegative long (64-bit integer) ")
+            throw .invalidParameter("Invalid value \(m.timestamp) for parameter '\(path().isEmpty ? "timestamp" : path() + ".timestamp")' supplied: metric '\(m.key)' (value=\(m.value)). Timestamp must be a nonnegative long (64-bit integer) ")
         }
     }
 
     /// Validates a param; a value longer than the limit is truncated, as MLflow's server does
     /// (`MLFLOW_TRUNCATE_LONG_VALUES` defaults to on).
-    public static func param(_ p: Param, path: String = "") throws(LoomError) -> Param {
-        try key(p.key, path: path.isEmpty ? "key" : "\(path).key")
+    public static func param(_ p: Param, path: @autoclosure () -> String = "") throws(LoomError) -> Param {
+        try key(p.key, path: path().isEmpty ? "key" : "\(path()).key")
         return Param(key: p.key, value: truncated(p.value, Limits.maxParamValueLength))
     }
 
     /// Validates a run tag; long values are truncated like params.
-    public static func runTag(_ t: Tag, path: String = "") throws(LoomError) -> Tag {
-        try key(t.key, path: path.isEmpty ? "key" : "\(path).key")
+    public static func runTag(_ t: Tag, path: @autoclosure () -> String = "") throws(LoomError) -> Tag {
+        try key(t.key, path: path().isEmpty ? "key" : "\(path()).key")
         return Tag(key: t.key, value: truncated(t.value, Limits.maxTagValueLength))
     }
 

@@ -23,15 +23,19 @@ extension SQLMetadataStore {
         static let pointSize = 25
 
         static func encode(_ points: [StoredPoint]) -> [UInt8] {
-            var out: [UInt8] = []
-            out.reserveCapacity(points.count * pointSize)
-            for p in points {
-                withUnsafeBytes(of: p.step.littleEndian) { out.append(contentsOf: $0) }
-                withUnsafeBytes(of: p.timestamp.littleEndian) { out.append(contentsOf: $0) }
-                withUnsafeBytes(of: p.value.bitPattern.littleEndian) { out.append(contentsOf: $0) }
-                out.append(p.isNaN ? 1 : 0)
+            [UInt8](unsafeUninitializedCapacity: points.count * pointSize) { buffer, count in
+                let raw = UnsafeMutableRawBufferPointer(buffer)
+                for (i, p) in points.enumerated() { store(p, into: raw, at: i * pointSize) }
+                count = points.count * pointSize
             }
-            return out
+        }
+
+        /// Writes `p` in its packed form at `offset`.
+        static func store(_ p: StoredPoint, into raw: UnsafeMutableRawBufferPointer, at offset: Int) {
+            raw.storeBytes(of: p.step.littleEndian, toByteOffset: offset, as: Int64.self)
+            raw.storeBytes(of: p.timestamp.littleEndian, toByteOffset: offset + 8, as: Int64.self)
+            raw.storeBytes(of: p.value.bitPattern.littleEndian, toByteOffset: offset + 16, as: UInt64.self)
+            raw[offset + 24] = p.isNaN ? 1 : 0
         }
 
         /// Nil when `bytes` is not a whole number of points.
@@ -60,16 +64,48 @@ extension SQLMetadataStore {
         typealias Section = (key: String, points: [StoredPoint])
 
         static func encode(_ sections: some Sequence<Section>) -> [UInt8] {
-            var out: [UInt8] = []
-            for (key, points) in sections {
-                let utf8 = Array(key.utf8)
-                precondition(utf8.count <= Int(UInt16.max) && points.count <= Int(UInt32.max))
-                withUnsafeBytes(of: UInt16(utf8.count).littleEndian) { out.append(contentsOf: $0) }
-                out.append(contentsOf: utf8)
-                withUnsafeBytes(of: UInt32(points.count).littleEndian) { out.append(contentsOf: $0) }
-                out.append(contentsOf: MetricBlock.encode(points))
+            var keys: [String] = []
+            var points: [(key: Int, point: StoredPoint)] = []
+            for (key, keyPoints) in sections {
+                keys.append(key)
+                points.append(contentsOf: keyPoints.lazy.map { (keys.count - 1, $0) })
             }
-            return out
+            return encode(keys: keys, points: points, keepEmpty: true)
+        }
+
+        /// The row for points given key by key in any interleaving: `points[i].key` indexes
+        /// `keys`. Each key's points keep their order; keys without points are left out unless
+        /// `keepEmpty`.
+        static func encode(keys: [String], points: [(key: Int, point: StoredPoint)], keepEmpty: Bool = false) -> [UInt8] {
+            var counts = [Int](repeating: 0, count: keys.count)
+            for p in points { counts[p.key] += 1 }
+            // Where each key's section starts, then (below) where its next point goes.
+            var next = [Int](repeating: 0, count: keys.count)
+            var size = 0
+            for k in keys.indices where keepEmpty || counts[k] > 0 {
+                let length = keys[k].utf8.count
+                precondition(length <= Int(UInt16.max) && counts[k] <= Int(UInt32.max))
+                next[k] = size
+                size += 2 + length + 4 + counts[k] * MetricBlock.pointSize
+            }
+            return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+                let raw = UnsafeMutableRawBufferPointer(buffer)
+                for k in keys.indices where keepEmpty || counts[k] > 0 {
+                    var o = next[k]
+                    let length = keys[k].utf8.count
+                    raw.storeBytes(of: UInt16(length).littleEndian, toByteOffset: o, as: UInt16.self)
+                    o += 2
+                    _ = UnsafeMutableRawBufferPointer(rebasing: raw[o..<(o + length)]).initializeMemory(as: UInt8.self, from: keys[k].utf8)
+                    o += length
+                    raw.storeBytes(of: UInt32(counts[k]).littleEndian, toByteOffset: o, as: UInt32.self)
+                    next[k] = o + 4
+                }
+                for (k, p) in points {
+                    MetricBlock.store(p, into: raw, at: next[k])
+                    next[k] += MetricBlock.pointSize
+                }
+                count = size
+            }
         }
 
         /// Nil when `bytes` does not hold whole sections. With `onlyKey`, the sections of other
@@ -99,11 +135,12 @@ extension SQLMetadataStore {
     }
 
     /// Appends the points that a write batch logged: one row of `metric_log` per run. SQLite only.
-    static func appendMetricLog(_ db: any SQLDatabase, _ rows: [(runID: String, sections: [MetricLogRow.Section])]) throws {
+    /// `rows` holds each run's points packed as `MetricLogRow`.
+    static func appendMetricLog(_ db: any SQLDatabase, _ rows: [(runID: String, points: [UInt8])]) throws {
         guard !rows.isEmpty, let sqlite = db as? DirectSQLiteDatabase else { return }
         try sqlite.handle.runEach("INSERT INTO metric_log (run_uuid, points) VALUES (?, ?)", rows) { row, b in
             b.bind(row.runID)
-            b.bind(MetricLogRow.encode(row.sections))
+            b.bind(row.points)
         }
     }
 

@@ -132,35 +132,37 @@ actor WriteBatcher {
         var outcomes: [Result<any Sendable, any Error>] = []
         outcomes.reserveCapacity(operations.count)
         var audits: [AuditEvent] = []
+        // One hand-over for the whole batch; a failed write's points are cut off again.
         let latest = PendingMetricWrites()
         let alone = operations.count == 1
-        for (i, operation) in operations.enumerated() {
-            let pending = PendingMetricWrites()
-            let run = { try await PendingMetricWrites.$current.withValue(pending) { try await operation.run(db) } }
-            if alone || operation.validatesFirst {
+        try await PendingMetricWrites.$current.withValue(latest) {
+            for (i, operation) in operations.enumerated() {
+                let mark = latest.mark
+                if alone || operation.validatesFirst {
+                    do {
+                        let (value, audit) = try await operation.run(db)
+                        outcomes.append(.success(value))
+                        if let audit { audits.append(audit) }
+                    } catch let error as LoomError where !alone && error.code != .unavailable && error.code != .internalError {
+                        // Thrown before the operation changed anything: nothing to undo.
+                        latest.cut(to: mark)
+                        outcomes.append(.failure(error))
+                    }
+                    continue
+                }
+                try await db.raw("SAVEPOINT \(unsafeRaw: "w\(i)")").run()
                 do {
-                    let (value, audit) = try await run()
+                    let (value, audit) = try await operation.run(db)
+                    try await db.raw("RELEASE SAVEPOINT \(unsafeRaw: "w\(i)")").run()
                     outcomes.append(.success(value))
                     if let audit { audits.append(audit) }
-                    latest.merge(pending)
-                } catch let error as LoomError where !alone && error.code != .unavailable && error.code != .internalError {
-                    // Thrown before the operation changed anything: nothing to undo.
+                } catch {
+                    if backend.classify(error)?.code == .unavailable { throw error }
+                    try await db.raw("ROLLBACK TO SAVEPOINT \(unsafeRaw: "w\(i)")").run()
+                    try await db.raw("RELEASE SAVEPOINT \(unsafeRaw: "w\(i)")").run()
+                    latest.cut(to: mark)
                     outcomes.append(.failure(error))
                 }
-                continue
-            }
-            try await db.raw("SAVEPOINT \(unsafeRaw: "w\(i)")").run()
-            do {
-                let (value, audit) = try await run()
-                try await db.raw("RELEASE SAVEPOINT \(unsafeRaw: "w\(i)")").run()
-                outcomes.append(.success(value))
-                if let audit { audits.append(audit) }
-                latest.merge(pending)
-            } catch {
-                if backend.classify(error)?.code == .unavailable { throw error }
-                try await db.raw("ROLLBACK TO SAVEPOINT \(unsafeRaw: "w\(i)")").run()
-                try await db.raw("RELEASE SAVEPOINT \(unsafeRaw: "w\(i)")").run()
-                outcomes.append(.failure(error))
             }
         }
         let metrics = latest.summary()
@@ -240,9 +242,9 @@ extension Duration {
 /// points, for the newest point per run and key and for the metric log. Metric writes hand their
 /// points here instead of upserting `latest_metrics` and inserting log rows themselves; the batch
 /// upserts each run and key once (a batch of N log-batch requests for the same keys costs one
-/// upsert per key instead of N) and writes one log row per run. A write's share joins the
-/// batch's only once the write has succeeded, so a write rolled back to its savepoint leaves no
-/// trace here either. Handing over is an append; the batch groups everything once, in `summary`.
+/// upsert per key instead of N) and writes one log row per run. The batch cuts a failed write's
+/// share off again (`mark`, `cut(to:)`), so a write rolled back to its savepoint leaves no trace
+/// here either. Handing over is an append; the batch groups everything once, in `summary`.
 final class PendingMetricWrites: Sendable {
     @TaskLocal static var current: PendingMetricWrites?
 
@@ -261,55 +263,104 @@ final class PendingMetricWrites: Sendable {
         writes.withLock { $0.append(Write(runID: runID, points: points, logged: log)) }
     }
 
-    func merge(_ other: PendingMetricWrites) {
-        let theirs = other.writes.withLock { $0 }
-        guard !theirs.isEmpty else { return }
-        writes.withLock { $0.append(contentsOf: theirs) }
+    /// How many hand-overs there were so far: where to cut back to if the write that follows fails.
+    var mark: Int { writes.withLock { $0.count } }
+
+    /// Forgets the hand-overs after `mark`: those of a write that failed.
+    func cut(to mark: Int) {
+        writes.withLock { $0.removeSubrange(mark...) }
     }
 
     struct Summary {
         /// The newest point per run and key.
         var latest: [(runID: String, metric: Metric)] = []
-        /// The rows for `metric_log`: one per run.
-        var logRows: [(runID: String, sections: [SQLMetadataStore.MetricLogRow.Section])] = []
+        /// The rows for `metric_log`: one per run, packed as `SQLMetadataStore.MetricLogRow`.
+        var logRows: [(runID: String, points: [UInt8])] = []
         var loggedPoints = 0
     }
 
+    /// Groups the writes by run and key. It runs once per batch on the writer, so it avoids
+    /// copying `Metric`s and growing an array per key: the newest point is kept as its position
+    /// and compared by its sort fields, and the logged points are packed in one pass.
     func summary() -> Summary {
         let all = writes.withLock { $0 }
-        var byRun: [String: [String: Entry]] = [:]
         var out = Summary()
-        for w in all {
-            var byKey = byRun.removeValue(forKey: w.runID) ?? [:]
-            for m in w.points {
-                byKey[m.key, default: Entry(latest: m)].keep(m, logged: w.logged)
-            }
-            byRun[w.runID] = byKey
-            if w.logged { out.loggedPoints += w.points.count }
+        var runIDs = Positions()
+        var runs: [RunPoints] = []
+        for (w, write) in all.enumerated() {
+            let (r, isNew) = runIDs.position(of: write.runID, hint: runs.count - 1)
+            if isNew { runs.append(RunPoints(runID: write.runID)) }
+            runs[r].take(write, index: w)
+            if write.logged { out.loggedPoints += write.points.count }
         }
-        for (runID, byKey) in byRun {
-            var sections: [SQLMetadataStore.MetricLogRow.Section] = []
-            for (key, entry) in byKey {
-                out.latest.append((runID, entry.latest))
-                if !entry.logged.isEmpty { sections.append((key, entry.logged)) }
+        for run in runs {
+            for key in run.keys { out.latest.append((run.runID, all[key.newest.write].points[key.newest.point])) }
+            if !run.logged.isEmpty {
+                out.logRows.append((run.runID, SQLMetadataStore.MetricLogRow.encode(keys: run.keys.map(\.key), points: run.logged)))
             }
-            if !sections.isEmpty { out.logRows.append((runID, sections)) }
         }
         return out
     }
 
-    private struct Entry {
-        var latest: Metric
-        var logged: [SQLMetadataStore.StoredPoint] = []
+    /// The points of one run in a batch, by key.
+    private struct RunPoints {
+        let runID: String
+        var keys: [KeyPoints] = []
+        var keyPositions = Positions()
+        /// The points for the log, in the order written; `key` indexes `keys`.
+        var logged: [(key: Int, point: SQLMetadataStore.StoredPoint)] = []
 
-        /// Takes `m`: as the newest point if it is newer (greatest step, timestamp, value), and
-        /// into the log if `logged`.
-        mutating func keep(_ m: Metric, logged log: Bool) {
-            if SQLMetadataStore.isNewer(m, than: latest) { latest = m }
-            if log {
-                let (value, isNaN) = SQLMetadataStore.storedValue(m.value)
-                logged.append(.init(step: m.step, timestamp: m.timestamp, value: value, isNaN: isNaN != 0))
+        init(runID: String) { self.runID = runID }
+
+        mutating func take(_ write: Write, index w: Int) {
+            for (p, m) in write.points.enumerated() {
+                // Writes to a run tend to repeat the same keys in the same order.
+                let (k, isNew) = keyPositions.position(of: m.key, hint: p)
+                if isNew { keys.append(KeyPoints(key: m.key, newest: Newest(m, write: w, point: p))) }
+                let candidate = Newest(m, write: w, point: p)
+                if candidate.isNewer(than: keys[k].newest) { keys[k].newest = candidate }
+                if write.logged {
+                    let (value, isNaN) = SQLMetadataStore.storedValue(m.value)
+                    logged.append((k, .init(step: m.step, timestamp: m.timestamp, value: value, isNaN: isNaN != 0)))
+                }
             }
+        }
+    }
+
+    /// Numbers distinct names 0, 1, ... in the order first seen. A lookup tries `hint` first
+    /// (a comparison), then hashes.
+    private struct Positions {
+        private var names: [String] = []
+        private var index: [String: Int] = [:]
+
+        mutating func position(of name: String, hint: Int) -> (Int, isNew: Bool) {
+            if names.indices.contains(hint), names[hint] == name { return (hint, false) }
+            if let known = index[name] { return (known, false) }
+            index[name] = names.count
+            names.append(name)
+            return (names.count - 1, true)
+        }
+    }
+
+    private struct KeyPoints {
+        let key: String
+        var newest: Newest
+    }
+
+    /// Where the newest point of a key is, and what it is compared by (as
+    /// `SQLMetadataStore.isNewer`: step, then timestamp, then value with NaN lowest).
+    private struct Newest {
+        let step: Int64, timestamp: Int64, rank: Double
+        let write: Int, point: Int
+
+        init(_ m: Metric, write: Int, point: Int) {
+            (step, timestamp, rank) = (m.step, m.timestamp, SQLMetadataStore.metricValueRank(m.value))
+            (self.write, self.point) = (write, point)
+        }
+
+        func isNewer(than other: Newest) -> Bool {
+            if (step, timestamp) != (other.step, other.timestamp) { return (step, timestamp) > (other.step, other.timestamp) }
+            return rank > other.rank
         }
     }
 }
