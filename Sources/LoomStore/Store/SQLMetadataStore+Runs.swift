@@ -228,6 +228,10 @@ extension SQLMetadataStore {
 
     /// `requireActiveRun` for writes that need only the check (one column instead of the row).
     static func ensureActiveRun(_ db: any SQLDatabase, _ runID: String) async throws {
+        // Within a write batch, a run found active by an earlier write of the batch still is
+        // (see `ActiveRunMemo`).
+        let memo = ActiveRunMemo.current
+        if let memo, memo.contains(runID) { return }
         let sql = "SELECT lifecycle_stage FROM runs WHERE run_uuid = ?"
         if let sqlite = db as? DirectSQLiteDatabase {
             // Every metric write asks: read the one text column straight off the handle.
@@ -235,10 +239,12 @@ extension SQLMetadataStore {
             try sqlite.handle.run(sql, [.text(runID)]) { row in
                 if case .text(let s) = row.values[0] { stage = s }
             }
-            return try checkActive(runID, stage)
+            try checkActive(runID, stage)
+        } else {
+            let row = try await db.rows(template: sql, [runID]).first
+            try checkActive(runID, row.map { try $0.decode(column: "lifecycle_stage", as: String.self) })
         }
-        let row = try await db.rows(template: sql, [runID]).first
-        try checkActive(runID, row.map { try $0.decode(column: "lifecycle_stage", as: String.self) })
+        memo?.insert(runID)
     }
 
     static func requireActiveRun(_ db: any SQLDatabase, _ runID: String) async throws -> RunInfo {

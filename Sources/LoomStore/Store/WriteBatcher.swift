@@ -125,7 +125,7 @@ actor WriteBatcher {
 
     /// Runs the operations of one batch inside the open transaction, after merging the metric
     /// log if `mergeLog`. Returns their outcomes and how many points they added to the log.
-    private static func apply(
+    static func apply(
         _ operations: [Operation], _ db: any SQLDatabase, _ backend: any SQLBackend, mergeLog: Bool
     ) async throws -> (outcomes: [Result<any Sendable, any Error>], logged: Int) {
         if mergeLog { try await SQLMetadataStore.mergeMetricLog(db) }
@@ -134,8 +134,9 @@ actor WriteBatcher {
         var audits: [AuditEvent] = []
         // One hand-over for the whole batch; a failed write's points are cut off again.
         let latest = PendingMetricWrites()
+        let activeRuns = ActiveRunMemo()
         let alone = operations.count == 1
-        try await PendingMetricWrites.$current.withValue(latest) {
+        try await PendingMetricWrites.$current.withValue(latest) { try await ActiveRunMemo.$current.withValue(activeRuns) {
             for (i, operation) in operations.enumerated() {
                 let mark = latest.mark
                 if alone || operation.validatesFirst {
@@ -150,6 +151,8 @@ actor WriteBatcher {
                     }
                     continue
                 }
+                // Any other write may change a run's lifecycle (or roll back one that did).
+                defer { activeRuns.forget() }
                 try await db.raw("SAVEPOINT \(unsafeRaw: "w\(i)")").run()
                 do {
                     let (value, audit) = try await operation.run(db)
@@ -164,7 +167,7 @@ actor WriteBatcher {
                     outcomes.append(.failure(error))
                 }
             }
-        }
+        } }
         let metrics = latest.summary()
         if !metrics.latest.isEmpty { try await SQLMetadataStore.upsertLatestMetrics(db, metrics.latest) }
         try SQLMetadataStore.appendMetricLog(db, metrics.logRows)
@@ -236,6 +239,21 @@ extension Duration {
         let (s, atto) = components
         return s * 1_000_000_000 + atto / 1_000_000_000
     }
+}
+
+/// The runs that the writes of one batch found active (`SQLMetadataStore.ensureActiveRun`), so
+/// that a batch of N metric writes to a run looks the run up once. Sound because the writes that
+/// keep it — those declared *validating first* (creating runs, logging metrics, params and tags)
+/// — change no run's lifecycle and, failing, change nothing; the batch forgets it after any other
+/// write. It never outlives its batch's transaction.
+final class ActiveRunMemo: Sendable {
+    @TaskLocal static var current: ActiveRunMemo?
+
+    private let runs = Mutex<Set<String>>([])
+
+    func contains(_ runID: String) -> Bool { runs.withLock { $0.contains(runID) } }
+    func insert(_ runID: String) { _ = runs.withLock { $0.insert(runID) } }
+    func forget() { runs.withLock { $0.removeAll() } }
 }
 
 /// What the metric writes of one batch leave for the batch to finish before it commits: their
