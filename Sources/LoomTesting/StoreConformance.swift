@@ -78,6 +78,17 @@ public enum StoreConformance {
         try await t.logMetric(runID: id, metric: Metric(key: "loss", value: 7.0, timestamp: 20, step: 2))
         let history = try await t.metricHistory(runID: id, key: "loss", maxResults: nil, pageToken: nil)
         #expect(history.items.map(\.step) == [2, 10])
+        // The latest values of many keys at once (more rows than one upsert statement holds);
+        // then a newer step for every other key.
+        let keys = 0..<250
+        let first: [Metric] = keys.map { i in Metric(key: "k\(i)", value: Double(i), timestamp: 1, step: 1) }
+        let newer: [Metric] = keys.filter { $0 % 2 == 0 }.map { i in Metric(key: "k\(i)", value: Double(-i - 1), timestamp: 1, step: 2) }
+        try await t.logBatch(runID: id, metrics: first, params: [], tags: [])
+        try await t.logBatch(runID: id, metrics: newer, params: [], tags: [])
+        var wide: [String: Double] = [:]
+        for m in try await t.run(id: id).metrics { wide[m.key] = m.value }
+        let expected: [Double] = keys.map { i in i % 2 == 0 ? Double(-i - 1) : Double(i) }
+        #expect(keys.map { i in wide["k\(i)"] } == expected)
         // Lifecycle.
         let info = try await t.updateRun(id: id, status: .finished, endTime: 5000, runName: "renamed")
         #expect(info.status == .finished && info.endTime == 5000 && info.runName == "renamed")
