@@ -31,6 +31,27 @@ struct ValidationTests {
         }
     }
 
+    /// Errors name the field as MLflow does (`metrics[3].name`), and a valid entry never makes
+    /// that path (it is built per point, on the hot path, only for an error).
+    @Test func fieldPathsAreMadeOnlyForErrors() {
+        final class Counter { var made = 0 }
+        let counter = Counter()
+        func path(_ p: String) -> String { counter.made += 1; return p }
+        func message(_ body: () throws -> Void) -> String? {
+            do { try body(); return nil } catch let error as LoomError { return error.message } catch { return "\(error)" }
+        }
+        #expect(message { try Validate.metric(Metric(key: "loss", value: 1, timestamp: 1), path: path("metrics[3]")) } == nil)
+        #expect(message { _ = try Validate.param(Param(key: "lr", value: "1"), path: path("params[1]")) } == nil)
+        #expect(message { _ = try Validate.runTag(Tag(key: "t", value: "x"), path: path("tags[0]")) } == nil)
+        #expect(counter.made == 0)
+        #expect(message { try Validate.metric(Metric(key: "a/../b", value: 1, timestamp: 1), path: path("metrics[3]")) }?.contains("'metrics[3].name'") == true)
+        #expect(message { try Validate.metric(Metric(key: "m", value: 1, timestamp: -1), path: path("metrics[3]")) }?.contains("'metrics[3].timestamp'") == true)
+        #expect(message { _ = try Validate.param(Param(key: "a\\b", value: "1"), path: path("params[1]")) }?.contains("'params[1].key'") == true)
+        #expect(message { _ = try Validate.runTag(Tag(key: "", value: "x"), path: path("tags[0]")) }?.contains("'tags[0].key'") == true)
+        #expect(message { try Validate.length(String(repeating: "é", count: 6), path: path("v"), limit: 5) } == "'v' exceeds the maximum length of 5 characters")
+        #expect(message { try Validate.length(String(repeating: "é", count: 5), path: path("v"), limit: 5) } == nil)
+    }
+
     @Test func keysThatWouldResolveToOtherNamesAreRefused() {
         for bad in ["..foo", "..", ".", "./a", "a/./b", "a/../b", "/a", "a/", "a//b"] {
             #expect(throws: LoomError.self, "\(bad)") { try Validate.key(bad) }

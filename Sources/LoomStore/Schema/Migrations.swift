@@ -428,7 +428,8 @@ enum Migrations {
         // Every mutating call adds an audit event. With AUTOINCREMENT, SQLite also rewrites its
         // `sqlite_sequence` page in every transaction that adds one: a page more in the
         // write-ahead log per commit. Audit events are never deleted, so a plain INTEGER PRIMARY
-        // KEY (the largest id plus one) numbers them the same way. Ids are kept.
+        // KEY (the largest id plus one) numbers them the same way. Ids are kept. The table is
+        // spelled out again rather than shared with version 1: an applied migration never changes.
         Migration(version: 6, name: "audit events without a sequence table", sqlite: [
             """
             CREATE TABLE audit_events_v6 (

@@ -67,8 +67,9 @@ extension SQLMetadataStore {
             var keys: [String] = []
             var points: [(key: Int, point: StoredPoint)] = []
             for (key, keyPoints) in sections {
+                let k = keys.count
                 keys.append(key)
-                points.append(contentsOf: keyPoints.lazy.map { (keys.count - 1, $0) })
+                for p in keyPoints { points.append((k, p)) }
             }
             return encode(keys: keys, points: points, keepEmpty: true)
         }
