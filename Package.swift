@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "LoomArtifacts", targets: ["LoomArtifacts"]),
         .library(name: "LoomTracking", targets: ["LoomTracking"]),
         .library(name: "LoomServer", targets: ["LoomServer"]),
+        .library(name: "LoomData", targets: ["LoomData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -34,10 +35,21 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         .target(
             name: "LoomCore",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "LoomData",
+            dependencies: [
+                "LoomCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -92,7 +104,7 @@ let package = Package(
         .target(
             name: "LoomCLI",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomTracking", "LoomServer",
+                "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
@@ -122,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "LoomTests",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomServer", "LoomCLI", "LoomTesting",
+                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomServer", "LoomCLI", "LoomTesting", "LoomData",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],

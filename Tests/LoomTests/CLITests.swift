@@ -74,4 +74,42 @@ struct CLITests {
         (code, _, _) = try Self.loom(["frobnicate"])
         #expect(code == 64)
     }
+
+    @Test func datasetsProfileReadsAFileAndRefusesMalformedOnes() throws {
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = try DataFiles.write(dir, "good.csv", "id,score,city\n1,0.5,Oslo\n2,,Lima\n3,1.5,Oslo\n")
+        var (code, out, err) = try Self.loom(["datasets", "profile", good, "--json"])
+        #expect(code == 0, "\(err)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let profile = try #require(report["profile"] as? [String: Any])
+        #expect(profile["rows"] as? Int == 3)
+        let columns = try #require(profile["columns"] as? [[String: Any]])
+        #expect(columns.map { $0["type"] as? String } == ["integer", "number", "string"])
+        #expect(columns[1]["nulls"] as? Int == 1)
+        let expected = "sha256:" + (try Self.sha256(good))
+        #expect((report["content"] as? [String: Any])?["digest"] as? String == expected)
+        (code, out, _) = try Self.loom(["datasets", "profile", good])
+        #expect(code == 0 && out.contains("3 rows") && out.contains("Oslo (2)"))
+
+        let ragged = try DataFiles.write(dir, "ragged.csv", "a,b\n1,2\n3\n")
+        (code, _, err) = try Self.loom(["datasets", "profile", ragged])
+        #expect(code == 1)
+        #expect(err == "loom: error: ragged.csv, line 3: 1 fields, but the header has 2\n")
+        (code, _, err) = try Self.loom(["datasets", "profile", dir.appendingPathComponent("absent.csv").path])
+        #expect(code == 2)
+    }
+
+    /// SHA-256 by the system's sha256sum, independent of the code under test.
+    static func sha256(_ path: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(String(decoding: data, as: UTF8.self).prefix(64))
+    }
 }

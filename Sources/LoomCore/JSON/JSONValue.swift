@@ -1,0 +1,37 @@
+import Foundation
+
+/// A parsed JSON value: request bodies (read with MLflow's lenient proto-JSON rules by the server)
+/// and JSON Lines records (LoomData).
+public enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double, raw: String?)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public var typeName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "boolean"
+        case .number: return "number"
+        case .string: return "string"
+        case .array: return "array"
+        case .object: return "object"
+        }
+    }
+}
+
+extension JSONValue: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null; return }
+        if let b = try? c.decode(Bool.self) { self = .bool(b); return }
+        if let i = try? c.decode(Int64.self) { self = .number(Double(i), raw: String(i)); return }
+        if let d = try? c.decode(Double.self) { self = .number(d, raw: nil); return }
+        if let s = try? c.decode(String.self) { self = .string(s); return }
+        if let a = try? c.decode([JSONValue].self) { self = .array(a); return }
+        if let o = try? c.decode([String: JSONValue].self) { self = .object(o); return }
+        throw DecodingError.dataCorruptedError(in: c, debugDescription: "unsupported JSON value")
+    }
+}

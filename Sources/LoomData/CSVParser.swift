@@ -1,0 +1,201 @@
+import LoomCore
+
+/// A streaming CSV parser (RFC 4180): fed chunks of bytes, it hands each complete record to a
+/// sink. Quoted fields may hold delimiters, doubled quotes and line breaks; a quote inside an
+/// unquoted field is kept as text (as Python's csv module and pandas do). Lines end with LF or
+/// CRLF; blank lines are skipped. The first record names the columns.
+///
+/// Errors, each naming the file and line: a record with more or fewer fields than the header,
+/// text after a closing quote, a quoted field left open at the end, bytes that are not UTF-8,
+/// a duplicate column name, an empty file.
+public struct CSVParser<Sink: RowSink> {
+    public var sink: Sink
+    let delimiter: UInt8
+    let file: String
+    private var row = Row()
+    private var state = State.fieldStart
+    private var columns: [String]?
+    /// The physical line being read, and the one the current record started on.
+    private var line = 1
+    private var quotedStartLine = 0
+    private var nonASCII: UInt8 = 0
+
+    private enum State { case fieldStart, unquoted, quoted, quoteInQuoted, quoteThenCR }
+
+    public init(sink: Sink, delimiter: UInt8 = UInt8(ascii: ","), file: String) {
+        self.sink = sink
+        self.delimiter = delimiter
+        self.file = file
+        row.file = file
+        row.line = 1
+    }
+
+    public var columnCount: Int { columns?.count ?? 0 }
+
+    private static var quote: UInt8 { UInt8(ascii: "\"") }
+    private static var lf: UInt8 { UInt8(ascii: "\n") }
+    private static var cr: UInt8 { UInt8(ascii: "\r") }
+
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer) throws {
+        let n = chunk.count
+        var i = 0
+        let delimiter = self.delimiter
+        while i < n {
+            switch state {
+            case .fieldStart:
+                let b = chunk[i]
+                if b == Self.quote {
+                    state = .quoted
+                    quotedStartLine = line
+                    i += 1
+                } else if b == delimiter {
+                    try endField(quoted: false, atLineEnd: false)
+                    i += 1
+                } else if b == Self.lf {
+                    try endField(quoted: false, atLineEnd: true)
+                    try endRecord()
+                    line += 1
+                    i += 1
+                } else {
+                    state = .unquoted
+                }
+            case .unquoted:
+                // Copy up to the next delimiter or line end in one go.
+                var j = i
+                while j < n {
+                    let b = chunk[j]
+                    if b == delimiter || b == Self.lf { break }
+                    nonASCII |= b
+                    j += 1
+                }
+                if j > i { row.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<j])) }
+                i = j
+                if j < n {
+                    let b = chunk[j]
+                    try endField(quoted: false, atLineEnd: b == Self.lf)
+                    state = .fieldStart
+                    if b == Self.lf {
+                        try endRecord()
+                        line += 1
+                    }
+                    i += 1
+                }
+            case .quoted:
+                var j = i
+                while j < n {
+                    let b = chunk[j]
+                    if b == Self.quote { break }
+                    if b == Self.lf { line += 1 }
+                    nonASCII |= b
+                    j += 1
+                }
+                if j > i { row.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<j])) }
+                i = j
+                if j < n {
+                    state = .quoteInQuoted
+                    i += 1
+                }
+            case .quoteInQuoted:
+                let b = chunk[i]
+                i += 1
+                if b == Self.quote {
+                    row.bytes.append(Self.quote)
+                    state = .quoted
+                } else if b == delimiter {
+                    try endField(quoted: true, atLineEnd: false)
+                    state = .fieldStart
+                } else if b == Self.lf {
+                    try endField(quoted: true, atLineEnd: true)
+                    try endRecord()
+                    line += 1
+                    state = .fieldStart
+                } else if b == Self.cr {
+                    state = .quoteThenCR
+                } else {
+                    throw error("text after the closing quote of a field (a quote inside a quoted field must be doubled)")
+                }
+            case .quoteThenCR:
+                guard chunk[i] == Self.lf else { throw error("text after the closing quote of a field") }
+                i += 1
+                try endField(quoted: true, atLineEnd: true)
+                try endRecord()
+                line += 1
+                state = .fieldStart
+            }
+        }
+    }
+
+    /// Ends the input: the last record may lack its line break.
+    public mutating func finish() throws {
+        switch state {
+        case .quoted:
+            throw LoomError.invalidParameter("\(file), line \(quotedStartLine): a quoted field is never closed")
+        case .quoteThenCR, .quoteInQuoted:
+            try endField(quoted: true, atLineEnd: true)
+            try endRecord()
+        case .unquoted:
+            try endField(quoted: false, atLineEnd: true)
+            try endRecord()
+        case .fieldStart:
+            if row.count > 0 {
+                try endField(quoted: false, atLineEnd: true)
+                try endRecord()
+            }
+        }
+        if columns == nil { throw LoomError.invalidParameter("\(file) is empty: a CSV file needs a header row") }
+    }
+
+    private func error(_ message: String) -> LoomError {
+        .invalidParameter("\(file), line \(line): \(message)")
+    }
+
+    private mutating func endField(quoted: Bool, atLineEnd: Bool) throws {
+        if !quoted, atLineEnd, row.bytes.last == Self.cr, row.bytes.count > (row.ends.last ?? 0) { row.bytes.removeLast() }
+        let start = row.ends.last ?? 0
+        let kind: FieldKind = row.bytes.withUnsafeBufferPointer { b in
+            NumberText.isNullToken(UnsafeBufferPointer(rebasing: b[start...])) ? .null : .text
+        }
+        row.endField(kind)
+    }
+
+    private mutating func endRecord() throws {
+        defer {
+            row.reset()
+            nonASCII = 0
+            row.line = line + 1
+        }
+        // A blank line.
+        if row.count == 1, row.ends[0] == 0 { return }
+        if nonASCII & 0x80 != 0 { try checkUTF8() }
+        guard let columns else {
+            try begin()
+            return
+        }
+        if row.count != columns.count {
+            throw LoomError.invalidParameter("\(file), line \(row.line): \(row.count) fields, but the header has \(columns.count)")
+        }
+        try sink.consume(row)
+    }
+
+    private func checkUTF8() throws {
+        for i in 0..<row.count {
+            let valid = row.withBytes(i) { String(validating: $0, as: UTF8.self) != nil }
+            if !valid { throw LoomError.invalidParameter("\(file), line \(row.line): field \(i + 1) is not valid UTF-8") }
+        }
+    }
+
+    private mutating func begin() throws {
+        var names: [String] = []
+        var seen: Set<String> = []
+        for i in 0..<row.count {
+            var name = row.withBytes(i) { String(decoding: $0, as: UTF8.self) }
+            if name.isEmpty { name = "column_\(i + 1)" }
+            guard seen.insert(name).inserted else {
+                throw LoomError.invalidParameter("\(file), line \(row.line): the header names column \(name) twice")
+            }
+            names.append(name)
+        }
+        columns = names
+        try sink.begin(columns: names)
+    }
+}

@@ -1,0 +1,93 @@
+import CompressNIO
+import Crypto
+import Foundation
+import LoomCore
+import NIOCore
+
+/// Streams the content of a file in chunks of bounded size, un-gzipping it when it starts with
+/// the gzip magic bytes, and digests the bytes as stored (SHA-256) in the same pass.
+public struct FileBytes {
+    public static let chunkSize = 1 << 20
+
+    /// Calls `body` with each chunk of the (decompressed) content, in order; returns the
+    /// `sha256:<hex>` digest and size of the bytes as stored.
+    public static func stream(
+        _ path: String, chunkSize: Int = FileBytes.chunkSize,
+        _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) throws -> (digest: String, size: Int64) {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw LoomError.notFound("Cannot open \(path)")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        var gunzip: Gunzip?
+        var first = true
+        while true {
+            let data: Data
+            do {
+                guard let d = try handle.read(upToCount: chunkSize), !d.isEmpty else { break }
+                data = d
+            } catch {
+                throw LoomError.invalidParameter("Cannot read \(path): \(error.localizedDescription)")
+            }
+            hasher.update(data: data)
+            size += Int64(data.count)
+            if first {
+                first = false
+                if data.count >= 2, data[data.startIndex] == 0x1F, data[data.startIndex + 1] == 0x8B {
+                    gunzip = try Gunzip(path: path)
+                }
+            }
+            if gunzip != nil {
+                try gunzip!.feed(data, body)
+            } else {
+                try data.withUnsafeBytes { try body($0) }
+            }
+        }
+        try gunzip?.finish()
+        let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return (digest, size)
+    }
+}
+
+/// Streaming gzip decompression over compress-nio (zlib). Checks the trailer's length against
+/// what was decompressed, so that a truncated file is an error rather than fewer rows.
+private struct Gunzip {
+    let path: String
+    let decompressor: any NIODecompressor
+    var produced: UInt64 = 0
+    var tail: [UInt8] = []
+
+    init(path: String) throws {
+        self.path = path
+        decompressor = CompressionAlgorithm.gzip().decompressor
+        decompressor.window = ByteBufferAllocator().buffer(capacity: FileBytes.chunkSize)
+        do { try decompressor.startStream() } catch { throw LoomError.internalError("zlib: \(error)") }
+    }
+
+    mutating func feed(_ data: Data, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        // The last 4 bytes of a gzip file hold the length of its content modulo 2^32.
+        tail = Array((tail + data.suffix(4)).suffix(4))
+        var input = ByteBuffer(bytes: data)
+        var produced = self.produced
+        do {
+            try input.decompressStream(with: decompressor) { window in
+                produced += UInt64(window.readableBytes)
+                try window.withUnsafeReadableBytes { try body($0) }
+            }
+        } catch let error as CompressNIOError {
+            throw LoomError.invalidParameter("\(path) is not valid gzip (\(error))")
+        }
+        self.produced = produced
+    }
+
+    func finish() throws {
+        try? decompressor.finishStream()
+        guard tail.count == 4 else { throw LoomError.invalidParameter("\(path) is a truncated gzip file") }
+        let expected = UInt32(tail[0]) | UInt32(tail[1]) << 8 | UInt32(tail[2]) << 16 | UInt32(tail[3]) << 24
+        guard UInt32(truncatingIfNeeded: produced) == expected else {
+            throw LoomError.invalidParameter("\(path) is a truncated or multi-part gzip file (its trailer says \(expected) bytes, it held \(produced))")
+        }
+    }
+}

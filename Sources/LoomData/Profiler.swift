@@ -1,0 +1,249 @@
+import Foundation
+import LoomCore
+
+/// Profiles a table as it streams by (a `RowSink`): memory per column is bounded by
+/// `ColumnProfiler.sampleSize` numbers and `ColumnProfiler.exactDistinct` distinct values,
+/// whatever the number of rows. Deterministic: the same content gives the same profile.
+public struct Profiler: RowSink {
+    public private(set) var rows: Int64 = 0
+    private var columns: [ColumnProfiler] = []
+
+    public init() {}
+
+    public mutating func begin(columns names: [String]) throws {
+        columns = names.map { ColumnProfiler(name: $0) }
+    }
+
+    public mutating func addColumn(_ name: String) throws {
+        var c = ColumnProfiler(name: name)
+        c.nulls = rows
+        columns.append(c)
+    }
+
+    public mutating func consume(_ row: Row) throws {
+        rows += 1
+        for i in 0..<columns.count {
+            columns[i].add(row, i)
+        }
+    }
+
+    public func profile() -> DatasetProfile {
+        var findings: [QualityFinding] = []
+        if rows == 0 { findings.append(.init(kind: .noRows, column: nil, count: 0, message: "The dataset has no rows.")) }
+        let profiles = columns.map { $0.profile(findings: &findings) }
+        return DatasetProfile(rows: rows, columns: profiles, findings: findings)
+    }
+}
+
+/// The running summary of one column.
+struct ColumnProfiler {
+    static let sampleSize = 32_768
+    static let exactDistinct = 10_000
+    static let quantiles = [0.05, 0.25, 0.5, 0.75, 0.95]
+
+    let name: String
+    var nulls: Int64 = 0
+    var present: Int64 = 0
+    var numbers: Int64 = 0
+    var integers: Int64 = 0
+    var booleans: Int64 = 0
+    var nonFinite: Int64 = 0
+    /// Welford's running mean and sum of squared deviations, over finite numbers.
+    var finite: Int64 = 0
+    var mean = 0.0
+    var m2 = 0.0
+    var min = Double.infinity
+    var max = -Double.infinity
+    var sample: [Double] = []
+    var rng = SplitMix64(seed: 0x5EED_10AD)
+    var counts: [[UInt8]: Int64] = [:]
+    var overflowed = false
+    var hll = HyperLogLog()
+    var minLength = Int.max
+    var maxLength = 0
+    var firstText: (value: String, line: Int, file: String)?
+
+    init(name: String) { self.name = name }
+
+    mutating func add(_ row: Row, _ i: Int) {
+        let kind = row.kind(i)
+        if kind == .null { nulls += 1; return }
+        present += 1
+        row.withBytes(i) { b in
+            hll.add(b)
+            if !overflowed {
+                if let c = counts[Array(b)] {
+                    counts[Array(b)] = c + 1
+                } else if counts.count < Self.exactDistinct {
+                    counts[Array(b)] = 1
+                } else {
+                    overflowed = true
+                }
+            } else if let c = counts[Array(b)] {
+                counts[Array(b)] = c + 1
+            }
+            switch kind {
+            case .bool:
+                booleans += 1
+            case .text, .number:
+                if let v = NumberText.double(b) {
+                    addNumber(v, integral: kind == .number ? !b.contains(UInt8(ascii: ".")) && !b.contains(UInt8(ascii: "e")) && !b.contains(UInt8(ascii: "E")) : Self.isIntegerText(b))
+                } else if kind == .text, Self.isBoolText(b) {
+                    booleans += 1
+                } else {
+                    text(b, row)
+                }
+            case .string:
+                text(b, row)
+            case .null:
+                break
+            }
+        }
+    }
+
+    private mutating func text(_ b: UnsafeBufferPointer<UInt8>, _ row: Row) {
+        // Characters, not bytes (continuation bytes do not start one).
+        var length = 0
+        for c in b where c & 0xC0 != 0x80 { length += 1 }
+        minLength = Swift.min(minLength, length)
+        maxLength = Swift.max(maxLength, length)
+        if firstText == nil { firstText = (String(decoding: b, as: UTF8.self), row.line, row.file) }
+    }
+
+    private mutating func addNumber(_ v: Double, integral: Bool) {
+        numbers += 1
+        if integral { integers += 1 }
+        guard v.isFinite else { nonFinite += 1; return }
+        finite += 1
+        let delta = v - mean
+        mean += delta / Double(finite)
+        m2 += delta * (v - mean)
+        if v < min { min = v }
+        if v > max { max = v }
+        // Reservoir sampling (Algorithm R) with a fixed seed.
+        if sample.count < Self.sampleSize {
+            sample.append(v)
+        } else {
+            let j = rng.next() % UInt64(finite)
+            if j < UInt64(Self.sampleSize) { sample[Int(j)] = v }
+        }
+    }
+
+    static func isIntegerText(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        var start = 0
+        if b.first == UInt8(ascii: "-") || b.first == UInt8(ascii: "+") { start = 1 }
+        guard start < b.count else { return false }
+        for j in start..<b.count where b[j] &- 48 >= 10 { return false }
+        return true
+    }
+
+    static func isBoolText(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard b.count == 4 || b.count == 5 else { return false }
+        let lower = String(decoding: b, as: UTF8.self).lowercased()
+        return lower == "true" || lower == "false"
+    }
+
+    func profile(findings: inout [QualityFinding]) -> ColumnProfile {
+        let type: ColumnType
+        if present == 0 {
+            type = .empty
+        } else if numbers == present {
+            type = integers == numbers ? .integer : .number
+        } else if booleans == present {
+            type = .boolean
+        } else {
+            type = .string
+        }
+        let distinct = overflowed ? hll.estimate() : Int64(counts.count)
+        var p = ColumnProfile(
+            name: name, type: type, count: present, nulls: nulls, distinct: distinct, distinctApproximate: overflowed)
+        switch type {
+        case .integer, .number:
+            if finite > 0 {
+                p.min = min
+                p.max = max
+                p.mean = mean
+                p.std = finite > 1 ? (m2 / Double(finite - 1)).squareRoot() : nil
+                let sorted = sample.sorted()
+                p.quantiles = Self.quantiles.map { Quantile(q: $0, value: Self.quantile(sorted, $0)) }
+                p.quantilesApproximate = finite > Int64(Self.sampleSize)
+            }
+            p.nonFinite = nonFinite
+        case .string, .boolean:
+            p.top = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.lexicographicallyPrecedes($1.key) }
+                .prefix(10).map { ValueCount(value: String(decoding: $0.key, as: UTF8.self), count: $0.value) }
+            if type == .string, minLength != Int.max {
+                p.minLength = minLength
+                p.maxLength = maxLength
+            }
+        case .empty:
+            break
+        }
+        if present == 0, nulls > 0 {
+            findings.append(.init(kind: .allNull, column: name, count: nulls, message: "Every value of \(name) is missing."))
+        } else if distinct == 1, present > 1 {
+            findings.append(.init(kind: .constant, column: name, count: present, message: "\(name) holds one value only."))
+        }
+        if type == .string, numbers > 0, numbers * 10 >= present * 9 {
+            let notNumbers = present - numbers
+            var message = "\(notNumbers) of \(present) values of \(name) are not numbers, so it is read as text"
+            if let t = firstText { message += " (e.g. \"\(t.value.prefix(40))\" at \(t.file) line \(t.line))" }
+            findings.append(.init(kind: .mixedTypes, column: name, count: notNumbers, message: message + "."))
+        }
+        if nonFinite > 0, type == .integer || type == .number {
+            findings.append(.init(kind: .nonFinite, column: name, count: nonFinite, message: "\(name) holds \(nonFinite) infinite values."))
+        }
+        return p
+    }
+
+    /// numpy's default (linear) quantile of sorted values.
+    static func quantile(_ sorted: [Double], _ q: Double) -> Double {
+        guard sorted.count > 1 else { return sorted.first ?? .nan }
+        let h = Double(sorted.count - 1) * q
+        let lo = Int(h.rounded(.down))
+        let hi = Swift.min(lo + 1, sorted.count - 1)
+        return sorted[lo] + (h - Double(lo)) * (sorted[hi] - sorted[lo])
+    }
+}
+
+/// A small, seedable pseudo-random generator (SplitMix64), so that profiles and splits repeat.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// HyperLogLog with 2^12 registers (about 1.6% standard error), over a fixed hash of the bytes.
+struct HyperLogLog {
+    static let bits = 12
+    var registers = [UInt8](repeating: 0, count: 1 << 12)
+
+    mutating func add(_ bytes: UnsafeBufferPointer<UInt8>) {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        // Finalizer (MurmurHash3's fmix64) to spread FNV-1a's low-entropy bits.
+        h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD; h ^= h >> 33; h = h &* 0xC4CE_B9FE_1A85_EC53; h ^= h >> 33
+        let index = Int(h >> UInt64(64 - Self.bits))
+        let rank = UInt8(Swift.min((h << UInt64(Self.bits)).leadingZeroBitCount + 1, 64 - Self.bits + 1))
+        if rank > registers[index] { registers[index] = rank }
+    }
+
+    func estimate() -> Int64 {
+        let m = Double(registers.count)
+        var sum = 0.0
+        var zeros = 0
+        for r in registers {
+            sum += 1 / Double(UInt64(1) << UInt64(r))
+            if r == 0 { zeros += 1 }
+        }
+        var e = 0.7213 / (1 + 1.079 / m) * m * m / sum
+        if e <= 2.5 * m, zeros > 0 { e = m * log(m / Double(zeros)) }
+        return Int64(e.rounded())
+    }
+}

@@ -1,0 +1,293 @@
+import Foundation
+import LoomCore
+import LoomData
+import Testing
+
+/// Collects every record as text (nil for missing), for checking what the parsers read.
+struct CollectingSink: RowSink {
+    var columns: [String] = []
+    var rows: [[String?]] = []
+    var kinds: [[FieldKind]] = []
+    var lines: [Int] = []
+
+    mutating func begin(columns: [String]) throws { self.columns = columns }
+    mutating func addColumn(_ name: String) throws { columns.append(name) }
+    mutating func consume(_ row: Row) throws {
+        rows.append((0..<row.count).map { row.string($0) })
+        kinds.append((0..<row.count).map { row.kind($0) })
+        lines.append(row.line)
+    }
+}
+
+enum DataFiles {
+    static func folder() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loom-data-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    static func write(_ dir: URL, _ name: String, _ text: String) throws -> String {
+        try write(dir, name, Data(text.utf8))
+    }
+
+    static func write(_ dir: URL, _ name: String, _ data: Data) throws -> String {
+        let url = dir.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: url)
+        return url.path
+    }
+
+    /// gzip through the system's `gzip`, a tool independent of the code under test.
+    static func gzip(_ path: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        p.arguments = ["-k", "-f", path]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        return path + ".gz"
+    }
+
+    static func csv(_ text: String, chunkSize: Int = 1 << 20) throws -> CollectingSink {
+        let bytes = Array(text.utf8)
+        var parser = CSVParser(sink: CollectingSink(), file: "t.csv")
+        var i = 0
+        while i < bytes.count {
+            let end = min(i + chunkSize, bytes.count)
+            try bytes[i..<end].withUnsafeBytes { try parser.feed($0) }
+            i = end
+        }
+        try parser.finish()
+        return parser.sink
+    }
+
+    static func profile(_ path: String) throws -> (TableContent, DatasetProfile) {
+        var profiler = Profiler()
+        let content = try TableReader.read(try TableFiles.list(path), into: &profiler)
+        return (content, profiler.profile())
+    }
+}
+
+@Suite("Reading CSV and JSON Lines")
+struct DataReadingTests {
+    static let tricky = "id,text,n\r\n1,\"a, \"\"quoted\"\" word\",3.5\r\n\r\n2,\"two\nlines\",\r\n3,plain \"inner\" quote,NA\n4,,-7"
+
+    @Test("quoting, CRLF, blank lines and missing values read as RFC 4180 and pandas say")
+    func quoting() throws {
+        let r = try DataFiles.csv(Self.tricky)
+        #expect(r.columns == ["id", "text", "n"])
+        #expect(r.rows == [
+            ["1", "a, \"quoted\" word", "3.5"],
+            ["2", "two\nlines", nil],
+            ["3", "plain \"inner\" quote", nil],
+            ["4", nil, "-7"],
+        ])
+        #expect(r.lines == [2, 4, 6, 7])
+    }
+
+    @Test("records read the same whatever the chunk boundaries", arguments: [1, 2, 3, 7, 64])
+    func chunkBoundaries(chunkSize: Int) throws {
+        let whole = try DataFiles.csv(Self.tricky)
+        let chunked = try DataFiles.csv(Self.tricky, chunkSize: chunkSize)
+        #expect(chunked.rows == whole.rows)
+        #expect(chunked.lines == whole.lines)
+    }
+
+    @Test("malformed CSV is an error naming the file and line", arguments: [
+        ("a,b\n1,2\n3\n", "t.csv, line 3: 1 fields, but the header has 2"),
+        ("a,b\n1,2,3\n", "t.csv, line 2: 3 fields, but the header has 2"),
+        ("a,b\n\"x\"y,2\n", "t.csv, line 2: text after the closing quote"),
+        ("a,b\n1,\"open\n2,3\n", "t.csv, line 2: a quoted field is never closed"),
+        ("a,a\n1,2\n", "the header names column a twice"),
+        ("", "t.csv is empty"),
+    ])
+    func malformed(text: String, message: String) throws {
+        let error = #expect(throws: LoomError.self) { try DataFiles.csv(text) }
+        #expect(error?.code == .invalidParameter)
+        #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+    }
+
+    @Test("bytes that are not UTF-8 are an error naming the line and field")
+    func invalidUTF8() throws {
+        var parser = CSVParser(sink: CollectingSink(), file: "t.csv")
+        let bytes: [UInt8] = Array("a,b\n1,x".utf8) + [0xC3, 0x28] + Array("\n".utf8)
+        let error = #expect(throws: LoomError.self) {
+            try bytes.withUnsafeBytes { try parser.feed($0) }
+            try parser.finish()
+        }
+        #expect(error?.message == "t.csv, line 2: field 2 is not valid UTF-8")
+    }
+
+    @Test("JSON Lines: keys become columns, absent keys are missing, nested values stay JSON")
+    func jsonLines() throws {
+        let dir = try DataFiles.folder()
+        let path = try DataFiles.write(dir, "r.jsonl", """
+            {"b": 1, "a": "x"}
+
+            {"a": "3", "c": {"k": [1, true]}, "b": null}
+            {"b": 2.5, "a": "y", "d": false}
+            """)
+        var sink = CollectingSink()
+        _ = try TableReader.read(try TableFiles.list(path), into: &sink)
+        #expect(sink.columns == ["a", "b", "c", "d"])
+        #expect(sink.rows == [["x", "1"], ["3", nil, "{\"k\":[1,true]}"], ["y", "2.5", nil, "false"]])
+        #expect(sink.kinds[1][0] == .string)
+        #expect(sink.lines == [1, 3, 4])
+        let (_, profile) = try DataFiles.profile(path)
+        // The string "3" stays text; the first record had no c: it counts as missing.
+        #expect(profile.column("a")?.type == .string)
+        #expect(profile.column("b")?.type == .number)
+        #expect(profile.column("c")?.nulls == 2)
+        #expect(profile.column("d")?.type == .boolean)
+    }
+
+    @Test("malformed JSON Lines are an error naming the line", arguments: [
+        ("{\"a\": 1}\n{\"a\": \n", "r.jsonl, line 2: not valid JSON"),
+        ("{\"a\": 1}\n[1, 2]\n", "r.jsonl, line 2: a record must be a JSON object, not array"),
+        ("\n\n", "r.jsonl is empty: it holds no JSON records"),
+    ])
+    func malformedJSONLines(text: String, message: String) throws {
+        let dir = try DataFiles.folder()
+        let path = try DataFiles.write(dir, "r.jsonl", text)
+        let error = #expect(throws: LoomError.self) { try DataFiles.profile(path) }
+        #expect(error?.message == message)
+    }
+
+    @Test("a gzipped file reads as the plain one; a truncated or corrupt one is an error")
+    func gzip() throws {
+        let dir = try DataFiles.folder()
+        var text = "k,v\n"
+        for i in 0..<200_000 { text += "\(i % 97),\(Double(i) / 8)\n" }
+        let plain = try DataFiles.write(dir, "t.csv", text)
+        let zipped = try DataFiles.gzip(plain)
+        let (plainContent, plainProfile) = try DataFiles.profile(plain)
+        let (zippedContent, zippedProfile) = try DataFiles.profile(zipped)
+        #expect(plainProfile == zippedProfile)
+        #expect(plainProfile.rows == 200_000)
+        #expect(zippedContent.size < plainContent.size)
+        #expect(zippedContent.digest != plainContent.digest)
+
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: zipped))
+        let truncated = try DataFiles.write(dir, "cut.csv.gz", bytes.prefix(bytes.count / 2))
+        #expect(throws: LoomError.self) { try DataFiles.profile(truncated) }
+        var corrupt = bytes
+        corrupt[corrupt.count / 2] ^= 0xFF
+        let bad = try DataFiles.write(dir, "bad.csv.gz", corrupt)
+        #expect(throws: LoomError.self) { try DataFiles.profile(bad) }
+    }
+
+    @Test("a folder reads its files in path order, aligning columns by name; other columns are an error")
+    func folder() throws {
+        let dir = try DataFiles.folder()
+        _ = try DataFiles.write(dir, "part-2.csv", "b,a\n20,2\n")
+        _ = try DataFiles.write(dir, "part-1.csv", "a,b\n1,10\n")
+        _ = try DataFiles.write(dir, "notes.txt", "not a table")
+        var sink = CollectingSink()
+        let content = try TableReader.read(try TableFiles.list(dir.path), into: &sink)
+        #expect(sink.columns == ["a", "b"])
+        #expect(sink.rows == [["1", "10"], ["2", "20"]])
+        #expect(content.files.map(\.path) == ["part-1.csv", "part-2.csv"])
+
+        // The digest names the content: unchanged content, same digest; one byte more, another.
+        let again = try TableReader.read(try TableFiles.list(dir.path), into: &sink)
+        #expect(again.digest == content.digest)
+        _ = try DataFiles.write(dir, "part-2.csv", "b,a\n20,2\n21,3\n")
+        let changed = try TableReader.read(try TableFiles.list(dir.path), into: &sink)
+        #expect(changed.digest != content.digest)
+
+        _ = try DataFiles.write(dir, "part-3.csv", "a,c\n1,2\n")
+        let error = #expect(throws: LoomError.self) { try TableReader.read(try TableFiles.list(dir.path), into: &sink) }
+        #expect(error?.message.contains("part-3.csv: its columns differ") == true)
+    }
+}
+
+@Suite("Column profiles")
+struct ProfileTests {
+    @Test("statistics match a direct computation over the same values")
+    func statistics() throws {
+        var rng = SplitMix64(seed: 42)
+        var values: [Double] = []
+        var text = "x,n,c\n"
+        for i in 0..<20_000 {
+            let v = Double(rng.next() % 1_000_000) / 1000 - 300
+            if i % 10 == 3 {
+                text += ",\(i % 5_000),\(["a", "b", "c", "b"][i % 4])\n"
+            } else {
+                values.append(v)
+                text += "\(v),\(i % 5_000),\(["a", "b", "c", "b"][i % 4])\n"
+            }
+        }
+        let dir = try DataFiles.folder()
+        let (_, p) = try DataFiles.profile(try DataFiles.write(dir, "s.csv", text))
+        let x = try #require(p.column("x"))
+        let mean = values.reduce(0, +) / Double(values.count)
+        let std = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
+        let sorted = values.sorted()
+        #expect(p.rows == 20_000)
+        #expect(x.type == .number)
+        #expect(x.nulls == 2_000 && x.count == 18_000)
+        #expect(abs(x.mean! - mean) < 1e-9 * abs(mean) + 1e-9)
+        #expect(abs(x.std! - std) < 1e-9 * std)
+        #expect(x.min == sorted.first && x.max == sorted.last)
+        // Fewer values than the sample size: quantiles are exact (numpy's linear rule).
+        let median = (sorted[8_999] + sorted[9_000]) / 2
+        #expect(x.quantiles?.first { $0.q == 0.5 }?.value == median)
+        #expect(x.quantilesApproximate == false)
+        #expect(p.column("n")?.type == .integer)
+        #expect(p.column("n")?.distinct == 5_000)
+        #expect(p.column("n")?.distinctApproximate == false)
+        let c = try #require(p.column("c"))
+        #expect(c.type == .string)
+        #expect(c.distinct == 3)
+        #expect(c.top?.map(\.value) == ["b", "a", "c"])
+        #expect(c.top?.first?.count == 10_000)
+    }
+
+    @Test("beyond the exact limits, distinct counts and quantiles are estimated closely")
+    func estimates() throws {
+        var text = "u\n"
+        for i in 0..<100_000 { text += "\(i * 7919 % 100_003)\n" }
+        let dir = try DataFiles.folder()
+        let (_, p) = try DataFiles.profile(try DataFiles.write(dir, "u.csv", text))
+        let u = try #require(p.column("u"))
+        #expect(u.distinctApproximate)
+        #expect(abs(Double(u.distinct) - 100_000) / 100_000 < 0.05, "\(u.distinct)")
+        #expect(u.quantilesApproximate == true)
+        let median = try #require(u.quantiles?.first { $0.q == 0.5 }?.value)
+        #expect(abs(median - 50_000) < 2_000, "\(median)")
+    }
+
+    @Test("quality findings: no rows, all missing, one value, mixed types, infinities")
+    func findings() throws {
+        let dir = try DataFiles.folder()
+        let (_, empty) = try DataFiles.profile(try DataFiles.write(dir, "e.csv", "a,b\n"))
+        #expect(empty.findings.map(\.kind) == [.noRows])
+
+        var text = "gone,same,mixed,big\n"
+        for i in 0..<50 { text += ",k,\(i == 7 ? "oops" : String(i)),\(i == 3 ? "inf" : String(i))\n" }
+        let (_, p) = try DataFiles.profile(try DataFiles.write(dir, "f.csv", text))
+        #expect(p.column("gone")?.type == .empty)
+        #expect(p.column("mixed")?.type == .string)
+        // Integers with an infinity among them are numbers (as pandas reads them: float64).
+        #expect(p.column("big")?.type == .number)
+        #expect(p.column("big")?.nonFinite == 1)
+        let byKind = Dictionary(grouping: p.findings, by: \.kind)
+        #expect(byKind[.allNull]?.first?.column == "gone")
+        #expect(byKind[.constant]?.first?.column == "same")
+        #expect(byKind[.mixedTypes]?.first?.count == 1)
+        #expect(byKind[.mixedTypes]?.first?.message.contains("\"oops\" at f.csv line 9") == true)
+        #expect(byKind[.nonFinite]?.first?.column == "big")
+    }
+
+    @Test("the same content gives the same profile")
+    func deterministic() throws {
+        var text = "v\n"
+        var rng = SplitMix64(seed: 7)
+        for _ in 0..<70_000 { text += "\(rng.next() % 1000)\n" }
+        let dir = try DataFiles.folder()
+        let a = try DataFiles.write(dir, "a.csv", text)
+        let b = try DataFiles.write(dir, "b.csv", text)
+        #expect(try DataFiles.profile(a).1 == DataFiles.profile(b).1)
+        #expect(try DataFiles.profile(a).0.digest == DataFiles.profile(b).0.digest)
+    }
+}
