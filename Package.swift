@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "LoomTracking",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomArtifacts",
+                "LoomCore", "LoomStore", "LoomArtifacts", "LoomData",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "LoomServer",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking",
+                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomData",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

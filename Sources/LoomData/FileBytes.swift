@@ -91,3 +91,36 @@ private struct Gunzip {
         }
     }
 }
+
+/// The bytes of a file as stored, as an async sequence of buffers (for copying a file into the
+/// artifact store).
+public struct FileChunks: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+    let path: String
+    let chunkSize: Int
+
+    public init(path: String, chunkSize: Int = FileBytes.chunkSize) {
+        self.path = path
+        self.chunkSize = chunkSize
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var handle: FileHandle?
+        let path: String
+        let chunkSize: Int
+
+        public mutating func next() async throws -> ByteBuffer? {
+            if handle == nil {
+                guard let h = FileHandle(forReadingAtPath: path) else { throw LoomError.notFound("Cannot open \(path)") }
+                handle = h
+            }
+            guard let data = try handle?.read(upToCount: chunkSize), !data.isEmpty else {
+                try? handle?.close()
+                return nil
+            }
+            return ByteBuffer(bytes: data)
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: nil, path: path, chunkSize: chunkSize) }
+}

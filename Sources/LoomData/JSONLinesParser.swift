@@ -80,19 +80,22 @@ public struct JSONLinesParser<Sink: RowSink> {
                 row.bytes.append(contentsOf: (b ? "true" : "false").utf8)
                 row.endField(.bool)
             case .number(let d, let raw):
-                row.bytes.append(contentsOf: (raw ?? Self.text(d)).utf8)
+                row.bytes.append(contentsOf: (raw ?? JSONLines.text(d)).utf8)
                 row.endField(.number)
             case .string(let s):
                 row.bytes.append(contentsOf: s.utf8)
                 row.endField(.string)
             case let nested:
-                row.bytes.append(contentsOf: Self.json(nested).utf8)
+                row.bytes.append(contentsOf: JSONLines.json(nested).utf8)
                 row.endField(.string)
             }
         }
         try sink.consume(row)
     }
+}
 
+/// Writing JSON Lines values back as text.
+enum JSONLines {
     static func text(_ d: Double) -> String {
         if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
         return "\(d)"

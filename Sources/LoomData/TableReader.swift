@@ -12,6 +12,13 @@ public struct TableContent: Sendable, Hashable, Codable {
     public var format: TableFormat
     public var files: [FileDigest]
 
+    public init(digest: String, size: Int64, format: TableFormat, files: [FileDigest]) {
+        self.digest = digest
+        self.size = size
+        self.format = format
+        self.files = files
+    }
+
     public struct FileDigest: Sendable, Hashable, Codable {
         public var path: String
         public var digest: String

@@ -218,6 +218,59 @@ public enum StoreConformance {
         #expect(hits.items.count == 1)
     }
 
+    public static func datasetVersions(_ t: TrackingService) async throws {
+        let store = t.store
+        let ws = Workspace.defaultName
+        func new(_ name: String, _ digest: String, rows: Int64? = 10) -> DatasetVersion {
+            DatasetVersion(
+                name: name, workspace: ws, digest: digest, format: "csv", sourceType: "local", source: "/data/\(name).csv",
+                storagePath: "datasets/\(name)/\(digest)", sizeBytes: 1234, rowCount: rows, schema: #"{"columns":[]}"#,
+                profile: #"{"rows":10}"#, description: "first", lineage: nil, createdBy: "alice", creationTime: 1000)
+        }
+        let (v1, created1) = try await store.createDatasetVersion(new("sales", "sha256:aa"))
+        #expect(created1 && v1.version == 1)
+        #expect(v1 == new("sales", "sha256:aa").with(version: 1))
+        // The same content again is the same version; other content is the next one.
+        let (again, createdAgain) = try await store.createDatasetVersion(new("sales", "sha256:aa", rows: 99))
+        #expect(!createdAgain && again == v1)
+        let (v2, _) = try await store.createDatasetVersion(new("sales", "sha256:bb"))
+        #expect(v2.version == 2)
+        let (other, _) = try await store.createDatasetVersion(new("other", "sha256:aa"))
+        #expect(other.version == 1)
+
+        // Registrations of one name at once get distinct, consecutive numbers.
+        let numbers = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for i in 0..<8 { group.addTask { try await store.createDatasetVersion(new("race", "sha256:\(i)")).version.version } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(numbers.sorted() == Array(1...8))
+
+        #expect(try await store.datasetVersion(name: "sales", version: 2, workspace: ws)?.digest == "sha256:bb")
+        #expect(try await store.datasetVersion(name: "sales", digest: "sha256:aa", workspace: ws)?.version == 1)
+        #expect(try await store.datasetVersion(name: "sales", version: 3, workspace: ws) == nil)
+        #expect(try await store.datasetVersion(name: "sales", version: 1, workspace: "elsewhere") == nil)
+        #expect(try await store.datasetVersions(name: "sales", workspace: ws).map(\.version) == [2, 1])
+        let list = try await store.listDatasets(workspace: ws)
+        #expect(list.map(\.name) == ["other", "race", "sales"])
+        #expect(list.map(\.versions) == [1, 8, 2])
+        #expect(list.last?.latest.digest == "sha256:bb")
+
+        // A dataset an MLflow run logs is a version too.
+        let e = try await t.createExperiment(name: "dsv", artifactLocation: nil, tags: [])
+        let run = try await t.createRun(experimentID: e.id, userID: "u", startTime: nil, runName: nil, tags: [])
+        let logged = Dataset(name: "sales", digest: "9f86d081", sourceType: "local", source: #"{"uri": "/tmp/sales.csv"}"#,
+                             schema: #"{"mlflow_colspec": []}"#, profile: #"{"num_rows": 150, "num_elements": 600}"#)
+        try await t.logInputs(runID: run.info.runID, datasets: [DatasetInput(tags: [], dataset: logged)], models: [])
+        try await t.logInputs(runID: run.info.runID, datasets: [DatasetInput(tags: [], dataset: logged)], models: [])
+        let fromMLflow = try #require(try await store.datasetVersion(name: "sales", digest: "9f86d081", workspace: ws))
+        #expect(fromMLflow.version == 3 && fromMLflow.format == "mlflow" && fromMLflow.rowCount == 150)
+        #expect(fromMLflow.source == logged.source && fromMLflow.schema == logged.schema)
+        #expect(try await store.datasetVersions(name: "sales", workspace: ws).count == 3)
+
+        let audit = try await store.auditEvents(AuditQuery(entityType: "dataset", entityID: "sales/2"))
+        #expect(audit.items.map(\.action) == ["register_dataset"])
+    }
+
     public static func access(_ store: any MetadataStore) async throws {
         let access = AccessService(store: store, bcryptCost: 4)
         let alice = try await access.createUser(username: "alice", password: "correct horse", isAdmin: false)
@@ -380,5 +433,13 @@ public enum StoreConformance {
         #expect(first.contains(1))
         #expect(try await store.upgrade().isEmpty, "upgrading twice applies nothing")
         #expect(try await store.appliedMigrations() == first)
+    }
+}
+
+extension DatasetVersion {
+    func with(version: Int64) -> DatasetVersion {
+        var v = self
+        v.version = version
+        return v
     }
 }

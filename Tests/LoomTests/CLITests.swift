@@ -100,6 +100,43 @@ struct CLITests {
         #expect(code == 2)
     }
 
+    @Test func datasetsRegisterListShow() throws {
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("store").path
+        let file = try DataFiles.write(dir, "in/train.csv", "x,y\n1,a\n2,b\n")
+        var (code, out, err) = try Self.loom(["datasets", "register", file, "--name", "train", "--data", data])
+        #expect(code == 0, "\(err)")
+        #expect(out.hasPrefix("registered train version 1"))
+        (code, out, _) = try Self.loom(["datasets", "register", file, "--name", "train", "--data", data])
+        #expect(out.hasPrefix("unchanged: train version 1"))
+        _ = try DataFiles.write(dir, "in/train.csv", "x,y\n1,a\n2,b\n3,c\n")
+        (code, out, _) = try Self.loom(["datasets", "register", file, "--name", "train", "--data", data, "--json"])
+        let v2 = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        #expect(v2["version"] as? Int == 2 && v2["row_count"] as? Int == 3)
+        // The copy in the artifact store is the registered content, whatever happens to the source.
+        let stored = try #require(v2["storage_path"] as? String)
+        let copy = try String(contentsOfFile: "\(data)/artifacts/\(stored)/train.csv", encoding: .utf8)
+        #expect(copy == "x,y\n1,a\n2,b\n3,c\n")
+
+        // Malformed data records nothing.
+        let bad = try DataFiles.write(dir, "bad.csv", "x,y\n1\n")
+        (code, _, err) = try Self.loom(["datasets", "register", bad, "--name", "train", "--data", data])
+        #expect(code == 1 && err.contains("bad.csv, line 2"))
+        (code, out, _) = try Self.loom(["datasets", "list", "--json", "--data", data])
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]])
+        #expect(list.count == 1 && list.first?["versions"] as? Int == 2)
+
+        (code, out, _) = try Self.loom(["datasets", "show", "train@1", "--data", data])
+        #expect(code == 0 && out.contains("rows:        2") && out.contains("x (integer), y (string)"))
+        (code, out, _) = try Self.loom(["datasets", "profile", "train@2", "--data", data])
+        #expect(code == 0 && out.contains("3 rows"))
+        (code, _, _) = try Self.loom(["datasets", "show", "train@7", "--data", data])
+        #expect(code == 2)
+        (code, _, err) = try Self.loom(["datasets", "register", file, "--name", "no/slashes", "--data", data])
+        #expect(code == 1 && err.contains("Invalid dataset name"))
+    }
+
     /// SHA-256 by the system's sha256sum, independent of the code under test.
     static func sha256(_ path: String) throws -> String {
         let p = Process()

@@ -37,6 +37,11 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: TestBackend.available)
+    func datasetVersions(_ backend: TestBackend) async throws {
+        try await withTestStore(backend) { _, t in try await StoreConformance.datasetVersions(t) }
+    }
+
+    @Test(arguments: TestBackend.available)
     func access(_ backend: TestBackend) async throws {
         try await withTestStore(backend) { s, _ in try await StoreConformance.access(s.store) }
     }

@@ -35,3 +35,36 @@ extension JSONValue: Decodable {
         throw DecodingError.dataCorruptedError(in: c, debugDescription: "unsupported JSON value")
     }
 }
+
+extension JSONValue: Encodable {
+    private struct Key: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Integers written as integers (from their original text), objects with sorted keys.
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .null:
+            var c = encoder.singleValueContainer()
+            try c.encodeNil()
+        case .bool(let b):
+            var c = encoder.singleValueContainer()
+            try c.encode(b)
+        case .number(let d, let raw):
+            var c = encoder.singleValueContainer()
+            if let raw, let i = Int64(raw) { try c.encode(i) } else { try c.encode(d) }
+        case .string(let s):
+            var c = encoder.singleValueContainer()
+            try c.encode(s)
+        case .array(let a):
+            var c = encoder.unkeyedContainer()
+            for v in a { try c.encode(v) }
+        case .object(let o):
+            var c = encoder.container(keyedBy: Key.self)
+            for k in o.keys.sorted() { try c.encode(o[k]!, forKey: Key(stringValue: k)) }
+        }
+    }
+}

@@ -125,6 +125,22 @@ public enum Validate {
         try length(name, path: path, limit: Limits.maxModelNameLength)
     }
 
+    /// A dataset name: 1–200 letters, digits, `.`, `_` or `-`, starting with a letter or digit
+    /// (it names a folder of the artifact store).
+    public static func datasetName(_ name: String?) throws(LoomError) {
+        guard let name, !name.isEmpty else { throw .invalidParameter("Missing value for required parameter 'name'.") }
+        guard name.utf8.count <= 200,
+            let first = name.utf8.first, Self.isAlphanumeric(first),
+            name.utf8.allSatisfy({ Self.isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") })
+        else {
+            throw .invalidParameter("Invalid dataset name '\(name)': use 1-200 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+        }
+    }
+
+    static func isAlphanumeric(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z")) || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
+    }
+
     public static func alias(_ alias: String?) throws(LoomError) {
         guard let alias, !alias.isEmpty else { throw .invalidParameter("Registered model alias name cannot be empty.") }
         guard alias.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "_" || $0 == "-" }) else {

@@ -44,6 +44,7 @@ struct APIv1Controller {
         addRunRoutes(to: routes)
         addRegistryRoutes(to: routes)
         addAccessRoutes(to: routes)
+        addDatasetRoutes(to: routes)
     }
 
     static func body(_ request: Request, _ context: Context) async throws -> JSONBody {

@@ -452,6 +452,31 @@ enum Migrations {
             "ALTER TABLE audit_events_v6 RENAME TO audit_events",
             "CREATE INDEX audit_events_by_entity ON audit_events (entity_type, entity_id)",
         ], postgresql: []),
+        // Named, versioned datasets (`loom datasets register`), one row per distinct content.
+        Migration(version: 7, name: "dataset versions", statements: [
+            """
+            CREATE TABLE dataset_versions (
+              workspace TEXT NOT NULL,
+              name TEXT NOT NULL,
+              version BIGINT NOT NULL,
+              digest TEXT NOT NULL,
+              format TEXT NOT NULL,
+              source_type TEXT NOT NULL,
+              source TEXT NOT NULL,
+              storage_path TEXT,
+              size_bytes BIGINT,
+              row_count BIGINT,
+              schema_json TEXT,
+              profile_json TEXT,
+              description TEXT,
+              lineage_json TEXT,
+              created_by TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, name, version),
+              UNIQUE (workspace, name, digest)
+            )
+            """,
+        ]),
     ]
 }
 

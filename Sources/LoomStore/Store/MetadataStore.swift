@@ -57,6 +57,17 @@ public protocol MetadataStore: Sendable {
     /// Datasets logged to the experiments (`experiments/search-datasets`).
     func searchDatasets(experimentIDs: [String]) async throws -> [Dataset]
 
+    // MARK: Datasets
+    /// Records a new version of a dataset, numbered after the name's newest, unless the name
+    /// already has a version with the same digest: then returns that one (`created` false).
+    func createDatasetVersion(_ version: DatasetVersion) async throws -> (version: DatasetVersion, created: Bool)
+    func datasetVersion(name: String, version: Int64, workspace: String) async throws -> DatasetVersion?
+    func datasetVersion(name: String, digest: String, workspace: String) async throws -> DatasetVersion?
+    /// Every version of a dataset, newest first.
+    func datasetVersions(name: String, workspace: String) async throws -> [DatasetVersion]
+    /// Every dataset of the workspace with its newest version, by name.
+    func listDatasets(workspace: String) async throws -> [DatasetSummary]
+
     // MARK: Logged models
     func createLoggedModel(_ model: LoggedModel) async throws -> LoggedModel
     func loggedModel(id: String) async throws -> LoggedModel?

@@ -87,10 +87,15 @@ extension SQLMetadataStore {
 
     public func logInputs(runID: String, experimentID: String, datasets: [DatasetInput], models: [ModelIO]) async throws {
         guard let eid = parseID(experimentID) else { throw LoomError.notFound("No Experiment with id=\(experimentID) exists") }
+        let actor = AuditContext.current.actor
+        let engine = self.engine
         try await write("log_inputs", "run", runID, detail: "datasets=\(datasets.count) models=\(models.count)") { db in
             _ = try await Self.requireActiveRun(db, runID)
+            let workspace = datasets.isEmpty ? Workspace.defaultName
+                : try await db.raw("SELECT workspace FROM experiments WHERE experiment_id = \(bind: eid)").first()?.string("workspace") ?? Workspace.defaultName
             for input in datasets {
                 let d = input.dataset
+                try await Self.ensureLoggedDatasetVersion(db, d, workspace: workspace, actor: actor, engine: engine)
                 let existing = try await db.raw("SELECT dataset_uuid FROM datasets WHERE experiment_id = \(bind: eid) AND name = \(bind: d.name) AND digest = \(bind: d.digest)").first()
                 let uuid: String
                 if let existing {
@@ -121,6 +126,24 @@ extension SQLMetadataStore {
                     """).run()
             }
         }
+    }
+
+    /// A dataset logged by an MLflow run is a dataset version too (format `mlflow`), numbered
+    /// after the name's newest, unless the name has one with its digest already.
+    static func ensureLoggedDatasetVersion(_ db: any SQLDatabase, _ d: Dataset, workspace: String, actor: String, engine: SQLEngine) async throws {
+        guard (try? Validate.datasetName(d.name)) != nil else { return }
+        if try await datasetVersion(db, workspace: workspace, name: d.name, digest: d.digest) != nil { return }
+        _ = try await insertDatasetVersion(db, DatasetVersion(
+            name: d.name, workspace: workspace, digest: d.digest, format: "mlflow", sourceType: d.sourceType, source: d.source,
+            rowCount: mlflowRowCount(d.profile), schema: d.schema, profile: d.profile, createdBy: actor, creationTime: Clock.nowMillis()),
+            engine: engine)
+    }
+
+    /// `num_rows` of an MLflow dataset profile (`{"num_rows": 100, "num_elements": 400}`).
+    static func mlflowRowCount(_ profile: String?) -> Int64? {
+        guard let profile, let data = profile.data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return (object["num_rows"] as? NSNumber)?.int64Value
     }
 
     public func logOutputs(runID: String, models: [ModelIO]) async throws {

@@ -1,0 +1,86 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import LoomCore
+import LoomTesting
+import NIOCore
+import Testing
+
+@Suite("Dataset API")
+struct DatasetAPITests {
+    static func upload(_ client: any TestClientProtocol, _ uri: String, _ text: String, headers: HTTPFields = [:]) async throws -> (HTTPResponse.Status, [String: Any]) {
+        try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: text)) { response in
+            let object = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any] ?? [:]
+            return (response.status, object)
+        }
+    }
+
+    @Test("upload, re-upload, list, show; malformed data records nothing", arguments: TestBackend.available)
+    func lifecycle(_ backend: TestBackend) async throws {
+        try await withTestApp(backend, maxArtifactBytes: 10_000) { client, _, _ in
+            let uri = "/api/v1/datasets/sales/versions?file_name=sales.csv&description=first%20cut"
+            var (status, body) = try await Self.upload(client, uri, "region,amount\nnorth,10\nsouth,\nnorth,12.5\n")
+            #expect(status == .created)
+            #expect(body["version"] as? Int == 1 && body["row_count"] as? Int == 3 && body["format"] as? String == "csv")
+            #expect(body["description"] as? String == "first cut" && body["source_type"] as? String == "upload")
+            let profile = try #require(body["profile"] as? [String: Any])
+            let columns = try #require(profile["columns"] as? [[String: Any]])
+            #expect(columns.map { $0["type"] as? String } == ["string", "number"])
+            #expect(columns[1]["nulls"] as? Int == 1 && columns[1]["mean"] as? Double == 11.25)
+            let schema = try #require(body["schema"] as? [String: Any])
+            #expect((schema["columns"] as? [[String: Any]])?.map { $0["name"] as? String } == ["region", "amount"])
+
+            (status, body) = try await Self.upload(client, uri, "region,amount\nnorth,10\nsouth,\nnorth,12.5\n")
+            #expect(status == .ok && body["version"] as? Int == 1)
+            (status, body) = try await Self.upload(client, "/api/v1/datasets/sales/versions?file_name=more.jsonl", #"{"region": "east", "amount": 3}"# + "\n")
+            #expect(status == .created && body["version"] as? Int == 2 && body["format"] as? String == "jsonl")
+
+            // Refused, and nothing recorded.
+            for (bad, expected) in [
+                ("/api/v1/datasets/sales/versions?file_name=bad.csv", "bad.csv, line 3: 1 fields, but the header has 2"),
+                ("/api/v1/datasets/sales/versions?file_name=..%2Fx.csv", "Invalid file_name"),
+                ("/api/v1/datasets/sales/versions?file_name=x.xlsx", "Invalid file_name"),
+                ("/api/v1/datasets/sales/versions", "file_name"),
+                ("/api/v1/datasets/bad%20name/versions?file_name=x.csv", "Invalid dataset name"),
+            ] {
+                (status, body) = try await Self.upload(client, bad, "a,b\n1,2\n3\n")
+                #expect(status == .badRequest, "\(bad)")
+                #expect((body["message"] as? String)?.contains(expected) == true, "\(bad): \(body)")
+            }
+            (status, _) = try await Self.upload(client, "/api/v1/datasets/big/versions?file_name=big.csv", "x\n" + String(repeating: "1\n", count: 6_000))
+            #expect(status == .contentTooLarge)
+
+            (status, body) = try await client.json(.get, "/api/v1/datasets")
+            let items = try #require(body["items"] as? [[String: Any]])
+            #expect(items.map { $0["name"] as? String } == ["sales"])
+            #expect(items.first?["versions"] as? Int == 2)
+            (status, body) = try await client.json(.get, "/api/v1/datasets/sales/versions")
+            #expect((body["items"] as? [[String: Any]])?.map { $0["version"] as? Int } == [2, 1])
+            (status, body) = try await client.json(.get, "/api/v1/datasets/sales/versions/latest")
+            #expect(status == .ok && body["version"] as? Int == 2 && body["profile"] != nil)
+            (status, _) = try await client.json(.get, "/api/v1/datasets/sales/versions/9")
+            #expect(status == .notFound)
+            (status, _) = try await client.json(.get, "/api/v1/datasets/sales/versions/abc")
+            #expect(status == .badRequest)
+            (status, _) = try await client.json(.get, "/api/v1/datasets/nothing/versions")
+            #expect(status == .notFound)
+        }
+    }
+
+    @Test("viewers read datasets, editors register them")
+    func roles() async throws {
+        try await withTestApp(auth: true) { client, services, _ in
+            _ = try await services.access.createUser(username: "vera", password: "vera-password", isAdmin: false)
+            _ = try await services.access.createUser(username: "eddie", password: "eddie-password", isAdmin: false)
+            try await services.store.setRole(username: "vera", workspace: "default", role: .viewer)
+            try await services.store.setRole(username: "eddie", workspace: "default", role: .editor)
+            let uri = "/api/v1/datasets/d/versions?file_name=d.csv"
+            var (status, _) = try await Self.upload(client, uri, "a\n1\n", headers: AuthTests.basic("vera", "vera-password"))
+            #expect(status == .forbidden)
+            (status, _) = try await Self.upload(client, uri, "a\n1\n", headers: AuthTests.basic("eddie", "eddie-password"))
+            #expect(status == .created)
+            (status, _) = try await client.json(.get, "/api/v1/datasets/d/versions/1", headers: AuthTests.basic("vera", "vera-password"))
+            #expect(status == .ok)
+        }
+    }
+}
