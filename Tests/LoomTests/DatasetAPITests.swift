@@ -84,3 +84,31 @@ struct DatasetAPITests {
         }
     }
 }
+
+@Suite("Dataset UI pages")
+struct DatasetUITests {
+    static func page(_ client: any TestClientProtocol, _ uri: String) async throws -> (HTTPResponse.Status, String) {
+        try await client.execute(uri: uri, method: .get) { ($0.status, String(decoding: $0.body.readableBytesView, as: UTF8.self)) }
+    }
+
+    @Test("the list and a dataset's page show versions, the profile and findings, escaped")
+    func pages() async throws {
+        try await withTestApp { client, _, _ in
+            var (status, html) = try await Self.page(client, "/datasets")
+            #expect(status == .ok && html.contains("Nothing registered yet"))
+            _ = try await DatasetAPITests.upload(client, "/api/v1/datasets/people/versions?file_name=p.csv", "name,age,note\n<b>ann</b>,31,\nbob,,\n")
+            _ = try await DatasetAPITests.upload(client, "/api/v1/datasets/people/versions?file_name=p.csv", "name,age\nann,31\nbob,40\ncy,22\n")
+            (status, html) = try await Self.page(client, "/datasets")
+            #expect(html.contains("href=\"/datasets/people\"") && html.contains("<td>v2</td>"))
+            (status, html) = try await Self.page(client, "/datasets/people")
+            #expect(status == .ok && html.contains("Profile of v2") && html.contains("3 rows"))
+            (status, html) = try await Self.page(client, "/datasets/people?version=1")
+            #expect(html.contains("Profile of v1") && html.contains("all_null"))
+            #expect(html.contains("&lt;b&gt;ann&lt;/b&gt;") && !html.contains("<b>ann</b>"))
+            (status, html) = try await Self.page(client, "/datasets/people?version=5")
+            #expect(status == .notFound)
+            (status, _) = try await Self.page(client, "/datasets/nobody")
+            #expect(status == .notFound)
+        }
+    }
+}

@@ -176,6 +176,22 @@ def test_model_registry_pages(server, browser, populated):
     assert "@champion" in versions[0].text
 
 
+def test_dataset_pages(server, browser, populated):
+    for body in (b"city,temp\nOslo,3.5\nLima,\n", b"city,temp\nOslo,3.5\nLima,19\nRome,14\n"):
+        r = requests.post(server.url + "/api/v1/datasets/weather/versions", params={"file_name": "w.csv"}, data=body)
+        assert r.status_code == 201, r.text
+    browser.get(server.url + "/datasets")
+    row = browser.find_element(By.LINK_TEXT, "weather").find_element(By.XPATH, "./ancestor::tr")
+    assert "v2" in row.text
+    follow(browser, browser.find_element(By.LINK_TEXT, "weather").click)
+    assert browser.find_element(By.ID, "profile-title").text == "Profile of v2"
+    columns = browser.find_elements(By.CSS_SELECTOR, "#profile tbody tr")
+    assert [c.find_elements(By.TAG_NAME, "td")[1].text for c in columns] == ["string", "number"]
+    follow(browser, browser.find_element(By.LINK_TEXT, "v1").click)
+    assert browser.find_element(By.ID, "profile-title").text == "Profile of v1"
+    assert "1 missing" in browser.find_elements(By.CSS_SELECTOR, "#profile tbody tr")[1].text
+
+
 def test_missing_pages_are_friendly(server, browser, populated):
     browser.get(server.url + "/runs/0123456789abcdef0123456789abcdef")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"

@@ -24,6 +24,7 @@ enum UIAssets {
         .grid td.num { text-align: right; font-variant-numeric: tabular-nums; }
         .grid tr:hover td { background: #f3f4f6; }
         .compare tr.diff td { background: #fef9c3; }
+        .grid tr.selected td { background: #eef2ff; }
         .status { font-size: 12px; padding: 1px 6px; border-radius: 8px; background: #e5e7eb; }
         .status.finished { background: #dcfce7; } .status.failed, .status.killed { background: #fee2e2; } .status.running { background: #dbeafe; }
         .tag { display: inline-block; font-size: 12px; padding: 1px 6px; margin: 1px; border-radius: 4px; background: #eef2ff; }

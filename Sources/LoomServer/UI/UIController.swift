@@ -22,6 +22,8 @@ struct UIController {
         routes.get("/compare") { request, context in try await comparePage(request, context) }
         routes.get("/models") { request, context in try await modelList(request, context) }
         routes.get("/models/:name") { request, context in try await modelPage(request, context) }
+        routes.get("/datasets") { request, context in try await datasetList(request, context) }
+        routes.get("/datasets/:name") { request, context in try await datasetPage(request, context) }
         routes.get("/static/loom.css") { _, _ in Self.asset(UIAssets.css, "text/css; charset=utf-8") }
         routes.get("/static/loom.js") { _, _ in Self.asset(UIAssets.js, "text/javascript; charset=utf-8") }
     }
