@@ -9,7 +9,7 @@ import LoomTracking
 struct DatasetsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "datasets", abstract: "Register, list, show and profile versioned datasets (CSV, TSV, JSON Lines, optionally gzipped).",
-        subcommands: [Register.self, List.self, Show.self, Profile.self])
+        subcommands: [Register.self, List.self, Show.self, Profile.self, ValidateData.self])
 
     struct Register: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -115,6 +115,71 @@ struct DatasetsCommand: AsyncParsableCommand {
             let report = Report(path: "\(v.name)@\(v.version)", content: content, profile: profile)
             if output.json { return try Output.json(report) }
             DatasetsCommand.printProfile(report)
+        }
+    }
+
+    struct ValidateData: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "validate",
+            abstract: "Check data against declarative expectations (YAML); exits 1 when any fails.",
+            discussion: """
+                Rules: not_null, unique, range (min/max), allowed_values (values), regex (pattern), \
+                row_count (min/max), schema (columns: {name: type}, exact), freshness (max_age, \
+                e.g. 24h). Each may have a name and mostly (the share of values that must pass). \
+                A failure names the rule, the column, the count and sample rows. See docs/datasets.md.
+                """)
+        @Argument(help: "A file or folder; or NAME or NAME@VERSION of a registered dataset.") var data: String
+        @Option(name: .shortAndLong, help: "The expectations file (YAML).") var expectations: String
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var storage: StoreOptions
+
+        func run() async throws {
+            let text: String
+            do { text = try String(contentsOfFile: expectations, encoding: .utf8) } catch {
+                throw LoomError.notFound("Cannot read the expectations file \(expectations)")
+            }
+            let suite = try ExpectationSuite.parse(yaml: text)
+            let (files, label) = try await DatasetsCommand.resolve(data, storage)
+            var validator = Validator(suite: suite)
+            _ = try TableReader.read(files, into: &validator)
+            let report = validator.report()
+            if output.json {
+                try Output.json(report)
+            } else {
+                DatasetsCommand.printValidation(report, label)
+            }
+            if !report.passed { throw ExitCode.failure }
+        }
+    }
+
+    /// The files of a path, or of a registered version (its copy in the artifact store, or its
+    /// source when it was registered by reference).
+    static func resolve(_ argument: String, _ storage: StoreOptions) async throws -> (files: [TableFile], label: String) {
+        if FileManager.default.fileExists(atPath: argument) { return (try TableFiles.list(argument), argument) }
+        guard (try? reference(argument)) != nil else { throw LoomError.notFound("No such file or folder: \(argument)") }
+        let (name, version) = try reference(argument)
+        let (tracking, resolved) = try await storage.open(logger: cliLogger())
+        let v = try await tracking.datasetVersion(name: name, version: version)
+        await tracking.store.shutdown()
+        guard v.format != "mlflow" else {
+            throw LoomError.invalidState("\(v.name) version \(v.version) was logged by an MLflow run; Loom holds no copy of its data")
+        }
+        let path = v.storagePath.map { (resolved.artifactRoot as NSString).appendingPathComponent($0) } ?? v.source
+        return (try TableFiles.list(path), "\(v.name)@\(v.version)")
+    }
+
+    static func printValidation(_ r: ValidationReport, _ label: String) {
+        let failed = r.results.filter { !$0.passed }.count
+        print("\(label): \(r.rows) rows, \(r.results.count) expectations, \(failed == 0 ? "all passed" : "\(failed) failed")\n")
+        Output.table(["RESULT", "EXPECTATION", "CHECKED", "FAILED", "DETAIL"], r.results.map {
+            [$0.passed ? "pass" : "FAIL", $0.name, "\($0.checked)", "\($0.failures)", $0.message ?? ""]
+        })
+        for result in r.results where !result.passed && !result.samples.isEmpty {
+            print("\nsample rows failing \(result.name):")
+            for s in result.samples {
+                let values = s.values.keys.sorted().map { "\($0)=\(s.values[$0]!.map { display($0) } ?? "null")" }.joined(separator: " ")
+                print("  \(s.file) line \(s.line): \(values)")
+            }
         }
     }
 

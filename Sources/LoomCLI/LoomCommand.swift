@@ -40,6 +40,8 @@ public struct LoomCommand: AsyncParsableCommand {
                 Foundation.exit(0)
             }
             let message = fullMessage(for: error)
+            // A command that printed its own outcome (`datasets validate`) and only sets the code.
+            if message.isEmpty { Foundation.exit(code.rawValue) }
             FileHandle.standardError.write(Data((message.hasPrefix("Error:") || message.contains("\n") ? message : "loom: error: \(message)").utf8 + [0x0A]))
             Foundation.exit(code == .validationFailure ? 64 : 1)
         }

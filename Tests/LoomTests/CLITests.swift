@@ -137,6 +137,35 @@ struct CLITests {
         #expect(code == 1 && err.contains("Invalid dataset name"))
     }
 
+    @Test func datasetsValidateExitsOneOnAFailureAndNamesIt() throws {
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("store").path
+        let file = try DataFiles.write(dir, "t.csv", "id,score\n1,0.5\n2,7\n2,0.1\n")
+        let good = try DataFiles.write(dir, "good.yaml", "expectations:\n  - {rule: not_null, column: id}\n  - {rule: row_count, min: 3}\n")
+        let bad = try DataFiles.write(dir, "bad.yaml", "expectations:\n  - {rule: unique, column: id}\n  - {rule: range, column: score, max: 1}\n")
+        var (code, out, err) = try Self.loom(["datasets", "validate", file, "-e", good])
+        #expect(code == 0, "\(err)")
+        #expect(out.contains("all passed"))
+        (code, out, err) = try Self.loom(["datasets", "validate", file, "--expectations", bad])
+        #expect(code == 1 && err.isEmpty)
+        #expect(out.contains("2 failed") && out.contains("FAIL    unique(id)") && out.contains("t.csv line 4: id=2 score=0.1"))
+        (code, out, _) = try Self.loom(["datasets", "validate", file, "-e", bad, "--json"])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        #expect(code == 1 && report["passed"] as? Bool == false)
+        #expect((report["results"] as? [[String: Any]])?.map { $0["failures"] as? Int } == [1, 1])
+
+        // A registered version is read from Loom's copy.
+        (code, _, err) = try Self.loom(["datasets", "register", file, "--name", "t", "--data", data])
+        #expect(code == 0, "\(err)")
+        try FileManager.default.removeItem(atPath: file)
+        (code, out, _) = try Self.loom(["datasets", "validate", "t@1", "-e", good, "--data", data])
+        #expect(code == 0 && out.hasPrefix("t@1: 3 rows"))
+        let typo = try DataFiles.write(dir, "typo.yaml", "expectations:\n  - {rule: unique, colum: id}\n")
+        (code, _, err) = try Self.loom(["datasets", "validate", "t@1", "-e", typo, "--data", data])
+        #expect(code == 1 && err.contains("unknown key 'colum'"))
+    }
+
     /// SHA-256 by the system's sha256sum, independent of the code under test.
     static func sha256(_ path: String) throws -> String {
         let p = Process()

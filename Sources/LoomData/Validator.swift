@@ -1,0 +1,233 @@
+import Foundation
+import LoomCore
+
+/// The outcome of checking a dataset against an expectation suite.
+public struct ValidationReport: Sendable, Codable, Hashable {
+    public var passed: Bool
+    public var rows: Int64
+    public var results: [ExpectationResult]
+}
+
+public struct ExpectationResult: Sendable, Codable, Hashable {
+    public var name: String
+    public var rule: Expectation.Rule
+    public var column: String?
+    public var passed: Bool
+    /// Values (or rows) the rule looked at: missing values are skipped by every rule but
+    /// `not_null`.
+    public var checked: Int64
+    /// How many of them failed.
+    public var failures: Int64
+    /// What went wrong, in words (nil when it passed).
+    public var message: String?
+    /// Up to `Validator.sampleLimit` failing rows.
+    public var samples: [SampleRow]
+}
+
+/// A row that failed a rule: where it is and its values (missing values are null).
+public struct SampleRow: Sendable, Codable, Hashable {
+    public var file: String
+    public var line: Int
+    public var values: [String: String?]
+}
+
+/// Checks a table against an expectation suite as it streams by (a `RowSink`). It profiles the
+/// table in the same pass (`schema` and `row_count` use the profile), so one read does both.
+///
+/// Memory: `unique` keeps a 64-bit fingerprint per distinct value (about 16 bytes each); every
+/// other rule keeps a few counters and its samples.
+public struct Validator: RowSink {
+    public static let sampleLimit = 5
+    let suite: ExpectationSuite
+    let now: Double
+    public private(set) var profiler = Profiler()
+    private var columns: [String] = []
+    private var states: [RuleState]
+
+    struct RuleState {
+        var column = -1
+        var checked: Int64 = 0
+        var failures: Int64 = 0
+        var samples: [SampleRow] = []
+        var seen: Set<UInt64> = []
+        var allowed: Set<[UInt8]> = []
+        var regex: NSRegularExpression?
+        var newest = -Double.infinity
+    }
+
+    public init(suite: ExpectationSuite, now: Date = Date()) {
+        self.suite = suite
+        self.now = now.timeIntervalSince1970
+        states = suite.expectations.map { e in
+            var s = RuleState()
+            if let values = e.values { s.allowed = Set(values.map { Array($0.utf8) }) }
+            if let p = e.pattern { s.regex = try? NSRegularExpression(pattern: p) }
+            return s
+        }
+    }
+
+    public mutating func begin(columns names: [String]) throws {
+        try profiler.begin(columns: names)
+        columns = names
+        resolve()
+    }
+
+    public mutating func addColumn(_ name: String) throws {
+        try profiler.addColumn(name)
+        columns.append(name)
+        resolve()
+    }
+
+    private mutating func resolve() {
+        for (i, e) in suite.expectations.enumerated() where states[i].column < 0 {
+            if let c = e.column, let index = columns.firstIndex(of: c) { states[i].column = index }
+        }
+    }
+
+    public mutating func consume(_ row: Row) throws {
+        try profiler.consume(row)
+        for i in 0..<states.count {
+            let c = states[i].column
+            guard c >= 0 else { continue }
+            let e = suite.expectations[i]
+            let kind = c < row.count ? row.kind(c) : .null
+            if kind == .null {
+                if e.rule == .notNull { fail(i, row, checked: true) }
+                continue
+            }
+            let ok: Bool = row.withBytes(c) { b in
+                switch e.rule {
+                case .notNull:
+                    return true
+                case .unique:
+                    return states[i].seen.insert(Self.fingerprint(b)).inserted
+                case .range:
+                    guard kind != .string, kind != .bool, let v = NumberText.double(b), !v.isNaN else { return false }
+                    return (e.min.map { v >= $0 } ?? true) && (e.max.map { v <= $0 } ?? true)
+                case .allowedValues:
+                    return states[i].allowed.contains(Array(b))
+                case .regex:
+                    let s = String(decoding: b, as: UTF8.self)
+                    return states[i].regex?.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+                case .freshness:
+                    guard let t = Timestamps.seconds(b) else { return false }
+                    if t > states[i].newest { states[i].newest = t }
+                    return true
+                case .rowCount, .schema:
+                    return true
+                }
+            }
+            states[i].checked += 1
+            if !ok { fail(i, row, checked: false) }
+        }
+    }
+
+    private mutating func fail(_ i: Int, _ row: Row, checked: Bool) {
+        if checked { states[i].checked += 1 }
+        states[i].failures += 1
+        if states[i].samples.count < Self.sampleLimit {
+            var values: [String: String?] = [:]
+            for (c, name) in columns.enumerated() where c < row.count { values[name] = row.string(c) }
+            states[i].samples.append(SampleRow(file: row.file, line: row.line, values: values))
+        }
+    }
+
+    /// FNV-1a then MurmurHash3's finalizer: 64 bits, fixed (not seeded per process).
+    static func fingerprint(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for c in b { h = (h ^ UInt64(c)) &* 0x100_0000_01B3 }
+        h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD; h ^= h >> 33; h = h &* 0xC4CE_B9FE_1A85_EC53; h ^= h >> 33
+        return h
+    }
+
+    public func report() -> ValidationReport {
+        let profile = profiler.profile()
+        var results: [ExpectationResult] = []
+        for (i, e) in suite.expectations.enumerated() {
+            let s = states[i]
+            var r = ExpectationResult(name: e.name, rule: e.rule, column: e.column, passed: true, checked: s.checked, failures: s.failures, message: nil, samples: s.samples)
+            switch e.rule {
+            case .rowCount:
+                r.checked = profile.rows
+                if let lo = e.min, Double(profile.rows) < lo {
+                    r.passed = false
+                    r.message = "\(profile.rows) rows, at least \(Self.number(lo)) expected"
+                } else if let hi = e.max, Double(profile.rows) > hi {
+                    r.passed = false
+                    r.message = "\(profile.rows) rows, at most \(Self.number(hi)) expected"
+                }
+            case .schema:
+                var problems: [String] = []
+                for (name, type) in e.columns ?? [] {
+                    guard let c = profile.column(name) else { problems.append("\(name) is missing"); continue }
+                    if !Self.fits(c.type, type) { problems.append("\(name) is \(c.type.rawValue), not \(type.rawValue)") }
+                }
+                if e.exact {
+                    let expected = Set((e.columns ?? []).map(\.name))
+                    for c in profile.columns where !expected.contains(c.name) { problems.append("\(c.name) is not expected") }
+                }
+                r.checked = Int64(profile.columns.count)
+                r.failures = Int64(problems.count)
+                if !problems.isEmpty {
+                    r.passed = false
+                    r.message = problems.joined(separator: "; ")
+                }
+            default:
+                if s.column < 0 {
+                    r.passed = false
+                    r.message = "no column named \(e.column ?? "")"
+                    break
+                }
+                let allowed = (1 - e.mostly) * Double(s.checked)
+                if Double(s.failures) > allowed + 1e-9 {
+                    r.passed = false
+                    let share = s.checked == 0 ? "" : String(format: " (%.2f%%)", 100 * Double(s.failures) / Double(s.checked))
+                    r.message = "\(s.failures) of \(s.checked) values\(share) \(Self.describe(e))" + (e.mostly < 1 ? "; at most \(Int64(allowed)) may" : "")
+                }
+                if e.rule == .freshness, r.passed, let maxAge = e.maxAge {
+                    let reference = e.now ?? now
+                    if s.newest == -.infinity {
+                        r.passed = false
+                        r.message = "no timestamps in \(e.column ?? "")"
+                    } else if reference - s.newest > maxAge {
+                        r.passed = false
+                        let age = reference - s.newest
+                        r.message = "the newest value is \(Self.age(age)) old, more than \(Self.age(maxAge))"
+                    }
+                }
+            }
+            results.append(r)
+        }
+        return ValidationReport(passed: results.allSatisfy(\.passed), rows: profile.rows, results: results)
+    }
+
+    /// An integer column satisfies `number`.
+    static func fits(_ actual: ColumnType, _ expected: ColumnType) -> Bool {
+        actual == expected || (expected == .number && actual == .integer)
+    }
+
+    static func describe(_ e: Expectation) -> String {
+        switch e.rule {
+        case .notNull: return "are missing"
+        case .unique: return "repeat an earlier value"
+        case .range:
+            let bounds = [e.min.map { ">= \(number($0))" }, e.max.map { "<= \(number($0))" }].compactMap { $0 }.joined(separator: " and ")
+            return "are not numbers \(bounds)"
+        case .allowedValues: return "are not among the allowed values"
+        case .regex: return "do not match \(e.pattern ?? "")"
+        case .freshness: return "are not timestamps"
+        case .rowCount, .schema: return ""
+        }
+    }
+
+    static func number(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+
+    static func age(_ seconds: Double) -> String {
+        if seconds >= 86400 { return String(format: "%.1fd", seconds / 86400) }
+        if seconds >= 3600 { return String(format: "%.1fh", seconds / 3600) }
+        if seconds >= 60 { return String(format: "%.1fm", seconds / 60) }
+        return String(format: "%.0fs", seconds)
+    }
+}
