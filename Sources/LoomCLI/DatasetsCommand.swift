@@ -9,7 +9,7 @@ import LoomTracking
 struct DatasetsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "datasets", abstract: "Register, list, show and profile versioned datasets (CSV, TSV, JSON Lines, optionally gzipped).",
-        subcommands: [Register.self, List.self, Show.self, Profile.self, ValidateData.self])
+        subcommands: [Register.self, List.self, Show.self, Profile.self, ValidateData.self, Clean.self])
 
     struct Register: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -155,17 +155,12 @@ struct DatasetsCommand: AsyncParsableCommand {
     /// The files of a path, or of a registered version (its copy in the artifact store, or its
     /// source when it was registered by reference).
     static func resolve(_ argument: String, _ storage: StoreOptions) async throws -> (files: [TableFile], label: String) {
-        if FileManager.default.fileExists(atPath: argument) { return (try TableFiles.list(argument), argument) }
-        guard (try? reference(argument)) != nil else { throw LoomError.notFound("No such file or folder: \(argument)") }
-        let (name, version) = try reference(argument)
-        let (tracking, resolved) = try await storage.open(logger: cliLogger())
-        let v = try await tracking.datasetVersion(name: name, version: version)
+        let source = try DataSource.parse(argument)
+        if case .path(let p) = source { return (try TableFiles.list(p), p) }
+        let (tracking, _) = try await storage.open(logger: cliLogger())
+        let (files, input, _) = try await tracking.files(of: source)
         await tracking.store.shutdown()
-        guard v.format != "mlflow" else {
-            throw LoomError.invalidState("\(v.name) version \(v.version) was logged by an MLflow run; Loom holds no copy of its data")
-        }
-        let path = v.storagePath.map { (resolved.artifactRoot as NSString).appendingPathComponent($0) } ?? v.source
-        return (try TableFiles.list(path), "\(v.name)@\(v.version)")
+        return (files, "\(input.name ?? argument)@\(input.version ?? 0)")
     }
 
     static func printValidation(_ r: ValidationReport, _ label: String) {
@@ -181,6 +176,80 @@ struct DatasetsCommand: AsyncParsableCommand {
                 print("  \(s.file) line \(s.line): \(values)")
             }
         }
+    }
+
+    struct Clean: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Clean data into a new version of a dataset, with lineage to its input.",
+            discussion: """
+                Applied to each row in this order: --trim, --cast, --impute, --drop-missing, \
+                --dedupe, --drop-columns. The output is CSV, registered as a version of --name \
+                whose lineage records the input (file digest or NAME@VERSION) and these options.
+                """)
+        @Argument(help: "A file or folder; or NAME or NAME@VERSION of a registered dataset.") var data: String
+        @Option(help: "The dataset the result becomes a version of.") var name: String
+        @Option(help: "What the result is.") var description: String?
+        @Flag(help: "Strip spaces and tabs around every value (a value left empty is missing).") var trim = false
+        @Option(help: ArgumentHelp("COLUMN=TYPE (integer, number, boolean, string); values that do not convert become missing. Repeatable.", valueName: "column=type")) var cast: [String] = []
+        @Option(help: ArgumentHelp("COLUMN=HOW: mean, median, mode or constant:VALUE. Repeatable.", valueName: "column=how")) var impute: [String] = []
+        @Option(help: ArgumentHelp("Drop rows missing a value in these columns (comma-separated; * for any column).", valueName: "columns")) var dropMissing: String?
+        @Option(help: ArgumentHelp("Keep the first of rows equal on these columns (comma-separated; * for all).", valueName: "columns")) var dedupe: String?
+        @Option(help: ArgumentHelp("Columns to leave out (comma-separated).", valueName: "columns")) var dropColumns: String?
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var storage: StoreOptions
+
+        func plan() throws -> CleanPlan {
+            var plan = CleanPlan()
+            plan.trim = trim
+            for item in cast {
+                let (column, value) = try DatasetsCommand.pair(item, "--cast")
+                guard let type = ColumnType(rawValue: value), type != .empty else {
+                    throw LoomError.invalidParameter("--cast \(item): the type must be integer, number, boolean or string")
+                }
+                plan.cast[column] = type
+            }
+            for item in impute {
+                let (column, value) = try DatasetsCommand.pair(item, "--impute")
+                plan.impute[column] = try CleanPlan.imputation(value)
+            }
+            plan.dropMissing = DatasetsCommand.list(dropMissing)
+            plan.dedupe = DatasetsCommand.list(dedupe)
+            plan.dropColumns = DatasetsCommand.list(dropColumns)
+            return plan
+        }
+
+        func run() async throws {
+            let plan = try plan()
+            let source = try DataSource.parse(data)
+            let (tracking, _) = try await storage.open(logger: cliLogger())
+            let (registration, report) = try await AuditContext.$current.withValue(AuditContext(actor: "cli", origin: "loom datasets clean")) {
+                try await tracking.cleanDataset(source, plan: plan, into: name, description: description)
+            }
+            await tracking.store.shutdown()
+            if output.json {
+                struct Result: Encodable { let version: DatasetVersion; let report: CleanReport }
+                return try Output.json(Result(version: registration.version, report: report))
+            }
+            let v = registration.version
+            print(registration.created ? "registered \(v.name) version \(v.version)" : "unchanged: \(v.name) version \(v.version) has this content")
+            print("rows: \(report.rowsIn) in, \(report.rowsOut) out (\(report.droppedMissing) with missing values, \(report.droppedDuplicates) duplicates dropped)")
+            for (c, n) in report.imputed.sorted(by: { $0.key < $1.key }) { print("imputed: \(c): \(n) values") }
+            for (c, n) in report.castFailures.sorted(by: { $0.key < $1.key }) { print("cast: \(c): \(n) values did not convert and became missing") }
+            print("digest: \(v.digest)")
+        }
+    }
+
+    /// `COLUMN=VALUE`.
+    static func pair(_ item: String, _ option: String) throws(LoomError) -> (String, String) {
+        guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+            throw .invalidParameter("\(option) \(item): expected COLUMN=VALUE")
+        }
+        return (String(item[..<eq]), String(item[item.index(after: eq)...]))
+    }
+
+    /// A comma-separated list (empty when absent).
+    static func list(_ text: String?) -> [String] {
+        (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// `NAME` or `NAME@VERSION`.
@@ -205,6 +274,10 @@ struct DatasetsCommand: AsyncParsableCommand {
             created:     \(Output.time(v.creationTime)) by \(v.createdBy)
             """)
         if let d = v.description { print("description: \(d)") }
+        if let json = v.lineage, let l = try? JSONDecoder().decode(DatasetLineage.self, from: Data(json.utf8)) {
+            let inputs = l.inputs.map { i in i.name.map { "\($0)@\(i.version ?? 0)" } ?? i.path ?? "?" }.joined(separator: ", ")
+            print("made by:     \(l.operation) of \(inputs)")
+        }
         if let schema = v.schema, v.format != "mlflow",
             let s = try? JSONDecoder().decode(DatasetSchema.self, from: Data(schema.utf8)) {
             print("columns:     " + s.columns.map { "\($0.name) (\($0.type.rawValue))" }.joined(separator: ", "))

@@ -169,9 +169,10 @@ struct ColumnProfiler {
                 p.quantilesApproximate = finite > Int64(Self.sampleSize)
             }
             p.nonFinite = nonFinite
+            // Integer codes that repeat (categories) have a mode too.
+            if type == .integer, !overflowed, counts.count < Int(present) { p.top = topValues() }
         case .string, .boolean:
-            p.top = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.lexicographicallyPrecedes($1.key) }
-                .prefix(10).map { ValueCount(value: String(decoding: $0.key, as: UTF8.self), count: $0.value) }
+            p.top = topValues()
             if type == .string, minLength != Int.max {
                 p.minLength = minLength
                 p.maxLength = maxLength
@@ -194,6 +195,11 @@ struct ColumnProfiler {
             findings.append(.init(kind: .nonFinite, column: name, count: nonFinite, message: "\(name) holds \(nonFinite) infinite values."))
         }
         return p
+    }
+
+    func topValues() -> [ValueCount] {
+        counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.lexicographicallyPrecedes($1.key) }
+            .prefix(10).map { ValueCount(value: String(decoding: $0.key, as: UTF8.self), count: $0.value) }
     }
 
     /// numpy's default (linear) quantile of sorted values.

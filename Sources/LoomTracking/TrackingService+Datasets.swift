@@ -19,7 +19,7 @@ extension TrackingService {
     /// false, and records the version. Unchanged content yields the version it already has.
     public func registerDataset(
         name: String, path: String, description: String? = nil, copy: Bool = true,
-        sourceType: String = "local", source: String? = nil, workspace: String? = nil
+        sourceType: String = "local", source: String? = nil, lineage: DatasetLineage? = nil, workspace: String? = nil
     ) async throws -> DatasetRegistration {
         try Validate.datasetName(name)
         try Validate.length(description, path: "description", limit: Limits.maxDescriptionLength)
@@ -53,7 +53,8 @@ extension TrackingService {
             storagePath: storagePath, sizeBytes: content.size, rowCount: profile.rows,
             schema: String(decoding: try encoder.encode(schema), as: UTF8.self),
             profile: String(decoding: try encoder.encode(profile), as: UTF8.self),
-            description: description, createdBy: AuditContext.current.actor, creationTime: LoomStore.Clock.nowMillis())
+            description: description, lineage: try lineage.map { String(decoding: try encoder.encode($0), as: UTF8.self) },
+            createdBy: AuditContext.current.actor, creationTime: LoomStore.Clock.nowMillis())
         let (recorded, created) = try await store.createDatasetVersion(version)
         return DatasetRegistration(version: recorded, created: created, profile: profile)
     }
@@ -71,6 +72,96 @@ extension TrackingService {
             throw LoomError.notFound("No dataset named \(name)")
         }
         return newest
+    }
+}
+
+/// Data to read: a file or folder, or a registered version (the newest when `version` is nil).
+public enum DataSource: Sendable, Hashable {
+    case path(String)
+    case version(name: String, version: Int64?)
+
+    /// A path when one exists there, else `NAME` or `NAME@VERSION`.
+    public static func parse(_ text: String) throws(LoomError) -> DataSource {
+        if FileManager.default.fileExists(atPath: text) { return .path(text) }
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard (try? Validate.datasetName(parts[0])) != nil else { throw .notFound("No such file or folder: \(text)") }
+        guard parts.count == 2 else { return .version(name: parts[0], version: nil) }
+        guard let v = Int64(parts[1]), v > 0 else { throw .invalidParameter("Invalid version in \(text): expected NAME@<number>") }
+        return .version(name: parts[0], version: v)
+    }
+}
+
+/// Where a dataset version came from: the operation, its parameters and its inputs.
+public struct DatasetLineage: Sendable, Codable, Hashable {
+    public struct Input: Sendable, Codable, Hashable {
+        public var name: String?
+        public var version: Int64?
+        public var path: String?
+        public var digest: String
+
+        public init(name: String? = nil, version: Int64? = nil, path: String? = nil, digest: String) {
+            self.name = name
+            self.version = version
+            self.path = path
+            self.digest = digest
+        }
+    }
+    public var operation: String
+    public var parameters: CleanPlan?
+    public var inputs: [Input]
+}
+
+extension TrackingService {
+    /// The files of a data source: a path's, or a registered version's copy in the artifact
+    /// store (its source when registered by reference). Also what lineage records of it (the
+    /// digest of a path is known once it has been read).
+    public func files(of source: DataSource, workspace: String? = nil) async throws -> (files: [TableFile], input: DatasetLineage.Input, version: DatasetVersion?) {
+        switch source {
+        case .path(let p):
+            return (try TableFiles.list(p), .init(path: URL(fileURLWithPath: p).standardizedFileURL.path, digest: ""), nil)
+        case .version(let name, let number):
+            let v = try await datasetVersion(name: name, version: number, workspace: workspace)
+            guard v.format != "mlflow" else {
+                throw LoomError.invalidState("\(v.name) version \(v.version) was logged by an MLflow run; Loom holds no copy of its data")
+            }
+            let path: String
+            if let stored = v.storagePath {
+                guard let local = artifacts as? LocalArtifactStore else {
+                    throw LoomError.invalidState("Reading datasets from this artifact store is not supported yet")
+                }
+                path = (local.root as NSString).appendingPathComponent(stored)
+            } else {
+                path = v.source
+            }
+            return (try TableFiles.list(path), .init(name: v.name, version: v.version, digest: v.digest), v)
+        }
+    }
+
+    /// Cleans a table (`CleanPlan`) into a new version of dataset `name`, with lineage to its input.
+    public func cleanDataset(
+        _ source: DataSource, plan: CleanPlan, into name: String, description: String? = nil, workspace: String? = nil
+    ) async throws -> (registration: DatasetRegistration, report: CleanReport) {
+        try Validate.datasetName(name)
+        var (files, input, _) = try await self.files(of: source, workspace: workspace)
+        var profile: DatasetProfile?
+        if plan.needsProfile {
+            var statistics = Cleaner.statistics(for: plan)
+            input.digest = try TableReader.read(files, into: &statistics).digest
+            profile = statistics.gathered
+        }
+        let staging = FileManager.default.temporaryDirectory.appendingPathComponent("loom-clean-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: staging) }
+        let output = staging.appendingPathComponent("\(name).csv").path
+        var cleaner = Cleaner(plan: plan, output: output, profile: profile)
+        let content = try TableReader.read(files, into: &cleaner)
+        try cleaner.finish()
+        if input.digest.isEmpty { input.digest = content.digest }
+        let lineage = DatasetLineage(operation: "clean", parameters: plan, inputs: [input])
+        let registration = try await registerDataset(
+            name: name, path: output, description: description, sourceType: "operation",
+            source: "clean of \(input.name.map { "\($0)@\(input.version ?? 0)" } ?? input.path ?? "")", lineage: lineage, workspace: workspace)
+        return (registration, cleaner.report)
     }
 }
 

@@ -166,6 +166,31 @@ struct CLITests {
         #expect(code == 1 && err.contains("unknown key 'colum'"))
     }
 
+    @Test func datasetsCleanRegistersAVersionWithLineage() throws {
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("store").path
+        let file = try DataFiles.write(dir, "raw.csv", "id,age,city\n1,31, Oslo\n2,,Lima\n2,,Lima\n3,40,\n")
+        var (code, out, err) = try Self.loom([
+            "datasets", "clean", file, "--name", "tidy", "--trim", "--cast", "age=integer", "--impute", "age=median",
+            "--impute", "city=constant:none", "--dedupe", "*", "--data", data,
+        ])
+        #expect(code == 0, "\(err)")
+        #expect(out.hasPrefix("registered tidy version 1") && out.contains("4 in, 3 out") && out.contains("1 duplicates dropped"))
+        (code, out, _) = try Self.loom(["datasets", "show", "tidy@1", "--data", data])
+        #expect(out.contains("made by:     clean of \(URL(fileURLWithPath: file).standardizedFileURL.path)"))
+        (code, out, _) = try Self.loom(["datasets", "show", "tidy@1", "--json", "--data", data])
+        let version = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let lineageText = try #require(version["lineage"] as? String)
+        let lineage = try #require(try JSONSerialization.jsonObject(with: Data(lineageText.utf8)) as? [String: Any])
+        #expect(lineage["operation"] as? String == "clean")
+        #expect((lineage["parameters"] as? [String: Any])?["impute"] as? [String: String] == ["age": "median", "city": "constant:none"])
+        (code, _, err) = try Self.loom(["datasets", "clean", file, "--name", "tidy", "--impute", "age=average", "--data", data])
+        #expect(code == 1 && err.contains("Invalid imputation 'average'"))
+        (code, _, err) = try Self.loom(["datasets", "clean", file, "--name", "tidy", "--cast", "age", "--data", data])
+        #expect(code == 1 && err.contains("expected COLUMN=VALUE"))
+    }
+
     /// SHA-256 by the system's sha256sum, independent of the code under test.
     static func sha256(_ path: String) throws -> String {
         let p = Process()

@@ -23,6 +23,7 @@ extension APIv1Controller {
         let creationTime: Millis
         let schema: JSONText?
         let profile: JSONText?
+        let lineage: JSONText?
 
         init(_ v: DatasetVersion, withProfile: Bool) {
             (name, version, workspace, digest, format) = (v.name, v.version, v.workspace, v.digest, v.format)
@@ -30,6 +31,7 @@ extension APIv1Controller {
             (description, createdBy, creationTime) = (v.description, v.createdBy, v.creationTime)
             schema = v.schema.map(JSONText.init)
             profile = withProfile ? v.profile.map(JSONText.init) : nil
+            lineage = v.lineage.map(JSONText.init)
         }
     }
 

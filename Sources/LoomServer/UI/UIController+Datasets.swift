@@ -61,11 +61,22 @@ extension UIController {
                 <table class="grid" id="dataset-versions"><thead><tr><th>Version</th><th>Format</th><th>Rows</th><th>Bytes</th><th>Digest</th><th>Source</th><th>Registered</th><th>By</th></tr></thead>
                 <tbody>\(rows)</tbody></table>
                 <section><h2 id="profile-title">Profile of v\(chosen.version)</h2>
-                <p>\(HTML.escape(chosen.description ?? ""))</p>
+                <p>\(HTML.escape(chosen.description ?? ""))</p>\(Self.lineageHTML(chosen))
                 \(Self.profileHTML(chosen))</section>
                 """
             return HTML.page(title: name, active: "datasets", body: body)
         }
+    }
+
+    static func lineageHTML(_ v: DatasetVersion) -> String {
+        guard let json = v.lineage, let l = try? JSONDecoder().decode(DatasetLineage.self, from: Data(json.utf8)) else { return "" }
+        let inputs = l.inputs.map { i -> String in
+            if let name = i.name, let version = i.version {
+                return "<a href=\"/datasets/\(HTML.url(name))?version=\(version)\">\(HTML.escape(name)) v\(version)</a>"
+            }
+            return HTML.escape(i.path ?? "?")
+        }.joined(separator: ", ")
+        return "<p id=\"lineage\">Made by <span class=\"tag\">\(HTML.escape(l.operation))</span> of \(inputs)</p>"
     }
 
     static func profileHTML(_ v: DatasetVersion) -> String {
