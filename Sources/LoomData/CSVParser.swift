@@ -12,7 +12,12 @@ public struct CSVParser<Sink: RowSink> {
     public var sink: Sink
     let delimiter: UInt8
     let file: String
-    private var row = Row()
+    private let row = Row()
+    // The record being read; handed to the sink in `row` (swapped in and out: no copy).
+    private var bytes: [UInt8] = []
+    private var ends: [Int] = []
+    private var kinds: [FieldKind] = []
+    private var recordLine = 1
     private var state = State.fieldStart
     private var columns: [String]?
     /// The physical line being read, and the one the current record started on.
@@ -27,7 +32,7 @@ public struct CSVParser<Sink: RowSink> {
         self.delimiter = delimiter
         self.file = file
         row.file = file
-        row.line = 1
+        bytes.reserveCapacity(4096)
     }
 
     public var columnCount: Int { columns?.count ?? 0 }
@@ -68,7 +73,7 @@ public struct CSVParser<Sink: RowSink> {
                     nonASCII |= b
                     j += 1
                 }
-                if j > i { row.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<j])) }
+                if j > i { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<j])) }
                 i = j
                 if j < n {
                     let b = chunk[j]
@@ -89,7 +94,7 @@ public struct CSVParser<Sink: RowSink> {
                     nonASCII |= b
                     j += 1
                 }
-                if j > i { row.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<j])) }
+                if j > i { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<j])) }
                 i = j
                 if j < n {
                     state = .quoteInQuoted
@@ -99,7 +104,7 @@ public struct CSVParser<Sink: RowSink> {
                 let b = chunk[i]
                 i += 1
                 if b == Self.quote {
-                    row.bytes.append(Self.quote)
+                    bytes.append(Self.quote)
                     state = .quoted
                 } else if b == delimiter {
                     try endField(quoted: true, atLineEnd: false)
@@ -137,7 +142,7 @@ public struct CSVParser<Sink: RowSink> {
             try endField(quoted: false, atLineEnd: true)
             try endRecord()
         case .fieldStart:
-            if row.count > 0 {
+            if !ends.isEmpty {
                 try endField(quoted: false, atLineEnd: true)
                 try endRecord()
             }
@@ -150,48 +155,64 @@ public struct CSVParser<Sink: RowSink> {
     }
 
     private mutating func endField(quoted: Bool, atLineEnd: Bool) throws {
-        if !quoted, atLineEnd, row.bytes.last == Self.cr, row.bytes.count > (row.ends.last ?? 0) { row.bytes.removeLast() }
-        let start = row.ends.last ?? 0
-        let kind: FieldKind = row.bytes.withUnsafeBufferPointer { b in
+        let start = ends.last ?? 0
+        if !quoted, atLineEnd, bytes.count > start, bytes.last == Self.cr { bytes.removeLast() }
+        let kind: FieldKind = bytes.withUnsafeBufferPointer { b in
             NumberText.isNullToken(UnsafeBufferPointer(rebasing: b[start...])) ? .null : .text
         }
-        row.endField(kind)
+        ends.append(bytes.count)
+        kinds.append(kind)
+    }
+
+    private func field(_ i: Int) -> String {
+        String(decoding: bytes[(i == 0 ? 0 : ends[i - 1])..<ends[i]], as: UTF8.self)
     }
 
     private mutating func endRecord() throws {
         defer {
-            row.reset()
+            bytes.removeAll(keepingCapacity: true)
+            ends.removeAll(keepingCapacity: true)
+            kinds.removeAll(keepingCapacity: true)
             nonASCII = 0
-            row.line = line + 1
+            recordLine = line + 1
         }
         // A blank line.
-        if row.count == 1, row.ends[0] == 0 { return }
+        if ends.count == 1, ends[0] == 0 { return }
         if nonASCII & 0x80 != 0 { try checkUTF8() }
         guard let columns else {
             try begin()
             return
         }
-        if row.count != columns.count {
-            throw LoomError.invalidParameter("\(file), line \(row.line): \(row.count) fields, but the header has \(columns.count)")
+        if ends.count != columns.count {
+            throw LoomError.invalidParameter("\(file), line \(recordLine): \(ends.count) fields, but the header has \(columns.count)")
+        }
+        swap(&row.bytes, &bytes)
+        swap(&row.ends, &ends)
+        swap(&row.kinds, &kinds)
+        row.line = recordLine
+        defer {
+            swap(&row.bytes, &bytes)
+            swap(&row.ends, &ends)
+            swap(&row.kinds, &kinds)
         }
         try sink.consume(row)
     }
 
     private func checkUTF8() throws {
-        for i in 0..<row.count {
-            let valid = row.withBytes(i) { String(validating: $0, as: UTF8.self) != nil }
-            if !valid { throw LoomError.invalidParameter("\(file), line \(row.line): field \(i + 1) is not valid UTF-8") }
+        for i in 0..<ends.count {
+            let valid = bytes[(i == 0 ? 0 : ends[i - 1])..<ends[i]].withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) != nil }
+            if !valid { throw LoomError.invalidParameter("\(file), line \(recordLine): field \(i + 1) is not valid UTF-8") }
         }
     }
 
     private mutating func begin() throws {
         var names: [String] = []
         var seen: Set<String> = []
-        for i in 0..<row.count {
-            var name = row.withBytes(i) { String(decoding: $0, as: UTF8.self) }
+        for i in 0..<ends.count {
+            var name = field(i)
             if name.isEmpty { name = "column_\(i + 1)" }
             guard seen.insert(name).inserted else {
-                throw LoomError.invalidParameter("\(file), line \(row.line): the header names column \(name) twice")
+                throw LoomError.invalidParameter("\(file), line \(recordLine): the header names column \(name) twice")
             }
             names.append(name)
         }

@@ -22,8 +22,18 @@ public struct Profiler: RowSink {
 
     public mutating func consume(_ row: Row) throws {
         rows += 1
-        for i in 0..<columns.count {
-            columns[i].add(row, i)
+        // One access to the row's storage for all columns.
+        row.bytes.withUnsafeBufferPointer { bytes in
+            row.ends.withUnsafeBufferPointer { ends in
+                row.kinds.withUnsafeBufferPointer { kinds in
+                    var start = 0
+                    for i in 0..<columns.count {
+                        let end = ends[i]
+                        columns[i].add(kinds[i], UnsafeBufferPointer(rebasing: bytes[start..<end]), row)
+                        start = end
+                    }
+                }
+            }
         }
     }
 
@@ -56,8 +66,10 @@ struct ColumnProfiler {
     var max = -Double.infinity
     var sample: [Double] = []
     var rng = SplitMix64(seed: 0x5EED_10AD)
-    var counts: [[UInt8]: Int64] = [:]
-    var overflowed = false
+    /// Algorithm L's state: the weight, and the count of finite values at which the next value is kept.
+    var w = 1.0
+    var nextKept: Int64 = 0
+    var counts = CountTable(limit: exactDistinct)
     var hll = HyperLogLog()
     var minLength = Int.max
     var maxLength = 0
@@ -65,39 +77,29 @@ struct ColumnProfiler {
 
     init(name: String) { self.name = name }
 
-    mutating func add(_ row: Row, _ i: Int) {
-        let kind = row.kind(i)
+    mutating func add(_ kind: FieldKind, _ b: UnsafeBufferPointer<UInt8>, _ row: Row) {
         if kind == .null { nulls += 1; return }
         present += 1
-        row.withBytes(i) { b in
-            hll.add(b)
-            if !overflowed {
-                if let c = counts[Array(b)] {
-                    counts[Array(b)] = c + 1
-                } else if counts.count < Self.exactDistinct {
-                    counts[Array(b)] = 1
-                } else {
-                    overflowed = true
-                }
-            } else if let c = counts[Array(b)] {
-                counts[Array(b)] = c + 1
-            }
-            switch kind {
-            case .bool:
+        let h = CountTable.fingerprint(b)
+        hll.add(fingerprint: h)
+        // Past the exact limit only columns holding text keep counting (for their top values):
+        // the count table of a column of distinct numbers would only cost cache misses.
+        if !counts.overflowed || present - 1 > numbers + booleans { counts.add(b, fingerprint: h) }
+        switch kind {
+        case .bool:
+            booleans += 1
+        case .text, .number:
+            if let (v, integral) = NumberText.parse(b) {
+                addNumber(v, integral: integral)
+            } else if kind == .text, Self.isBoolText(b) {
                 booleans += 1
-            case .text, .number:
-                if let v = NumberText.double(b) {
-                    addNumber(v, integral: kind == .number ? !b.contains(UInt8(ascii: ".")) && !b.contains(UInt8(ascii: "e")) && !b.contains(UInt8(ascii: "E")) : Self.isIntegerText(b))
-                } else if kind == .text, Self.isBoolText(b) {
-                    booleans += 1
-                } else {
-                    text(b, row)
-                }
-            case .string:
+            } else {
                 text(b, row)
-            case .null:
-                break
             }
+        case .string:
+            text(b, row)
+        case .null:
+            break
         }
     }
 
@@ -120,27 +122,41 @@ struct ColumnProfiler {
         m2 += delta * (v - mean)
         if v < min { min = v }
         if v > max { max = v }
-        // Reservoir sampling (Algorithm R) with a fixed seed.
+        // Reservoir sampling with a fixed seed (Li's Algorithm L: it draws random numbers only
+        // for the values it keeps, so a long column costs a comparison per value).
         if sample.count < Self.sampleSize {
             sample.append(v)
-        } else {
-            let j = rng.next() % UInt64(finite)
-            if j < UInt64(Self.sampleSize) { sample[Int(j)] = v }
+            if sample.count == Self.sampleSize {
+                w = Foundation.exp(Foundation.log(uniform()) / Double(Self.sampleSize))
+                nextKept = finite + skip()
+            }
+        } else if finite == nextKept {
+            sample[Int(rng.next() % UInt64(Self.sampleSize))] = v
+            w *= Foundation.exp(Foundation.log(uniform()) / Double(Self.sampleSize))
+            nextKept += skip()
         }
     }
 
-    static func isIntegerText(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        var start = 0
-        if b.first == UInt8(ascii: "-") || b.first == UInt8(ascii: "+") { start = 1 }
-        guard start < b.count else { return false }
-        for j in start..<b.count where b[j] &- 48 >= 10 { return false }
-        return true
+    /// `true` or `false` in any case.
+    /// A uniform double in (0, 1).
+    private mutating func uniform() -> Double {
+        (Double(rng.next() >> 11) + 0.5) / Double(1 << 53)
+    }
+
+    /// How many values to pass over before keeping one, plus one.
+    private mutating func skip() -> Int64 {
+        let s = Foundation.log(uniform()) / Foundation.log1p(-w)
+        return s.isFinite && s < 1e15 ? Int64(s) + 1 : Int64(1e15)
     }
 
     static func isBoolText(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard b.count == 4 || b.count == 5 else { return false }
-        let lower = String(decoding: b, as: UTF8.self).lowercased()
-        return lower == "true" || lower == "false"
+        func matches(_ word: StaticString) -> Bool {
+            guard b.count == word.utf8CodeUnitCount else { return false }
+            let w = word.utf8Start
+            for i in 0..<b.count where b[i] | 0x20 != w[i] { return false }
+            return true
+        }
+        return matches("true") || matches("false")
     }
 
     func profile(findings: inout [QualityFinding]) -> ColumnProfile {
@@ -154,9 +170,9 @@ struct ColumnProfiler {
         } else {
             type = .string
         }
-        let distinct = overflowed ? hll.estimate() : Int64(counts.count)
+        let distinct = counts.overflowed ? hll.estimate() : Int64(counts.count)
         var p = ColumnProfile(
-            name: name, type: type, count: present, nulls: nulls, distinct: distinct, distinctApproximate: overflowed)
+            name: name, type: type, count: present, nulls: nulls, distinct: distinct, distinctApproximate: counts.overflowed)
         switch type {
         case .integer, .number:
             if finite > 0 {
@@ -170,7 +186,7 @@ struct ColumnProfiler {
             }
             p.nonFinite = nonFinite
             // Integer codes that repeat (categories) have a mode too.
-            if type == .integer, !overflowed, counts.count < Int(present) { p.top = topValues() }
+            if type == .integer, !counts.overflowed, counts.count < Int(present) { p.top = topValues() }
         case .string, .boolean:
             p.top = topValues()
             if type == .string, minLength != Int.max {
@@ -198,8 +214,7 @@ struct ColumnProfiler {
     }
 
     func topValues() -> [ValueCount] {
-        counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.lexicographicallyPrecedes($1.key) }
-            .prefix(10).map { ValueCount(value: String(decoding: $0.key, as: UTF8.self), count: $0.value) }
+        counts.top(10).map { ValueCount(value: String(decoding: $0.value, as: UTF8.self), count: $0.count) }
     }
 
     /// numpy's default (linear) quantile of sorted values.
@@ -225,16 +240,13 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 }
 
-/// HyperLogLog with 2^12 registers (about 1.6% standard error), over a fixed hash of the bytes.
+/// HyperLogLog with 2^12 registers (about 1.6% standard error), over a fixed 64-bit hash.
 struct HyperLogLog {
     static let bits = 12
     var registers = [UInt8](repeating: 0, count: 1 << 12)
 
-    mutating func add(_ bytes: UnsafeBufferPointer<UInt8>) {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-        // Finalizer (MurmurHash3's fmix64) to spread FNV-1a's low-entropy bits.
-        h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD; h ^= h >> 33; h = h &* 0xC4CE_B9FE_1A85_EC53; h ^= h >> 33
+    /// `h`: `CountTable.fingerprint` of the value.
+    mutating func add(fingerprint h: UInt64) {
         let index = Int(h >> UInt64(64 - Self.bits))
         let rank = UInt8(Swift.min((h << UInt64(Self.bits)).leadingZeroBitCount + 1, 64 - Self.bits + 1))
         if rank > registers[index] { registers[index] = rank }

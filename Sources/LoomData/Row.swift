@@ -1,3 +1,4 @@
+import Foundation
 import LoomCore
 
 /// What a field holds, as read.
@@ -89,50 +90,121 @@ extension RowSink {
 /// Reading numbers and missing values from field text.
 public enum NumberText {
     /// The tokens read as missing, as pandas does by default.
-    static let nullTokens: Set<[UInt8]> = Set(["NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "-NaN", "-nan", "None", "<NA>", "#N/A"].map { Array($0.utf8) })
+    static let nullTokenList: [[UInt8]] = ["NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "-NaN", "-nan", "None", "<NA>", "#N/A"].map { Array($0.utf8) }
 
-    /// Whether unquoted CSV text stands for a missing value.
+    /// Whether CSV text stands for a missing value.
     static func isNullToken(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
         if b.isEmpty { return true }
         guard b.count <= 4 else { return false }
-        return nullTokens.contains(Array(b))
+        // Every token starts with one of N n - < #.
+        switch b[0] {
+        case UInt8(ascii: "N"), UInt8(ascii: "n"), UInt8(ascii: "-"), UInt8(ascii: "<"), UInt8(ascii: "#"):
+            return nullTokenList.contains { $0.elementsEqual(b) }
+        default:
+            return false
+        }
     }
 
     /// The number the text spells (decimal, with exponent; `inf`, `-inf`, `Infinity`), or nil.
     public static func double(_ b: UnsafeBufferPointer<UInt8>) -> Double? {
-        guard let first = b.first else { return nil }
-        // Fast path for plain integers of up to 15 digits.
+        parse(b)?.value
+    }
+
+    /// 10^e for 0 <= e <= 22 (all exact doubles).
+    @inline(__always) static func powerOf10(_ e: Int) -> Double {
+        var v = 1.0
+        var base = 10.0
+        var n = e
+        while n > 0 {
+            if n & 1 == 1 { v *= base }
+            base *= base
+            n >>= 1
+        }
+        return v
+    }
+
+    /// The number and whether it was written as an integer (no fraction, no exponent). Decimals
+    /// of up to 19 significant digits with a small exponent take Clinger's fast path (exact:
+    /// the mantissa and the power of ten are both exact doubles); the rest go through `strtod`.
+    /// Text with anything but digits, one sign, one point and one exponent is not a number (so
+    /// "0x1p3" or " 12" are text, as pandas reads them).
+    public static func parse(_ b: UnsafeBufferPointer<UInt8>) -> (value: Double, integral: Bool)? {
+        let n = b.count
+        guard n > 0 else { return nil }
         var i = 0
         var negative = false
-        if first == UInt8(ascii: "-") || first == UInt8(ascii: "+") { negative = first == UInt8(ascii: "-"); i = 1 }
-        if b.count - i > 0, b.count - i <= 15 {
-            var v: Int64 = 0
-            var j = i
-            while j < b.count, b[j] &- 48 < 10 { v = v &* 10 &+ Int64(b[j] &- 48); j += 1 }
-            if j == b.count { return Double(negative ? -v : v) }
+        if b[0] == UInt8(ascii: "-") || b[0] == UInt8(ascii: "+") {
+            negative = b[0] == UInt8(ascii: "-")
+            i = 1
         }
-        // Anything else through strtod's grammar, but only over characters a number may hold
-        // (so that "0x1p3" or " 12" are text, as pandas reads them).
-        var sawDigit = false
-        for c in b {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): sawDigit = true
-            case UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "e"), UInt8(ascii: "E"): break
-            default:
-                return special(b)
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var significant = 0
+        var dropped = 0
+        var fraction = 0
+        var sawPoint = false
+        while i < n {
+            let c = b[i]
+            if c &- 48 < 10 {
+                digits += 1
+                if significant < 19 {
+                    if mantissa != 0 || c != 48 { significant += 1 }
+                    mantissa = mantissa &* 10 &+ UInt64(c &- 48)
+                    if sawPoint { fraction += 1 }
+                } else if !sawPoint {
+                    dropped += 1
+                }
+            } else if c == UInt8(ascii: "."), !sawPoint {
+                sawPoint = true
+            } else {
+                break
             }
+            i += 1
         }
-        guard sawDigit else { return nil }
-        return b.withMemoryRebound(to: CChar.self) { cs -> Double? in
-            var text = [CChar](cs)
-            text.append(0)
-            return text.withUnsafeBufferPointer { p -> Double? in
-                var end: UnsafeMutablePointer<CChar>?
-                let v = strtod(p.baseAddress!, &end)
-                guard let end, end - UnsafeMutablePointer(mutating: p.baseAddress!) == cs.count else { return nil }
-                return v
+        guard digits > 0 else { return special(b) }
+        var exponent = 0
+        var sawExponent = false
+        if i < n {
+            guard b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") else { return nil }
+            sawExponent = true
+            i += 1
+            var expNegative = false
+            if i < n, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") {
+                expNegative = b[i] == UInt8(ascii: "-")
+                i += 1
             }
+            let start = i
+            while i < n, b[i] &- 48 < 10 {
+                if exponent < 100_000 { exponent = exponent * 10 + Int(b[i] &- 48) }
+                i += 1
+            }
+            guard i == n, i > start else { return nil }
+            if expNegative { exponent = -exponent }
         }
+        let integral = !sawPoint && !sawExponent
+        let scale = exponent - fraction + dropped
+        if mantissa < (1 << 53), scale >= -22, scale <= 22 {
+            var v = Double(mantissa)
+            v = scale < 0 ? v / powerOf10(-scale) : v * powerOf10(scale)
+            return (negative ? -v : v, integral)
+        }
+        // Long or far-off numbers: strtod over a NUL-terminated copy on the stack.
+        let v = withUnsafeTemporaryAllocation(of: CChar.self, capacity: n + 1) { text -> Double? in
+            for j in 0..<n { text[j] = CChar(bitPattern: b[j]) }
+            text[n] = 0
+            var end: UnsafeMutablePointer<CChar>?
+            let v = strtod(text.baseAddress!, &end)
+            guard let end, end - text.baseAddress! == n else { return nil }
+            return v
+        }
+        return v.map { ($0, integral) }
+    }
+
+    static func special(_ b: UnsafeBufferPointer<UInt8>) -> (value: Double, integral: Bool)? {
+        // inf, Inf, Infinity, each optionally signed.
+        guard b.count >= 3, b.count <= 9, b[0] == UInt8(ascii: "i") || b[0] == UInt8(ascii: "I") || b[0] == UInt8(ascii: "-") || b[0] == UInt8(ascii: "+"),
+            let v = infinities[Array(b)] else { return nil }
+        return (v, false)
     }
 
     static let infinities: [[UInt8]: Double] = [
@@ -140,10 +212,6 @@ public enum NumberText {
         "Infinity": .infinity, "-Infinity": -.infinity, "+Infinity": .infinity,
     ].reduce(into: [:]) { $0[Array($1.key.utf8)] = $1.value }
 
-    static func special(_ b: UnsafeBufferPointer<UInt8>) -> Double? {
-        guard b.count <= 9 else { return nil }
-        return infinities[Array(b)]
-    }
 }
 
 #if canImport(Glibc)

@@ -31,8 +31,8 @@ public struct SampleRow: Sendable, Codable, Hashable {
     public var values: [String: String?]
 }
 
-/// Checks a table against an expectation suite as it streams by (a `RowSink`). It profiles the
-/// table in the same pass (`schema` and `row_count` use the profile), so one read does both.
+/// Checks a table against an expectation suite as it streams by (a `RowSink`). A suite with a
+/// `schema` rule profiles the table in the same pass (for the column types).
 ///
 /// Memory: `unique` keeps a 64-bit fingerprint per distinct value (about 16 bytes each); every
 /// other rule keeps a few counters and its samples.
@@ -40,11 +40,16 @@ public struct Validator: RowSink {
     public static let sampleLimit = 5
     let suite: ExpectationSuite
     let now: Double
-    public private(set) var profiler = Profiler()
+    private var profiler: Profiler?
+    private var rows: Int64 = 0
     private var columns: [String] = []
     private var states: [RuleState]
 
     struct RuleState {
+        // The rule's parameters, copied out of its `Expectation` once (not per row).
+        let rule: Expectation.Rule
+        let min: Double?
+        let max: Double?
         var column = -1
         var checked: Int64 = 0
         var failures: Int64 = 0
@@ -52,14 +57,17 @@ public struct Validator: RowSink {
         var seen: Set<UInt64> = []
         var allowed: Set<[UInt8]> = []
         var regex: NSRegularExpression?
+        /// Pattern results by value fingerprint: text columns repeat their values.
+        var matches: [UInt64: Bool] = [:]
         var newest = -Double.infinity
     }
 
     public init(suite: ExpectationSuite, now: Date = Date()) {
         self.suite = suite
         self.now = now.timeIntervalSince1970
+        if suite.expectations.contains(where: { $0.rule == .schema }) { profiler = Profiler() }
         states = suite.expectations.map { e in
-            var s = RuleState()
+            var s = RuleState(rule: e.rule, min: e.min, max: e.max)
             if let values = e.values { s.allowed = Set(values.map { Array($0.utf8) }) }
             if let p = e.pattern { s.regex = try? NSRegularExpression(pattern: p) }
             return s
@@ -67,13 +75,13 @@ public struct Validator: RowSink {
     }
 
     public mutating func begin(columns names: [String]) throws {
-        try profiler.begin(columns: names)
+        try profiler?.begin(columns: names)
         columns = names
         resolve()
     }
 
     public mutating func addColumn(_ name: String) throws {
-        try profiler.addColumn(name)
+        try profiler?.addColumn(name)
         columns.append(name)
         resolve()
     }
@@ -85,35 +93,38 @@ public struct Validator: RowSink {
     }
 
     public mutating func consume(_ row: Row) throws {
-        try profiler.consume(row)
+        rows += 1
+        try profiler?.consume(row)
         for i in 0..<states.count {
             let c = states[i].column
             guard c >= 0 else { continue }
-            let e = suite.expectations[i]
+            let rule = states[i].rule
             let kind = c < row.count ? row.kind(c) : .null
             if kind == .null {
-                if e.rule == .notNull { fail(i, row, checked: true) }
+                if rule == .notNull { fail(i, row, checked: true) }
                 continue
             }
             let ok: Bool = row.withBytes(c) { b in
-                switch e.rule {
-                case .notNull:
+                switch rule {
+                case .notNull, .rowCount, .schema:
                     return true
                 case .unique:
-                    return states[i].seen.insert(Self.fingerprint(b)).inserted
+                    return states[i].seen.insert(CountTable.fingerprint(b)).inserted
                 case .range:
                     guard kind != .string, kind != .bool, let v = NumberText.double(b), !v.isNaN else { return false }
-                    return (e.min.map { v >= $0 } ?? true) && (e.max.map { v <= $0 } ?? true)
+                    return (states[i].min.map { v >= $0 } ?? true) && (states[i].max.map { v <= $0 } ?? true)
                 case .allowedValues:
                     return states[i].allowed.contains(Array(b))
                 case .regex:
+                    let h = CountTable.fingerprint(b)
+                    if let known = states[i].matches[h] { return known }
                     let s = String(decoding: b, as: UTF8.self)
-                    return states[i].regex?.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+                    let matched = states[i].regex?.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+                    if states[i].matches.count < 65_536 { states[i].matches[h] = matched }
+                    return matched
                 case .freshness:
                     guard let t = Timestamps.seconds(b) else { return false }
                     if t > states[i].newest { states[i].newest = t }
-                    return true
-                case .rowCount, .schema:
                     return true
                 }
             }
@@ -132,31 +143,25 @@ public struct Validator: RowSink {
         }
     }
 
-    /// FNV-1a then MurmurHash3's finalizer: 64 bits, fixed (not seeded per process).
-    static func fingerprint(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for c in b { h = (h ^ UInt64(c)) &* 0x100_0000_01B3 }
-        h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD; h ^= h >> 33; h = h &* 0xC4CE_B9FE_1A85_EC53; h ^= h >> 33
-        return h
-    }
-
     public func report() -> ValidationReport {
-        let profile = profiler.profile()
+        let profile = profiler?.profile()
+        let rows = self.rows
         var results: [ExpectationResult] = []
         for (i, e) in suite.expectations.enumerated() {
             let s = states[i]
             var r = ExpectationResult(name: e.name, rule: e.rule, column: e.column, passed: true, checked: s.checked, failures: s.failures, message: nil, samples: s.samples)
             switch e.rule {
             case .rowCount:
-                r.checked = profile.rows
-                if let lo = e.min, Double(profile.rows) < lo {
+                r.checked = rows
+                if let lo = e.min, Double(rows) < lo {
                     r.passed = false
-                    r.message = "\(profile.rows) rows, at least \(Self.number(lo)) expected"
-                } else if let hi = e.max, Double(profile.rows) > hi {
+                    r.message = "\(rows) rows, at least \(Self.number(lo)) expected"
+                } else if let hi = e.max, Double(rows) > hi {
                     r.passed = false
-                    r.message = "\(profile.rows) rows, at most \(Self.number(hi)) expected"
+                    r.message = "\(rows) rows, at most \(Self.number(hi)) expected"
                 }
             case .schema:
+                guard let profile else { break }
                 var problems: [String] = []
                 for (name, type) in e.columns ?? [] {
                     guard let c = profile.column(name) else { problems.append("\(name) is missing"); continue }
@@ -198,7 +203,7 @@ public struct Validator: RowSink {
             }
             results.append(r)
         }
-        return ValidationReport(passed: results.allSatisfy(\.passed), rows: profile.rows, results: results)
+        return ValidationReport(passed: results.allSatisfy(\.passed), rows: rows, results: results)
     }
 
     /// An integer column satisfies `number`.

@@ -291,3 +291,40 @@ struct ProfileTests {
         #expect(try DataFiles.profile(a).0.digest == DataFiles.profile(b).0.digest)
     }
 }
+
+@Suite("Reading numbers")
+struct NumberTextTests {
+    static func parse(_ s: String) -> (value: Double, integral: Bool)? {
+        var bytes = Array(s.utf8)
+        return bytes.withUnsafeMutableBufferPointer { NumberText.parse(UnsafeBufferPointer($0)) }
+    }
+
+    @Test("the fast path reads decimals exactly as strtod does")
+    func matchesStrtod() {
+        var rng = SplitMix64(seed: 99)
+        for _ in 0..<200_000 {
+            let digits = Int(rng.next() % 20) + 1
+            var text = rng.next() % 3 == 0 ? "-" : ""
+            for d in 0..<digits { text += String(rng.next() % 10); if d == Int(rng.next() % UInt64(digits)) && !text.contains(".") { text += "." } }
+            if rng.next() % 4 == 0 { text += "e\(Int(rng.next() % 60) - 30)" }
+            let expected = Double(text)
+            let got = Self.parse(text)?.value
+            #expect(got == expected, "\(text)")
+            if got != expected { return }
+        }
+    }
+
+    @Test("integers, specials, and what is not a number", arguments: [
+        ("42", 42.0, true), ("-7", -7, true), ("+3", 3, true), ("3.0", 3, false), ("1e3", 1000, false), (".5", 0.5, false),
+        ("12345678901234567890", 12345678901234567168, true), ("0.1", 0.1, false), ("inf", .infinity, false), ("-Infinity", -.infinity, false),
+    ])
+    func numbers(text: String, value: Double, integral: Bool) {
+        let r = Self.parse(text)
+        #expect(r?.value == value && r?.integral == integral)
+    }
+
+    @Test("not numbers", arguments: ["", "-", ".", "1.2.3", "1e", "1e+", "0x10", " 1", "1 ", "abc", "1,5", "e5", "--1", "infinity!"])
+    func notNumbers(text: String) {
+        #expect(Self.parse(text) == nil)
+    }
+}

@@ -1,0 +1,95 @@
+/// Counts of distinct byte strings, keyed by a 64-bit fingerprint (FNV-1a then MurmurHash3's
+/// finalizer) in an open-addressing table that keeps each distinct value's bytes once, for
+/// display. Holds at most `limit` distinct values; after that it counts only those it holds
+/// (`overflowed`). Two distinct values with one fingerprint would count as one: with 64 bits and
+/// at most `limit` values, about one chance in 10^11.
+struct CountTable {
+    let limit: Int
+    private var fingerprints: [UInt64]
+    private var slots: [Int32]
+    private var counts: [Int64] = []
+    private var arena: [UInt8] = []
+    private var ends: [Int] = []
+    private(set) var overflowed = false
+
+    init(limit: Int) {
+        self.limit = limit
+        fingerprints = Array(repeating: 0, count: 64)
+        slots = Array(repeating: -1, count: 64)
+    }
+
+    var count: Int { counts.count }
+
+    /// Eight bytes at a time (multiply and rotate), the length mixed in, then MurmurHash3's
+    /// finalizer. Fixed: not seeded per process, so profiles repeat.
+    static func fingerprint(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(b.count)
+        var i = 0
+        let raw = UnsafeRawBufferPointer(b)
+        while i + 8 <= b.count {
+            let word = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            h = ((h ^ word) &* 0x87C3_7B91_1142_53D5).rotatedLeft(31) &* 0x4CF5_AD43_2745_937F
+            i += 8
+        }
+        if i < b.count {
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < b.count {
+                tail |= UInt64(b[i]) << shift
+                shift += 8
+                i += 1
+            }
+            h = ((h ^ tail) &* 0x87C3_7B91_1142_53D5).rotatedLeft(31) &* 0x4CF5_AD43_2745_937F
+        }
+        h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD; h ^= h >> 33; h = h &* 0xC4CE_B9FE_1A85_EC53; h ^= h >> 33
+        return h
+    }
+
+    mutating func add(_ b: UnsafeBufferPointer<UInt8>, fingerprint h: UInt64) {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let s = slots[i]
+            if s < 0 { break }
+            if fingerprints[i] == h {
+                counts[Int(s)] += 1
+                return
+            }
+            i = (i + 1) & mask
+        }
+        guard counts.count < limit else {
+            overflowed = true
+            return
+        }
+        slots[i] = Int32(counts.count)
+        fingerprints[i] = h
+        counts.append(1)
+        arena.append(contentsOf: b)
+        ends.append(arena.count)
+        if counts.count * 2 > slots.count { grow() }
+    }
+
+    private mutating func grow() {
+        let size = slots.count * 2
+        var newSlots = [Int32](repeating: -1, count: size)
+        var newFingerprints = [UInt64](repeating: 0, count: size)
+        for (i, s) in slots.enumerated() where s >= 0 {
+            var j = Int(truncatingIfNeeded: fingerprints[i]) & (size - 1)
+            while newSlots[j] >= 0 { j = (j + 1) & (size - 1) }
+            newSlots[j] = s
+            newFingerprints[j] = fingerprints[i]
+        }
+        slots = newSlots
+        fingerprints = newFingerprints
+    }
+
+    /// The `n` most frequent values (ties in byte order).
+    func top(_ n: Int) -> [(value: [UInt8], count: Int64)] {
+        let all = counts.indices.map { i in (value: Array(arena[(i == 0 ? 0 : ends[i - 1])..<ends[i]]), count: counts[i]) }
+        return Array(all.sorted { $0.count != $1.count ? $0.count > $1.count : $0.value.lexicographicallyPrecedes($1.value) }.prefix(n))
+    }
+}
+
+extension UInt64 {
+    @inline(__always) func rotatedLeft(_ n: UInt64) -> UInt64 { (self << n) | (self >> (64 - n)) }
+}
