@@ -9,7 +9,7 @@ import LoomTracking
 struct DatasetsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "datasets", abstract: "Register, list, show and profile versioned datasets (CSV, TSV, JSON Lines, optionally gzipped).",
-        subcommands: [Register.self, List.self, Show.self, Profile.self, ValidateData.self, Clean.self])
+        subcommands: [Register.self, List.self, Show.self, Profile.self, ValidateData.self, Clean.self, Split.self])
 
     struct Register: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -239,6 +239,41 @@ struct DatasetsCommand: AsyncParsableCommand {
         }
     }
 
+    struct Split: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Split data into NAME-train, NAME-validation and NAME-test versions (seeded, optionally stratified).",
+            discussion: """
+                Each part gets exactly its share of the rows (validation and test rounded, train the \
+                rest), chosen at random with --seed; with --stratify, within each class of that \
+                column. A part with a share of 0 is not made. Each part records its lineage.
+                """)
+        @Argument(help: "A file or folder; or NAME or NAME@VERSION of a registered dataset.") var data: String
+        @Option(help: "The parts become versions of NAME-train, NAME-validation, NAME-test.") var name: String
+        @Option(help: "Share of the rows for training.") var train = 0.8
+        @Option(help: "Share for validation.") var validation = 0.1
+        @Option(help: "Share for testing.") var test = 0.1
+        @Option(help: "Seed of the random assignment.") var seed: UInt64 = 42
+        @Option(help: "Keep the classes of this column in the same proportions in every part.") var stratify: String?
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var storage: StoreOptions
+
+        func run() async throws {
+            let plan = SplitPlan(train: train, validation: validation, test: test, seed: seed, stratify: stratify)
+            try plan.check()
+            let source = try DataSource.parse(data)
+            let (tracking, _) = try await storage.open(logger: cliLogger())
+            let parts = try await AuditContext.$current.withValue(AuditContext(actor: "cli", origin: "loom datasets split")) {
+                try await tracking.splitDataset(source, plan: plan, into: name)
+            }
+            await tracking.store.shutdown()
+            if output.json { return try Output.json(parts.map(\.registration.version)) }
+            Output.table(["PART", "DATASET", "VERSION", "ROWS", "DIGEST"], parts.map { p in
+                let v = p.registration.version
+                return [p.part, v.name, "\(v.version)\(p.registration.created ? "" : " (unchanged)")", v.rowCount.map(String.init) ?? "-", String(v.digest.prefix(19))]
+            })
+        }
+    }
+
     /// `COLUMN=VALUE`.
     static func pair(_ item: String, _ option: String) throws(LoomError) -> (String, String) {
         guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
@@ -276,7 +311,7 @@ struct DatasetsCommand: AsyncParsableCommand {
         if let d = v.description { print("description: \(d)") }
         if let json = v.lineage, let l = try? JSONDecoder().decode(DatasetLineage.self, from: Data(json.utf8)) {
             let inputs = l.inputs.map { i in i.name.map { "\($0)@\(i.version ?? 0)" } ?? i.path ?? "?" }.joined(separator: ", ")
-            print("made by:     \(l.operation) of \(inputs)")
+            print("made by:     \(l.operation)\(l.part.map { " (\($0))" } ?? "") of \(inputs)")
         }
         if let schema = v.schema, v.format != "mlflow",
             let s = try? JSONDecoder().decode(DatasetSchema.self, from: Data(schema.utf8)) {

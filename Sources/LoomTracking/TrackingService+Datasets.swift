@@ -107,8 +107,20 @@ public struct DatasetLineage: Sendable, Codable, Hashable {
         }
     }
     public var operation: String
+    /// The options of a `clean`.
     public var parameters: CleanPlan?
+    /// The options of a `split`, and which part this version is.
+    public var split: SplitPlan?
+    public var part: String?
     public var inputs: [Input]
+
+    public init(operation: String, parameters: CleanPlan? = nil, split: SplitPlan? = nil, part: String? = nil, inputs: [Input]) {
+        self.operation = operation
+        self.parameters = parameters
+        self.split = split
+        self.part = part
+        self.inputs = inputs
+    }
 }
 
 extension TrackingService {
@@ -162,6 +174,45 @@ extension TrackingService {
             name: name, path: output, description: description, sourceType: "operation",
             source: "clean of \(input.name.map { "\($0)@\(input.version ?? 0)" } ?? input.path ?? "")", lineage: lineage, workspace: workspace)
         return (registration, cleaner.report)
+    }
+}
+
+extension TrackingService {
+    /// Splits a table into `<name>-train`, `<name>-validation` and `<name>-test` (parts with a
+    /// share of 0 are left out), each a new version with lineage to the input. Two passes: the
+    /// first counts rows (per class when stratified) so that each part gets exactly its share.
+    public func splitDataset(
+        _ source: DataSource, plan: SplitPlan, into name: String, workspace: String? = nil
+    ) async throws -> [(part: String, registration: DatasetRegistration)] {
+        try plan.check()
+        for part in SplitPlan.parts { try Validate.datasetName("\(name)-\(part)") }
+        var (files, input, _) = try await self.files(of: source, workspace: workspace)
+        var counter = SplitCounter(stratify: plan.stratify)
+        let content = try TableReader.read(files, into: &counter)
+        if input.digest.isEmpty { input.digest = content.digest }
+        let staging = FileManager.default.temporaryDirectory.appendingPathComponent("loom-split-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: staging) }
+        let shares = [plan.train, plan.validation, plan.test]
+        let outputs: [String?] = SplitPlan.parts.enumerated().map { i, part in
+            shares[i] > 0 ? staging.appendingPathComponent("\(name)-\(part).csv").path : nil
+        }
+        var splitter = Splitter(plan: plan, outputs: outputs, counter: counter)
+        let second = try TableReader.read(files, into: &splitter)
+        try splitter.finish()
+        guard second.digest == content.digest else {
+            throw LoomError.invalidState("The data changed while it was being split; split it again")
+        }
+        var results: [(String, DatasetRegistration)] = []
+        for (i, part) in SplitPlan.parts.enumerated() {
+            guard let path = outputs[i] else { continue }
+            let lineage = DatasetLineage(operation: "split", split: plan, part: part, inputs: [input])
+            let r = try await registerDataset(
+                name: "\(name)-\(part)", path: path, sourceType: "operation",
+                source: "split (\(part)) of \(input.name.map { "\($0)@\(input.version ?? 0)" } ?? input.path ?? "")", lineage: lineage, workspace: workspace)
+            results.append((part, r))
+        }
+        return results
     }
 }
 

@@ -191,6 +191,22 @@ struct CLITests {
         #expect(code == 1 && err.contains("expected COLUMN=VALUE"))
     }
 
+    @Test func datasetsSplitMakesThreeVersions() throws {
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("store").path
+        var csv = "id,label\n"
+        for i in 0..<100 { csv += "\(i),\(i % 4 == 0 ? "yes" : "no")\n" }
+        let file = try DataFiles.write(dir, "l.csv", csv)
+        var (code, out, err) = try Self.loom(["datasets", "split", file, "--name", "l", "--train", "0.6", "--validation", "0.2", "--test", "0.2", "--stratify", "label", "--data", data])
+        #expect(code == 0, "\(err)")
+        #expect(out.contains("train       l-train") && out.contains("60") && out.contains("l-validation") && out.contains("l-test"))
+        (code, out, _) = try Self.loom(["datasets", "show", "l-test@1", "--data", data])
+        #expect(out.contains("rows:        20") && out.contains("made by:     split (test) of"))
+        (code, _, err) = try Self.loom(["datasets", "split", file, "--name", "l", "--train", "0.9", "--data", data])
+        #expect(code == 1 && err.contains("must add up to 1"))
+    }
+
     /// SHA-256 by the system's sha256sum, independent of the code under test.
     static func sha256(_ path: String) throws -> String {
         let p = Process()

@@ -125,3 +125,86 @@ struct DataOperationTests {
         }
     }
 }
+
+@Suite("Splitting data")
+struct SplitTests {
+    /// Splits `csv` and returns the rows of each part (by part name).
+    static func split(_ csv: String, _ plan: SplitPlan) throws -> [String: [[String?]]] {
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let files = try TableFiles.list(try DataFiles.write(dir, "in.csv", csv))
+        var counter = SplitCounter(stratify: plan.stratify)
+        _ = try TableReader.read(files, into: &counter)
+        let outputs = SplitPlan.parts.map { dir.appendingPathComponent("\($0).csv").path }
+        var splitter = Splitter(plan: plan, outputs: outputs, counter: counter)
+        _ = try TableReader.read(files, into: &splitter)
+        try splitter.finish()
+        var parts: [String: [[String?]]] = [:]
+        for (i, part) in SplitPlan.parts.enumerated() {
+            var sink = CollectingSink()
+            _ = try TableReader.read(try TableFiles.list(outputs[i]), into: &sink)
+            parts[part] = sink.rows
+        }
+        return parts
+    }
+
+    static let labelled: String = {
+        var csv = "id,label\n"
+        for i in 0..<1000 { csv += "\(i),\(i % 10 == 0 ? "rare" : "common")\n" }
+        return csv
+    }()
+
+    @Test("each part gets exactly its share, every row lands once, the seed decides")
+    func exactShares() throws {
+        let parts = try Self.split(Self.labelled, SplitPlan(train: 0.7, validation: 0.2, test: 0.1, seed: 7))
+        #expect(parts["train"]?.count == 700 && parts["validation"]?.count == 200 && parts["test"]?.count == 100)
+        let ids = (parts["train"]! + parts["validation"]! + parts["test"]!).compactMap { $0[0] }.compactMap { Int($0) }
+        #expect(ids.sorted() == Array(0..<1000))
+        // Not the first 700 rows: a random choice.
+        #expect(parts["train"]!.compactMap { Int($0[0]!) }.filter { $0 >= 700 }.count > 100)
+        let again = try Self.split(Self.labelled, SplitPlan(train: 0.7, validation: 0.2, test: 0.1, seed: 7))
+        #expect(again == parts)
+        let other = try Self.split(Self.labelled, SplitPlan(train: 0.7, validation: 0.2, test: 0.1, seed: 8))
+        #expect(other != parts)
+    }
+
+    @Test("stratified: every part keeps the classes' proportions")
+    func stratified() throws {
+        let parts = try Self.split(Self.labelled, SplitPlan(train: 0.6, validation: 0.2, test: 0.2, seed: 1, stratify: "label"))
+        for (part, expected) in [("train", (540, 60)), ("validation", (180, 20)), ("test", (180, 20))] {
+            let labels = parts[part]!.map { $0[1] }
+            #expect(labels.filter { $0 == "common" }.count == expected.0 && labels.filter { $0 == "rare" }.count == expected.1, "\(part)")
+        }
+    }
+
+    @Test("shares must add up to 1; the stratifying column must exist", arguments: [
+        (SplitPlan(train: 0.5, validation: 0.1, test: 0.1), "must add up to 1"),
+        (SplitPlan(train: 0, validation: 0.5, test: 0.5), "train above 0"),
+        (SplitPlan(train: 1.2, validation: -0.1, test: -0.1), "between 0 and 1"),
+    ])
+    func badShares(plan: SplitPlan, message: String) {
+        let error = #expect(throws: LoomError.self) { try plan.check() }
+        #expect(error?.message.contains(message) == true)
+    }
+
+    @Test("split registers a version per part with lineage; again with the same seed, the same versions", arguments: TestBackend.available)
+    func versions(_ backend: TestBackend) async throws {
+        try await withTestStore(backend) { _, tracking in
+            let dir = try DataFiles.folder()
+            let raw = try await tracking.registerDataset(name: "raw", path: try DataFiles.write(dir, "raw.csv", Self.labelled))
+            let plan = SplitPlan(train: 0.8, validation: 0, test: 0.2, seed: 3, stratify: "label")
+            let parts = try await tracking.splitDataset(.version(name: "raw", version: 1), plan: plan, into: "raw")
+            #expect(parts.map(\.part) == ["train", "test"])
+            #expect(parts.map(\.registration.version.name) == ["raw-train", "raw-test"])
+            #expect(parts.map(\.registration.version.rowCount) == [800, 200])
+            let lineage = try JSONDecoder().decode(DatasetLineage.self, from: Data(try #require(parts[1].registration.version.lineage).utf8))
+            #expect(lineage.operation == "split" && lineage.part == "test" && lineage.split == plan)
+            #expect(lineage.inputs.first?.digest == raw.version.digest)
+            let again = try await tracking.splitDataset(.version(name: "raw", version: 1), plan: plan, into: "raw")
+            #expect(again.map(\.registration.created) == [false, false])
+            await #expect(throws: LoomError.self) {
+                try await tracking.splitDataset(.version(name: "raw", version: 1), plan: SplitPlan(stratify: "nope"), into: "raw")
+            }
+        }
+    }
+}

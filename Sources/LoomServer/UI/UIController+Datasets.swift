@@ -76,7 +76,8 @@ extension UIController {
             }
             return HTML.escape(i.path ?? "?")
         }.joined(separator: ", ")
-        return "<p id=\"lineage\">Made by <span class=\"tag\">\(HTML.escape(l.operation))</span> of \(inputs)</p>"
+        let part = l.part.map { " (\(HTML.escape($0)))" } ?? ""
+        return "<p id=\"lineage\">Made by <span class=\"tag\">\(HTML.escape(l.operation))</span>\(part) of \(inputs)</p>"
     }
 
     static func profileHTML(_ v: DatasetVersion) -> String {
