@@ -98,7 +98,8 @@ struct DatasetsCommand: AsyncParsableCommand {
 
         func run() async throws {
             if FileManager.default.fileExists(atPath: path) {
-                let report = try DatasetsCommand.profile(path)
+                let path = self.path
+                let report = try await DataWork.run { try DatasetsCommand.profile(path) }
                 if output.json { return try Output.json(report) }
                 return DatasetsCommand.printProfile(report)
             }
@@ -327,9 +328,8 @@ struct DatasetsCommand: AsyncParsableCommand {
 
     static func profile(_ path: String) throws -> Report {
         let files = try TableFiles.list(path)
-        var profiler = Profiler()
-        let content = try TableReader.read(files, into: &profiler)
-        return Report(path: path, content: content, profile: profiler.profile())
+        let (content, profile) = try ParallelProfile.run(files)
+        return Report(path: path, content: content, profile: profile)
     }
 
     static func printProfile(_ r: Report) {

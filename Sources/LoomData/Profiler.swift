@@ -10,6 +10,11 @@ public struct Profiler: RowSink {
 
     public init() {}
 
+    init(rows: Int64, columns: [ColumnProfiler]) {
+        self.rows = rows
+        self.columns = columns
+    }
+
     public mutating func begin(columns names: [String]) throws {
         columns = names.map { ColumnProfiler(name: $0) }
     }
@@ -29,7 +34,7 @@ public struct Profiler: RowSink {
                     var start = 0
                     for i in 0..<columns.count {
                         let end = ends[i]
-                        columns[i].add(kinds[i], UnsafeBufferPointer(rebasing: bytes[start..<end]), row)
+                        columns[i].add(kinds[i], UnsafeBufferPointer(rebasing: bytes[start..<end])) { (row.line, row.file) }
                         start = end
                     }
                 }
@@ -77,7 +82,8 @@ struct ColumnProfiler {
 
     init(name: String) { self.name = name }
 
-    mutating func add(_ kind: FieldKind, _ b: UnsafeBufferPointer<UInt8>, _ row: Row) {
+    /// `at`: where the value is (asked only for the first text value of a column).
+    mutating func add(_ kind: FieldKind, _ b: UnsafeBufferPointer<UInt8>, at: () -> (line: Int, file: String)) {
         if kind == .null { nulls += 1; return }
         present += 1
         let h = CountTable.fingerprint(b)
@@ -94,22 +100,25 @@ struct ColumnProfiler {
             } else if kind == .text, Self.isBoolText(b) {
                 booleans += 1
             } else {
-                text(b, row)
+                text(b, at)
             }
         case .string:
-            text(b, row)
+            text(b, at)
         case .null:
             break
         }
     }
 
-    private mutating func text(_ b: UnsafeBufferPointer<UInt8>, _ row: Row) {
+    private mutating func text(_ b: UnsafeBufferPointer<UInt8>, _ at: () -> (line: Int, file: String)) {
         // Characters, not bytes (continuation bytes do not start one).
         var length = 0
         for c in b where c & 0xC0 != 0x80 { length += 1 }
         minLength = Swift.min(minLength, length)
         maxLength = Swift.max(maxLength, length)
-        if firstText == nil { firstText = (String(decoding: b, as: UTF8.self), row.line, row.file) }
+        if firstText == nil {
+            let (line, file) = at()
+            firstText = (String(decoding: b, as: UTF8.self), line, file)
+        }
     }
 
     private mutating func addNumber(_ v: Double, integral: Bool) {

@@ -25,9 +25,7 @@ extension TrackingService {
         try Validate.length(description, path: "description", limit: Limits.maxDescriptionLength)
         let workspace = workspace ?? AuditContext.current.workspace ?? Workspace.defaultName
         let files = try TableFiles.list(path)
-        var profiler = Profiler()
-        let content = try TableReader.read(files, into: &profiler)
-        let profile = profiler.profile()
+        let (content, profile) = try await DataWork.run { try ParallelProfile.run(files) }
         if let existing = try await store.datasetVersion(name: name, digest: content.digest, workspace: workspace) {
             return DatasetRegistration(version: existing, created: false, profile: profile)
         }

@@ -328,3 +328,51 @@ struct NumberTextTests {
         #expect(Self.parse(text) == nil)
     }
 }
+
+@Suite("Profiling on every core")
+struct ParallelProfileTests {
+    static func sequential(_ files: [TableFile]) throws -> (TableContent, DatasetProfile) {
+        var profiler = Profiler()
+        let content = try TableReader.read(files, into: &profiler)
+        return (content, profiler.profile())
+    }
+
+    @Test("the parallel profile equals the one-thread profile, over several files and many batches", arguments: [2, 3, 4])
+    func sameProfile(lanes: Int) throws {
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = SplitMix64(seed: 5)
+        for (f, header) in ["b,a,c,d,e", "a,b,c,d,e"].enumerated() {
+            var csv = header + "\n"
+            for i in 0..<30_000 {
+                let x = Double(rng.next() % 100_000) / 7
+                let cat = ["red", "green", "blue"][Int(rng.next() % 3)]
+                let a = i % 13 == 0 ? "" : "\(i)"
+                csv += header == "b,a,c,d,e" ? "\(x),\(a),\(cat),\(i % 7 == 0 ? "oops" : String(i)),x y\n" : "\(a),\(x),\(cat),\(i),\"q,\(i % 50)\"\n"
+            }
+            _ = try DataFiles.write(dir, "part-\(f).csv", csv)
+        }
+        let files = try TableFiles.list(dir.path)
+        let (c1, p1) = try Self.sequential(files)
+        let (c2, p2) = try ParallelProfile.run(files, lanes: lanes)
+        #expect(c1 == c2)
+        #expect(p1 == p2)
+        #expect(p2.rows == 60_000)
+    }
+
+    @Test("an error deep in the data reaches the caller, and nothing hangs")
+    func errorsPropagate() throws {
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var csv = "a,b\n"
+        for i in 0..<50_000 { csv += "\(i),\(i)\n" }
+        csv += "1,2,3\n"
+        let path = try DataFiles.write(dir, "bad.csv", csv)
+        let error = #expect(throws: LoomError.self) { try ParallelProfile.run(try TableFiles.list(path), lanes: 2) }
+        #expect(error?.message == "bad.csv, line 50002: 3 fields, but the header has 2")
+        let empty = try DataFiles.write(dir, "empty.csv", "")
+        #expect(throws: LoomError.self) { try ParallelProfile.run(try TableFiles.list(empty), lanes: 2) }
+        let headerOnly = try DataFiles.write(dir, "h.csv", "a,b\n")
+        #expect(try ParallelProfile.run(try TableFiles.list(headerOnly), lanes: 2).1.rows == 0)
+    }
+}
