@@ -41,6 +41,42 @@ public struct CSVParser<Sink: RowSink> {
     private static var lf: UInt8 { UInt8(ascii: "\n") }
     private static var cr: UInt8 { UInt8(ascii: "\r") }
 
+    /// The position of the first delimiter or line feed at or after `i` (or the end), eight
+    /// bytes at a time: a byte equal to `d` is a zero byte of `word ^ broadcast(d)`, and
+    /// `(x - 0x01..) & ~x & 0x80..` marks zero bytes (exactly up to the first, which is the one
+    /// wanted). `nonASCII` collects the high bits seen (a superset is harmless: it only asks for
+    /// the record's UTF-8 to be checked).
+    @inline(__always)
+    static func scan(_ chunk: UnsafeRawBufferPointer, from i: Int, delimiter: UInt8, nonASCII: inout UInt8) -> Int {
+        let n = chunk.count
+        var j = i
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let d = UInt64(delimiter) &* ones
+        let l = UInt64(0x0A) &* ones
+        var high: UInt64 = 0
+        while j + 8 <= n {
+            let w = chunk.loadUnaligned(fromByteOffset: j, as: UInt64.self)
+            high |= w
+            let x = w ^ d
+            let y = w ^ l
+            let hits = ((x &- ones) & ~x & highs) | ((y &- ones) & ~y & highs)
+            if hits != 0 {
+                if high & highs != 0 { nonASCII |= 0x80 }
+                return j + hits.trailingZeroBitCount / 8
+            }
+            j += 8
+        }
+        if high & highs != 0 { nonASCII |= 0x80 }
+        while j < n {
+            let b = chunk[j]
+            if b == delimiter || b == 0x0A { break }
+            nonASCII |= b
+            j += 1
+        }
+        return j
+    }
+
     public mutating func feed(_ chunk: UnsafeRawBufferPointer) throws {
         let n = chunk.count
         var i = 0
@@ -66,14 +102,8 @@ public struct CSVParser<Sink: RowSink> {
                 }
             case .unquoted:
                 // Copy up to the next delimiter or line end in one go.
-                var j = i
-                while j < n {
-                    let b = chunk[j]
-                    if b == delimiter || b == Self.lf { break }
-                    nonASCII |= b
-                    j += 1
-                }
-                if j > i { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<j])) }
+                let j = Self.scan(chunk, from: i, delimiter: delimiter, nonASCII: &nonASCII)
+                if j > i { bytes.append(contentsOf: UnsafeBufferPointer(start: chunk.baseAddress!.assumingMemoryBound(to: UInt8.self) + i, count: j - i)) }
                 i = j
                 if j < n {
                     let b = chunk[j]
@@ -94,7 +124,7 @@ public struct CSVParser<Sink: RowSink> {
                     nonASCII |= b
                     j += 1
                 }
-                if j > i { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<j])) }
+                if j > i { bytes.append(contentsOf: UnsafeBufferPointer(start: chunk.baseAddress!.assumingMemoryBound(to: UInt8.self) + i, count: j - i)) }
                 i = j
                 if j < n {
                     state = .quoteInQuoted
@@ -157,7 +187,9 @@ public struct CSVParser<Sink: RowSink> {
     private mutating func endField(quoted: Bool, atLineEnd: Bool) throws {
         let start = ends.last ?? 0
         if !quoted, atLineEnd, bytes.count > start, bytes.last == Self.cr { bytes.removeLast() }
-        let kind: FieldKind = bytes.withUnsafeBufferPointer { b in
+        let length = bytes.count - start
+        // Null tokens are at most four bytes long.
+        let kind: FieldKind = length == 0 ? .null : length > 4 ? .text : bytes.withUnsafeBufferPointer { b in
             NumberText.isNullToken(UnsafeBufferPointer(rebasing: b[start...])) ? .null : .text
         }
         ends.append(bytes.count)

@@ -93,6 +93,37 @@ struct DataReadingTests {
         #expect(chunked.lines == whole.lines)
     }
 
+    @Test("random records read the same in one chunk as byte by byte (the word-at-a-time scan against the plain loop)")
+    func randomRecords() throws {
+        var rng = SplitMix64(seed: 11)
+        let alphabet = Array("abcXYZ0123456789.-é€ ".unicodeScalars)
+        var text = "a,b,c\n"
+        var expected: [[String?]] = []
+        for _ in 0..<3000 {
+            var row: [String?] = []
+            var cells: [String] = []
+            for _ in 0..<3 {
+                let length = Int(rng.next() % 24)
+                var value = String(String.UnicodeScalarView((0..<length).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }))
+                if value.hasPrefix(" ") || value.hasSuffix(" ") { value = "x" + value + "x" }
+                if rng.next() % 5 == 0 {
+                    value += ",\"q\"\nz"
+                    cells.append("\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"")
+                } else {
+                    cells.append(value)
+                }
+                row.append(value.isEmpty ? nil : value)
+            }
+            text += cells.joined(separator: ",") + (rng.next() % 2 == 0 ? "\r\n" : "\n")
+            expected.append(row)
+        }
+        let whole = try DataFiles.csv(text)
+        #expect(whole.rows == expected)
+        for size in [1, 5, 13, 4096] {
+            #expect(try DataFiles.csv(text, chunkSize: size).rows == expected, "chunk size \(size)")
+        }
+    }
+
     @Test("malformed CSV is an error naming the file and line", arguments: [
         ("a,b\n1,2\n3\n", "t.csv, line 3: 1 fields, but the header has 2"),
         ("a,b\n1,2,3\n", "t.csv, line 2: 3 fields, but the header has 2"),
