@@ -141,9 +141,7 @@ struct DatasetsCommand: AsyncParsableCommand {
             }
             let suite = try ExpectationSuite.parse(yaml: text)
             let (files, label) = try await DatasetsCommand.resolve(data, storage)
-            var validator = Validator(suite: suite)
-            _ = try TableReader.read(files, into: &validator)
-            let report = validator.report()
+            let report = try await DataWork.run { try ParallelValidate.run(files, suite: suite) }
             if output.json {
                 try Output.json(report)
             } else {

@@ -3,20 +3,14 @@ import Foundation
 import LoomCore
 import Synchronization
 
-/// Profiles CSV data on every core: one thread parses records into batches while the calling
-/// thread profiles each batch with the columns shared out between `lanes` workers
-/// (`DispatchQueue.concurrentPerform`). Each column is profiled by one worker, in row order, so
-/// the profile is the one `Profiler` makes on one thread, exactly. JSON Lines (whose columns may
-/// appear mid-stream) is profiled on one thread.
-public enum ParallelProfile {
-    public static let batchRows = 4096
+/// Reads CSV data on every core: one thread parses records into batches while the calling thread
+/// hands each batch to workers that run at once (`DispatchQueue.concurrentPerform`), each owning
+/// part of the work (some columns, some rules) and seeing every record in order.
+enum BatchPipeline {
+    static let batchRows = 4096
 
-    public static func run(_ files: [TableFile], lanes: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> (TableContent, DatasetProfile) {
-        if files.first?.format != .csv || lanes < 2 {
-            var profiler = Profiler()
-            let content = try TableReader.read(files, into: &profiler)
-            return (content, profiler.profile())
-        }
+    /// `workers`: made from the header. Returns what the reader read (digest, size).
+    static func run(_ files: [TableFile], workers make: ([String]) throws -> [any BatchWorker]) throws -> (TableContent, columns: [String]?) {
         let queue = BatchQueue()
         let producer = Thread {
             do {
@@ -31,24 +25,115 @@ public enum ParallelProfile {
         producer.stackSize = 1 << 22
         producer.start()
         defer { queue.cancel() }
-        guard let names = try queue.columns() else {
-            // The producer failed before the header, or the files were empty.
-            return (try queue.content(), Profiler().profile())
-        }
-        let groups = (0..<min(lanes, names.count)).map { g in
-            ColumnGroup(indices: Array(stride(from: g, to: names.count, by: min(lanes, names.count))), names: names)
-        }
-        var rows: Int64 = 0
+        guard let names = try queue.columns() else { return (try queue.content(), nil) }
+        let workers = try make(names)
         while let batch = try queue.pop() {
-            DispatchQueue.concurrentPerform(iterations: groups.count) { g in groups[g].consume(batch) }
-            rows += Int64(batch.count)
+            DispatchQueue.concurrentPerform(iterations: workers.count) { w in workers[w].consume(batch) }
         }
-        let content = try queue.content()
-        var columns = [ColumnProfiler?](repeating: nil, count: names.count)
-        for g in groups {
-            for (k, c) in g.take().enumerated() { columns[g.indices[k]] = c }
+        return (try queue.content(), names)
+    }
+}
+
+/// Part of the work on every batch.
+protocol BatchWorker: Sendable {
+    func consume(_ batch: RowBatch)
+}
+
+/// Profiles CSV data on every core (see `BatchPipeline`): the columns are shared out between
+/// workers; each column is profiled by one worker, in row order, so the profile is the one
+/// `Profiler` makes on one thread, exactly. JSON Lines (whose columns may appear mid-stream) is
+/// profiled on one thread.
+public enum ParallelProfile {
+    public static func run(_ files: [TableFile], lanes: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> (TableContent, DatasetProfile) {
+        if files.first?.format != .csv || lanes < 2 {
+            var profiler = Profiler()
+            let content = try TableReader.read(files, into: &profiler)
+            return (content, profiler.profile())
         }
-        return (content, Profiler(rows: rows, columns: columns.compactMap { $0 }).profile())
+        var groups: [ColumnGroup] = []
+        let (content, names) = try BatchPipeline.run(files) { names in
+            groups = ColumnGroup.split(names, lanes)
+            return groups
+        }
+        return (content, ColumnGroup.profile(groups, columns: names?.count ?? 0))
+    }
+}
+
+/// Validates CSV data on every core (see `BatchPipeline`): the rules are shared out between
+/// workers (and, for `schema` rules, the columns between profiling workers). Each rule sees every
+/// record in order, so the report is the one `Validator` makes on one thread.
+public enum ParallelValidate {
+    public static func run(
+        _ files: [TableFile], suite: ExpectationSuite, now: Date = Date(), lanes: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) throws -> ValidationReport {
+        if files.first?.format != .csv || lanes < 2 {
+            var validator = Validator(suite: suite, now: now)
+            _ = try TableReader.read(files, into: &validator)
+            return validator.report()
+        }
+        let all = suite.expectations
+        let shares = (0..<min(lanes, all.count)).map { g in Array(stride(from: g, to: all.count, by: min(lanes, all.count))) }
+        let needsProfile = all.contains { $0.rule == .schema }
+        var ruleGroups: [RuleGroup] = []
+        var columnGroups: [ColumnGroup] = []
+        let (_, names) = try BatchPipeline.run(files) { names in
+            ruleGroups = try shares.map { try RuleGroup(indices: $0, suite: suite, now: now, columns: names) }
+            if needsProfile { columnGroups = ColumnGroup.split(names, lanes) }
+            return ruleGroups + columnGroups
+        }
+        guard let names else { return Validator(suite: suite, now: now).report() }
+        let profile = needsProfile ? ColumnGroup.profile(columnGroups, columns: names.count) : nil
+        var results = [ExpectationResult?](repeating: nil, count: all.count)
+        var rows: Int64 = 0
+        for g in ruleGroups {
+            let report = g.report(profile: profile)
+            rows = report.rows
+            for (k, r) in report.results.enumerated() { results[g.indices[k]] = r }
+        }
+        let merged = results.compactMap { $0 }
+        return ValidationReport(passed: merged.allSatisfy(\.passed), rows: rows, results: merged)
+    }
+}
+
+/// Some of the rules of a suite, checked by one worker.
+final class RuleGroup: BatchWorker {
+    let indices: [Int]
+    private let state: Mutex<Validator>
+
+    init(indices: [Int], suite: ExpectationSuite, now: Date, columns: [String]) throws {
+        self.indices = indices
+        var v = Validator(suite: ExpectationSuite(expectations: indices.map { suite.expectations[$0] }), now: now, profiles: false)
+        try v.begin(columns: columns)
+        state = Mutex(v)
+    }
+
+    func consume(_ batch: RowBatch) {
+        state.withLock { v in
+            for r in 0..<batch.count { v.check(BatchRecord(batch: batch, index: r)) }
+        }
+    }
+
+    func report(profile: DatasetProfile?) -> ValidationReport {
+        state.withLock { $0.report(profile: profile) }
+    }
+}
+
+/// A record of a batch, read in place.
+struct BatchRecord: RecordView {
+    let batch: RowBatch
+    let index: Int
+
+    var count: Int { batch.columns }
+    var line: Int { batch.lines[index] }
+    var file: String { batch.file }
+    func kind(_ i: Int) -> FieldKind { batch.kinds[index * batch.columns + i] }
+    func withBytes<T>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T {
+        let f = index * batch.columns + i
+        let start = f == 0 ? 0 : batch.ends[f - 1]
+        return try batch.bytes.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[start..<batch.ends[f]])) }
+    }
+    func string(_ i: Int) -> String? {
+        kind(i) == .null ? nil : withBytes(i) { String(decoding: $0, as: UTF8.self) }
     }
 }
 
@@ -66,25 +151,29 @@ struct RowBatch: Sendable {
         self.columns = columns
         self.file = file
         bytes.reserveCapacity(1 << 20)
-        ends.reserveCapacity(columns * ParallelProfile.batchRows)
-        kinds.reserveCapacity(columns * ParallelProfile.batchRows)
-        lines.reserveCapacity(ParallelProfile.batchRows)
+        ends.reserveCapacity(columns * BatchPipeline.batchRows)
+        kinds.reserveCapacity(columns * BatchPipeline.batchRows)
+        lines.reserveCapacity(BatchPipeline.batchRows)
     }
 
     var count: Int { lines.count }
 }
 
 /// Some of the columns, profiled by one worker.
-final class ColumnGroup: Sendable {
+final class ColumnGroup: BatchWorker {
     let indices: [Int]
     private let state: Mutex<[ColumnProfiler]>
+    private let counted = Mutex<Int64>(0)
 
     init(indices: [Int], names: [String]) {
         self.indices = indices
         state = Mutex(indices.map { ColumnProfiler(name: names[$0]) })
     }
 
+    var rows: Int64 { counted.withLock { $0 } }
+
     func consume(_ batch: RowBatch) {
+        counted.withLock { $0 += Int64(batch.count) }
         state.withLock { columns in
             batch.bytes.withUnsafeBufferPointer { bytes in
                 for r in 0..<batch.count {
@@ -100,6 +189,23 @@ final class ColumnGroup: Sendable {
     }
 
     func take() -> [ColumnProfiler] { state.withLock { $0 } }
+
+    /// The columns dealt out round-robin to `lanes` groups.
+    static func split(_ names: [String], _ lanes: Int) -> [ColumnGroup] {
+        let n = max(1, min(lanes, names.count))
+        return (0..<n).map { g in ColumnGroup(indices: Array(stride(from: g, to: names.count, by: n)), names: names) }
+    }
+
+    /// The profile the groups gathered.
+    static func profile(_ groups: [ColumnGroup], columns: Int) -> DatasetProfile {
+        var all = [ColumnProfiler?](repeating: nil, count: columns)
+        var rows: Int64 = 0
+        for g in groups {
+            rows = g.rows
+            for (k, c) in g.take().enumerated() { all[g.indices[k]] = c }
+        }
+        return Profiler(rows: rows, columns: all.compactMap { $0 }).profile()
+    }
 }
 
 /// Collects parsed records into batches and hands them to the queue.
@@ -123,7 +229,7 @@ struct BatchingSink: RowSink {
         for e in row.ends { batch!.ends.append(offset + e) }
         batch!.kinds.append(contentsOf: row.kinds)
         batch!.lines.append(row.line)
-        if batch!.count == ParallelProfile.batchRows { try flush() }
+        if batch!.count == BatchPipeline.batchRows { try flush() }
     }
 
     mutating func flush() throws {

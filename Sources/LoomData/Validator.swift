@@ -62,10 +62,12 @@ public struct Validator: RowSink {
         var newest = -Double.infinity
     }
 
-    public init(suite: ExpectationSuite, now: Date = Date()) {
+    /// `profiles`: whether to profile the table itself for `schema` rules (else `report(profile:)`
+    /// is given the profile).
+    public init(suite: ExpectationSuite, now: Date = Date(), profiles: Bool = true) {
         self.suite = suite
         self.now = now.timeIntervalSince1970
-        if suite.expectations.contains(where: { $0.rule == .schema }) { profiler = Profiler() }
+        if profiles, suite.expectations.contains(where: { $0.rule == .schema }) { profiler = Profiler() }
         states = suite.expectations.map { e in
             var s = RuleState(rule: e.rule, min: e.min, max: e.max)
             if let values = e.values { s.allowed = Set(values.map { Array($0.utf8) }) }
@@ -93,8 +95,13 @@ public struct Validator: RowSink {
     }
 
     public mutating func consume(_ row: Row) throws {
-        rows += 1
         try profiler?.consume(row)
+        check(row)
+    }
+
+    /// Applies the rules to one record.
+    mutating func check<R: RecordView>(_ row: R) {
+        rows += 1
         for i in 0..<states.count {
             let c = states[i].column
             guard c >= 0 else { continue }
@@ -133,7 +140,7 @@ public struct Validator: RowSink {
         }
     }
 
-    private mutating func fail(_ i: Int, _ row: Row, checked: Bool) {
+    private mutating func fail<R: RecordView>(_ i: Int, _ row: R, checked: Bool) {
         if checked { states[i].checked += 1 }
         states[i].failures += 1
         if states[i].samples.count < Self.sampleLimit {
@@ -143,8 +150,8 @@ public struct Validator: RowSink {
         }
     }
 
-    public func report() -> ValidationReport {
-        let profile = profiler?.profile()
+    public func report(profile given: DatasetProfile? = nil) -> ValidationReport {
+        let profile = profiler?.profile() ?? given
         let rows = self.rows
         var results: [ExpectationResult] = []
         for (i, e) in suite.expectations.enumerated() {
@@ -236,3 +243,15 @@ public struct Validator: RowSink {
         return String(format: "%.0fs", seconds)
     }
 }
+
+/// What the validator reads of a record: a parser's `Row`, or a record of a `RowBatch`.
+protocol RecordView {
+    var count: Int { get }
+    var line: Int { get }
+    var file: String { get }
+    func kind(_ i: Int) -> FieldKind
+    func withBytes<T>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T
+    func string(_ i: Int) -> String?
+}
+
+extension Row: RecordView {}

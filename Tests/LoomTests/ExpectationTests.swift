@@ -137,3 +137,42 @@ struct ExpectationTests {
         #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
     }
 }
+
+@Suite("Validating on every core")
+struct ParallelValidateTests {
+    @Test("the parallel report equals the one-thread report, samples included", arguments: [2, 3])
+    func sameReport(lanes: Int) throws {
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = SplitMix64(seed: 21)
+        for f in 0..<2 {
+            var csv = f == 0 ? "id,score,cat,when\n" : "cat,id,score,when\n"
+            for i in 0..<25_000 {
+                let id = i % 9_999 == 0 ? 1 : f * 100_000 + i
+                let score = rng.next() % 50 == 0 ? "" : String(Double(rng.next() % 2_000) / 10 - 50)
+                let cat = ["a", "b", "c", "zz"][Int(rng.next() % 4)]
+                csv += f == 0 ? "\(id),\(score),\(cat),2026-11-\(10 + i % 10)\n" : "\(cat),\(id),\(score),2026-11-\(10 + i % 10)\n"
+            }
+            _ = try DataFiles.write(dir, "p\(f).csv", csv)
+        }
+        let suite = try ExpectationSuite.parse(yaml: """
+            expectations:
+              - {rule: unique, column: id}
+              - {rule: not_null, column: score, mostly: 0.97}
+              - {rule: range, column: score, min: -40, max: 140}
+              - {rule: allowed_values, column: cat, values: [a, b, c]}
+              - {rule: regex, column: cat, pattern: '^[a-c]$'}
+              - {rule: row_count, min: 50000, max: 50000}
+              - {rule: schema, columns: {id: integer, score: number, cat: string}}
+              - {rule: freshness, column: when, max_age: 2d, now: 2026-11-20T12:00:00Z}
+            """)
+        let files = try TableFiles.list(dir.path)
+        var sequential = Validator(suite: suite)
+        _ = try TableReader.read(files, into: &sequential)
+        let expected = sequential.report()
+        let parallel = try ParallelValidate.run(files, suite: suite, lanes: lanes)
+        #expect(parallel == expected)
+        #expect(expected.rows == 50_000 && !expected.passed)
+        #expect(expected.results.map(\.passed) == [false, true, false, false, false, true, true, true])
+    }
+}
