@@ -91,7 +91,7 @@ public struct LocalArtifactStore: ArtifactStore {
             unlink(temp)
             throw error
         }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = Identifiers.hex(bytes: hasher.finalize())
         return StoredArtifact(path: path.string, size: size, digest: "sha256:" + digest)
     }
 
@@ -148,7 +148,7 @@ public struct LocalArtifactStore: ArtifactStore {
             size += Int64(chunk.readableBytes)
             chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
         }
-        let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let hex = Identifiers.hex(bytes: hasher.finalize())
         return StoredArtifact(path: path.string, size: size, digest: "sha256:" + hex)
     }
 }

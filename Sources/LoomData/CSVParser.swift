@@ -12,6 +12,7 @@ public struct CSVParser<Sink: RowSink> {
     public var sink: Sink
     let delimiter: UInt8
     let file: String
+    let recordLimit: Int
     private let row = Row()
     // The record being read; handed to the sink in `row` (swapped in and out: no copy).
     private var bytes: [UInt8] = []
@@ -27,15 +28,14 @@ public struct CSVParser<Sink: RowSink> {
 
     private enum State { case fieldStart, unquoted, quoted, quoteInQuoted, quoteThenCR }
 
-    public init(sink: Sink, delimiter: UInt8 = UInt8(ascii: ","), file: String) {
+    public init(sink: Sink, delimiter: UInt8 = UInt8(ascii: ","), file: String, recordLimit: Int = RecordLimit.bytes) {
+        self.recordLimit = recordLimit
         self.sink = sink
         self.delimiter = delimiter
         self.file = file
         row.file = file
         bytes.reserveCapacity(4096)
     }
-
-    public var columnCount: Int { columns?.count ?? 0 }
 
     private static var quote: UInt8 { UInt8(ascii: "\"") }
     private static var lf: UInt8 { UInt8(ascii: "\n") }
@@ -103,7 +103,7 @@ public struct CSVParser<Sink: RowSink> {
             case .unquoted:
                 // Copy up to the next delimiter or line end in one go.
                 let j = Self.scan(chunk, from: i, delimiter: delimiter, nonASCII: &nonASCII)
-                if j > i { bytes.append(contentsOf: UnsafeBufferPointer(start: chunk.baseAddress!.assumingMemoryBound(to: UInt8.self) + i, count: j - i)) }
+                if j > i { try take(chunk, i, j) }
                 i = j
                 if j < n {
                     let b = chunk[j]
@@ -124,7 +124,7 @@ public struct CSVParser<Sink: RowSink> {
                     nonASCII |= b
                     j += 1
                 }
-                if j > i { bytes.append(contentsOf: UnsafeBufferPointer(start: chunk.baseAddress!.assumingMemoryBound(to: UInt8.self) + i, count: j - i)) }
+                if j > i { try take(chunk, i, j) }
                 i = j
                 if j < n {
                     state = .quoteInQuoted
@@ -178,6 +178,15 @@ public struct CSVParser<Sink: RowSink> {
             }
         }
         if columns == nil { throw LoomError.invalidParameter("\(file) is empty: a CSV file needs a header row") }
+    }
+
+    /// Appends `chunk[i..<j]` to the record, refusing records past `RecordLimit.bytes`.
+    private mutating func take(_ chunk: UnsafeRawBufferPointer, _ i: Int, _ j: Int) throws {
+        guard bytes.count + (j - i) <= recordLimit else {
+            let hint = state == .quoted ? " (a quoted field opened on line \(quotedStartLine) is never closed?)" : ""
+            throw LoomError.invalidParameter("\(file), line \(recordLine): a record longer than \(recordLimit) bytes\(hint)")
+        }
+        bytes.append(contentsOf: UnsafeBufferPointer(start: chunk.baseAddress!.assumingMemoryBound(to: UInt8.self) + i, count: j - i))
     }
 
     private func error(_ message: String) -> LoomError {

@@ -46,7 +46,7 @@ public struct FileBytes {
             }
         }
         try gunzip?.finish()
-        let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = "sha256:" + Identifiers.hex(bytes: hasher.finalize())
         return (digest, size)
     }
 }

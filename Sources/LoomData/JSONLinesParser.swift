@@ -15,7 +15,10 @@ public struct JSONLinesParser<Sink: RowSink> {
     private var begun = false
     private let decoder = JSONDecoder()
 
-    public init(sink: Sink, file: String) {
+    let recordLimit: Int
+
+    public init(sink: Sink, file: String, recordLimit: Int = RecordLimit.bytes) {
+        self.recordLimit = recordLimit
         self.sink = sink
         self.file = file
         row.file = file
@@ -34,7 +37,12 @@ public struct JSONLinesParser<Sink: RowSink> {
             }
             start = i + 1
         }
-        if start < chunk.count { pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start...])) }
+        if start < chunk.count {
+            guard pending.count + (chunk.count - start) <= recordLimit else {
+                throw LoomError.invalidParameter("\(file), line \(line + 1): a line longer than \(recordLimit) bytes")
+            }
+            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start...]))
+        }
     }
 
     public mutating func finish() throws {

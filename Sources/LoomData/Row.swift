@@ -70,6 +70,12 @@ public final class Row {
     }
 }
 
+/// The longest record (or JSON Lines line) the readers hold: past it, the input is refused
+/// rather than read into memory whole (a quote never closed makes the rest of a file one field).
+public enum RecordLimit {
+    public static let bytes = 64 << 20
+}
+
 /// Receives the records of a table, in order.
 public protocol RowSink {
     /// The columns, before the first record.
@@ -211,11 +217,5 @@ public enum NumberText {
         "inf": .infinity, "+inf": .infinity, "-inf": -.infinity, "Inf": .infinity, "-Inf": -.infinity,
         "Infinity": .infinity, "-Infinity": -.infinity, "+Infinity": .infinity,
     ].reduce(into: [:]) { $0[Array($1.key.utf8)] = $1.value }
-
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

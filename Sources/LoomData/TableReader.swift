@@ -35,7 +35,6 @@ public enum TableReader {
         var checked = SameColumns(inner: sink)
         for file in files {
             checked.file = file.relativePath
-            checked.begun = false
             checked.strict = file.format == .csv
             let (digest, size): (String, Int64)
             switch file.format {
@@ -58,7 +57,7 @@ public enum TableReader {
         if digests.count == 1 { return TableContent(digest: digests[0].digest, size: total, format: format, files: digests) }
         var hasher = SHA256()
         for d in digests { hasher.update(data: Data("\(d.path)\t\(d.digest)\n".utf8)) }
-        let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let digest = "sha256:" + Identifiers.hex(bytes: hasher.finalize())
         return TableContent(digest: digest, size: total, format: format, files: digests)
     }
 
@@ -67,7 +66,6 @@ public enum TableReader {
     struct SameColumns<Inner: RowSink>: RowSink {
         var inner: Inner
         var file = ""
-        var begun = false
         var strict = true
         private var columns: [String] = []
         private var index: [String: Int] = [:]
@@ -79,7 +77,6 @@ public enum TableReader {
         init(inner: Inner) { self.inner = inner }
 
         mutating func begin(columns fileColumns: [String]) throws {
-            begun = true
             if columns.isEmpty {
                 columns = fileColumns
                 for (i, c) in fileColumns.enumerated() { index[c] = i }

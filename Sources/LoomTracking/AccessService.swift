@@ -200,7 +200,7 @@ public final class AccessService: Sendable {
     // MARK: Helpers
 
     public static func sha256(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        Identifiers.hex(bytes: SHA256.hash(data: Data(text.utf8)))
     }
 
     static func randomSecret(bytes: Int) -> String {

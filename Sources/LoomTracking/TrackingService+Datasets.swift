@@ -32,12 +32,18 @@ extension TrackingService {
         var storagePath: String?
         if copy {
             let folder = try ArtifactPath("datasets/\(name)/\(content.digest.replacingOccurrences(of: "sha256:", with: "").prefix(32))")
-            for file in files {
-                let stored = try await artifacts.write(try folder.appending(file.relativePath), from: FileChunks(path: file.path), maxBytes: nil)
-                let expected = content.files.first { $0.path == file.relativePath }?.digest
-                guard stored.digest == expected else {
-                    throw LoomError.invalidState("\(file.relativePath) changed while it was being registered; register it again")
+            do {
+                for file in files {
+                    let stored = try await artifacts.write(try folder.appending(file.relativePath), from: FileChunks(path: file.path), maxBytes: nil)
+                    let expected = content.files.first { $0.path == file.relativePath }?.digest
+                    guard stored.digest == expected else {
+                        throw LoomError.invalidState("\(file.relativePath) changed while it was being registered; register it again")
+                    }
                 }
+            } catch {
+                // Leave no copy of content that no version records.
+                try? await artifacts.delete(folder)
+                throw error
             }
             storagePath = folder.string
         }

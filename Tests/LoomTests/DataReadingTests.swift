@@ -138,6 +138,29 @@ struct DataReadingTests {
         #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
     }
 
+    @Test("a record past the size limit is refused, not read into memory whole")
+    func recordLimit() throws {
+        let open = Array("a,b\n1,2\n3,\"never closed\n".utf8) + Array(repeating: UInt8(ascii: "x"), count: 5000)
+        var csv = CSVParser(sink: CollectingSink(), file: "t.csv", recordLimit: 1000)
+        var error = #expect(throws: LoomError.self) {
+            for start in stride(from: 0, to: open.count, by: 256) {
+                try open[start..<min(start + 256, open.count)].withUnsafeBytes { try csv.feed($0) }
+            }
+        }
+        #expect(error?.message == "t.csv, line 3: a record longer than 1000 bytes (a quoted field opened on line 3 is never closed?)")
+        // Records under the limit read as usual.
+        #expect(csv.sink.rows == [["1", "2"]])
+
+        let long = Array("{\"a\": \"".utf8) + Array(repeating: UInt8(ascii: "y"), count: 5000)
+        var jsonl = JSONLinesParser(sink: CollectingSink(), file: "t.jsonl", recordLimit: 1000)
+        error = #expect(throws: LoomError.self) {
+            for start in stride(from: 0, to: long.count, by: 256) {
+                try long[start..<min(start + 256, long.count)].withUnsafeBytes { try jsonl.feed($0) }
+            }
+        }
+        #expect(error?.message == "t.jsonl, line 1: a line longer than 1000 bytes")
+    }
+
     @Test("bytes that are not UTF-8 are an error naming the line and field")
     func invalidUTF8() throws {
         var parser = CSVParser(sink: CollectingSink(), file: "t.csv")

@@ -12,6 +12,17 @@ public enum Identifiers {
 
     public static func newLoggedModelID() -> String { "m-" + newHexID() }
 
+    /// Bytes as lowercase hex (digests).
+    public static func hex<S: Sequence>(bytes: S) -> String where S.Element == UInt8 {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     static func hex(_ v: UInt64) -> String {
         let s = String(v, radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s
