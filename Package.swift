@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "LoomTracking", targets: ["LoomTracking"]),
         .library(name: "LoomServer", targets: ["LoomServer"]),
         .library(name: "LoomData", targets: ["LoomData"]),
+        .library(name: "LoomModels", targets: ["LoomModels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -54,6 +55,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "LoomModels",
+            dependencies: ["LoomCore", "LoomData"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "LoomStore",
             dependencies: [
                 "LoomCore",
@@ -80,7 +86,7 @@ let package = Package(
         .target(
             name: "LoomTracking",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomArtifacts", "LoomData",
+                "LoomCore", "LoomStore", "LoomArtifacts", "LoomData", "LoomModels",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -105,7 +111,7 @@ let package = Package(
         .target(
             name: "LoomCLI",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData",
+                "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData", "LoomModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
@@ -135,7 +141,7 @@ let package = Package(
         .testTarget(
             name: "LoomTests",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomServer", "LoomCLI", "LoomTesting", "LoomData",
+                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomServer", "LoomCLI", "LoomTesting", "LoomData", "LoomModels",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],

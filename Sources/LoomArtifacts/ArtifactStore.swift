@@ -54,3 +54,40 @@ public protocol ArtifactStore: Sendable {
     /// Computes the digest of the file at `path` by streaming it.
     func digest(_ path: ArtifactPath) async throws -> StoredArtifact
 }
+
+/// One buffer as an async sequence, for writing small artifacts held in memory.
+public struct SingleBuffer: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+    let buffer: ByteBuffer
+
+    public init(_ bytes: some Sequence<UInt8>) { buffer = ByteBuffer(bytes: Array(bytes)) }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var buffer: ByteBuffer?
+        public mutating func next() async throws -> ByteBuffer? {
+            defer { buffer = nil }
+            return buffer
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(buffer: buffer) }
+}
+
+extension ArtifactStore {
+    /// Writes bytes held in memory.
+    public func write(_ path: ArtifactPath, bytes: some Sequence<UInt8>) async throws -> StoredArtifact {
+        try await write(path, from: SingleBuffer(bytes), maxBytes: nil)
+    }
+
+    /// Reads a whole (small) file, refusing one larger than `limit` bytes.
+    public func readAll(_ path: ArtifactPath, limit: Int) async throws -> [UInt8] {
+        var out: [UInt8] = []
+        try await read(path, chunkSize: 1 << 20) { buffer in
+            guard out.count + buffer.readableBytes <= limit else {
+                throw LoomError.invalidParameter("\(path.string) is larger than \(limit) bytes")
+            }
+            out.append(contentsOf: buffer.readableBytesView)
+        }
+        return out
+    }
+}

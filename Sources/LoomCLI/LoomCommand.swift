@@ -10,7 +10,7 @@ public struct LoomCommand: AsyncParsableCommand {
         version: "loom \(LoomVersionInfo.current)",
         subcommands: [
             ServerCommand.self, DBCommand.self, ExperimentsCommand.self, RunsCommand.self, ModelsCommand.self,
-            UsersCommand.self, TokensCommand.self, DatasetsCommand.self,
+            UsersCommand.self, TokensCommand.self, DatasetsCommand.self, TrainCommand.self, PredictCommand.self,
         ])
 
     public init() {}

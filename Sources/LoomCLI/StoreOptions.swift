@@ -103,3 +103,28 @@ enum OpenStores {
         for store in all { await store.shutdown() }
     }
 }
+
+/// The store options for commands whose `--data` names the data to work on (`loom train`,
+/// `loom predict`): the data folder is `--data-dir` there.
+struct DataDirStoreOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: ArgumentHelp("Data folder of the embedded default (SQLite file and artifacts). Env: LOOM_DATA.", valueName: "dir"))
+    var dataDirectory: String?
+
+    @Option(name: .long, help: ArgumentHelp("Metadata store: a postgresql:// URL or a SQLite file path. Env: LOOM_STORE.", valueName: "url"))
+    var store: String?
+
+    @Option(name: .long, help: ArgumentHelp("Artifact store: a local directory or file:// URI. Env: LOOM_ARTIFACTS.", valueName: "uri"))
+    var artifacts: String?
+
+    @Option(name: .customLong("sqlite-sync"), help: ArgumentHelp("SQLite durability: 'normal' or 'full'. Env: LOOM_SQLITE_SYNC.", valueName: "mode"))
+    var sqliteSync: String?
+
+    func open(logger: Logger) async throws -> (TrackingService, StoreOptions.Resolved) {
+        var options = StoreOptions()
+        options.data = dataDirectory
+        options.store = store
+        options.artifacts = artifacts
+        options.sqliteSync = sqliteSync
+        return try await options.open(logger: logger)
+    }
+}

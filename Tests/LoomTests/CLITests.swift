@@ -219,4 +219,56 @@ struct CLITests {
         p.waitUntilExit()
         return String(String(decoding: data, as: UTF8.self).prefix(64))
     }
+
+    @Test func trainRecordsARunRegistersAndPredicts() throws {
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("store").path
+        var csv = "id,x,color,churned\n"
+        for i in 0..<300 { csv += "\(i),\(Double(i % 17) / 4),\(["red", "blue", "green"][i % 3]),\((i % 17) > 8 || i % 3 == 0 ? "yes" : "no")\n" }
+        let file = try DataFiles.write(dir, "churn.csv", csv)
+        var (code, out, err) = try Self.loom([
+            "train", "--data", file, "--target", "churned", "--model", "gbdt", "--exclude", "id", "--experiment", "churn",
+            "--register", "churn", "--json", "--data-dir", data,
+        ])
+        #expect(code == 0, "\(err)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let runID = try #require(summary["run_id"] as? String)
+        #expect(summary["task"] as? String == "binary" && summary["registered_version"] as? String == "1")
+        #expect(((summary["training"] as? [String: Any])?["accuracy"] as? Double ?? 0) > 0.95)
+        (code, out, _) = try Self.loom(["runs", "show", runID, "--json", "--data", data])
+        let run = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let runText = String(describing: run)
+        #expect(runText.contains("training_roc_auc") && runText.contains("learning_rate") && runText.contains("FINISHED"))
+        let artifacts = try FileManager.default.subpathsOfDirectory(atPath: data + "/artifacts").filter { $0.contains(runID) }
+        #expect(artifacts.contains { $0.hasSuffix("model/loom-model.json") } && artifacts.contains { $0.hasSuffix("model/MLmodel") })
+        #expect(artifacts.contains { $0.hasSuffix("evaluation/calibration.svg") } && artifacts.contains { $0.hasSuffix("evaluation/metrics.json") })
+
+        let output = dir.appendingPathComponent("scored.csv").path
+        (code, out, err) = try Self.loom(["predict", "--model", "models:/churn/1", "--data", file, "--keep", "id", "-o", output, "--data-dir", data])
+        #expect(code == 0, "\(err)")
+        #expect(out.contains("predicted 300 rows") && out.contains("evaluation: rows 300  accuracy"))
+        let scored = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
+        #expect(scored.first == "id,prediction,probability_no,probability_yes" && scored.count == 301)
+        #expect(scored[1].hasPrefix("0,yes,"))
+
+        // A column the model reads is missing: a clear error, no output.
+        let partial = try DataFiles.write(dir, "partial.csv", "id,x\n1,2\n")
+        (code, _, err) = try Self.loom(["predict", "--model", "runs:/\(runID)/model", "--data", partial, "--data-dir", data])
+        #expect(code == 1 && err.contains("no column color"))
+        // Bad training input records no run.
+        (code, _, err) = try Self.loom(["train", "--data", file, "--target", "nope", "--model", "gbdt", "--experiment", "churn", "--data-dir", data])
+        #expect(code == 1 && err.contains("no target column nope"))
+        (code, _, err) = try Self.loom(["train", "--data", file, "--target", "churned", "--model", "forest", "--data-dir", data])
+        #expect(code == 1 && err.contains("--model must be one of linear, logistic, gbdt"))
+        (code, out, _) = try Self.loom(["runs", "list", "--experiment", "1", "--json", "--data", data])
+        #expect((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [Any])?.count == 1)
+        // Training on a registered version logs it as that version, not as a new one.
+        (code, _, err) = try Self.loom(["datasets", "register", file, "--name", "churn-data", "--data", data])
+        #expect(code == 0, "\(err)")
+        (code, _, err) = try Self.loom(["train", "--data", "churn-data@1", "--target", "churned", "--model", "logistic", "--exclude", "id", "--data-dir", data])
+        #expect(code == 0, "\(err)")
+        (code, out, _) = try Self.loom(["datasets", "show", "churn-data", "--json", "--data", data])
+        #expect((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [Any])?.count == 1)
+    }
 }

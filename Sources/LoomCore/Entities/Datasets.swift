@@ -66,3 +66,11 @@ public struct DatasetSummary: Sendable, Codable, Hashable {
         self.latest = latest
     }
 }
+
+extension DatasetVersion {
+    /// The digest a run logs for a version (MLflow keeps at most 36 characters): the first 32
+    /// hex digits of its SHA-256. A logged dataset with such a digest is that version.
+    public static func loggedDigest(_ digest: String) -> String {
+        String((digest.hasPrefix("sha256:") ? digest.dropFirst(7) : Substring(digest)).prefix(32))
+    }
+}

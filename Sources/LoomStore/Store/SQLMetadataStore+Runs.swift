@@ -133,6 +133,11 @@ extension SQLMetadataStore {
     static func ensureLoggedDatasetVersion(_ db: any SQLDatabase, _ d: Dataset, workspace: String, actor: String, engine: SQLEngine) async throws {
         guard (try? Validate.datasetName(d.name)) != nil else { return }
         if try await datasetVersion(db, workspace: workspace, name: d.name, digest: d.digest) != nil { return }
+        // A Loom version logged by a run carries its digest shortened (DatasetVersion.loggedDigest).
+        if d.digest.count == 32, d.digest.allSatisfy({ $0.isHexDigit && !$0.isUppercase }),
+            try await db.raw("SELECT 1 AS one FROM dataset_versions WHERE workspace = \(bind: workspace) AND name = \(bind: d.name) AND digest LIKE \(bind: "sha256:" + d.digest + "%")").first() != nil {
+            return
+        }
         _ = try await insertDatasetVersion(db, DatasetVersion(
             name: d.name, workspace: workspace, digest: d.digest, format: "mlflow", sourceType: d.sourceType, source: d.source,
             rowCount: mlflowRowCount(d.profile), schema: d.schema, profile: d.profile, createdBy: actor, creationTime: Clock.nowMillis()),
