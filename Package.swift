@@ -6,6 +6,11 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// The data readers and model code run tight loops over class-held buffers, where run-time
+/// exclusivity checks (`swift_beginAccess`) cost a tenth of the time; their accesses are
+/// checked at compile time as everywhere else.
+let hotLoopSettings: [SwiftSetting] = swiftSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+
 let package = Package(
     name: "loom",
     platforms: [.macOS(.v15)],
@@ -52,12 +57,12 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: hotLoopSettings
         ),
         .target(
             name: "LoomModels",
             dependencies: ["LoomCore", "LoomData"],
-            swiftSettings: swiftSettings
+            swiftSettings: hotLoopSettings
         ),
         .target(
             name: "LoomStore",

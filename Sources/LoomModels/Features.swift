@@ -54,42 +54,102 @@ public struct FeatureMatrix: Sendable {
 
 public enum FeatureEncoding {
     /// Turns a frame's columns into features, as `inputs` say. Errors name the column.
-    public static func matrix(_ frame: Frame, inputs: [ModelInput]) throws(LoomError) -> FeatureMatrix {
-        let width = inputs.reduce(0) { $0 + $1.width }
-        let n = frame.rowCount
-        var values = [Double](repeating: 0, count: n * width)
-        var offset = 0
+    /// Per input: where its features start and how each value of its column maps to them.
+    struct Source {
+        var offset: Int
+        var numbers: [Double]?
+        var fill: Double
+        var codes: [Int32]?
+        /// Category code → feature within the input (-1: none).
+        var map: [Int]
+    }
+
+    /// Checks the frame's columns against the inputs (present, numbers where numbers are read,
+    /// no infinities) and says where each input's values come from.
+    static func sources(_ frame: Frame, inputs: [ModelInput]) throws(LoomError) -> [Source] {
+        var columns: [Frame.Column] = []
         for input in inputs {
             guard let c = frame.index(of: input.name) else {
                 throw LoomError.invalidParameter("the data has no column \(input.name), which the model reads")
             }
-            switch (input.kind, frame.columns[c]) {
-            case (.number, .numbers(let v)):
-                let fill = input.fill ?? .nan
-                for i in 0..<n {
-                    let x = v[i]
-                    guard x.isFinite || x.isNaN else {
-                        throw LoomError.invalidParameter("column \(input.name) has an infinite value in row \(i + 1)")
+            let column = frame.columns[c]
+            if input.kind == .number {
+                switch column {
+                case .numbers(let v):
+                    if let bad = v.firstIndex(where: { $0.isInfinite }) {
+                        throw LoomError.invalidParameter("column \(input.name) has an infinite value in row \(bad + 1)")
                     }
-                    values[i * width + offset] = x.isNaN ? fill : x
-                }
-            case (.number, .categories(let codes, let levels)):
-                let bad = codes.first { $0 >= 0 }.map { levels[Int($0)] } ?? ""
-                throw LoomError.invalidParameter("column \(input.name) should hold numbers but holds text such as '\(bad)'")
-            case (.category, .categories(let codes, let levels)):
-                let position = Dictionary(uniqueKeysWithValues: (input.categories ?? []).enumerated().map { ($1, $0) })
-                let map = levels.map { position[$0] ?? -1 }
-                for i in 0..<n where codes[i] >= 0 {
-                    let k = map[Int(codes[i])]
-                    if k >= 0 { values[i * width + offset + k] = 1 }
-                }
-            case (.category, .numbers(let v)):
-                let position = Dictionary(uniqueKeysWithValues: (input.categories ?? []).enumerated().map { ($1, $0) })
-                for i in 0..<n where !v[i].isNaN {
-                    if let k = position[Frame.text(of: v[i])] { values[i * width + offset + k] = 1 }
+                case .categories(let codes, let levels):
+                    let bad = codes.first { $0 >= 0 }.map { levels[Int($0)] } ?? ""
+                    throw LoomError.invalidParameter("column \(input.name) should hold numbers but holds text such as '\(bad)'")
                 }
             }
+            columns.append(column)
+        }
+        var sources: [Source] = []
+        var offset = 0
+        for (input, column) in zip(inputs, columns) {
+            let position = Dictionary(uniqueKeysWithValues: (input.categories ?? []).enumerated().map { ($1, $0) })
+            switch (input.kind, column) {
+            case (.number, .numbers(let v)):
+                sources.append(Source(offset: offset, numbers: v, fill: input.fill ?? .nan, codes: nil, map: []))
+            case (.category, .categories(let codes, let levels)):
+                sources.append(Source(offset: offset, numbers: nil, fill: 0, codes: codes, map: levels.map { position[$0] ?? -1 }))
+            case (.category, .numbers(let v)):
+                // Numbers read as text: code by their text.
+                var texts: [String: Int32] = [:]
+                var map: [Int] = []
+                let codes: [Int32] = v.map { x in
+                    if x.isNaN { return -1 }
+                    let t = Frame.text(of: x)
+                    if let c = texts[t] { return c }
+                    let c = Int32(map.count)
+                    texts[t] = c
+                    map.append(position[t] ?? -1)
+                    return c
+                }
+                sources.append(Source(offset: offset, numbers: nil, fill: 0, codes: codes, map: map))
+            case (.number, .categories):
+                break  // refused above
+            }
             offset += input.width
+        }
+        return sources
+    }
+
+    public static func matrix(_ frame: Frame, inputs: [ModelInput]) throws(LoomError) -> FeatureMatrix {
+        let width = inputs.reduce(0) { $0 + $1.width }
+        let n = frame.rowCount
+        let sources = try Self.sources(frame, inputs: inputs)
+        var values = [Double](repeating: 0, count: n * width)
+        values.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            // By blocks of rows, so that the rows being written stay in cache while every
+            // column is copied into them.
+            Parallel.ranges(n, minimum: 16384) { range, _ in
+                var start = range.lowerBound
+                while start < range.upperBound {
+                    let end = min(start + 512, range.upperBound)
+                    for source in sources {
+                        if let numbers = source.numbers {
+                            numbers.withUnsafeBufferPointer { v in
+                                for i in start..<end {
+                                    let x = v[i]
+                                    base[i * width + source.offset] = x.isNaN ? source.fill : x
+                                }
+                            }
+                        } else if let codes = source.codes {
+                            codes.withUnsafeBufferPointer { c in
+                                for i in start..<end where c[i] >= 0 {
+                                    let k = source.map[Int(c[i])]
+                                    if k >= 0 { base[i * width + source.offset + k] = 1 }
+                                }
+                            }
+                        }
+                    }
+                    start = end
+                }
+            }
         }
         return FeatureMatrix(count: n, width: width, values: values)
     }

@@ -77,19 +77,65 @@ public struct TreeEnsemble: Codable, Sendable, Hashable {
     /// Validation loss per iteration when early stopping ran.
     public var validationLoss: [Double]?
 
+    /// One node of the flattened ensemble: a split (`feature >= 0`) or a leaf with `value`.
+    struct FlatNode {
+        var feature: Int32
+        var missingLeft: Bool
+        var left: Int32
+        var right: Int32
+        /// The threshold of a split, the value of a leaf.
+        var number: Double
+    }
+
+    /// Every tree's nodes in one array (children renumbered), with each tree's root and output.
+    func flattened() -> (nodes: [FlatNode], roots: [(root: Int, output: Int)]) {
+        var nodes: [FlatNode] = []
+        var roots: [(Int, Int)] = []
+        for iteration in trees {
+            for (c, tree) in iteration.enumerated() {
+                let base = nodes.count
+                roots.append((base, c))
+                for i in 0..<tree.feature.count {
+                    let leaf = tree.feature[i] < 0
+                    nodes.append(FlatNode(
+                        feature: tree.feature[i], missingLeft: tree.missingLeft[i],
+                        left: leaf ? -1 : Int32(base) + tree.left[i], right: leaf ? -1 : Int32(base) + tree.right[i],
+                        number: leaf ? tree.value[i] : tree.threshold[i]))
+                }
+            }
+        }
+        return (nodes, roots)
+    }
+
     func scores(_ x: FeatureMatrix) -> [Double] {
         let k = baseline.count
         var out = [Double](repeating: 0, count: x.count * k)
         let d = x.width
+        let (nodes, roots) = flattened()
         out.withUnsafeMutableBufferPointer { o in
             let base = o.baseAddress!
             x.values.withUnsafeBufferPointer { v in
-                Parallel.ranges(x.count, minimum: 2048) { range, _ in
-                    for i in range {
-                        let row = v.baseAddress! + i * d
-                        for c in 0..<k { base[i * k + c] = baseline[c] }
-                        for iteration in trees {
-                            for c in 0..<k { base[i * k + c] += iteration[c].leaf(row) }
+                nodes.withUnsafeBufferPointer { tree in
+                    let t = tree.baseAddress!
+                    Parallel.ranges(x.count, minimum: 2048) { range, _ in
+                        for i in range { for c in 0..<k { base[i * k + c] = baseline[c] } }
+                        // Blocks of rows through every tree: a tree's nodes stay in cache.
+                        var blockStart = range.lowerBound
+                        while blockStart < range.upperBound {
+                            let blockEnd = min(blockStart + 256, range.upperBound)
+                            for (root, c) in roots {
+                                for i in blockStart..<blockEnd {
+                                    let row = v.baseAddress! + i * d
+                                    var node = t + root
+                                    while node.pointee.feature >= 0 {
+                                        let value = row[Int(node.pointee.feature)]
+                                        let goLeft = value.isNaN ? node.pointee.missingLeft : value <= node.pointee.number
+                                        node = t + Int(goLeft ? node.pointee.left : node.pointee.right)
+                                    }
+                                    base[i * k + c] += node.pointee.number
+                                }
+                            }
+                            blockStart = blockEnd
                         }
                     }
                 }

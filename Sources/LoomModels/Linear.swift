@@ -182,46 +182,47 @@ public enum LogisticRegression {
         func objective(_ params: [Double], _ gradient: inout [Double]) -> Double {
             let parts = Parallel.map(n, minimum: 4096) { range -> (Double, [Double]) in
                 var loss = 0.0
-                var grad = [Double](repeating: 0, count: k * stride)
-                var scores = [Double](repeating: 0, count: k)
-                z.values.withUnsafeBufferPointer { v in
-                    params.withUnsafeBufferPointer { w in
+                let grad = UnsafeMutablePointer<Double>.allocate(capacity: k * stride)
+                grad.initialize(repeating: 0, count: k * stride)
+                let scores = UnsafeMutablePointer<Double>.allocate(capacity: k)
+                defer { grad.deallocate(); scores.deallocate() }
+                z.values.withUnsafeBufferPointer { vb in
+                    params.withUnsafeBufferPointer { wb in
+                        let v = vb.baseAddress!
+                        let w = wb.baseAddress!
                         for i in range {
-                            let row = i * d
-                            for c in 0..<k {
-                                var s = w[c * stride + d]
-                                let wc = c * stride
-                                for j in 0..<d { s += w[wc + j] * v[row + j] }
-                                scores[c] = s
-                            }
+                            let x = v + i * d
+                            for c in 0..<k { scores[c] = w[c * stride + d] + Self.dot(w + c * stride, x, d) }
                             let label = Int(labels[i])
                             if k == 1 {
                                 let s = scores[0]
                                 let yv = label == 1 ? 1.0 : 0.0
-                                loss += max(s, 0) + log1p(exp(-abs(s))) - yv * s
-                                let r = 1 / (1 + exp(-s)) - yv
-                                for j in 0..<d { grad[j] += r * v[row + j] }
+                                // One exp for both the loss and the probability.
+                                let e = exp(-abs(s))
+                                loss += max(s, 0) + log1p(e) - yv * s
+                                let r = (s >= 0 ? 1 / (1 + e) : e / (1 + e)) - yv
+                                Self.addScaled(grad, x, r, d)
                                 grad[d] += r
                             } else {
                                 var top = -Double.infinity
                                 for c in 0..<k { top = max(top, scores[c]) }
+                                let labelScore = scores[label]
                                 var total = 0.0
                                 for c in 0..<k {
                                     scores[c] = exp(scores[c] - top)
                                     total += scores[c]
                                 }
-                                loss += log(total) + top - (log(scores[label]) + top)
+                                loss += log(total) + top - labelScore
                                 for c in 0..<k {
                                     let r = scores[c] / total - (c == label ? 1 : 0)
-                                    let gc = c * stride
-                                    for j in 0..<d { grad[gc + j] += r * v[row + j] }
-                                    grad[gc + d] += r
+                                    Self.addScaled(grad + c * stride, x, r, d)
+                                    grad[c * stride + d] += r
                                 }
                             }
                         }
                     }
                 }
-                return (loss, grad)
+                return (loss, Array(UnsafeBufferPointer(start: grad, count: k * stride)))
             }
             var loss = parts.reduce(0) { $0 + $1.0 }
             for i in 0..<gradient.count { gradient[i] = 0 }
@@ -256,7 +257,67 @@ public enum LogisticRegression {
     }
 }
 
+extension LogisticRegression {
+    /// Σ a[j]·b[j] with four running sums (lets the compiler use vector registers).
+    @inline(__always) static func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
+        var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+        var j = 0
+        while j + 4 <= n {
+            s0 += a[j] * b[j]
+            s1 += a[j + 1] * b[j + 1]
+            s2 += a[j + 2] * b[j + 2]
+            s3 += a[j + 3] * b[j + 3]
+            j += 4
+        }
+        while j < n {
+            s0 += a[j] * b[j]
+            j += 1
+        }
+        return (s0 + s1) + (s2 + s3)
+    }
+
+    /// out[j] += r·x[j].
+    @inline(__always) static func addScaled(_ out: UnsafeMutablePointer<Double>, _ x: UnsafePointer<Double>, _ r: Double, _ n: Int) {
+        for j in 0..<n { out[j] += r * x[j] }
+    }
+}
+
 extension LinearParameters {
+    /// Scores straight from the frame's columns, without building the feature matrix: each
+    /// column adds its share to every row's scores (`count × outputs`).
+    func scores(_ sources: [FeatureEncoding.Source], rows n: Int) -> [Double] {
+        let k = intercepts.count
+        var out = [Double](repeating: 0, count: n * k)
+        out.withUnsafeMutableBufferPointer { o in
+            let base = o.baseAddress!
+            Parallel.ranges(n, minimum: 16384) { range, _ in
+                for c in 0..<k {
+                    let w = coefficients[c]
+                    let intercept = intercepts[c]
+                    for i in range { base[i * k + c] = intercept }
+                    for source in sources {
+                        if let numbers = source.numbers {
+                            let wj = w[source.offset]
+                            numbers.withUnsafeBufferPointer { v in
+                                for i in range {
+                                    let x = v[i]
+                                    base[i * k + c] += wj * (x.isNaN ? source.fill : x)
+                                }
+                            }
+                        } else if let codes = source.codes {
+                            // The weight of each category code (0 for unknown ones).
+                            let weights = source.map.map { $0 >= 0 ? w[source.offset + $0] : 0 }
+                            codes.withUnsafeBufferPointer { codes in
+                                for i in range where codes[i] >= 0 { base[i * k + c] += weights[Int(codes[i])] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     /// Scores (x·w + b) per row and output: `count × outputs`.
     func scores(_ x: FeatureMatrix) -> [Double] {
         let k = intercepts.count
@@ -267,11 +328,11 @@ extension LinearParameters {
             let base = o.baseAddress!
             x.values.withUnsafeBufferPointer { v in
                 Parallel.ranges(x.count) { range, _ in
-                    for i in range {
-                        for c in 0..<k {
-                            var s = intercepts[c]
-                            for j in 0..<d { s += flat[c * d + j] * v[i * d + j] }
-                            base[i * k + c] = s
+                    flat.withUnsafeBufferPointer { w in
+                        for i in range {
+                            for c in 0..<k {
+                                base[i * k + c] = intercepts[c] + LogisticRegression.dot(w.baseAddress! + c * d, v.baseAddress! + i * d, d)
+                            }
                         }
                     }
                 }

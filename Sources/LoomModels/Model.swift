@@ -141,8 +141,13 @@ public struct Prediction: Sendable {
 extension LoomModel {
     /// Batch inference over a frame (columns matched by name; extra columns ignored).
     public func predict(_ frame: Frame) throws(LoomError) -> Prediction {
-        let x = try FeatureEncoding.matrix(frame, inputs: inputs)
-        return predict(x)
+        switch family {
+        case .linear, .logistic:
+            let sources = try FeatureEncoding.sources(frame, inputs: inputs)
+            return predict(scores: linear!.scores(sources, rows: frame.rowCount), rows: frame.rowCount)
+        case .gbdt:
+            return predict(try FeatureEncoding.matrix(frame, inputs: inputs))
+        }
     }
 
     public func predict(_ x: FeatureMatrix) -> Prediction {
@@ -151,7 +156,11 @@ extension LoomModel {
         case .linear, .logistic: scores = linear!.scores(x)
         case .gbdt: scores = ensemble!.scores(x)
         }
-        let n = x.count
+        return predict(scores: scores, rows: x.count)
+    }
+
+    /// Turns raw scores into the task's predictions.
+    func predict(scores: [Double], rows n: Int) -> Prediction {
         switch task {
         case .regression:
             return Prediction(task: task, values: scores, labels: [], probabilities: [], classes: [])

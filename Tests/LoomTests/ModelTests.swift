@@ -204,6 +204,12 @@ struct ModelTests {
         let other = try Self.read("color,x,extra\npurple,3,z\nred,1,z\n")
         let p = try model.predict(other)
         #expect(p.count == 2 && p.probabilities.count == 4)
+        // Linear models score straight from the columns; the feature matrix gives the same.
+        let viaMatrix = model.predict(try FeatureEncoding.matrix(other, inputs: model.inputs))
+        #expect(zip(p.probabilities, viaMatrix.probabilities).allSatisfy { abs($0 - $1) < 1e-12 })
+        let again = try model.predict(frame)
+        let againViaMatrix = model.predict(try FeatureEncoding.matrix(frame, inputs: model.inputs))
+        #expect(zip(again.probabilities, againViaMatrix.probabilities).allSatisfy { abs($0 - $1) < 1e-12 })
         let numbersAsText = try Self.read("x,color\nabc,red\n")
         #expect(throws: LoomError.self) { try model.predict(numbersAsText) }
         let missingColumn = try Self.read("x\n1\n")
