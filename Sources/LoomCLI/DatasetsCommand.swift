@@ -9,7 +9,7 @@ import LoomTracking
 struct DatasetsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "datasets", abstract: "Register, list, show and profile versioned datasets (CSV, TSV, JSON Lines, optionally gzipped).",
-        subcommands: [Register.self, List.self, Show.self, Profile.self, ValidateData.self, Clean.self, Split.self])
+        subcommands: [Register.self, List.self, Show.self, Profile.self, ValidateData.self, Clean.self, Transform.self, Split.self])
 
     struct Register: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -236,6 +236,109 @@ struct DatasetsCommand: AsyncParsableCommand {
             for (c, n) in report.castFailures.sorted(by: { $0.key < $1.key }) { print("cast: \(c): \(n) values did not convert and became missing") }
             print("digest: \(v.digest)")
         }
+    }
+
+    struct Transform: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Transform data (filter, derive, select, one-hot, standardize, normalize) into a new version of a dataset.",
+            discussion: """
+                Steps come from -f (a YAML list, applied in its order) or from the flags, applied \
+                in this order: --filter, --derive, --select, --drop, --one-hot, --standardize, \
+                --normalize. One-hot categories, means and ranges are learned from the input \
+                (one pass per learning step) and kept with the output version (lineage, and the \
+                artifact transforms/<name>/<version>/transform.json); --apply reuses what another \
+                version learned instead, as at inference. See docs/datasets.md.
+                """)
+        @Argument(help: "A file or folder; or NAME or NAME@VERSION of a registered dataset.") var data: String
+        @Option(help: "The dataset the result becomes a version of.") var name: String
+        @Option(help: "What the result is.") var description: String?
+        @Option(name: [.customShort("f"), .customLong("file")], help: "A YAML file of steps.") var file: String?
+        @Option(help: ArgumentHelp("Keep the rows for which this expression is true.", valueName: "expression")) var filter: String?
+        @Option(help: ArgumentHelp("NAME=EXPRESSION: add or replace a column. Repeatable.", valueName: "name=expression")) var derive: [String] = []
+        @Option(help: ArgumentHelp("Keep these columns, in this order (comma-separated).", valueName: "columns")) var select: String?
+        @Option(help: ArgumentHelp("Remove these columns (comma-separated).", valueName: "columns")) var drop: String?
+        @Option(name: .customLong("one-hot"), help: ArgumentHelp("One 0/1 column per category of these columns (comma-separated).", valueName: "columns")) var oneHot: String?
+        @Option(name: .customLong("max-categories"), help: "One-hot: categories per column at most (the most frequent).") var maxCategories: Int?
+        @Option(help: ArgumentHelp("(x - mean) / std for these columns (comma-separated).", valueName: "columns")) var standardize: String?
+        @Option(help: ArgumentHelp("(x - min) / (max - min) for these columns (comma-separated).", valueName: "columns")) var normalize: String?
+        @Option(help: ArgumentHelp("Apply the fitted transform of a version (NAME@VERSION) or a transform.json file, learning nothing.", valueName: "version|file")) var apply: String?
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var storage: StoreOptions
+
+        func plan() throws -> TransformPlan? {
+            if let file {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw LoomError.notFound("Cannot read \(file)") }
+                return try TransformPlan.parse(yaml: text)
+            }
+            var steps: [TransformPlan.Step] = []
+            if let filter { steps.append(.init(kind: .filter, expression: filter)) }
+            if !derive.isEmpty {
+                var derived: [TransformPlan.Derived] = []
+                for item in derive {
+                    let (name, expression) = try DatasetsCommand.pair(item, "--derive")
+                    derived.append(TransformPlan.Derived(name: name.trimmingCharacters(in: .whitespaces), expression: expression))
+                }
+                steps.append(.init(kind: .derive, derived: derived))
+            }
+            if let select { steps.append(.init(kind: .select, columns: DatasetsCommand.list(select))) }
+            if let drop { steps.append(.init(kind: .drop, columns: DatasetsCommand.list(drop))) }
+            if let oneHot { steps.append(.init(kind: .oneHot, columns: DatasetsCommand.list(oneHot), maxCategories: maxCategories)) }
+            if let standardize { steps.append(.init(kind: .standardize, columns: DatasetsCommand.list(standardize))) }
+            if let normalize { steps.append(.init(kind: .normalize, columns: DatasetsCommand.list(normalize))) }
+            return steps.isEmpty ? nil : TransformPlan(steps: steps)
+        }
+
+        func run() async throws {
+            let own = try plan()
+            if own != nil, apply != nil { throw LoomError.invalidParameter("--apply reuses a fitted transform: give it without other steps") }
+            let source = try DataSource.parse(data)
+            let (tracking, _) = try await storage.open(logger: cliLogger())
+            let result: (registration: TrackingService.DatasetRegistration, report: Transformer.Report, fitted: TransformPlan)
+            do {
+                let plan: TransformPlan
+                if let apply {
+                    plan = try await DatasetsCommand.fittedTransform(apply, tracking: tracking)
+                } else if let own {
+                    plan = own
+                } else {
+                    throw LoomError.invalidParameter("no steps: give -f FILE, --apply, or step options (--filter, --derive, --select, --drop, --one-hot, --standardize, --normalize)")
+                }
+                result = try await AuditContext.$current.withValue(AuditContext(actor: "cli", origin: "loom datasets transform")) {
+                    try await tracking.transformDataset(source, plan: plan, into: name, description: description)
+                }
+            } catch {
+                await tracking.store.shutdown()
+                throw error
+            }
+            await tracking.store.shutdown()
+            if output.json {
+                struct Result: Encodable { let version: DatasetVersion; let report: Transformer.Report; let transform: TransformPlan }
+                return try Output.json(Result(version: result.registration.version, report: result.report, transform: result.fitted))
+            }
+            let v = result.registration.version
+            print(result.registration.created ? "registered \(v.name) version \(v.version)" : "unchanged: \(v.name) version \(v.version) has this content")
+            print("rows: \(result.report.rowsIn) in, \(result.report.rowsOut) out")
+            print("columns: \(result.report.columns.joined(separator: ", "))")
+        }
+    }
+
+    /// A fitted transform: a dataset version made by `transform` (NAME@VERSION), or a file.
+    static func fittedTransform(_ reference: String, tracking: TrackingService) async throws -> TransformPlan {
+        if FileManager.default.fileExists(atPath: reference) {
+            guard let data = FileManager.default.contents(atPath: reference),
+                let plan = try? JSONDecoder().decode(TransformPlan.self, from: data) else {
+                throw LoomError.invalidParameter("\(reference) is not a transform.json file")
+            }
+            guard plan.isFitted else { throw LoomError.invalidParameter("\(reference) is not fitted") }
+            try plan.check()
+            return plan
+        }
+        let (name, version) = try DatasetsCommand.reference(reference)
+        let v = try await tracking.datasetVersion(name: name, version: version)
+        guard let plan = try tracking.fittedTransform(of: v) else {
+            throw LoomError.invalidParameter("\(name)@\(v.version) was not made by a transform")
+        }
+        return plan
     }
 
     struct Split: AsyncParsableCommand {

@@ -174,8 +174,8 @@ struct PredictCommand: AsyncParsableCommand {
         }
         let seconds = Date().timeIntervalSince(started)
         let evaluation = frame.index(of: model.target) == nil ? nil : try? Trainer.evaluate(model, on: frame)
-        let destination = output ?? "/dev/stdout"
-        try Self.write(prediction, frame: frame, keep: keep, to: destination)
+        let destination = output ?? "-"
+        try Self.write(prediction, frame: frame, keep: keep, to: output)
         let summary = output == nil ? { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) } : { (s: String) in print(s) }
         if json, output != nil {
             struct Summary: Encodable {
@@ -194,11 +194,12 @@ struct PredictCommand: AsyncParsableCommand {
         if let evaluation { Self.printEvaluation("evaluation", evaluation, to: summary) }
     }
 
-    static func write(_ p: Prediction, frame: Frame, keep: [String], to path: String) throws {
+    /// Writes the predictions to `path`, or to standard output when nil.
+    static func write(_ p: Prediction, frame: Frame, keep: [String], to path: String?) throws {
         var columns = keep
         columns.append("prediction")
         if p.task.isClassification { columns += p.classes.map { "probability_\($0)" } }
-        let writer = try CSVWriter(path: path, columns: columns)
+        let writer = try path.map { try CSVWriter(path: $0, columns: columns) } ?? CSVWriter(handle: .standardOutput, columns: columns)
         let kept = keep.map { frame.columns[frame.index(of: $0)!] }
         let k = p.classes.count
         for i in 0..<p.count {

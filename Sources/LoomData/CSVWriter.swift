@@ -8,12 +8,23 @@ public final class CSVWriter {
     private let handle: FileHandle
     private var buffer: [UInt8] = []
     private let delimiter: UInt8
+    /// Whether `close` closes the file (not when it was handed in open).
+    private var ownsHandle = false
     public private(set) var rows: Int64 = 0
 
-    public init(path: String, columns: [String], delimiter: UInt8 = UInt8(ascii: ",")) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-            throw LoomError.invalidParameter("Cannot create \(path)")
+    public convenience init(path: String, columns: [String], delimiter: UInt8 = UInt8(ascii: ",")) throws {
+        // Opened in place (not FileManager.createFile, which writes a new file and renames it
+        // over the path: that would replace a device such as /dev/null with a regular file).
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw LoomError.invalidParameter("Cannot create \(path): \(String(cString: strerror(errno)))")
         }
+        self.init(handle: FileHandle(fileDescriptor: fd, closeOnDealloc: true), columns: columns, delimiter: delimiter)
+        ownsHandle = true
+    }
+
+    /// Writes to an open file (standard output, say).
+    public init(handle h: FileHandle, columns: [String], delimiter: UInt8 = UInt8(ascii: ",")) {
         handle = h
         self.delimiter = delimiter
         buffer.reserveCapacity(1 << 20)
@@ -67,6 +78,6 @@ public final class CSVWriter {
 
     public func close() throws {
         try flush()
-        try? handle.close()
+        if ownsHandle { try? handle.close() }
     }
 }

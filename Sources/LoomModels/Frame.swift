@@ -42,6 +42,26 @@ public struct Frame: Sendable {
         }, rowCount: rows.count)
     }
 
+    /// The frame after a fitted transform (a model's preprocessing), row by row; filter steps
+    /// must have been left out (every row is kept).
+    public func transformed(by applier: TransformApplier) throws(LoomError) -> Frame {
+        var builders = [FrameLoader.Builder](repeating: .init(), count: applier.columns.count)
+        var values = [Value](repeating: .null, count: names.count)
+        for i in 0..<rowCount {
+            for (c, column) in columns.enumerated() {
+                switch column {
+                case .numbers(let v): values[c] = v[i].isNaN ? .null : .number(v[i])
+                case .categories(let codes, let levels): values[c] = codes[i] < 0 ? .null : .field(levels[Int(codes[i])])
+                }
+            }
+            guard let out = try applier.apply(values, line: i + 2) else { continue }
+            for (c, v) in out.enumerated() { builders[c].append(v) }
+        }
+        return Frame(names: applier.columns, columns: builders.map { b in
+            b.categorical ? .categories(codes: b.codes, levels: b.levels) : .numbers(b.numbers)
+        }, rowCount: builders.first.map { $0.categorical ? $0.codes.count : $0.numbers.count } ?? 0)
+    }
+
     /// The text a number stands for once its column turns out to hold text: integers without a
     /// fraction ("3", not "3.0").
     public static func text(of value: Double) -> String {
@@ -86,6 +106,25 @@ struct FrameLoader: RowSink {
             }
             if !categorical { becomeCategorical() }
             codes.append(code(row.string(i) ?? ""))
+        }
+
+        mutating func append(_ v: Value) {
+            switch v {
+            case .null:
+                appendMissing()
+            case .number(let x):
+                if categorical { codes.append(code(Frame.text(of: x))) } else { numbers.append(x) }
+            case .field(let t), .text(let t):
+                if !categorical, case .field = v, let x = v.number {
+                    numbers.append(x)
+                    return
+                }
+                if !categorical { becomeCategorical() }
+                codes.append(code(t))
+            case .bool(let b):
+                if !categorical { becomeCategorical() }
+                codes.append(code(b ? "true" : "false"))
+            }
         }
 
         mutating func appendMissing() {

@@ -1,5 +1,6 @@
 import Foundation
 import LoomCore
+import LoomData
 
 public enum ModelFamily: String, Codable, Sendable, CaseIterable {
     /// Least squares with an L2 penalty (regression).
@@ -51,6 +52,22 @@ public struct LoomModel: Codable, Sendable {
     public var ensemble: TreeEnsemble?
     public var parameters: [String: String]
     public var training: Training
+    /// The fitted transform the training data went through (its filter steps left out): applied
+    /// to the data before `inputs` are read, so that the model takes raw rows.
+    public var preprocessing: TransformPlan?
+    /// The columns of the data the preprocessing was fitted on (the raw input), with their
+    /// MLflow types (`long`, `double`, `boolean`, `string`), when known.
+    public var rawInputs: [RawInput]?
+
+    public struct RawInput: Codable, Sendable, Hashable {
+        public var name: String
+        public var type: String
+
+        public init(name: String, type: String) {
+            self.name = name
+            self.type = type
+        }
+    }
 
     public func encoded() throws -> Data {
         let encoder = JSONEncoder()
@@ -89,6 +106,12 @@ public struct LoomModel: Codable, Sendable {
     /// refused on load rather than failing while predicting.
     func check() throws(LoomError) {
         func bad(_ m: String) -> LoomError { .invalidParameter("the model file is inconsistent: \(m)") }
+        if let preprocessing {
+            try preprocessing.check()
+            guard preprocessing.isFitted, !preprocessing.steps.contains(where: { $0.kind == .filter }) else {
+                throw bad("the preprocessing must be a fitted transform without filters")
+            }
+        }
         let width = inputs.reduce(0) { $0 + $1.width }
         guard width == features.count else { throw bad("\(features.count) features named, inputs make \(width)") }
         let outputs = task == .multiclass ? (classes?.count ?? 0) : 1
@@ -121,7 +144,8 @@ public struct LoomModel: Codable, Sendable {
 
     /// The input signature in MLflow's column-schema form.
     public var signatureInputs: [[String: String]] {
-        inputs.map { ["name": $0.name, "type": $0.kind == .number ? "double" : "string"] }
+        if let rawInputs, preprocessing != nil { return rawInputs.map { ["name": $0.name, "type": $0.type] } }
+        return inputs.map { ["name": $0.name, "type": $0.kind == .number ? "double" : "string"] }
     }
 }
 
@@ -141,6 +165,11 @@ public struct Prediction: Sendable {
 extension LoomModel {
     /// Batch inference over a frame (columns matched by name; extra columns ignored).
     public func predict(_ frame: Frame) throws(LoomError) -> Prediction {
+        if let preprocessing {
+            var model = self
+            model.preprocessing = nil
+            return try model.predict(try frame.transformed(by: try TransformApplier(preprocessing, columns: frame.names, skipFilters: true)))
+        }
         switch family {
         case .linear, .logistic:
             let sources = try FeatureEncoding.sources(frame, inputs: inputs)

@@ -116,11 +116,14 @@ public struct DatasetLineage: Sendable, Codable, Hashable {
     /// The options of a `split`, and which part this version is.
     public var split: SplitPlan?
     public var part: String?
+    /// The fitted steps of a `transform` (what it learned included).
+    public var transform: TransformPlan?
     public var inputs: [Input]
 
-    public init(operation: String, parameters: CleanPlan? = nil, split: SplitPlan? = nil, part: String? = nil, inputs: [Input]) {
+    public init(operation: String, parameters: CleanPlan? = nil, split: SplitPlan? = nil, part: String? = nil, transform: TransformPlan? = nil, inputs: [Input]) {
         self.operation = operation
         self.parameters = parameters
+        self.transform = transform
         self.split = split
         self.part = part
         self.inputs = inputs
@@ -227,4 +230,51 @@ public struct DatasetSchema: Sendable, Codable, Hashable {
         public var type: ColumnType
     }
     public var columns: [Column]
+}
+
+extension TrackingService {
+    /// Transforms a table into a new version of dataset `name`: learning steps are fitted on the
+    /// input first (one pass each) unless the plan is already fitted (`--apply`), then every row
+    /// goes through the steps into the output. The fitted plan is kept in the version's lineage
+    /// and as the artifact `transforms/<name>/<version>/transform.json`.
+    public func transformDataset(
+        _ source: DataSource, plan: TransformPlan, into name: String, description: String? = nil, workspace: String? = nil
+    ) async throws -> (registration: DatasetRegistration, report: Transformer.Report, fitted: TransformPlan) {
+        try Validate.datasetName(name)
+        try plan.check()
+        let (files, firstInput, _) = try await self.files(of: source, workspace: workspace)
+        var input = firstInput
+        let staging = FileManager.default.temporaryDirectory.appendingPathComponent("loom-transform-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: staging) }
+        let output = staging.appendingPathComponent("\(name).csv").path
+        let (fitted, report, content) = try await DataWork.run { () throws -> (TransformPlan, Transformer.Report, TableContent) in
+            let (fitted, first) = try Transformer.fit(plan, files: files)
+            var transformer = Transformer(plan: fitted, output: output)
+            let content = try TableReader.read(files, into: &transformer)
+            try transformer.finish()
+            if let first, first.digest != content.digest {
+                throw LoomError.invalidState("The data changed while it was being transformed; transform it again")
+            }
+            return (fitted, transformer.report, content)
+        }
+        if input.digest.isEmpty { input.digest = content.digest }
+        let lineage = DatasetLineage(operation: "transform", transform: fitted, inputs: [input])
+        let registration = try await registerDataset(
+            name: name, path: output, description: description, sourceType: "operation",
+            source: "transform of \(input.name.map { "\($0)@\(input.version ?? 0)" } ?? input.path ?? "")", lineage: lineage, workspace: workspace)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let path = try ArtifactPath("transforms/\(name)/\(registration.version.version)/transform.json")
+        _ = try await artifacts.write(path, bytes: try encoder.encode(fitted))
+        return (registration, report, fitted)
+    }
+
+    /// The fitted transform that made a dataset version, or nil when it was not made by one.
+    public func fittedTransform(of version: DatasetVersion) throws -> TransformPlan? {
+        guard let text = version.lineage,
+            let lineage = try? JSONDecoder().decode(DatasetLineage.self, from: Data(text.utf8)),
+            lineage.operation == "transform" else { return nil }
+        return lineage.transform
+    }
 }

@@ -53,14 +53,33 @@ extension TrackingService {
         let started = Date()
         let options = request.options
         let datasetName = version.map { "\($0.name)@\($0.version)" }
-        let (result, content, validationContent) = try await DataWork.run { () throws -> (TrainingResult, TableContent, TableContent?) in
+        let (trained, content, validationContent) = try await DataWork.run { () throws -> (TrainingResult, TableContent, TableContent?) in
             let (frame, content) = try Frame.read(files)
             let validation = try validationList.map { try Frame.read($0.files) }
             let result = try Trainer.train(frame, validation: validation?.0, options: options, dataset: (input.digest.isEmpty ? content.digest : input.digest, datasetName))
             return (result, content, validation?.1)
         }
-        let fitSeconds = result.fitSeconds
+        let fitSeconds = trained.fitSeconds
         let seconds = Date().timeIntervalSince(started)
+        var result = trained
+        // Data made by a transform: the model carries the fitted transform, so it takes raw rows.
+        if let version, var plan = try fittedTransform(of: version) {
+            plan.steps.removeAll { $0.kind == .filter }
+            result.model.preprocessing = plan
+            if let source = try? JSONDecoder().decode(DatasetLineage.self, from: Data((version.lineage ?? "").utf8)).inputs.first,
+                let name = source.name, let raw = try? await datasetVersion(name: name, version: source.version),
+                let schema = raw.schema, let parsed = try? JSONDecoder().decode(DatasetSchema.self, from: Data(schema.utf8)) {
+                result.model.rawInputs = parsed.columns.filter { $0.name != result.model.target }.map { c in
+                    let type = switch c.type {
+                    case .integer: "long"
+                    case .number: "double"
+                    case .boolean: "boolean"
+                    default: "string"
+                    }
+                    return LoomModel.RawInput(name: c.name, type: type)
+                }
+            }
+        }
 
         let experimentID: String
         if let name = request.experiment {

@@ -271,4 +271,41 @@ struct CLITests {
         (code, out, _) = try Self.loom(["datasets", "show", "churn-data", "--json", "--data", data])
         #expect((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [Any])?.count == 1)
     }
+
+    @Test func datasetsTransformKeepsWhatItLearnedAndModelsReuseIt() throws {
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("store").path
+        var csv = "id,age,color,churned\n"
+        for i in 0..<200 { csv += "\(i),\(10 + i % 60),\(["red", "blue"][i % 2]),\(i % 60 > 30 ? "yes" : "no")\n" }
+        let file = try DataFiles.write(dir, "raw.csv", csv)
+        var (code, out, err) = try Self.loom([
+            "datasets", "transform", file, "--name", "ready", "--filter", "age >= 18", "--derive", "senior=age > 50",
+            "--drop", "id", "--one-hot", "color", "--standardize", "age", "--data", data,
+        ])
+        #expect(code == 0, "\(err)")
+        #expect(out.contains("registered ready version 1") && out.contains("200 in, 168 out"))
+        #expect(out.contains("columns: age, color=blue, color=red, churned, senior"))
+        (code, out, _) = try Self.loom(["datasets", "show", "ready@1", "--json", "--data", data])
+        let version = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let lineage = try #require((version["lineage"] as? String).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        #expect(lineage["operation"] as? String == "transform")
+        #expect(String(describing: lineage["transform"] ?? "").contains("statistics"))
+        #expect(FileManager.default.fileExists(atPath: data + "/artifacts/transforms/ready/1/transform.json"))
+        // Reuse: no learning on the new data, the same columns.
+        let fresh = try DataFiles.write(dir, "fresh.csv", "id,age,color,churned\n500,70,green,yes\n")
+        (code, out, err) = try Self.loom(["datasets", "transform", fresh, "--name", "fresh-ready", "--apply", "ready@1", "--data", data])
+        #expect(code == 0, "\(err)")
+        #expect(out.contains("columns: age, color=blue, color=red, churned, senior"))
+        (code, _, err) = try Self.loom(["datasets", "transform", fresh, "--name", "x", "--apply", "ready@1", "--select", "age", "--data", data])
+        #expect(code == 1 && err.contains("without other steps"))
+        (code, _, err) = try Self.loom(["datasets", "transform", fresh, "--name", "x", "--filter", "age >", "--data", data])
+        #expect(code == 1 && err.contains("expression 'age >'"))
+        // A model trained on the transformed version takes raw rows.
+        (code, _, err) = try Self.loom(["train", "--data", "ready@1", "--target", "churned", "--model", "logistic", "--register", "churn", "--data-dir", data])
+        #expect(code == 0, "\(err)")
+        (code, out, err) = try Self.loom(["predict", "--model", "models:/churn/1", "--data", fresh, "--data-dir", data])
+        #expect(code == 0, "\(err)")
+        #expect(out.hasPrefix("prediction,probability_no,probability_yes\nyes,"))
+    }
 }
