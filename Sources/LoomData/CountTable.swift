@@ -33,11 +33,17 @@ struct CountTable {
         }
         if i < b.count {
             var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < b.count {
-                tail |= UInt64(b[i]) << shift
-                shift += 8
-                i += 1
+            if b.count >= 8 {
+                // The last eight bytes, overlapping the words already mixed in (the length is
+                // in the seed, so no two texts of different lengths collide this way).
+                tail = raw.loadUnaligned(fromByteOffset: b.count - 8, as: UInt64.self)
+            } else {
+                var shift: UInt64 = 0
+                while i < b.count {
+                    tail |= UInt64(b[i]) << shift
+                    shift += 8
+                    i += 1
+                }
             }
             h = ((h ^ tail) &* 0x87C3_7B91_1142_53D5).rotatedLeft(31) &* 0x4CF5_AD43_2745_937F
         }

@@ -6,8 +6,14 @@ import Synchronization
 /// Reads CSV data on every core: one thread parses records into batches while the calling thread
 /// hands each batch to workers that run at once (`DispatchQueue.concurrentPerform`), each owning
 /// part of the work (some columns, some rules) and seeing every record in order.
-enum BatchPipeline {
+public enum BatchPipeline {
     static let batchRows = 4096
+    /// Workers besides the parsing thread: one core each, leaving one to parsing
+    /// (`LOOM_DATA_LANES` overrides).
+    public static var defaultLanes: Int {
+        if let text = ProcessInfo.processInfo.environment["LOOM_DATA_LANES"], let n = Int(text), n >= 1 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+    }
 
     /// `workers`: made from the header. Returns what the reader read (digest, size).
     static func run(_ files: [TableFile], workers make: ([String]) throws -> [any BatchWorker]) throws -> (TableContent, columns: [String]?) {
@@ -44,8 +50,8 @@ protocol BatchWorker: Sendable {
 /// `Profiler` makes on one thread, exactly. JSON Lines (whose columns may appear mid-stream) is
 /// profiled on one thread.
 public enum ParallelProfile {
-    public static func run(_ files: [TableFile], lanes: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> (TableContent, DatasetProfile) {
-        if files.first?.format != .csv || lanes < 2 {
+    public static func run(_ files: [TableFile], lanes: Int = BatchPipeline.defaultLanes) throws -> (TableContent, DatasetProfile) {
+        if files.first?.format != .csv || lanes < 1 || ProcessInfo.processInfo.activeProcessorCount < 2 {
             var profiler = Profiler()
             let content = try TableReader.read(files, into: &profiler)
             return (content, profiler.profile())
@@ -64,9 +70,9 @@ public enum ParallelProfile {
 /// record in order, so the report is the one `Validator` makes on one thread.
 public enum ParallelValidate {
     public static func run(
-        _ files: [TableFile], suite: ExpectationSuite, now: Date = Date(), lanes: Int = ProcessInfo.processInfo.activeProcessorCount
+        _ files: [TableFile], suite: ExpectationSuite, now: Date = Date(), lanes: Int = BatchPipeline.defaultLanes
     ) throws -> ValidationReport {
-        if files.first?.format != .csv || lanes < 2 {
+        if files.first?.format != .csv || lanes < 1 || ProcessInfo.processInfo.activeProcessorCount < 2 {
             var validator = Validator(suite: suite, now: now)
             _ = try TableReader.read(files, into: &validator)
             return validator.report()
@@ -175,13 +181,20 @@ final class ColumnGroup: BatchWorker {
     func consume(_ batch: RowBatch) {
         counted.withLock { $0 += Int64(batch.count) }
         state.withLock { columns in
-            batch.bytes.withUnsafeBufferPointer { bytes in
-                for r in 0..<batch.count {
-                    let base = r * batch.columns
-                    for (k, c) in indices.enumerated() {
-                        let start = base + c == 0 ? 0 : batch.ends[base + c - 1]
-                        let end = batch.ends[base + c]
-                        columns[k].add(batch.kinds[base + c], UnsafeBufferPointer(rebasing: bytes[start..<end])) { (batch.lines[r], batch.file) }
+            columns.withUnsafeMutableBufferPointer { profilers in
+                batch.bytes.withUnsafeBufferPointer { bytes in
+                    batch.ends.withUnsafeBufferPointer { ends in
+                        batch.kinds.withUnsafeBufferPointer { kinds in
+                            let width = batch.columns
+                            // A column at a time: its profiler stays in cache for the batch.
+                            for (k, c) in indices.enumerated() {
+                                for r in 0..<batch.count {
+                                    let i = r * width + c
+                                    let start = i == 0 ? 0 : ends[i - 1]
+                                    profilers[k].add(kinds[i], UnsafeBufferPointer(rebasing: bytes[start..<ends[i]])) { (batch.lines[r], batch.file) }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -221,20 +234,27 @@ struct BatchingSink: RowSink {
         queue.setColumns(names)
     }
 
+    /// The `Row.source` of the rows in `batch` (a batch holds one file's rows).
+    private var source = -1
+
     mutating func consume(_ row: Row) throws {
-        if batch == nil || batch!.file != row.file { try flush() }
-        if batch == nil { batch = RowBatch(columns: columns, file: row.file) }
+        if batch == nil || source != row.source {
+            try flush()
+            batch = RowBatch(columns: columns, file: row.file)
+            source = row.source
+        }
         let offset = batch!.bytes.count
         batch!.bytes.append(contentsOf: row.bytes)
-        for e in row.ends { batch!.ends.append(offset + e) }
+        batch!.ends.append(contentsOf: row.ends.lazy.map { offset + $0 })
         batch!.kinds.append(contentsOf: row.kinds)
         batch!.lines.append(row.line)
-        if batch!.count == BatchPipeline.batchRows { try flush() }
+        if batch!.lines.count == BatchPipeline.batchRows { try flush() }
     }
 
     mutating func flush() throws {
         guard let b = batch else { return }
         batch = nil
+        source = -1
         if b.count > 0 { try queue.push(b) }
     }
 }

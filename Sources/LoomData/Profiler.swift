@@ -63,10 +63,20 @@ struct ColumnProfiler {
     var integers: Int64 = 0
     var booleans: Int64 = 0
     var nonFinite: Int64 = 0
-    /// Welford's running mean and sum of squared deviations, over finite numbers.
+    /// Finite numbers seen.
     var finite: Int64 = 0
+    /// Mean and sum of squared deviations of the first `merged` finite numbers; the rest (fewer
+    /// than `chunk`) are sums of differences from the chunk's first value, merged in by Chan's
+    /// formula every `chunk` values. No division per value; the shift being one of the chunk's
+    /// values bounds the rounding error of the chunk's sum of squares by (chunk + 1) ulps of it.
+    var merged: Int64 = 0
     var mean = 0.0
     var m2 = 0.0
+    var chunkShift = 0.0
+    var chunkSum = 0.0
+    var chunkSquares = 0.0
+    var chunkCount = 0
+    static let chunk = 4096
     var min = Double.infinity
     var max = -Double.infinity
     var sample: [Double] = []
@@ -126,9 +136,17 @@ struct ColumnProfiler {
         if integral { integers += 1 }
         guard v.isFinite else { nonFinite += 1; return }
         finite += 1
-        let delta = v - mean
-        mean += delta / Double(finite)
-        m2 += delta * (v - mean)
+        if chunkCount == 0 { chunkShift = v }
+        let d = v - chunkShift
+        chunkSum += d
+        chunkSquares += d * d
+        chunkCount += 1
+        if chunkCount == Self.chunk {
+            (merged, mean, m2) = moments()
+            chunkCount = 0
+            chunkSum = 0
+            chunkSquares = 0
+        }
         if v < min { min = v }
         if v > max { max = v }
         // Reservoir sampling with a fixed seed (Li's Algorithm L: it draws random numbers only
@@ -144,6 +162,18 @@ struct ColumnProfiler {
             w *= Foundation.exp(Foundation.log(uniform()) / Double(Self.sampleSize))
             nextKept += skip()
         }
+    }
+
+    /// Count, mean and sum of squared deviations of every finite number so far.
+    func moments() -> (count: Int64, mean: Double, m2: Double) {
+        guard chunkCount > 0 else { return (merged, mean, m2) }
+        let nb = Double(chunkCount)
+        let chunkMean = chunkShift + chunkSum / nb
+        let chunkM2 = Swift.max(0, chunkSquares - chunkSum * chunkSum / nb)
+        let na = Double(merged)
+        let n = na + nb
+        let delta = chunkMean - mean
+        return (merged + Int64(chunkCount), mean + delta * nb / n, m2 + chunkM2 + delta * delta * na * nb / n)
     }
 
     /// `true` or `false` in any case.
@@ -187,8 +217,9 @@ struct ColumnProfiler {
             if finite > 0 {
                 p.min = min
                 p.max = max
+                let (count, mean, m2) = moments()
                 p.mean = mean
-                p.std = finite > 1 ? (m2 / Double(finite - 1)).squareRoot() : nil
+                p.std = count > 1 ? (m2 / Double(count - 1)).squareRoot() : nil
                 let sorted = sample.sorted()
                 p.quantiles = Self.quantiles.map { Quantile(q: $0, value: Self.quantile(sorted, $0)) }
                 p.quantilesApproximate = finite > Int64(Self.sampleSize)

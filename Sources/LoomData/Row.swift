@@ -1,5 +1,6 @@
 import Foundation
 import LoomCore
+import Synchronization
 
 /// What a field holds, as read.
 public enum FieldKind: UInt8, Sendable {
@@ -23,11 +24,16 @@ public final class Row {
     public internal(set) var line = 0
     /// The file the record comes from (its path inside the dataset).
     public internal(set) var file = ""
+    /// Differs between the rows of different files (one `Row` reads one file), so that a sink
+    /// can notice a new file without comparing names.
+    var source: Int
+    static let sources = Atomic<Int>(0)
     var bytes: [UInt8] = []
     var ends: [Int] = []
     var kinds: [FieldKind] = []
 
     public init() {
+        source = Self.sources.add(1, ordering: .relaxed).newValue
         bytes.reserveCapacity(4096)
     }
 
@@ -135,6 +141,70 @@ public enum NumberText {
     /// Text with anything but digits, one sign, one point and one exponent is not a number (so
     /// "0x1p3" or " 12" are text, as pandas reads them).
     public static func parse(_ b: UnsafeBufferPointer<UInt8>) -> (value: Double, integral: Bool)? {
+        if let quick = parseShort(b) { return quick }
+        return parseGeneral(b)
+    }
+
+    /// Eight ASCII digits at `p` as their value, or nil if any byte is not a digit (SWAR:
+    /// pairs, then fours, then the eight combined with two multiplications).
+    @inline(__always) static func eightDigits(_ p: UnsafePointer<UInt8>) -> UInt64? {
+        let v = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self).littleEndian
+        guard (v & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030,
+            ((v &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) == 0x3030_3030_3030_3030 else { return nil }
+        let mask: UInt64 = 0x0000_00FF_0000_00FF
+        let high: UInt64 = 100 + (1_000_000 << 32)
+        let low: UInt64 = 1 + (10_000 << 32)
+        var x = v &- 0x3030_3030_3030_3030
+        x = (x &* 10) &+ (x >> 8)
+        let a = (x & mask) &* high
+        let b = ((x >> 16) & mask) &* low
+        return (a &+ b) >> 32
+    }
+
+    /// The common case fast: an optional sign, at most 19 digits with at most one point, no
+    /// exponent, a value Clinger's fast path computes exactly. Nil: use the general parser.
+    @inline(__always) static func parseShort(_ b: UnsafeBufferPointer<UInt8>) -> (value: Double, integral: Bool)? {
+        let n = b.count
+        guard n > 0, n <= 21, let p = b.baseAddress else { return nil }
+        var i = 0
+        var negative = false
+        if p[0] == UInt8(ascii: "-") {
+            negative = true
+            i = 1
+        }
+        var mantissa: UInt64 = 0
+        let intStart = i
+        while i < n, p[i] &- 48 < 10 {
+            mantissa = mantissa &* 10 &+ UInt64(p[i] &- 48)
+            i += 1
+        }
+        var digits = i - intStart
+        var fraction = 0
+        var integral = true
+        if i < n {
+            guard p[i] == UInt8(ascii: "."), digits > 0 else { return nil }
+            integral = false
+            i += 1
+            let fracStart = i
+            while i + 8 <= n, let eight = eightDigits(p + i) {
+                mantissa = mantissa &* 100_000_000 &+ eight
+                i += 8
+            }
+            while i < n, p[i] &- 48 < 10 {
+                mantissa = mantissa &* 10 &+ UInt64(p[i] &- 48)
+                i += 1
+            }
+            guard i == n else { return nil }
+            fraction = i - fracStart
+            digits += fraction
+        }
+        guard digits > 0, digits <= 19, mantissa < (1 << 53), fraction <= 22 else { return nil }
+        var v = Double(mantissa)
+        if fraction > 0 { v /= powerOf10(fraction) }
+        return (negative ? -v : v, integral)
+    }
+
+    static func parseGeneral(_ b: UnsafeBufferPointer<UInt8>) -> (value: Double, integral: Bool)? {
         let n = b.count
         guard n > 0 else { return nil }
         var i = 0

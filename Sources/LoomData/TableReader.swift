@@ -112,7 +112,10 @@ public enum TableReader {
             if identity { return try inner.consume(row) }
             scratch.reset()
             scratch.line = row.line
-            scratch.file = row.file
+            if scratch.source != row.source {
+                scratch.file = row.file
+                scratch.source = row.source
+            }
             for f in source {
                 if f >= 0 {
                     row.withBytes(f) { scratch.bytes.append(contentsOf: $0) }

@@ -257,6 +257,29 @@ struct DataReadingTests {
 
 @Suite("Column profiles")
 struct ProfileTests {
+    @Test("mean and std stay exact for large offsets, small spreads and drifting values, across chunks")
+    func momentsAcrossChunks() throws {
+        // Values 1e9 + (i % 7), then a slow upward drift: exact figures from integer sums.
+        let n = 10_000
+        var text = "v\n"
+        var sum = 0
+        var squares = 0
+        for i in 0..<n {
+            let offset = i % 7 + i / 1000
+            text += "\(1_000_000_000 + offset)\n"
+            sum += offset
+            squares += offset * offset
+        }
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (_, profile) = try DataFiles.profile(try DataFiles.write(dir, "v.csv", text))
+        let column = try #require(profile.columns.first)
+        let mean = Double(sum) / Double(n)
+        let variance = (Double(squares) - Double(sum) * Double(sum) / Double(n)) / Double(n - 1)
+        #expect(abs((column.mean ?? 0) - (1e9 + mean)) < 1e-6)
+        #expect(abs((column.std ?? 0) - variance.squareRoot()) / variance.squareRoot() < 1e-9)
+    }
+
     @Test("statistics match a direct computation over the same values")
     func statistics() throws {
         var rng = SplitMix64(seed: 42)
@@ -362,15 +385,18 @@ struct NumberTextTests {
             for d in 0..<digits { text += String(rng.next() % 10); if d == Int(rng.next() % UInt64(digits)) && !text.contains(".") { text += "." } }
             if rng.next() % 4 == 0 { text += "e\(Int(rng.next() % 60) - 30)" }
             let expected = Double(text)
-            let got = Self.parse(text)?.value
+            let parsed = Self.parse(text)
+            let got = parsed?.value
             #expect(got == expected, "\(text)")
+            #expect(parsed == nil || parsed?.integral == !(text.contains(".") || text.contains("e")), "\(text)")
             if got != expected { return }
         }
     }
 
     @Test("integers, specials, and what is not a number", arguments: [
         ("42", 42.0, true), ("-7", -7, true), ("+3", 3, true), ("3.0", 3, false), ("1e3", 1000, false), (".5", 0.5, false),
-        ("12345678901234567890", 12345678901234567168, true), ("0.1", 0.1, false), ("inf", .infinity, false), ("-Infinity", -.infinity, false),
+        ("12345678901234567890", 12345678901234567168, true), ("0.1", 0.1, false), ("5.", 5, false), ("-0.12345678", -0.12345678, false),
+        ("3.1415926535897932", 3.1415926535897932, false), ("0.000000000000000000012", 1.2e-20, false), ("inf", .infinity, false), ("-Infinity", -.infinity, false),
     ])
     func numbers(text: String, value: Double, integral: Bool) {
         let r = Self.parse(text)
