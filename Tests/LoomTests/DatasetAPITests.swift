@@ -112,3 +112,37 @@ struct DatasetUITests {
         }
     }
 }
+
+@Suite("Run evaluation plots")
+struct RunPlotUITests {
+    @Test("the run page shows evaluation/*.svg as images, served so that no script runs")
+    func plots() async throws {
+        try await withTestApp { client, services, _ in
+            let tracking = services.tracking
+            let run = try await tracking.createRun(experimentID: "0", userID: "t", startTime: nil, runName: "r", tags: [])
+            let root = try #require(try tracking.runArtifactRoot(run.info))
+            let svg = "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script><circle r=\"4\"/></svg>"
+            _ = try await tracking.artifacts.write(try root.appending("evaluation/calibration.svg"), bytes: Array(svg.utf8))
+            _ = try await tracking.artifacts.write(try root.appending("evaluation/metrics.json"), bytes: Array("{}".utf8))
+            let id = run.info.runID
+            var (status, html) = try await DatasetUITests.page(client, "/runs/\(id)")
+            #expect(status == .ok && html.contains("<img src=\"/runs/\(id)/plots/calibration.svg\""))
+            #expect(!html.contains("plots/metrics.json") && !html.contains("<script>alert"))
+            try await client.execute(uri: "/runs/\(id)/plots/calibration.svg", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "image/svg+xml")
+                #expect(response.headers[.contentSecurityPolicy]?.contains("sandbox") == true)
+                #expect(response.headers[.contentSecurityPolicy]?.contains("default-src 'none'") == true)
+                #expect(String(decoding: response.body.readableBytesView, as: UTF8.self) == svg)
+            }
+            for bad in ["metrics.json", "..%2Fx.svg", "nothere.svg"] {
+                (status, _) = try await DatasetUITests.page(client, "/runs/\(id)/plots/\(bad)")
+                #expect(status == .notFound, "\(bad)")
+            }
+            // A run without plots has no evaluation section.
+            let plain = try await tracking.createRun(experimentID: "0", userID: "t", startTime: nil, runName: "p", tags: [])
+            (status, html) = try await DatasetUITests.page(client, "/runs/\(plain.info.runID)")
+            #expect(status == .ok && !html.contains("id=\"evaluation\""))
+        }
+    }
+}

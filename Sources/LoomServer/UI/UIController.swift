@@ -19,6 +19,7 @@ struct UIController {
         routes.get("/") { request, context in try await experimentList(request, context) }
         routes.get("/experiments/:experiment_id") { request, context in try await experimentPage(request, context) }
         routes.get("/runs/:run_id") { request, context in try await runPage(request, context) }
+        routes.get("/runs/:run_id/plots/:name") { request, context in try await runPlot(request, context) }
         routes.get("/compare") { request, context in try await comparePage(request, context) }
         routes.get("/models") { request, context in try await modelList(request, context) }
         routes.get("/models/:name") { request, context in try await modelPage(request, context) }
@@ -203,6 +204,15 @@ struct UIController {
                     }
                 }
             }
+            // Plots that `loom train` drew (evaluation/*.svg), shown as images.
+            var plots = ""
+            if let root = try tracking.runArtifactRoot(i) {
+                for entry in try await tracking.artifacts.list(try root.appending("evaluation")) where !entry.isDirectory {
+                    let name = try ArtifactPath(entry.path, allowRoot: true).name
+                    guard Self.isPlotName(name) else { continue }
+                    plots += "<figure><img src=\"/runs/\(HTML.url(id))/plots/\(HTML.url(name))\" alt=\"\(HTML.escape(name))\" width=\"480\" height=\"400\"><figcaption class=\"muted\">\(HTML.escape(name))</figcaption></figure>"
+                }
+            }
             let datasets = run.datasetInputs.map { d in
                 "<li>\(HTML.escape(d.dataset.name)) <span class=\"muted\">digest \(HTML.escape(d.dataset.digest))\(d.tags.first { $0.key == "mlflow.data.context" }.map { " · " + HTML.escape($0.value) } ?? "")</span></li>"
             }.joined()
@@ -219,11 +229,36 @@ struct UIController {
                 <table class="grid" id="metrics"><thead><tr><th>Metric</th><th>Latest</th><th>Step</th></tr></thead><tbody>\(metrics)</tbody></table></section>
                 <section class="cols"><div><h2>Parameters</h2><table class="grid" id="params"><thead><tr><th>Name</th><th>Value</th></tr></thead><tbody>\(params)</tbody></table></div>
                 <div><h2>Tags</h2><table class="grid" id="tags"><thead><tr><th>Name</th><th>Value</th></tr></thead><tbody>\(tags)</tbody></table></div></section>
+                \(plots.isEmpty ? "" : "<section id=\"evaluation\"><h2>Evaluation</h2><div class=\"charts\">\(plots)</div></section>")
                 \(datasets.isEmpty ? "" : "<section><h2>Datasets</h2><ul>\(datasets)</ul></section>")
                 <section id="artifacts"><h2>Artifacts</h2><ul class="files">\(artifacts.isEmpty ? "<li class=\"muted\">No artifacts.</li>" : artifacts)</ul></section>
                 """
             return HTML.page(title: i.runName, active: "experiments", body: body)
         }
+    }
+
+    /// Names of evaluation plots the run page shows: lowercase words and `.svg`.
+    static func isPlotName(_ name: String) -> Bool {
+        name.hasSuffix(".svg") && name.count <= 64 && name.dropLast(4).allSatisfy { ("a"..."z").contains($0) || $0 == "_" || $0 == "-" } && name.count > 4
+    }
+
+    /// An evaluation plot of a run as an image. An SVG artifact is anyone's upload, so it is
+    /// served with a policy that runs no script and loads nothing, even when opened directly.
+    func runPlot(_ request: Request, _ context: Context) async throws -> Response {
+        let id = try Self.param(context, "run_id")
+        let name = try Self.param(context, "name")
+        guard Self.isPlotName(name) else { throw LoomError.notFound("No plot named \(name)") }
+        let run = try await tracking.run(id: id)
+        try await auth.requireExperiment(context, run.info.experimentID, .read)
+        guard let root = try tracking.runArtifactRoot(run.info) else { throw LoomError.notFound("No plot named \(name)") }
+        let path = try root.appending("evaluation/\(name)")
+        guard try await tracking.artifacts.fileSize(path) != nil else { throw LoomError.notFound("No plot named \(name)") }
+        let bytes = try await tracking.artifacts.readAll(path, limit: 8 << 20)
+        var headers = HTTPFields()
+        headers[.contentType] = "image/svg+xml"
+        headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+        headers[.init("X-Content-Type-Options")!] = "nosniff"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     func comparePage(_ request: Request, _ context: Context) async throws -> Response {
