@@ -173,7 +173,9 @@ struct PredictCommand: AsyncParsableCommand {
             return (frame, prediction, Date().timeIntervalSince(start))
         }
         let seconds = Date().timeIntervalSince(started)
-        let evaluation = frame.index(of: model.target) == nil ? nil : try? Trainer.evaluate(model, on: frame)
+        // Data that holds the target is scored too; when it cannot be (a class the model does
+        // not know, say), the summary says why instead of leaving the metrics out silently.
+        let (evaluation, noEvaluation) = Self.evaluation(model, frame)
         let destination = output ?? "-"
         try Self.write(prediction, frame: frame, keep: keep, to: output)
         let summary = output == nil ? { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) } : { (s: String) in print(s) }
@@ -192,6 +194,16 @@ struct PredictCommand: AsyncParsableCommand {
         }
         summary("predicted \(prediction.count) rows in \(String(format: "%.3f", predictSeconds)) s (\(String(format: "%.3f", seconds)) s with reading)" + (output.map { " -> \($0)" } ?? ""))
         if let evaluation { Self.printEvaluation("evaluation", evaluation, to: summary) }
+        if let noEvaluation { summary("no evaluation: \(noEvaluation)") }
+    }
+
+    /// The metrics on data that holds the target column, or why there are none.
+    static func evaluation(_ model: LoomModel, _ frame: Frame) -> (Evaluation?, String?) {
+        guard frame.index(of: model.target) != nil else { return (nil, nil) }
+        switch Result(catching: { () throws(LoomError) in try Trainer.evaluate(model, on: frame) }) {
+        case .success(let e): return (e, nil)
+        case .failure(let error): return (nil, error.message)
+        }
     }
 
     /// Writes the predictions to `path`, or to standard output when nil.

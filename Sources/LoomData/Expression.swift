@@ -86,22 +86,6 @@ public struct Expression: Sendable {
         root = try parser.parseAll()
     }
 
-    /// The columns it reads.
-    public var columns: Set<String> {
-        var out: Set<String> = []
-        func walk(_ n: Node) {
-            switch n {
-            case .literal: break
-            case .column(let c): out.insert(c)
-            case .unary(_, let a): walk(a)
-            case .binary(_, let a, let b): walk(a); walk(b)
-            case .call(_, let args): args.forEach(walk)
-            }
-        }
-        walk(root)
-        return out
-    }
-
     /// Resolves column names against `columns` (an unknown one is an error).
     public func compile(columns: [String]) throws(LoomError) -> CompiledExpression {
         let index = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })

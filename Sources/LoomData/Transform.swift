@@ -183,8 +183,8 @@ public struct TransformPlan: Sendable, Codable, Hashable {
 }
 
 /// The steps compiled against a header: what each does to a row of values.
-struct CompiledTransform: @unchecked Sendable {
-    enum Op {
+struct CompiledTransform: Sendable {
+    enum Op: Sendable {
         case filter(CompiledExpression)
         /// Values to write at positions (an existing column's, or appended).
         case derive([(position: Int, expression: CompiledExpression)], width: Int)

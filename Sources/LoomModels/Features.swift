@@ -45,11 +45,6 @@ public struct FeatureMatrix: Sendable {
     }
 
     public subscript(row: Int, feature: Int) -> Double { values[row * width + feature] }
-
-    /// One feature's values, top to bottom.
-    public func column(_ j: Int) -> [Double] {
-        (0..<count).map { values[$0 * width + j] }
-    }
 }
 
 public enum FeatureEncoding {

@@ -54,18 +54,6 @@ public struct Tree: Codable, Sendable, Hashable {
     public var right: [Int32] = []
     public var value: [Double] = []
 
-    @inline(__always) func leaf(_ row: UnsafePointer<Double>) -> Double {
-        var node = 0
-        while true {
-            let f = Int(feature[node])
-            if f < 0 { return value[node] }
-            let x = row[f]
-            let goLeft = x.isNaN ? missingLeft[node] : x <= threshold[node]
-            node = Int(goLeft ? left[node] : right[node])
-        }
-    }
-
-    public var leafCount: Int { feature.reduce(0) { $0 + ($1 < 0 ? 1 : 0) } }
 }
 
 /// A boosted ensemble: the score of output `k` is `baseline[k]` plus the leaf value of the

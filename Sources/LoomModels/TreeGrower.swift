@@ -17,7 +17,6 @@ final class TreeGrower {
         var feature: Int
         var bin: UInt8
         var missingLeft: Bool
-        var leftCount: Int
     }
 
     struct Node {
@@ -167,7 +166,7 @@ final class TreeGrower {
                 let gr = node.g - gl
                 let gain = gl * gl / (hl + lambda) + gr * gr / (hr + lambda) - parent
                 if gain > 0, gain > (best?.gain ?? 0) {
-                    best = Split(gain: gain, feature: f, bin: UInt8(bin), missingLeft: missing.n == 0 ? nl >= nr : missingLeft, leftCount: nl)
+                    best = Split(gain: gain, feature: f, bin: UInt8(bin), missingLeft: missing.n == 0 ? nl >= nr : missingLeft)
                 }
             }
             for b in 0..<nb {

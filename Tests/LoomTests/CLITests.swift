@@ -252,6 +252,11 @@ struct CLITests {
         #expect(scored.first == "id,prediction,probability_no,probability_yes" && scored.count == 301)
         #expect(scored[1].hasPrefix("0,yes,"))
 
+        // A class the model never saw: predictions still, and the summary says why there are no metrics.
+        let unknown = try DataFiles.write(dir, "unknown.csv", "id,x,color,churned\n1,2,red,maybe\n")
+        (code, out, err) = try Self.loom(["predict", "--model", "models:/churn/1", "--data", unknown, "-o", output, "--data-dir", data])
+        #expect(code == 0, "\(err)")
+        #expect(out.contains("predicted 1 rows") && out.contains("no evaluation: the target churned has the class 'maybe'"))
         // A column the model reads is missing: a clear error, no output.
         let partial = try DataFiles.write(dir, "partial.csv", "id,x\n1,2\n")
         (code, _, err) = try Self.loom(["predict", "--model", "runs:/\(runID)/model", "--data", partial, "--data-dir", data])
