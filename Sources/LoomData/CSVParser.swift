@@ -41,42 +41,6 @@ public struct CSVParser<Sink: RowSink> {
     private static var lf: UInt8 { UInt8(ascii: "\n") }
     private static var cr: UInt8 { UInt8(ascii: "\r") }
 
-    /// The position of the first delimiter or line feed at or after `i` (or the end), eight
-    /// bytes at a time: a byte equal to `d` is a zero byte of `word ^ broadcast(d)`, and
-    /// `(x - 0x01..) & ~x & 0x80..` marks zero bytes (exactly up to the first, which is the one
-    /// wanted). `nonASCII` collects the high bits seen (a superset is harmless: it only asks for
-    /// the record's UTF-8 to be checked).
-    @inline(__always)
-    static func scan(_ chunk: UnsafeRawBufferPointer, from i: Int, delimiter: UInt8, nonASCII: inout UInt8) -> Int {
-        let n = chunk.count
-        var j = i
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        let d = UInt64(delimiter) &* ones
-        let l = UInt64(0x0A) &* ones
-        var high: UInt64 = 0
-        while j + 8 <= n {
-            let w = chunk.loadUnaligned(fromByteOffset: j, as: UInt64.self)
-            high |= w
-            let x = w ^ d
-            let y = w ^ l
-            let hits = ((x &- ones) & ~x & highs) | ((y &- ones) & ~y & highs)
-            if hits != 0 {
-                if high & highs != 0 { nonASCII |= 0x80 }
-                return j + hits.trailingZeroBitCount / 8
-            }
-            j += 8
-        }
-        if high & highs != 0 { nonASCII |= 0x80 }
-        while j < n {
-            let b = chunk[j]
-            if b == delimiter || b == 0x0A { break }
-            nonASCII |= b
-            j += 1
-        }
-        return j
-    }
-
     public mutating func feed(_ chunk: UnsafeRawBufferPointer) throws {
         let n = chunk.count
         var i = 0
@@ -102,7 +66,7 @@ public struct CSVParser<Sink: RowSink> {
                 }
             case .unquoted:
                 // Copy up to the next delimiter or line end in one go.
-                let j = Self.scan(chunk, from: i, delimiter: delimiter, nonASCII: &nonASCII)
+                let j = CSVScan.next(chunk, from: i, delimiter: delimiter, nonASCII: &nonASCII)
                 if j > i { try take(chunk, i, j) }
                 i = j
                 if j < n {
@@ -259,5 +223,44 @@ public struct CSVParser<Sink: RowSink> {
         }
         columns = names
         try sink.begin(columns: names)
+    }
+}
+
+/// Finds the end of an unquoted field.
+enum CSVScan {
+    /// The position of the first delimiter or line feed at or after `i` (or the end), eight
+    /// bytes at a time: a byte equal to `d` is a zero byte of `word ^ broadcast(d)`, and
+    /// `(x - 0x01..) & ~x & 0x80..` marks zero bytes (exactly up to the first, which is the one
+    /// wanted). `nonASCII` collects the high bits seen (a superset is harmless: it only asks for
+    /// the record's UTF-8 to be checked).
+    @inline(__always)
+    static func next(_ chunk: UnsafeRawBufferPointer, from i: Int, delimiter: UInt8, nonASCII: inout UInt8) -> Int {
+        let n = chunk.count
+        var j = i
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let d = UInt64(delimiter) &* ones
+        let l = UInt64(0x0A) &* ones
+        var high: UInt64 = 0
+        while j + 8 <= n {
+            let w = chunk.loadUnaligned(fromByteOffset: j, as: UInt64.self)
+            high |= w
+            let x = w ^ d
+            let y = w ^ l
+            let hits = ((x &- ones) & ~x & highs) | ((y &- ones) & ~y & highs)
+            if hits != 0 {
+                if high & highs != 0 { nonASCII |= 0x80 }
+                return j + hits.trailingZeroBitCount / 8
+            }
+            j += 8
+        }
+        if high & highs != 0 { nonASCII |= 0x80 }
+        while j < n {
+            let b = chunk[j]
+            if b == delimiter || b == 0x0A { break }
+            nonASCII |= b
+            j += 1
+        }
+        return j
     }
 }

@@ -10,9 +10,9 @@ public struct FileBytes {
     public static let chunkSize = 1 << 20
 
     /// Calls `body` with each chunk of the (decompressed) content, in order; returns the
-    /// `sha256:<hex>` digest and size of the bytes as stored.
+    /// `sha256:<hex>` digest (empty when not `digesting`) and size of the bytes as stored.
     public static func stream(
-        _ path: String, chunkSize: Int = FileBytes.chunkSize,
+        _ path: String, chunkSize: Int = FileBytes.chunkSize, digesting: Bool = true,
         _ body: (UnsafeRawBufferPointer) throws -> Void
     ) throws -> (digest: String, size: Int64) {
         guard let handle = FileHandle(forReadingAtPath: path) else {
@@ -31,7 +31,7 @@ public struct FileBytes {
             } catch {
                 throw LoomError.invalidParameter("Cannot read \(path): \(error.localizedDescription)")
             }
-            hasher.update(data: data)
+            if digesting { hasher.update(data: data) }
             size += Int64(data.count)
             if first {
                 first = false
@@ -46,8 +46,60 @@ public struct FileBytes {
             }
         }
         try gunzip?.finish()
-        let digest = "sha256:" + Identifiers.hex(bytes: hasher.finalize())
-        return (digest, size)
+        return (digesting ? "sha256:" + Identifiers.hex(bytes: hasher.finalize()) : "", size)
+    }
+}
+
+extension FileBytes {
+    /// Room `blocks` leaves in front of each block's bytes.
+    static let headroom = 1 << 16
+
+    /// Reads a file into a fresh `ByteBlock` per `chunkSize` bytes, each placed `headroom` bytes
+    /// in (where a parser can put the unfinished end of the block before, instead of copying
+    /// the block). Plain files are read straight into the blocks; gzip files are inflated into
+    /// them. Returns the digest and size as `stream` does.
+    static func blocks(
+        _ path: String, chunkSize: Int = FileBytes.chunkSize, digesting: Bool = true,
+        _ body: (ByteBlock, _ length: Int) throws -> Void
+    ) throws -> (digest: String, size: Int64) {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw LoomError.notFound("Cannot open \(path)") }
+        defer { close(fd) }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        var first = true
+        while true {
+            let block = ByteBlock(capacity: headroom + chunkSize)
+            var filled = 0
+            while filled < chunkSize {
+                let n = read(fd, block.base + headroom + filled, chunkSize - filled)
+                if n < 0, errno == EINTR { continue }
+                guard n >= 0 else {
+                    throw LoomError.invalidParameter("Cannot read \(path): \(String(cString: strerror(errno)))")
+                }
+                if n == 0 { break }
+                filled += n
+            }
+            if first {
+                first = false
+                if filled >= 2, block.base[headroom] == 0x1F, block.base[headroom + 1] == 0x8B {
+                    // Compressed: inflate through `stream`, a block per window.
+                    return try stream(path, chunkSize: chunkSize, digesting: digesting) { window in
+                        let inflated = ByteBlock(capacity: headroom + window.count)
+                        if let source = window.baseAddress {
+                            (inflated.base + headroom).update(from: source.assumingMemoryBound(to: UInt8.self), count: window.count)
+                        }
+                        try body(inflated, window.count)
+                    }
+                }
+            }
+            guard filled > 0 else { break }
+            if digesting { hasher.update(bufferPointer: UnsafeRawBufferPointer(start: block.base + headroom, count: filled)) }
+            size += Int64(filled)
+            try body(block, filled)
+            if filled < chunkSize { break }
+        }
+        return (digesting ? "sha256:" + Identifiers.hex(bytes: hasher.finalize()) : "", size)
     }
 }
 

@@ -3,27 +3,27 @@ import Foundation
 import LoomCore
 import Synchronization
 
-/// Reads CSV data on every core: one thread parses records into batches while the calling thread
-/// hands each batch to workers that run at once (`DispatchQueue.concurrentPerform`), each owning
-/// part of the work (some columns, some rules) and seeing every record in order.
+/// Reads CSV data on every core: one thread reads the files ahead, one parses records into
+/// batches (`CSVBatchParser`), and the calling thread hands each batch to workers that run at
+/// once (`DispatchQueue.concurrentPerform`), each owning part of the work (some columns, some
+/// rules) and seeing every record in order.
 public enum BatchPipeline {
-    static let batchRows = 4096
-    /// Workers besides the parsing thread: one core each, leaving one to parsing
-    /// (`LOOM_DATA_LANES` overrides).
+    /// Workers: one per core (reading and parsing take a fraction of a core; `LOOM_DATA_LANES`
+    /// overrides).
     public static var defaultLanes: Int {
         if let text = ProcessInfo.processInfo.environment["LOOM_DATA_LANES"], let n = Int(text), n >= 1 { return n }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+        return ProcessInfo.processInfo.activeProcessorCount
     }
 
-    /// `workers`: made from the header. Returns what the reader read (digest, size).
-    static func run(_ files: [TableFile], workers make: ([String]) throws -> [any BatchWorker]) throws -> (TableContent, columns: [String]?) {
+    /// `workers`: made from the header. Returns what the reader read (digest, size; nil when not
+    /// `digesting`).
+    static func run(
+        _ files: [TableFile], digesting: Bool = true, workers make: ([String]) throws -> [any BatchWorker]
+    ) throws -> (TableContent?, columns: [String]?) {
         let queue = BatchQueue()
         let producer = Thread {
             do {
-                var sink = BatchingSink(queue: queue)
-                let content = try TableReader.read(files, into: &sink)
-                try sink.flush()
-                queue.finish(.success(content))
+                queue.finish(.success(try CSVBatchReader.read(files, into: queue, digesting: digesting)))
             } catch {
                 queue.finish(.failure(error))
             }
@@ -51,7 +51,7 @@ protocol BatchWorker: Sendable {
 /// profiled on one thread.
 public enum ParallelProfile {
     public static func run(_ files: [TableFile], lanes: Int = BatchPipeline.defaultLanes) throws -> (TableContent, DatasetProfile) {
-        if files.first?.format != .csv || lanes < 1 || ProcessInfo.processInfo.activeProcessorCount < 2 {
+        if !files.allSatisfy({ $0.format == .csv }) || lanes < 1 || ProcessInfo.processInfo.activeProcessorCount < 2 {
             var profiler = Profiler()
             let content = try TableReader.read(files, into: &profiler)
             return (content, profiler.profile())
@@ -61,6 +61,7 @@ public enum ParallelProfile {
             groups = ColumnGroup.split(names, lanes)
             return groups
         }
+        guard let content else { throw LoomError.internalError("the reader made no digest") }
         return (content, ColumnGroup.profile(groups, columns: names?.count ?? 0))
     }
 }
@@ -72,7 +73,7 @@ public enum ParallelValidate {
     public static func run(
         _ files: [TableFile], suite: ExpectationSuite, now: Date = Date(), lanes: Int = BatchPipeline.defaultLanes
     ) throws -> ValidationReport {
-        if files.first?.format != .csv || lanes < 1 || ProcessInfo.processInfo.activeProcessorCount < 2 {
+        if !files.allSatisfy({ $0.format == .csv }) || lanes < 1 || ProcessInfo.processInfo.activeProcessorCount < 2 {
             var validator = Validator(suite: suite, now: now)
             _ = try TableReader.read(files, into: &validator)
             return validator.report()
@@ -82,7 +83,8 @@ public enum ParallelValidate {
         let needsProfile = all.contains { $0.rule == .schema }
         var ruleGroups: [RuleGroup] = []
         var columnGroups: [ColumnGroup] = []
-        let (_, names) = try BatchPipeline.run(files) { names in
+        // The digest is not part of a validation report: the file is not hashed.
+        let (_, names) = try BatchPipeline.run(files, digesting: false) { names in
             ruleGroups = try shares.map { try RuleGroup(indices: $0, suite: suite, now: now, columns: names) }
             if needsProfile { columnGroups = ColumnGroup.split(names, lanes) }
             return ruleGroups + columnGroups
@@ -114,9 +116,7 @@ final class RuleGroup: BatchWorker {
     }
 
     func consume(_ batch: RowBatch) {
-        state.withLock { v in
-            for r in 0..<batch.count { v.check(BatchRecord(batch: batch, index: r)) }
-        }
+        state.withLock { $0.check(batch) }
     }
 
     func report(profile: DatasetProfile?) -> ValidationReport {
@@ -130,39 +130,15 @@ struct BatchRecord: RecordView {
     let index: Int
 
     var count: Int { batch.columns }
-    var line: Int { batch.lines[index] }
+    var line: Int { batch.line(index) }
     var file: String { batch.file }
-    func kind(_ i: Int) -> FieldKind { batch.kinds[index * batch.columns + i] }
+    func kind(_ i: Int) -> FieldKind { batch.kind(index * batch.columns + i) }
     func withBytes<T>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T {
-        let f = index * batch.columns + i
-        let start = f == 0 ? 0 : batch.ends[f - 1]
-        return try batch.bytes.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[start..<batch.ends[f]])) }
+        try body(batch.field(index * batch.columns + i))
     }
     func string(_ i: Int) -> String? {
         kind(i) == .null ? nil : withBytes(i) { String(decoding: $0, as: UTF8.self) }
     }
-}
-
-/// Records of one file, one after another in one buffer.
-struct RowBatch: Sendable {
-    let columns: Int
-    let file: String
-    var bytes: [UInt8] = []
-    /// Where each field ends in `bytes`, row after row.
-    var ends: [Int] = []
-    var kinds: [FieldKind] = []
-    var lines: [Int] = []
-
-    init(columns: Int, file: String) {
-        self.columns = columns
-        self.file = file
-        bytes.reserveCapacity(1 << 20)
-        ends.reserveCapacity(columns * BatchPipeline.batchRows)
-        kinds.reserveCapacity(columns * BatchPipeline.batchRows)
-        lines.reserveCapacity(BatchPipeline.batchRows)
-    }
-
-    var count: Int { lines.count }
 }
 
 /// Some of the columns, profiled by one worker.
@@ -182,19 +158,17 @@ final class ColumnGroup: BatchWorker {
         counted.withLock { $0 += Int64(batch.count) }
         state.withLock { columns in
             columns.withUnsafeMutableBufferPointer { profilers in
-                batch.bytes.withUnsafeBufferPointer { bytes in
-                    batch.ends.withUnsafeBufferPointer { ends in
-                        batch.kinds.withUnsafeBufferPointer { kinds in
-                            let width = batch.columns
-                            // A column at a time: its profiler stays in cache for the batch.
-                            for (k, c) in indices.enumerated() {
-                                for r in 0..<batch.count {
-                                    let i = r * width + c
-                                    let start = i == 0 ? 0 : ends[i - 1]
-                                    profilers[k].add(kinds[i], UnsafeBufferPointer(rebasing: bytes[start..<ends[i]])) { (batch.lines[r], batch.file) }
-                                }
-                            }
-                        }
+                let width = batch.columns
+                let rows = batch.count
+                // A column at a time: its profiler stays in cache for the batch. (The closure
+                // names where the first text is; it holds the batch without retaining it, the
+                // batch outliving the call.)
+                for (k, c) in indices.enumerated() {
+                    var i = c
+                    for r in 0..<rows {
+                        let b = batch.field(i)
+                        profilers[k].add(FieldKinds.of(b), b) { [unowned(unsafe) batch] in (batch.line(r), batch.file) }
+                        i += width
                     }
                 }
             }
@@ -221,55 +195,124 @@ final class ColumnGroup: BatchWorker {
     }
 }
 
-/// Collects parsed records into batches and hands them to the queue.
-struct BatchingSink: RowSink {
-    let queue: BatchQueue
-    private var batch: RowBatch?
-    private var columns = 0
-
-    init(queue: BatchQueue) { self.queue = queue }
-
-    mutating func begin(columns names: [String]) throws {
-        columns = names.count
-        queue.setColumns(names)
+/// Reads CSV files into batches and hands them to the queue: a thread of its own reads the
+/// files ahead (and digests them), this one parses.
+enum CSVBatchReader {
+    private enum Event: Sendable {
+        case bytes(ByteBlock, Int)
+        case end(digest: String, size: Int64)
     }
 
-    /// The `Row.source` of the rows in `batch` (a batch holds one file's rows).
-    private var source = -1
-
-    mutating func consume(_ row: Row) throws {
-        if batch == nil || source != row.source {
-            try flush()
-            batch = RowBatch(columns: columns, file: row.file)
-            source = row.source
+    static func read(_ files: [TableFile], into queue: BatchQueue, digesting: Bool) throws -> TableContent? {
+        guard !files.isEmpty else { throw LoomError.invalidParameter("no files to read") }
+        let events = HandOff<Event>(capacity: 4)
+        let reader = Thread {
+            do {
+                for file in files {
+                    let (digest, size) = try FileBytes.blocks(file.path, digesting: digesting) { try events.push(.bytes($0, $1)) }
+                    try events.push(.end(digest: digest, size: size))
+                }
+                events.finish(nil)
+            } catch {
+                events.finish(error)
+            }
         }
-        let offset = batch!.bytes.count
-        batch!.bytes.append(contentsOf: row.bytes)
-        batch!.ends.append(contentsOf: row.ends.lazy.map { offset + $0 })
-        batch!.kinds.append(contentsOf: row.kinds)
-        batch!.lines.append(row.line)
-        if batch!.lines.count == BatchPipeline.batchRows { try flush() }
-    }
+        reader.start()
+        defer { events.cancel() }
 
-    mutating func flush() throws {
-        guard let b = batch else { return }
-        batch = nil
-        source = -1
-        if b.count > 0 { try queue.push(b) }
+        var columns: [String]?
+        var digests: [TableContent.FileDigest] = []
+        var parser = CSVBatchParser(delimiter: TableReader.delimiter(of: files[0]), file: files[0].relativePath, columns: nil)
+        func push(_ batch: RowBatch?) throws {
+            if columns == nil, let header = parser.header {
+                columns = header
+                queue.setColumns(header)
+            }
+            if let batch { try queue.push(batch) }
+        }
+        while let event = try events.pop() {
+            switch event {
+            case .bytes(let block, let length):
+                try push(try parser.feed(block, offset: FileBytes.headroom, length: length))
+            case .end(let digest, let size):
+                try push(try parser.finish())
+                let file = files[digests.count]
+                digests.append(.init(path: file.relativePath, digest: digest, size: size))
+                if digests.count < files.count {
+                    let next = files[digests.count]
+                    parser = CSVBatchParser(delimiter: TableReader.delimiter(of: next), file: next.relativePath, columns: columns)
+                }
+            }
+        }
+        return digesting ? TableContent(files: digests, format: .csv) : nil
     }
 }
 
-/// A bounded hand-over of batches from the parsing thread to the profiling one.
-final class BatchQueue: Sendable {
+/// A bounded hand-over of values from one thread to another, in order: `push` blocks while
+/// `capacity` values wait; `pop` blocks until one comes, and returns nil at the end (or throws
+/// the producer's error). Once the consumer has gone (`cancel`), `push` throws.
+final class HandOff<Value: Sendable>: Sendable {
     private struct State {
-        var columns: [String]?
-        var batches: [RowBatch] = []
-        var result: Result<TableContent, any Error>?
+        var values: [Value] = []
+        var ended = false
+        var failure: (any Error)?
         var cancelled = false
     }
     private let state = Mutex(State())
     private let items = DispatchSemaphore(value: 0)
-    private let space = DispatchSemaphore(value: 3)
+    private let space: DispatchSemaphore
+
+    init(capacity: Int) { space = DispatchSemaphore(value: capacity) }
+
+    func push(_ value: Value) throws {
+        space.wait()
+        let cancelled = state.withLock { s -> Bool in
+            if !s.cancelled { s.values.append(value) }
+            return s.cancelled
+        }
+        if cancelled { throw CancellationError() }
+        items.signal()
+    }
+
+    /// The end of the values (`error`: the producer failed).
+    func finish(_ error: (any Error)?) {
+        state.withLock {
+            $0.ended = true
+            $0.failure = error
+        }
+        items.signal()
+    }
+
+    func pop() throws -> Value? {
+        while true {
+            items.wait()
+            let (value, ended, failure) = state.withLock { s -> (Value?, Bool, (any Error)?) in
+                s.values.isEmpty ? (nil, s.ended, s.failure) : (s.values.removeFirst(), false, nil)
+            }
+            if let value {
+                space.signal()
+                return value
+            }
+            if ended {
+                items.signal()  // later calls see the end too
+                if let failure { throw failure }
+                return nil
+            }
+        }
+    }
+
+    /// The consumer is gone: let a waiting producer go.
+    func cancel() {
+        state.withLock { $0.cancelled = true }
+        space.signal()
+    }
+}
+
+/// The hand-over of batches from the parsing thread to the workers, with the header first and
+/// what was read at the end.
+final class BatchQueue: Sendable {
+    private let batches = HandOff<RowBatch>(capacity: 3)
+    private let state = Mutex<(columns: [String]?, result: Result<TableContent?, any Error>?)>((nil, nil))
     private let header = DispatchSemaphore(value: 0)
 
     func setColumns(_ names: [String]) {
@@ -283,52 +326,24 @@ final class BatchQueue: Sendable {
         return state.withLock { $0.columns }
     }
 
-    /// Blocks while three batches wait; throws once the consumer has gone.
-    func push(_ batch: RowBatch) throws {
-        space.wait()
-        let cancelled = state.withLock { s -> Bool in
-            if !s.cancelled { s.batches.append(batch) }
-            return s.cancelled
-        }
-        if cancelled { throw CancellationError() }
-        items.signal()
-    }
+    func push(_ batch: RowBatch) throws { try batches.push(batch) }
 
-    func finish(_ result: Result<TableContent, any Error>) {
+    func finish(_ result: Result<TableContent?, any Error>) {
         state.withLock { $0.result = result }
         header.signal()
-        items.signal()
+        if case .failure(let error) = result { batches.finish(error) } else { batches.finish(nil) }
     }
 
     /// The next batch, or nil at the end; rethrows the producer's error.
-    func pop() throws -> RowBatch? {
-        while true {
-            items.wait()
-            let (batch, result) = state.withLock { s -> (RowBatch?, Result<TableContent, any Error>?) in
-                s.batches.isEmpty ? (nil, s.result) : (s.batches.removeFirst(), nil)
-            }
-            if let batch {
-                space.signal()
-                return batch
-            }
-            if let result {
-                items.signal()  // later calls see the end too
-                if case .failure(let error) = result { throw error }
-                return nil
-            }
-        }
-    }
+    func pop() throws -> RowBatch? { try batches.pop() }
 
-    func content() throws -> TableContent {
+    func content() throws -> TableContent? {
         guard let result = state.withLock({ $0.result }) else { throw LoomError.internalError("the reader has not finished") }
         return try result.get()
     }
 
     /// The consumer is gone: let a waiting producer go.
-    func cancel() {
-        state.withLock { $0.cancelled = true }
-        space.signal()
-    }
+    func cancel() { batches.cancel() }
 }
 
 /// Runs blocking data work on a thread of its own, so that it never holds one of the few threads

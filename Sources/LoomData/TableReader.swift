@@ -19,6 +19,18 @@ public struct TableContent: Sendable, Hashable, Codable {
         self.files = files
     }
 
+    /// The content of these files, read in this order.
+    init(files digests: [FileDigest], format: TableFormat) {
+        let total = digests.reduce(Int64(0)) { $0 + $1.size }
+        if digests.count == 1 {
+            self.init(digest: digests[0].digest, size: total, format: format, files: digests)
+            return
+        }
+        var hasher = SHA256()
+        for d in digests { hasher.update(data: Data("\(d.path)\t\(d.digest)\n".utf8)) }
+        self.init(digest: "sha256:" + Identifiers.hex(bytes: hasher.finalize()), size: total, format: format, files: digests)
+    }
+
     public struct FileDigest: Sendable, Hashable, Codable {
         public var path: String
         public var digest: String
@@ -39,8 +51,7 @@ public enum TableReader {
             let (digest, size): (String, Int64)
             switch file.format {
             case .csv:
-                let tab = file.relativePath.lowercased().hasSuffix(".tsv") || file.relativePath.lowercased().hasSuffix(".tsv.gz")
-                var parser = CSVParser(sink: checked, delimiter: tab ? UInt8(ascii: "\t") : UInt8(ascii: ","), file: file.relativePath)
+                var parser = CSVParser(sink: checked, delimiter: delimiter(of: file), file: file.relativePath)
                 (digest, size) = try FileBytes.stream(file.path) { try parser.feed($0) }
                 try parser.finish()
                 checked = parser.sink
@@ -53,12 +64,13 @@ public enum TableReader {
             digests.append(.init(path: file.relativePath, digest: digest, size: size))
         }
         sink = checked.inner
-        let total = digests.reduce(Int64(0)) { $0 + $1.size }
-        if digests.count == 1 { return TableContent(digest: digests[0].digest, size: total, format: format, files: digests) }
-        var hasher = SHA256()
-        for d in digests { hasher.update(data: Data("\(d.path)\t\(d.digest)\n".utf8)) }
-        let digest = "sha256:" + Identifiers.hex(bytes: hasher.finalize())
-        return TableContent(digest: digest, size: total, format: format, files: digests)
+        return TableContent(files: digests, format: format)
+    }
+
+    /// Tab for `.tsv` (and `.tsv.gz`) files, comma otherwise.
+    static func delimiter(of file: TableFile) -> UInt8 {
+        let name = file.relativePath.lowercased()
+        return name.hasSuffix(".tsv") || name.hasSuffix(".tsv.gz") ? UInt8(ascii: "\t") : UInt8(ascii: ",")
     }
 
     /// Passes records on in the columns of the dataset: the first file's, plus (JSON Lines) keys

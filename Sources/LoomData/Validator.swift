@@ -34,7 +34,7 @@ public struct SampleRow: Sendable, Codable, Hashable {
 /// Checks a table against an expectation suite as it streams by (a `RowSink`). A suite with a
 /// `schema` rule profiles the table in the same pass (for the column types).
 ///
-/// Memory: `unique` keeps a 64-bit fingerprint per distinct value (about 16 bytes each); every
+/// Memory: `unique` keeps a 64-bit fingerprint per distinct value (11 to 21 bytes each); every
 /// other rule keeps a few counters and its samples.
 public struct Validator: RowSink {
     public static let sampleLimit = 5
@@ -54,11 +54,13 @@ public struct Validator: RowSink {
         var checked: Int64 = 0
         var failures: Int64 = 0
         var samples: [SampleRow] = []
-        var seen: Set<UInt64> = []
-        var allowed: Set<[UInt8]> = []
+        var seen = FingerprintSet()
+        var allowed = ByteStringSet([])
         var regex: NSRegularExpression?
-        /// Pattern results by value fingerprint: text columns repeat their values.
-        var matches: [UInt64: Bool] = [:]
+        /// Pattern results by value fingerprint (text columns repeat their values), for up to
+        /// 65,536 values.
+        var matching = FingerprintSet()
+        var notMatching = FingerprintSet()
         var newest = -Double.infinity
     }
 
@@ -70,7 +72,7 @@ public struct Validator: RowSink {
         if profiles, suite.expectations.contains(where: { $0.rule == .schema }) { profiler = Profiler() }
         states = suite.expectations.map { e in
             var s = RuleState(rule: e.rule, min: e.min, max: e.max)
-            if let values = e.values { s.allowed = Set(values.map { Array($0.utf8) }) }
+            if let values = e.values { s.allowed = ByteStringSet(values) }
             if let p = e.pattern { s.regex = try? NSRegularExpression(pattern: p) }
             return s
         }
@@ -105,38 +107,135 @@ public struct Validator: RowSink {
         for i in 0..<states.count {
             let c = states[i].column
             guard c >= 0 else { continue }
-            let rule = states[i].rule
             let kind = c < row.count ? row.kind(c) : .null
             if kind == .null {
-                if rule == .notNull { fail(i, row, checked: true) }
+                if states[i].rule == .notNull { fail(i, row, checked: true) }
                 continue
             }
-            let ok: Bool = row.withBytes(c) { b in
-                switch rule {
-                case .notNull, .rowCount, .schema:
-                    return true
-                case .unique:
-                    return states[i].seen.insert(CountTable.fingerprint(b)).inserted
-                case .range:
-                    guard kind != .string, kind != .bool, let v = NumberText.double(b), !v.isNaN else { return false }
-                    return (states[i].min.map { v >= $0 } ?? true) && (states[i].max.map { v <= $0 } ?? true)
-                case .allowedValues:
-                    return states[i].allowed.contains(Array(b))
-                case .regex:
-                    let h = CountTable.fingerprint(b)
-                    if let known = states[i].matches[h] { return known }
-                    let s = String(decoding: b, as: UTF8.self)
-                    let matched = states[i].regex?.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
-                    if states[i].matches.count < 65_536 { states[i].matches[h] = matched }
-                    return matched
-                case .freshness:
-                    guard let t = Timestamps.seconds(b) else { return false }
-                    if t > states[i].newest { states[i].newest = t }
-                    return true
-                }
-            }
+            let ok = row.withBytes(c) { evaluate(i, kind, $0, padded: false) }
             states[i].checked += 1
             if !ok { fail(i, row, checked: false) }
+        }
+    }
+
+    /// Applies the rules to the records of a batch, a rule at a time (the same results as
+    /// record by record: each rule keeps its own counts and samples, in record order).
+    mutating func check(_ batch: RowBatch) {
+        rows += Int64(batch.count)
+        for i in 0..<states.count where states[i].column >= 0 {
+            switch states[i].rule {
+            case .unique:
+                checkUnique(i, batch)
+            case .allowedValues:
+                let allowed = states[i].allowed
+                checkColumn(i, batch) { allowed.contains($0, fingerprint: CountTable.fingerprint(padded: $0)) }
+            case .range:
+                let (lo, hi) = (states[i].min ?? -.infinity, states[i].max ?? .infinity)
+                checkColumn(i, batch) { b in
+                    guard let v = NumberText.double(b), !v.isNaN else { return false }
+                    return v >= lo && v <= hi
+                }
+            default:
+                let width = batch.columns
+                var f = states[i].column
+                for r in 0..<batch.count {
+                    defer { f += width }
+                    let b = batch.field(f)
+                    let kind = FieldKinds.of(b)
+                    if kind == .null {
+                        if states[i].rule == .notNull { fail(i, BatchRecord(batch: batch, index: r), checked: true) }
+                        continue
+                    }
+                    let ok = evaluate(i, kind, b, padded: true)
+                    states[i].checked += 1
+                    if !ok { fail(i, BatchRecord(batch: batch, index: r), checked: false) }
+                }
+            }
+        }
+    }
+
+    /// A rule whose test needs nothing but the value, over a batch's column: the values that
+    /// fail are gathered, then recorded in order.
+    @inline(__always)
+    private mutating func checkColumn(_ i: Int, _ batch: RowBatch, _ test: (UnsafeBufferPointer<UInt8>) -> Bool) {
+        let width = batch.columns
+        var f = states[i].column
+        var checked: Int64 = 0
+        var failed: [Int] = []
+        for r in 0..<batch.count {
+            let b = batch.field(f)
+            f += width
+            if FieldKinds.of(b) == .null { continue }
+            checked += 1
+            if !test(b) { failed.append(r) }
+        }
+        states[i].checked += checked
+        for r in failed { fail(i, BatchRecord(batch: batch, index: r), checked: false) }
+    }
+
+    /// `unique` over a batch: the fingerprints first, then the inserts, each probe's memory
+    /// asked for sixteen records ahead (a table of millions of values misses the cache on
+    /// every probe; this way the misses overlap).
+    private mutating func checkUnique(_ i: Int, _ batch: RowBatch) {
+        let c = states[i].column
+        let width = batch.columns
+        let n = batch.count
+        let seen = states[i].seen
+        var prints = [UInt64](repeating: 0, count: n)
+        var present = 0
+        // 0 marks a null (a value whose fingerprint is 0 is told apart by `isNull`).
+        var isNull = [Bool](repeating: false, count: n)
+        for r in 0..<n {
+            let b = batch.field(r * width + c)
+            if FieldKinds.of(b) == .null {
+                isNull[r] = true
+            } else {
+                prints[r] = CountTable.fingerprint(padded: b)
+                present += 1
+            }
+        }
+        var touched: UInt64 = 0
+        for r in 0..<n {
+            if r + 16 < n { touched &+= seen.touch(prints[r + 16]) }
+            guard !isNull[r] else { continue }
+            if !seen.insert(prints[r]) { fail(i, BatchRecord(batch: batch, index: r), checked: false) }
+        }
+        states[i].checked += Int64(present)
+        touchedSum &+= touched
+    }
+
+    /// Keeps the prefetching reads of `checkUnique` from being optimised away.
+    private var touchedSum: UInt64 = 0
+
+    /// Whether a present value passes rule `i`. `padded`: bytes may be read past the value's
+    /// end (a `ByteBlock`'s), for a faster fingerprint.
+    @inline(__always)
+    private mutating func evaluate(_ i: Int, _ kind: FieldKind, _ b: UnsafeBufferPointer<UInt8>, padded: Bool) -> Bool {
+        let fingerprint = { padded ? CountTable.fingerprint(padded: b) : CountTable.fingerprint(b) }
+        switch states[i].rule {
+        case .notNull, .rowCount, .schema:
+            return true
+        case .unique:
+            return states[i].seen.insert(fingerprint())
+        case .range:
+            guard kind != .string, kind != .bool, let v = NumberText.double(b), !v.isNaN else { return false }
+            return (states[i].min.map { v >= $0 } ?? true) && (states[i].max.map { v <= $0 } ?? true)
+        case .allowedValues:
+            return states[i].allowed.contains(b, fingerprint: fingerprint())
+        case .regex:
+            let h = fingerprint()
+            if states[i].matching.contains(h) { return true }
+            if states[i].notMatching.contains(h) { return false }
+            let s = String(decoding: b, as: UTF8.self)
+            let matched = states[i].regex?.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+            if states[i].matching.count + states[i].notMatching.count < 65_536 {
+                _ = matched ? states[i].matching.insert(h) : states[i].notMatching.insert(h)
+            }
+            return matched
+        case .freshness:
+            guard let t = Timestamps.seconds(b) else { return false }
+            if t > states[i].newest { states[i].newest = t }
+            return true
         }
     }
 
