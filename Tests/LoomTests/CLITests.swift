@@ -313,4 +313,40 @@ struct CLITests {
         #expect(code == 0, "\(err)")
         #expect(out.hasPrefix("prediction,probability_no,probability_yes\nyes,"))
     }
+
+    @Test func pipelineValidateAndPlan() throws {
+        let dir = try DataFiles.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = try DataFiles.write(dir, "good.yaml", """
+            pipeline: tiny
+            parameters: {rows: 10}
+            steps:
+              a: {kind: ingest, with: {path: x.csv, dataset: x}}
+              b: {kind: validate, inputs: {data: "${{ steps.a.outputs.data }}"}, with: {expectations: e.yaml}}
+              c: {kind: split, inputs: {data: "${{ steps.a.outputs.data }}"}}
+              d: {kind: command, command: "head -n ${{ parameters.rows }} ${{ inputs.x }}", inputs: {x: "${{ steps.c.outputs.train }}"}, needs: [b]}
+            """)
+        var (code, out, err) = try Self.loom(["pipeline", "validate", "-f", good])
+        #expect(code == 0, "\(err)")
+        #expect(out == "\(good): pipeline tiny: 4 steps in 3 levels, 1 parameters, 0 schedules, 0 triggers\n")
+        (code, out, err) = try Self.loom(["pipeline", "plan", "-f", good])
+        #expect(code == 0, "\(err)")
+        #expect(out == "LEVEL  STEPS\n0      a\n1      b, c\n2      d\n")
+        (code, out, _) = try Self.loom(["pipeline", "plan", "-f", good, "--json"])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        #expect(report["levels"] as? [[String]] == [["a"], ["b", "c"], ["d"]])
+        #expect((report["planning_ms"] as? Double ?? -1) >= 0)
+
+        let bad = try DataFiles.write(dir, "bad.yaml", """
+            pipeline: tiny
+            steps:
+              a: {kind: ingest, with: {path: x.csv, dataset: x}}
+              b: {kind: train, inputs: {data: "${{ steps.a.outputs.model }}"}, with: {target: y, model: gbdt}}
+            """)
+        (code, out, err) = try Self.loom(["pipeline", "validate", "-f", bad])
+        #expect(code == 1 && out.isEmpty)
+        #expect(err == "loom: error: \(bad): line 4, steps.b.inputs.data: unwired: step 'a' has no output 'model' (it has: data)\n")
+        (code, _, _) = try Self.loom(["pipeline", "plan", "-f", dir.appendingPathComponent("absent.yaml").path])
+        #expect(code == 2)
+    }
 }
