@@ -218,6 +218,92 @@ public enum StoreConformance {
         #expect(hits.items.count == 1)
     }
 
+    /// Pipeline versions, runs, and step leases: one owner at a time, a lost lease taken over
+    /// after it expires, outputs committed only by the lease's holder.
+    public static func pipelines(_ t: TrackingService) async throws {
+        let store = t.store
+        let ws = Workspace.defaultName
+        func spec(_ text: String) -> PipelineVersion {
+            PipelineVersion(name: "churn", digest: "sha256:" + String(text.hashValue, radix: 16), spec: text, createdBy: "alice", creationTime: 1000)
+        }
+        let (v1, created1) = try await store.createPipelineVersion(spec("steps: a"))
+        #expect(created1 && v1.version == 1 && v1.spec == "steps: a")
+        let (again, createdAgain) = try await store.createPipelineVersion(spec("steps: a"))
+        #expect(!createdAgain && again == v1)
+        let (v2, _) = try await store.createPipelineVersion(spec("steps: b"))
+        #expect(v2.version == 2)
+        #expect(try await store.pipelineVersions(name: "churn", workspace: ws).map(\.version) == [2, 1])
+        #expect(try await store.pipelineVersion(name: "churn", version: 1, workspace: ws)?.spec == "steps: a")
+        #expect(try await store.pipelineVersion(name: "churn", version: 1, workspace: "elsewhere") == nil)
+
+        let run = PipelineRun(id: "pr1", pipeline: "churn", pipelineVersion: 2, parameters: #"{"seed":7}"#, createdBy: "alice", startTime: 2000)
+        try await store.createPipelineRun(run, steps: ["train", "split"])
+        #expect(try await store.pipelineRun(id: "pr1") == run)
+        #expect(try await store.stepRuns(pipelineRunID: "pr1").map(\.step) == ["split", "train"])
+        #expect(try await store.stepRuns(pipelineRunID: "pr1").allSatisfy { $0.state == .pending && $0.attempts == 0 })
+        #expect(try await store.unfinishedPipelineRuns().map(\.id) == ["pr1"])
+        #expect(try await store.setPipelineRunState(id: "pr1", state: .running, message: nil, trackingRunID: "t1", at: 2001))
+
+        // One lease at a time: of owners racing for a step, exactly one gets it.
+        let winners = try await withThrowingTaskGroup(of: String?.self) { group in
+            for w in 0..<6 {
+                group.addTask { try await store.leaseStep(pipelineRunID: "pr1", step: "split", owner: "w\(w)", until: 5000, now: 2100)?.leaseOwner }
+            }
+            return try await group.reduce(into: [String]()) { if let o = $1 { $0.append(o) } }
+        }
+        #expect(winners.count == 1)
+        let owner = try #require(winners.first)
+        var split = try #require(try await store.stepRuns(pipelineRunID: "pr1").first { $0.step == "split" })
+        #expect(split.state == .running && split.attempts == 1 && split.leaseOwner == owner && split.startTime == 2100)
+        // Held and unexpired: nobody else gets it; its holder renews.
+        #expect(try await store.leaseStep(pipelineRunID: "pr1", step: "split", owner: "late", until: 9000, now: 4999) == nil)
+        #expect(try await store.renewStepLease(pipelineRunID: "pr1", step: "split", owner: owner, until: 6000))
+        #expect(try await !store.renewStepLease(pipelineRunID: "pr1", step: "split", owner: "late", until: 9000))
+        // Expired: taken over, one more attempt; the old holder can neither renew nor commit.
+        let taken = try #require(try await store.leaseStep(pipelineRunID: "pr1", step: "split", owner: "rescuer", until: 9000, now: 6001))
+        #expect(taken.attempts == 2 && taken.leaseOwner == "rescuer")
+        #expect(try await !store.renewStepLease(pipelineRunID: "pr1", step: "split", owner: owner, until: 9999))
+        #expect(try await !store.finishStep(
+            pipelineRunID: "pr1", step: "split", owner: owner, state: .succeeded, outputs: #"{"train":"x@1"}"#, cacheKey: "sha256:k",
+            trackingRunID: nil, message: nil, at: 6100))
+        #expect(try await store.finishStep(
+            pipelineRunID: "pr1", step: "split", owner: "rescuer", state: .succeeded, outputs: #"{"train":"x@2"}"#, cacheKey: "sha256:k",
+            trackingRunID: "t2", message: nil, at: 6200))
+        split = try #require(try await store.stepRuns(pipelineRunID: "pr1").first { $0.step == "split" })
+        #expect(split.state == .succeeded && split.outputs == #"{"train":"x@2"}"# && split.endTime == 6200 && split.trackingRunID == "t2")
+        // Finished: no lease, no second commit.
+        #expect(try await store.leaseStep(pipelineRunID: "pr1", step: "split", owner: "w9", until: 99_999, now: 99_000) == nil)
+        #expect(try await !store.finishStep(
+            pipelineRunID: "pr1", step: "split", owner: "rescuer", state: .failed, outputs: nil, cacheKey: nil, trackingRunID: nil,
+            message: "late", at: 6300))
+        // A pending step is finished without a lease (skipped), not with one it does not hold.
+        #expect(try await !store.finishStep(
+            pipelineRunID: "pr1", step: "train", owner: "w1", state: .skipped, outputs: nil, cacheKey: nil, trackingRunID: nil, message: nil, at: 6400))
+        #expect(try await store.finishStep(
+            pipelineRunID: "pr1", step: "train", owner: nil, state: .skipped, outputs: nil, cacheKey: nil, trackingRunID: nil,
+            message: "gate failed", at: 6400))
+        await #expect(throws: LoomError.self) {
+            _ = try await store.finishStep(
+                pipelineRunID: "pr1", step: "train", owner: nil, state: .running, outputs: nil, cacheKey: nil, trackingRunID: nil, message: nil, at: 1)
+        }
+
+        // The cache: the newest succeeded step with the key, in the workspace.
+        #expect(try await store.cachedStepRun(cacheKey: "sha256:k", workspace: ws)?.outputs == #"{"train":"x@2"}"#)
+        #expect(try await store.cachedStepRun(cacheKey: "sha256:k", workspace: "elsewhere") == nil)
+        #expect(try await store.cachedStepRun(cacheKey: "sha256:other", workspace: ws) == nil)
+
+        // A finished run stays finished.
+        #expect(try await store.setPipelineRunState(id: "pr1", state: .succeeded, message: nil, trackingRunID: nil, at: 7000))
+        #expect(try await !store.setPipelineRunState(id: "pr1", state: .failed, message: "late", trackingRunID: nil, at: 7100))
+        let done = try #require(try await store.pipelineRun(id: "pr1"))
+        #expect(done.state == .succeeded && done.endTime == 7000 && done.trackingRunID == "t1" && done.message == nil)
+        #expect(try await store.unfinishedPipelineRuns().isEmpty)
+        try await store.createPipelineRun(
+            PipelineRun(id: "pr2", pipeline: "churn", pipelineVersion: 2, parameters: "{}", createdBy: "bob", startTime: 8000), steps: [])
+        #expect(try await store.pipelineRuns(pipeline: "churn", workspace: ws, limit: 10).map(\.id) == ["pr2", "pr1"])
+        #expect(try await store.pipelineRuns(pipeline: "churn", workspace: ws, limit: 1).map(\.id) == ["pr2"])
+    }
+
     public static func datasetVersions(_ t: TrackingService) async throws {
         let store = t.store
         let ws = Workspace.defaultName

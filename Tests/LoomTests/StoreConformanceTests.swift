@@ -37,6 +37,11 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: TestBackend.available)
+    func pipelines(_ backend: TestBackend) async throws {
+        try await withTestStore(backend) { _, t in try await StoreConformance.pipelines(t) }
+    }
+
+    @Test(arguments: TestBackend.available)
     func datasetVersions(_ backend: TestBackend) async throws {
         try await withTestStore(backend) { _, t in try await StoreConformance.datasetVersions(t) }
     }

@@ -477,6 +477,58 @@ enum Migrations {
             )
             """,
         ]),
+        // Pipelines (issue 4): spec versions, runs, and the state of each step of a run.
+        Migration(version: 8, name: "pipelines", statements: [
+            """
+            CREATE TABLE pipeline_versions (
+              workspace TEXT NOT NULL,
+              name TEXT NOT NULL,
+              version BIGINT NOT NULL,
+              digest TEXT NOT NULL,
+              spec TEXT NOT NULL,
+              created_by TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, name, version),
+              UNIQUE (workspace, name, digest)
+            )
+            """,
+            """
+            CREATE TABLE pipeline_runs (
+              run_id TEXT PRIMARY KEY,
+              workspace TEXT NOT NULL,
+              pipeline TEXT NOT NULL,
+              pipeline_version BIGINT NOT NULL,
+              parameters_json TEXT NOT NULL,
+              state TEXT NOT NULL,
+              trigger_kind TEXT NOT NULL,
+              tracking_run_id TEXT,
+              message TEXT,
+              created_by TEXT NOT NULL,
+              start_time BIGINT NOT NULL,
+              end_time BIGINT
+            )
+            """,
+            "CREATE INDEX pipeline_runs_by_pipeline ON pipeline_runs (workspace, pipeline, start_time)",
+            "CREATE INDEX pipeline_runs_by_state ON pipeline_runs (state)",
+            """
+            CREATE TABLE step_runs (
+              pipeline_run_id TEXT NOT NULL REFERENCES pipeline_runs(run_id) ON DELETE CASCADE,
+              step TEXT NOT NULL,
+              state TEXT NOT NULL,
+              attempts INTEGER NOT NULL,
+              cache_key TEXT,
+              outputs_json TEXT,
+              tracking_run_id TEXT,
+              lease_owner TEXT,
+              lease_expiry BIGINT,
+              message TEXT,
+              start_time BIGINT,
+              end_time BIGINT,
+              PRIMARY KEY (pipeline_run_id, step)
+            )
+            """,
+            "CREATE INDEX step_runs_by_cache_key ON step_runs (cache_key)",
+        ]),
     ]
 }
 

@@ -68,6 +68,40 @@ public protocol MetadataStore: Sendable {
     /// Every dataset of the workspace with its newest version, by name.
     func listDatasets(workspace: String) async throws -> [DatasetSummary]
 
+    // MARK: Pipelines
+    /// Records a new version of a pipeline's spec, unless the name has one with the same digest:
+    /// then returns that one (`created` false).
+    func createPipelineVersion(_ version: PipelineVersion) async throws -> (version: PipelineVersion, created: Bool)
+    func pipelineVersion(name: String, version: Int64, workspace: String) async throws -> PipelineVersion?
+    /// Newest first.
+    func pipelineVersions(name: String, workspace: String) async throws -> [PipelineVersion]
+    /// Records a run and a pending row for each of its steps, at once.
+    func createPipelineRun(_ run: PipelineRun, steps: [String]) async throws
+    func pipelineRun(id: String) async throws -> PipelineRun?
+    /// Newest first.
+    func pipelineRuns(pipeline: String, workspace: String, limit: Int) async throws -> [PipelineRun]
+    /// Runs queued or running (to resume after a restart), oldest first.
+    func unfinishedPipelineRuns() async throws -> [PipelineRun]
+    /// Moves a run to `state` unless it has finished already; true when it moved.
+    func setPipelineRunState(id: String, state: PipelineRun.State, message: String?, trackingRunID: String?, at: Millis) async throws -> Bool
+    /// The run's steps, by name.
+    func stepRuns(pipelineRunID: String) async throws -> [StepRun]
+    /// Leases a step that is pending, or running under a lease that expired before `now`, to
+    /// `owner` until `until` (one more attempt); nil when it is neither (another owner holds it,
+    /// or it has finished).
+    func leaseStep(pipelineRunID: String, step: String, owner: String, until: Millis, now: Millis) async throws -> StepRun?
+    /// Extends `owner`'s lease; false when `owner` no longer holds it.
+    func renewStepLease(pipelineRunID: String, step: String, owner: String, until: Millis) async throws -> Bool
+    /// Records a step's end: a running step only while `owner` holds its lease (so a runner
+    /// whose lease was taken over cannot commit outputs too), a pending one (skipped, cached,
+    /// cancelled) when `owner` is nil. True when recorded.
+    func finishStep(
+        pipelineRunID: String, step: String, owner: String?, state: StepRun.State, outputs: String?, cacheKey: String?,
+        trackingRunID: String?, message: String?, at: Millis
+    ) async throws -> Bool
+    /// The newest step run of the workspace that succeeded with this cache key.
+    func cachedStepRun(cacheKey: String, workspace: String) async throws -> StepRun?
+
     // MARK: Logged models
     func createLoggedModel(_ model: LoggedModel) async throws -> LoggedModel
     func loggedModel(id: String) async throws -> LoggedModel?
