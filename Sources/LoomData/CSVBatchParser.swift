@@ -234,20 +234,27 @@ final class CSVBatchParser {
     /// still read the current one).
     private func append(_ chunk: UnsafeRawBufferPointer) {
         guard let source = chunk.baseAddress, chunk.count > 0 else { return }
-        if !isKnownUniquelyReferenced(&block) || start + count + chunk.count > block.capacity {
-            let next = ByteBlock(capacity: max(targetBytes + (1 << 16), 2 * (count + chunk.count)))
-            next.base.update(from: buffer, count: count)
-            block = next
-            start = 0
-            buffer = next.base
-        }
+        ownBlock(room: chunk.count)
         (buffer + count).update(from: source.assumingMemoryBound(to: UInt8.self), count: chunk.count)
         count += chunk.count
+    }
+
+    /// Makes the block the parser's alone, with `room` bytes free after the ones not parsed
+    /// yet: parsing writes into the block (quoted fields are unescaped in place), and a batch
+    /// handed over may still read it, a word or so past its last field too.
+    private func ownBlock(room: Int) {
+        guard !isKnownUniquelyReferenced(&block) || start + count + room > block.capacity else { return }
+        let next = ByteBlock(capacity: max(targetBytes + (1 << 16), 2 * (count + room)))
+        next.base.update(from: buffer, count: count)
+        block = next
+        start = 0
+        buffer = next.base
     }
 
     /// Ends the file: the last record may lack its line break. Returns the last batch (nil: no
     /// records left).
     func finish() throws -> RowBatch? {
+        if count > 0 { ownBlock(room: 0) }
         let batch = try cut(final: true)
         if header == nil { throw LoomError.invalidParameter("\(file) is empty: a CSV file needs a header row") }
         return batch
