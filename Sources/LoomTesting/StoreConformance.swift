@@ -287,6 +287,19 @@ public enum StoreConformance {
                 pipelineRunID: "pr1", step: "train", owner: nil, state: .running, outputs: nil, cacheKey: nil, trackingRunID: nil, message: nil, at: 1)
         }
 
+        // A failed attempt with retries left gives the step back, attempts kept; only its holder can.
+        try await store.createPipelineRun(
+            PipelineRun(id: "pr3", pipeline: "churn", pipelineVersion: 2, parameters: "{}", createdBy: "bob", startTime: 6500), steps: ["flaky"])
+        _ = try #require(try await store.leaseStep(pipelineRunID: "pr3", step: "flaky", owner: "r1", until: 7000, now: 6500))
+        #expect(try await !store.releaseStep(pipelineRunID: "pr3", step: "flaky", owner: "r2", message: "not mine"))
+        #expect(try await store.releaseStep(pipelineRunID: "pr3", step: "flaky", owner: "r1", message: "attempt 1: exit status 1"))
+        var flaky = try #require(try await store.stepRuns(pipelineRunID: "pr3").first)
+        #expect(flaky.state == .pending && flaky.attempts == 1 && flaky.leaseOwner == nil && flaky.message == "attempt 1: exit status 1")
+        #expect(try await !store.releaseStep(pipelineRunID: "pr3", step: "flaky", owner: "r1", message: nil))
+        _ = try #require(try await store.leaseStep(pipelineRunID: "pr3", step: "flaky", owner: "r1", until: 8000, now: 6600))
+        flaky = try #require(try await store.stepRuns(pipelineRunID: "pr3").first)
+        #expect(flaky.attempts == 2 && flaky.startTime == 6500)
+
         // The cache: the newest succeeded step with the key, in the workspace.
         #expect(try await store.cachedStepRun(cacheKey: "sha256:k", workspace: ws)?.outputs == #"{"train":"x@2"}"#)
         #expect(try await store.cachedStepRun(cacheKey: "sha256:k", workspace: "elsewhere") == nil)
@@ -297,10 +310,10 @@ public enum StoreConformance {
         #expect(try await !store.setPipelineRunState(id: "pr1", state: .failed, message: "late", trackingRunID: nil, at: 7100))
         let done = try #require(try await store.pipelineRun(id: "pr1"))
         #expect(done.state == .succeeded && done.endTime == 7000 && done.trackingRunID == "t1" && done.message == nil)
-        #expect(try await store.unfinishedPipelineRuns().isEmpty)
+        #expect(try await store.unfinishedPipelineRuns().map(\.id) == ["pr3"])
         try await store.createPipelineRun(
             PipelineRun(id: "pr2", pipeline: "churn", pipelineVersion: 2, parameters: "{}", createdBy: "bob", startTime: 8000), steps: [])
-        #expect(try await store.pipelineRuns(pipeline: "churn", workspace: ws, limit: 10).map(\.id) == ["pr2", "pr1"])
+        #expect(try await store.pipelineRuns(pipeline: "churn", workspace: ws, limit: 10).map(\.id) == ["pr2", "pr3", "pr1"])
         #expect(try await store.pipelineRuns(pipeline: "churn", workspace: ws, limit: 1).map(\.id) == ["pr2"])
     }
 

@@ -92,6 +92,10 @@ public protocol MetadataStore: Sendable {
     func leaseStep(pipelineRunID: String, step: String, owner: String, until: Millis, now: Millis) async throws -> StepRun?
     /// Extends `owner`'s lease; false when `owner` no longer holds it.
     func renewStepLease(pipelineRunID: String, step: String, owner: String, until: Millis) async throws -> Bool
+    /// Gives a running step back (`pending`, no lease) while `owner` holds it, to be leased
+    /// again after a failed attempt with retries left, or by a runner that stops; its attempts
+    /// stay counted. True when given back.
+    func releaseStep(pipelineRunID: String, step: String, owner: String, message: String?) async throws -> Bool
     /// Records a step's end: a running step only while `owner` holds its lease (so a runner
     /// whose lease was taken over cannot commit outputs too), a pending one (skipped, cached,
     /// cancelled) when `owner` is nil. True when recorded.

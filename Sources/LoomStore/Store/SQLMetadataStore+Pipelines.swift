@@ -126,6 +126,22 @@ extension SQLMetadataStore {
         }
     }
 
+    public func releaseStep(pipelineRunID: String, step: String, owner: String, message: String?) async throws -> Bool {
+        try await write("release_step", "step_run", "\(pipelineRunID)/\(step)", detail: owner) { db in
+            let before = try await db.raw("SELECT * FROM step_runs WHERE pipeline_run_id = \(bind: pipelineRunID) AND step = \(bind: step)")
+                .first().map(Self.stepRun)
+            guard let before else { throw LoomError.notFound("No step \(step) in pipeline run \(pipelineRunID)") }
+            guard before.state == .running, before.leaseOwner == owner else { return false }
+            try await db.raw("""
+                UPDATE step_runs SET state = 'pending', lease_owner = NULL, lease_expiry = NULL, message = \(bind: message)
+                WHERE pipeline_run_id = \(bind: pipelineRunID) AND step = \(bind: step) AND state = 'running' AND lease_owner = \(bind: owner)
+                """).run()
+            let row = try await db.raw("SELECT * FROM step_runs WHERE pipeline_run_id = \(bind: pipelineRunID) AND step = \(bind: step)")
+                .first().map(Self.stepRun)
+            return row?.state == .pending && row?.leaseOwner == nil
+        }
+    }
+
     public func finishStep(
         pipelineRunID: String, step: String, owner: String?, state: StepRun.State, outputs: String?, cacheKey: String?,
         trackingRunID: String?, message: String?, at: Millis
