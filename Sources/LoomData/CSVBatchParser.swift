@@ -111,20 +111,10 @@ enum FieldKinds {
         if length == 0 { return .null }
         if length > 4 { return .text }
         let p = b.baseAddress!
-        let first = p[0]
-        // Every token starts with one of N n - < #.
-        guard first == 0x4E || first == 0x6E || first == 0x2D || first == 0x3C || first == 0x23 else { return .text }
+        guard NumberText.startsNullToken(p[0]) else { return .text }
         let word = UInt64(UnsafeRawPointer(p).loadUnaligned(as: UInt32.self).littleEndian)
         let key = (word & ((1 << (8 * UInt64(length))) - 1)) | UInt64(length) << 32
-        switch key {
-        // NA, N/A, n/a, NULL, null, NaN, nan, -NaN, -nan, None, <NA>, #N/A: the bytes little
-        // endian, the length above them.
-        case 0x2_0000_414E, 0x3_0041_2F4E, 0x3_0061_2F6E, 0x4_4C4C_554E, 0x4_6C6C_756E, 0x3_004E_614E,
-             0x3_006E_616E, 0x4_4E61_4E2D, 0x4_6E61_6E2D, 0x4_656E_6F4E, 0x4_3E41_4E3C, 0x4_412F_4E23:
-            return .null
-        default:
-            return .text
-        }
+        return NumberText.isNullTokenKey(key) ? .null : .text
     }
 }
 

@@ -30,7 +30,7 @@ struct CountTable {
         let raw = UnsafeRawBufferPointer(b)
         while i + 8 <= b.count {
             let word = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            h = ((h ^ word) &* 0x87C3_7B91_1142_53D5).rotatedLeft(31) &* 0x4CF5_AD43_2745_937F
+            h = mix(h, word)
             i += 8
         }
         if i < b.count {
@@ -47,8 +47,18 @@ struct CountTable {
                     i += 1
                 }
             }
-            h = ((h ^ tail) &* 0x87C3_7B91_1142_53D5).rotatedLeft(31) &* 0x4CF5_AD43_2745_937F
+            h = mix(h, tail)
         }
+        return finalize(h)
+    }
+
+    @inline(__always) private static func mix(_ h: UInt64, _ word: UInt64) -> UInt64 {
+        ((h ^ word) &* 0x87C3_7B91_1142_53D5).rotatedLeft(31) &* 0x4CF5_AD43_2745_937F
+    }
+
+    /// MurmurHash3's finalizer.
+    @inline(__always) private static func finalize(_ h: UInt64) -> UInt64 {
+        var h = h
         h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD; h ^= h >> 33; h = h &* 0xC4CE_B9FE_1A85_EC53; h ^= h >> 33
         return h
     }
@@ -62,10 +72,9 @@ struct CountTable {
         var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(n)
         if n > 0 {
             let tail = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self).littleEndian & ((1 << (8 * UInt64(n))) &- 1)
-            h = ((h ^ tail) &* 0x87C3_7B91_1142_53D5).rotatedLeft(31) &* 0x4CF5_AD43_2745_937F
+            h = mix(h, tail)
         }
-        h ^= h >> 33; h = h &* 0xFF51_AFD7_ED55_8CCD; h ^= h >> 33; h = h &* 0xC4CE_B9FE_1A85_EC53; h ^= h >> 33
-        return h
+        return finalize(h)
     }
 
     mutating func add(_ b: UnsafeBufferPointer<UInt8>, fingerprint h: UInt64) {

@@ -107,11 +107,27 @@ public enum NumberText {
     /// Whether CSV text stands for a missing value.
     static func isNullToken(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
         if b.isEmpty { return true }
-        guard b.count <= 4 else { return false }
-        // Every token starts with one of N n - < #.
-        switch b[0] {
-        case UInt8(ascii: "N"), UInt8(ascii: "n"), UInt8(ascii: "-"), UInt8(ascii: "<"), UInt8(ascii: "#"):
-            return nullTokenList.contains { $0.elementsEqual(b) }
+        guard b.count <= 4, startsNullToken(b[0]) else { return false }
+        var word: UInt64 = 0
+        for (i, c) in b.enumerated() { word |= UInt64(c) << (8 * UInt64(i)) }
+        return isNullTokenKey(word | UInt64(b.count) << 32)
+    }
+
+    /// Every token starts with one of N n - < #.
+    @inline(__always)
+    static func startsNullToken(_ first: UInt8) -> Bool {
+        first == 0x4E || first == 0x6E || first == 0x2D || first == 0x3C || first == 0x23
+    }
+
+    /// Whether a text of one to four bytes is a null token, given as its bytes little endian
+    /// with its length above them (bits 32 and up).
+    @inline(__always)
+    static func isNullTokenKey(_ key: UInt64) -> Bool {
+        switch key {
+        // NA, N/A, n/a, NULL, null, NaN, nan, -NaN, -nan, None, <NA>, #N/A (`nullTokenList`).
+        case 0x2_0000_414E, 0x3_0041_2F4E, 0x3_0061_2F6E, 0x4_4C4C_554E, 0x4_6C6C_756E, 0x3_004E_614E,
+             0x3_006E_616E, 0x4_4E61_4E2D, 0x4_6E61_6E2D, 0x4_656E_6F4E, 0x4_3E41_4E3C, 0x4_412F_4E23:
+            return true
         default:
             return false
         }

@@ -224,7 +224,7 @@ public enum StoreConformance {
         let store = t.store
         let ws = Workspace.defaultName
         func spec(_ text: String) -> PipelineVersion {
-            PipelineVersion(name: "churn", digest: "sha256:" + String(text.hashValue, radix: 16), spec: text, createdBy: "alice", creationTime: 1000)
+            PipelineVersion(name: "churn", digest: "sha256:" + text.utf8.map { String($0, radix: 16) }.joined(), spec: text, createdBy: "alice", creationTime: 1000)
         }
         let (v1, created1) = try await store.createPipelineVersion(spec("steps: a"))
         #expect(created1 && v1.version == 1 && v1.spec == "steps: a")
