@@ -43,6 +43,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         .target(
@@ -68,9 +70,12 @@ let package = Package(
         .target(
             name: "LoomPipelines",
             dependencies: [
-                "LoomCore",
+                "LoomCore", "LoomStore", "LoomData",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -101,7 +106,7 @@ let package = Package(
         .target(
             name: "LoomTracking",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomArtifacts", "LoomData", "LoomModels",
+                "LoomCore", "LoomStore", "LoomArtifacts", "LoomData", "LoomModels", "LoomPipelines",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -128,6 +133,8 @@ let package = Package(
             dependencies: [
                 "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData", "LoomModels", "LoomPipelines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
             ],

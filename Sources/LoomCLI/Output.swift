@@ -27,6 +27,13 @@ enum Output {
         print(String(decoding: data, as: UTF8.self))
     }
 
+    /// The time of day, for progress lines.
+    static func clock() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "HH:mm:ss"
+        return f.string(from: Date())
+    }
+
     static func time(_ ms: Int64?) -> String {
         guard let ms, ms > 0 else { return "-" }
         let f = ISO8601DateFormatter()

@@ -277,7 +277,7 @@ extension PipelineSpec {
         return out
     }
 
-    static func convert(_ value: ParameterValue, to type: ValueType, name: String) throws(LoomError) -> ParameterValue {
+    public static func convert(_ value: ParameterValue, to type: ValueType, name: String) throws(LoomError) -> ParameterValue {
         switch (type, value) {
         case (.string, _), (.dataset, .string), (.model, .string), (.file, .string): return .string(value.text)
         case (.number, .number), (.integer, .integer), (.boolean, .boolean): return value

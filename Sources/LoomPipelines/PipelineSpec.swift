@@ -177,7 +177,8 @@ public enum StepKind: String, Sendable, Hashable, CaseIterable {
         case .validate, .clean, .transform, .split: return [("data", .dataset, true)]
         case .train: return [("data", .dataset, true), ("validation", .dataset, false)]
         case .evaluate: return [("model", .model, true), ("data", .dataset, true)]
-        case .register, .gate: return [("model", .model, true)]
+        case .register: return [("model", .model, true)]
+        case .gate: return [("model", .model, true), ("metrics", .file, false)]
         case .command: return nil
         }
     }

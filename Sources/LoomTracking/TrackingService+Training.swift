@@ -16,6 +16,8 @@ public struct TrainingRequest: Sendable {
     public var runName: String?
     /// Register the model under this name as a new version.
     public var registerAs: String?
+    /// Record it in this run (a pipeline step's) instead of a new one in `experiment`.
+    public var runID: String?
 
     public init(data: DataSource, options: TrainingOptions) {
         self.data = data
@@ -81,22 +83,29 @@ extension TrackingService {
             }
         }
 
-        let experimentID: String
-        if let name = request.experiment {
-            if let found = try? await experiment(named: name) {
-                experimentID = found.id
-            } else {
-                experimentID = try await createExperiment(name: name, artifactLocation: nil, tags: []).id
-            }
-        } else {
-            experimentID = "0"
-        }
         let model = result.model
-        let run = try await createRun(
-            experimentID: experimentID, userID: AuditContext.current.actor, startTime: Int64(started.timeIntervalSince1970 * 1000),
-            runName: request.runName ?? "train-\(model.family.rawValue)-\(model.target)",
-            tags: [Tag(key: "loom.model.family", value: model.family.rawValue), Tag(key: "loom.model.task", value: model.task.rawValue),
-                   Tag(key: "mlflow.source.type", value: "LOCAL"), Tag(key: "mlflow.source.name", value: "loom train")])
+        let modelTags = [Tag(key: "loom.model.family", value: model.family.rawValue), Tag(key: "loom.model.task", value: model.task.rawValue)]
+        let run: Run
+        if let given = request.runID {
+            run = try await self.run(id: given)
+            try await logBatch(runID: given, metrics: [], params: [], tags: modelTags)
+        } else {
+            let experimentID: String
+            if let name = request.experiment {
+                if let found = try? await experiment(named: name) {
+                    experimentID = found.id
+                } else {
+                    experimentID = try await createExperiment(name: name, artifactLocation: nil, tags: []).id
+                }
+            } else {
+                experimentID = "0"
+            }
+            run = try await createRun(
+                experimentID: experimentID, userID: AuditContext.current.actor, startTime: Int64(started.timeIntervalSince1970 * 1000),
+                runName: request.runName ?? "train-\(model.family.rawValue)-\(model.target)",
+                tags: modelTags + [Tag(key: "mlflow.source.type", value: "LOCAL"), Tag(key: "mlflow.source.name", value: "loom train")])
+        }
+        let experimentID = run.info.experimentID
         let runID = run.info.runID
         do {
             var params = options.logged.map { Param(key: $0.0, value: $0.1) }

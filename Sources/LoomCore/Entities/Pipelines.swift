@@ -36,6 +36,8 @@ public struct PipelineRun: Sendable, Codable, Hashable {
     public var pipelineVersion: Int64
     /// JSON object: the run's parameters, resolved.
     public var parameters: String
+    /// JSON object: how it was asked to run (``PipelineRunOptions``).
+    public var options: String
     public var state: State
     /// What started it: `manual`, `schedule`, `dataset`, `webhook`, `alert`.
     public var trigger: String
@@ -49,7 +51,7 @@ public struct PipelineRun: Sendable, Codable, Hashable {
 
     public init(
         id: String, workspace: String = Workspace.defaultName, pipeline: String, pipelineVersion: Int64, parameters: String,
-        state: State = .queued, trigger: String = "manual", trackingRunID: String? = nil, message: String? = nil,
+        options: String = "{}", state: State = .queued, trigger: String = "manual", trackingRunID: String? = nil, message: String? = nil,
         createdBy: String, startTime: Millis, endTime: Millis? = nil
     ) {
         self.id = id
@@ -57,6 +59,7 @@ public struct PipelineRun: Sendable, Codable, Hashable {
         self.pipeline = pipeline
         self.pipelineVersion = pipelineVersion
         self.parameters = parameters
+        self.options = options
         self.state = state
         self.trigger = trigger
         self.trackingRunID = trackingRunID
@@ -118,5 +121,32 @@ public struct StepRun: Sendable, Codable, Hashable {
         self.message = message
         self.startTime = startTime
         self.endTime = endTime
+    }
+}
+
+/// How a pipeline run was asked to run; kept with the run so that a resumed run runs the same way.
+public struct PipelineRunOptions: Sendable, Codable, Hashable {
+    /// Run every step, reusing no earlier outputs (`--no-cache`).
+    public var noCache: Bool
+    /// The folder command steps run in and `code:` paths are relative to (the spec's folder).
+    public var directory: String?
+    /// Steps that may run at once (nil: the spec's, else the runner's default).
+    public var concurrency: Int?
+
+    public init(noCache: Bool = false, directory: String? = nil, concurrency: Int? = nil) {
+        self.noCache = noCache
+        self.directory = directory
+        self.concurrency = concurrency
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case noCache = "no_cache", directory, concurrency
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        noCache = try c.decodeIfPresent(Bool.self, forKey: .noCache) ?? false
+        directory = try c.decodeIfPresent(String.self, forKey: .directory)
+        concurrency = try c.decodeIfPresent(Int.self, forKey: .concurrency)
     }
 }

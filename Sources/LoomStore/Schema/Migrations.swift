@@ -529,6 +529,11 @@ enum Migrations {
             """,
             "CREATE INDEX step_runs_by_cache_key ON step_runs (cache_key)",
         ]),
+        // How a pipeline run was asked to run (cache off, working folder, concurrency), so a
+        // resumed run runs the same way.
+        Migration(version: 9, name: "pipeline run options", statements: [
+            "ALTER TABLE pipeline_runs ADD COLUMN options_json TEXT NOT NULL DEFAULT '{}'",
+        ]),
     ]
 }
 

@@ -42,9 +42,9 @@ extension SQLMetadataStore {
     public func createPipelineRun(_ run: PipelineRun, steps: [String]) async throws {
         _ = try await write("start_pipeline_run", "pipeline_run", run.id) { db in
             try await db.raw("""
-                INSERT INTO pipeline_runs (run_id, workspace, pipeline, pipeline_version, parameters_json, state, trigger_kind, tracking_run_id,
+                INSERT INTO pipeline_runs (run_id, workspace, pipeline, pipeline_version, parameters_json, options_json, state, trigger_kind, tracking_run_id,
                   message, created_by, start_time, end_time)
-                VALUES (\(bind: run.id), \(bind: run.workspace), \(bind: run.pipeline), \(bind: run.pipelineVersion), \(bind: run.parameters),
+                VALUES (\(bind: run.id), \(bind: run.workspace), \(bind: run.pipeline), \(bind: run.pipelineVersion), \(bind: run.parameters), \(bind: run.options),
                   \(bind: run.state.rawValue), \(bind: run.trigger), \(bind: run.trackingRunID), \(bind: run.message), \(bind: run.createdBy),
                   \(bind: run.startTime), \(bind: run.endTime))
                 """).run()
@@ -151,7 +151,8 @@ extension SQLMetadataStore {
             let holder: SQLQueryString = owner.map { "state = 'running' AND lease_owner = \(bind: $0)" } ?? "state = 'pending'"
             try await db.raw("""
                 UPDATE step_runs SET state = \(bind: state.rawValue), outputs_json = \(bind: outputs), cache_key = COALESCE(\(bind: cacheKey), cache_key),
-                  tracking_run_id = COALESCE(\(bind: trackingRunID), tracking_run_id), message = \(bind: message), end_time = \(bind: at)
+                  tracking_run_id = COALESCE(\(bind: trackingRunID), tracking_run_id), message = \(bind: message), end_time = \(bind: at),
+                  start_time = COALESCE(start_time, \(bind: at))
                 WHERE pipeline_run_id = \(bind: pipelineRunID) AND step = \(bind: step) AND \(holder)
                 """).run()
             let row = try await db.raw("SELECT * FROM step_runs WHERE pipeline_run_id = \(bind: pipelineRunID) AND step = \(bind: step)")
@@ -183,7 +184,8 @@ extension SQLMetadataStore {
         guard let parsed = PipelineRun.State(rawValue: state) else { throw LoomError.internalError("pipeline run state '\(state)'") }
         return PipelineRun(
             id: try row.string("run_id"), workspace: try row.string("workspace"), pipeline: try row.string("pipeline"),
-            pipelineVersion: try row.int64("pipeline_version"), parameters: try row.string("parameters_json"), state: parsed,
+            pipelineVersion: try row.int64("pipeline_version"), parameters: try row.string("parameters_json"),
+            options: try row.string("options_json"), state: parsed,
             trigger: try row.string("trigger_kind"), trackingRunID: try row.optionalString("tracking_run_id"),
             message: try row.optionalString("message"), createdBy: try row.string("created_by"), startTime: try row.int64("start_time"),
             endTime: try row.optionalInt64("end_time"))
