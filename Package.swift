@@ -116,7 +116,7 @@ let package = Package(
         .target(
             name: "LoomServer",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomData",
+                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomData", "LoomPipelines",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

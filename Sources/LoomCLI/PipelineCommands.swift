@@ -320,53 +320,23 @@ extension PipelineCommand {
         func run() async throws {
             let (tracking, _) = try await storage.open(logger: cliLogger())
             guard let found = try await tracking.store.pipelineRun(id: run) else { throw LoomError.notFound("No pipeline run \(run)") }
-            let name = stderr ? "stderr.txt" : "stdout.txt"
+            let stream = stderr ? "stderr" : "stdout"
             var offset: Int64 = 0
-            var trackingRunID: String?
+            var started = false
             while true {
                 guard let row = try await tracking.store.stepRuns(pipelineRunID: run).first(where: { $0.step == step }) else {
                     throw LoomError.notFound("Pipeline run \(run) has no step \(step)")
                 }
-                if row.state == .cached, row.trackingRunID == nil { print("(the step was cached; it ran no command)"); return }
-                if let id = row.trackingRunID {
-                    trackingRunID = id
-                } else if let id = try await PipelineCommand.latestAttempt(found, step, tracking) {
-                    trackingRunID = id
-                }
-                if let id = trackingRunID { offset += try await PipelineCommand.printLog(tracking, runID: id, name: name, from: offset) }
+                if row.state == .cached, offset == 0 { print("(the step was cached: its outputs came from \(row.message ?? "an earlier run"))"); return }
+                if row.state != .pending { started = true }
+                let bytes = try await tracking.stepLog(found, row, stream: stream, from: offset)
+                FileHandle.standardOutput.write(Data(bytes))
+                offset += Int64(bytes.count)
                 if !follow || row.state.isFinished { break }
                 try await Task.sleep(for: .milliseconds(300))
             }
-            if trackingRunID == nil && !follow { throw LoomError.notFound("Step \(step) of run \(run) has not started") }
+            if !started { throw LoomError.notFound("Step \(step) of run \(run) has not started") }
         }
-    }
-
-    /// The tracking run of a step's newest attempt (while it runs, the step row does not name it yet).
-    static func latestAttempt(_ run: PipelineRun, _ step: String, _ tracking: TrackingService) async throws -> String? {
-        guard let experiment = try? await tracking.experiment(named: run.pipeline, workspace: run.workspace) else { return nil }
-        let page = try await tracking.searchRuns(
-            experimentIDs: [experiment.id], filter: "tags.`loom.pipeline.run` = '\(run.id)' and tags.`loom.pipeline.step` = '\(step.replacingOccurrences(of: "'", with: "''"))'",
-            viewType: .all, maxResults: 1, orderBy: ["attributes.start_time DESC"], pageToken: nil)
-        return page.items.first?.info.runID
-    }
-
-    /// Prints a log from byte `offset` on; returns the bytes printed.
-    static func printLog(_ tracking: TrackingService, runID: String, name: String, from offset: Int64) async throws -> Int64 {
-        let info = try await tracking.run(id: runID).info
-        guard let root = try tracking.runArtifactRoot(info) else { return 0 }
-        let path = try root.appending("logs/\(name)")
-        guard let size = try await tracking.artifacts.fileSize(path), size > offset else { return 0 }
-        var skipped: Int64 = 0
-        var printed: Int64 = 0
-        try await tracking.artifacts.read(path, chunkSize: 1 << 16) { buffer in
-            var b = buffer
-            let n = Int64(b.readableBytes)
-            if skipped + n <= offset { skipped += n; return }
-            if skipped < offset { b.moveReaderIndex(forwardBy: Int(offset - skipped)); skipped = offset }
-            printed += Int64(b.readableBytes)
-            FileHandle.standardOutput.write(Data(b.readableBytesView))
-        }
-        return printed
     }
 
     struct Cancel: AsyncParsableCommand {

@@ -75,7 +75,9 @@ struct ServerCommand: AsyncParsableCommand {
             logger.warning("authentication is OFF on a non-loopback address; anyone who can reach this port has full access")
         }
         let configuration = ServerConfiguration(host: host, port: port, authEnabled: authEnabled, maxArtifactBytes: maxArtifact, dataDirectory: resolved.dataDirectory)
-        let services = ServerServices(tracking: tracking, access: access, configuration: configuration, logger: logger)
+        let services = ServerServices(
+            tracking: tracking, access: access, configuration: configuration, logger: logger,
+            pipelines: PipelineService(tracking: tracking, logger: logger))
         let storeDescription = Redaction.redactURL(resolved.storeURL)
         let app = buildApplication(services: services) { boundPort in
             let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)"

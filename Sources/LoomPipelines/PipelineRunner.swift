@@ -89,6 +89,13 @@ public struct PipelineRunner: Sendable {
     public func execute(runID: String) async throws -> PipelineRun {
         guard let run = try await store.pipelineRun(id: runID) else { throw LoomError.notFound("No pipeline run \(runID)") }
         if run.state.isFinished { return run }
+        // Everything the run records is recorded as its creator, in its workspace.
+        let context = AuditContext(actor: run.createdBy, workspace: run.workspace, origin: "pipeline run \(run.id)")
+        return try await AuditContext.$current.withValue(context) { try await executeRecorded(run) }
+    }
+
+    private func executeRecorded(_ run: PipelineRun) async throws -> PipelineRun {
+        let runID = run.id
         guard let version = try await store.pipelineVersion(name: run.pipeline, version: run.pipelineVersion, workspace: run.workspace) else {
             throw LoomError.notFound("Pipeline \(run.pipeline) has no version \(run.pipelineVersion)")
         }
@@ -178,6 +185,22 @@ private struct Execution: Sendable {
         for (i, s) in states.enumerated() where Self.passed(s.state) { outputs[spec.steps[i].name] = StepValue.decode(s.outputs) }
         var stopping = false
 
+        /// Records a finished step and readies what waited for it.
+        func complete(_ i: Int, _ row: StepRun) async {
+            states[i] = row
+            if Self.passed(row.state) {
+                outputs[spec.steps[i].name] = StepValue.decode(row.outputs)
+                for d in plan.dependents[i] {
+                    waiting[d] -= 1
+                    if waiting[d] == 0, !states[d].state.isFinished { ready.insert(d, at: 0) }
+                }
+                // Keep the plan's order among ready steps.
+                ready.sort { plan.levels[$0] != plan.levels[$1] ? plan.levels[$0] > plan.levels[$1] : $0 > $1 }
+            } else if row.state == .failed || row.state == .skipped {
+                await skip(from: i, because: i, states: &states)
+            }
+        }
+
         await withTaskGroup(of: Event.self) { group in
             var ticking = false
             func launch() {
@@ -211,9 +234,17 @@ private struct Execution: Sendable {
                     if stopping {
                         busy.removeAll()
                         ready.removeAll()
-                    } else {
-                        // Steps another runner held: try them again (their lease may have expired).
-                        ready.append(contentsOf: busy.sorted(by: >))
+                    } else if !busy.isEmpty {
+                        // Steps another runner held: done by it meanwhile, or to try again (their
+                        // lease may have expired).
+                        let rows = Dictionary(((try? await store.stepRuns(pipelineRunID: run.id)) ?? []).map { ($0.step, $0) }, uniquingKeysWith: { a, _ in a })
+                        for i in busy.sorted(by: >) {
+                            if let row = rows[spec.steps[i].name], row.state.isFinished {
+                                await complete(i, row)
+                            } else {
+                                ready.append(i)
+                            }
+                        }
                         busy.removeAll()
                     }
                 case .step(let i, let outcome):
@@ -224,18 +255,7 @@ private struct Execution: Sendable {
                     case .released:
                         stopping = true
                     case .finished(let row):
-                        states[i] = row
-                        if Self.passed(row.state) {
-                            outputs[spec.steps[i].name] = StepValue.decode(row.outputs)
-                            for d in plan.dependents[i] {
-                                waiting[d] -= 1
-                                if waiting[d] == 0, !states[d].state.isFinished { ready.insert(d, at: 0) }
-                            }
-                            // Keep the plan's order among ready steps.
-                            ready.sort { plan.levels[$0] != plan.levels[$1] ? plan.levels[$0] > plan.levels[$1] : $0 > $1 }
-                        } else if row.state == .failed {
-                            await skip(from: i, because: i, states: &states)
-                        }
+                        await complete(i, row)
                     }
                 }
                 if Task.isCancelled && !stopping {

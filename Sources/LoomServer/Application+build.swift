@@ -32,7 +32,12 @@ public func buildApplication(
     return Application(
         router: router,
         configuration: configuration,
-        services: [StoreShutdownService(store: services.store)],
-        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+        // Shut down in reverse order: pipeline runs give their steps back before the store closes.
+        services: [StoreShutdownService(store: services.store)] + (services.pipelines.map { [$0] } ?? []),
+        onServerRunning: { channel in
+            let port = channel.localAddress?.port ?? 0
+            services.pipelines?.serverRunning(port: port)
+            await onServerRunning(port)
+        },
         logger: services.logger)
 }

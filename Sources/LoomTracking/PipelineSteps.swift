@@ -731,3 +731,38 @@ struct Options {
         String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
     }
 }
+
+extension TrackingService {
+    /// The tracking run of a step's newest attempt: the step's own once it finished, else found
+    /// by its tags (while it runs, the step row does not name it yet).
+    public func stepTrackingRun(_ run: PipelineRun, _ step: StepRun) async throws -> String? {
+        if let id = step.trackingRunID { return id }
+        guard step.state == .running || step.state == .pending,
+            let experiment = try? await experiment(named: run.pipeline, workspace: run.workspace) else { return nil }
+        let quoted = step.step.replacingOccurrences(of: "'", with: "''")
+        let page = try await searchRuns(
+            experimentIDs: [experiment.id], filter: "tags.`loom.pipeline.run` = '\(run.id)' and tags.`loom.pipeline.step` = '\(quoted)'",
+            viewType: .all, maxResults: 1, orderBy: ["attributes.start_time DESC"], pageToken: nil)
+        return page.items.first?.info.runID
+    }
+
+    /// A command step's `stdout` or `stderr` (its newest attempt's) from byte `offset` on; empty
+    /// when there is nothing (yet).
+    public func stepLog(_ run: PipelineRun, _ step: StepRun, stream: String, from offset: Int64) async throws -> [UInt8] {
+        guard stream == "stdout" || stream == "stderr" else { throw LoomError.invalidParameter("stream must be stdout or stderr") }
+        guard offset >= 0 else { throw LoomError.invalidParameter("offset must not be negative") }
+        guard let runID = try await stepTrackingRun(run, step), let root = try runArtifactRoot(try await self.run(id: runID).info) else { return [] }
+        let path = try root.appending("logs/\(stream).txt")
+        guard let size = try await artifacts.fileSize(path), size > offset else { return [] }
+        var bytes: [UInt8] = []
+        var skipped: Int64 = 0
+        try await artifacts.read(path, chunkSize: 1 << 16) { buffer in
+            var b = buffer
+            let n = Int64(b.readableBytes)
+            if skipped + n <= offset { skipped += n; return }
+            if skipped < offset { b.moveReaderIndex(forwardBy: Int(offset - skipped)); skipped = offset }
+            bytes.append(contentsOf: b.readableBytesView)
+        }
+        return bytes
+    }
+}

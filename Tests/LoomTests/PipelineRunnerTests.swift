@@ -274,6 +274,25 @@ import Testing
         }
     }
 
+    @Test(arguments: TestBackend.available)
+    func twoRunnersOnOneRunRunEachStepOnce(_ backend: TestBackend) async throws {
+        try await Self.withHarness(backend) { h in
+            var yaml = "pipeline: shared\nsteps:\n"
+            for i in 0..<12 {
+                yaml += "  s\(i): {kind: command, command: 'echo s\(i) >> marks.txt; sleep 0.05'\(i >= 4 ? ", needs: [s\(i - 4)]" : "")}\n"
+            }
+            let run = try await h.submit(yaml)
+            let a = try h.with(owner: "runner-a").runner
+            let b = try h.with(owner: "runner-b").runner
+            async let first = a.execute(runID: run.id)
+            async let second = b.execute(runID: run.id)
+            let (x, y) = try await (first, second)
+            #expect(x.state == .succeeded && y.state == .succeeded)
+            #expect(h.lines("marks.txt").sorted() == (0..<12).map { "s\($0)" }.sorted(), "each step ran once")
+            #expect(try await h.steps(run.id).values.allSatisfy { $0.attempts == 1 })
+        }
+    }
+
     // MARK: Built-in steps
 
     /// 240 rows where `label` follows `x` (with a little noise), and a text column.

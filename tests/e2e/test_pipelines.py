@@ -108,3 +108,84 @@ def test_failing_command_step_keeps_logs_and_registers_nothing(work):
     steps = {s["step"]: s for s in loom_json("pipeline", "show", run["id"], data=data)["steps"]}
     assert steps["register"]["state"] == "skipped"
     assert loom_json("models", "list", data=data) == []
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.1):
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")
+
+
+RESUMABLE = """
+pipeline: served
+steps:
+  log:
+    kind: command
+    command: python -c "import mlflow; mlflow.start_run(); mlflow.log_metric('from_step', 3.5)"
+  slow:
+    kind: command
+    command: 'if [ "$LOOM_ATTEMPT" = 1 ]; then echo started > {marker}; exec sleep 60; fi; echo "done on attempt $LOOM_ATTEMPT"'
+    needs: [log]
+"""
+
+
+def test_server_runs_pipelines_and_resumes_them_after_a_restart(work):
+    import requests
+
+    data = os.path.join(work, "served")
+    marker = os.path.join(work, "served-marker")
+    server = loomproc.LoomServer(data=data, env={"PATH": env()["PATH"]}).start()
+    try:
+        api = server.url + "/api/v1"
+        # Bad specs and parameters are refused and record nothing.
+        r = requests.post(api + "/pipeline-runs", json={"spec": "pipeline: bad\nsteps:\n  a: {kind: nope}\n"})
+        assert r.status_code == 400 and "line 3" in r.json()["message"]
+        r = requests.post(api + "/pipeline-runs", json={"spec": RESUMABLE.format(marker=marker), "parameters": {"x": 1}})
+        assert r.status_code == 400 and "unknown parameter 'x'" in r.json()["message"]
+        assert requests.get(api + "/pipelines/served/runs").json()["items"] == []
+
+        r = requests.post(api + "/pipeline-runs", json={"spec": RESUMABLE.format(marker=marker)})
+        assert r.status_code == 201, r.text
+        run_id = r.json()["id"]
+        wait_for(lambda: os.path.exists(marker))
+        assert server.stop() == 0  # graceful: the running step is given back
+    finally:
+        server.stop()
+
+    left = loom_json("pipeline", "show", run_id, data=data)
+    assert left["run"]["state"] == "running"
+    assert {s["step"]: s["state"] for s in left["steps"]} == {"log": "succeeded", "slow": "pending"}
+
+    server = loomproc.LoomServer(data=data, env={"PATH": env()["PATH"]}).start()
+    try:
+        api = server.url + "/api/v1"
+        detail = wait_for(lambda: (lambda d: d if d["run"]["state"] != "running" else None)(requests.get(f"{api}/pipeline-runs/{run_id}").json()))
+        assert detail["run"]["state"] == "succeeded", detail
+        steps = {s["step"]: s for s in detail["steps"]}
+        assert steps["slow"]["attempts"] == 2 and steps["log"]["attempts"] == 1
+        r = requests.get(f"{api}/pipeline-runs/{run_id}/steps/slow/logs")
+        assert r.text == "done on attempt 2\n" and r.headers["Loom-Step-State"] == "succeeded"
+        r = requests.get(f"{api}/pipeline-runs/{run_id}/steps/slow/logs", params={"offset": 5})
+        assert r.text == "on attempt 2\n" and r.headers["Loom-Log-Next-Offset"] == "18"
+        # The command's mlflow client logged into its step's run through the server.
+        run = MlflowClient(server.url).get_run(steps["log"]["tracking_run_id"])
+        assert run.data.metrics["from_step"] == 3.5
+
+        # Cancelling stops a running command.
+        os.remove(marker)
+        r = requests.post(api + "/pipeline-runs", json={"spec": RESUMABLE.format(marker=marker).replace("pipeline: served", "pipeline: cancelled"), "no_cache": True})
+        cancel_id = r.json()["id"]
+        wait_for(lambda: os.path.exists(marker))
+        r = requests.post(f"{api}/pipeline-runs/{cancel_id}/cancel")
+        assert r.status_code == 200 and r.json()["state"] == "cancelled"
+        detail = wait_for(lambda: (lambda d: d if all(s["state"] != "running" for s in d["steps"]) else None)(requests.get(f"{api}/pipeline-runs/{cancel_id}").json()))
+        assert {s["step"]: s["state"] for s in detail["steps"]}["slow"] == "cancelled"
+        assert requests.post(f"{api}/pipeline-runs/{cancel_id}/cancel").status_code == 400
+    finally:
+        server.stop()

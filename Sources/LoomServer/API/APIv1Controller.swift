@@ -45,6 +45,7 @@ struct APIv1Controller {
         addRegistryRoutes(to: routes)
         addAccessRoutes(to: routes)
         addDatasetRoutes(to: routes)
+        addPipelineRoutes(to: routes)
     }
 
     static func body(_ request: Request, _ context: Context) async throws -> JSONBody {

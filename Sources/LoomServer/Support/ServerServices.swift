@@ -11,11 +11,15 @@ public struct ServerServices: Sendable {
     public let configuration: ServerConfiguration
     public let logger: Logger
 
-    public init(tracking: TrackingService, access: AccessService, configuration: ServerConfiguration, logger: Logger) {
+    /// Runs pipeline runs (nil: this server does not; submitting one is refused).
+    public let pipelines: PipelineService?
+
+    public init(tracking: TrackingService, access: AccessService, configuration: ServerConfiguration, logger: Logger, pipelines: PipelineService? = nil) {
         self.tracking = tracking
         self.access = access
         self.configuration = configuration
         self.logger = logger
+        self.pipelines = pipelines
     }
 
     public var store: any MetadataStore { tracking.store }

@@ -1,0 +1,154 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LoomCore
+import LoomPipelines
+import LoomStore
+import LoomTracking
+import NIOCore
+
+extension APIv1Controller {
+    struct PipelineRunBody: Encodable, Sendable {
+        let id: String
+        let workspace: String
+        let pipeline: String
+        let pipelineVersion: Int64
+        let parameters: JSONText
+        let options: JSONText
+        let state: String
+        let trigger: String
+        let trackingRunId: String?
+        let message: String?
+        let createdBy: String
+        let startTime: Millis
+        let endTime: Millis?
+
+        init(_ r: PipelineRun) {
+            (id, workspace, pipeline, pipelineVersion) = (r.id, r.workspace, r.pipeline, r.pipelineVersion)
+            (parameters, options, state, trigger) = (JSONText(r.parameters), JSONText(r.options), r.state.rawValue, r.trigger)
+            (trackingRunId, message, createdBy, startTime, endTime) = (r.trackingRunID, r.message, r.createdBy, r.startTime, r.endTime)
+        }
+    }
+
+    struct StepRunBody: Encodable, Sendable {
+        let step: String
+        let state: String
+        let attempts: Int
+        let cacheKey: String?
+        let outputs: JSONText?
+        let trackingRunId: String?
+        let message: String?
+        let startTime: Millis?
+        let endTime: Millis?
+
+        init(_ s: StepRun) {
+            (step, state, attempts, cacheKey) = (s.step, s.state.rawValue, s.attempts, s.cacheKey)
+            (outputs, trackingRunId, message, startTime, endTime) = (s.outputs.map(JSONText.init), s.trackingRunID, s.message, s.startTime, s.endTime)
+        }
+    }
+
+    struct PipelineRunDetail: Encodable, Sendable {
+        let run: PipelineRunBody
+        let steps: [StepRunBody]
+    }
+
+    struct PipelineVersionBody: Encodable, Sendable {
+        let name: String
+        let version: Int64
+        let digest: String
+        let spec: String
+        let createdBy: String
+        let creationTime: Millis
+    }
+
+    func addPipelineRoutes(to routes: Routes) {
+        let runs = Self.prefix + "/pipeline-runs"
+        // Submits a run of a spec; the server runs it (docs/pipelines.md).
+        routes.post(runs) { request, context in
+            let body = try await Self.body(request, context)
+            let text = try body.requiredString("spec")
+            try await auth.requireRole(context, .editor)
+            let spec = try PipelineSpec.parse(yaml: text, file: "spec")
+            // A command runs any program on the server: administrators only.
+            if spec.steps.contains(where: { $0.kind == .command }) { try await auth.requireRole(context, .admin) }
+            var parameters: [String: ParameterValue] = [:]
+            if let given = try body.object("parameters") {
+                for (key, value) in given.fields {
+                    switch value {
+                    case .string(let s): parameters[key] = .string(s)
+                    case .bool(let b): parameters[key] = .boolean(b)
+                    case .number(let d, let raw): parameters[key] = raw.flatMap { Int($0) }.map(ParameterValue.integer) ?? .number(d)
+                    default: throw LoomError.invalidParameter("Invalid value for 'parameters.\(key)': expected a string, number or boolean")
+                    }
+                }
+            }
+            let directory = try body.string("directory")
+            if directory != nil { try await auth.requireRole(context, .admin) }
+            let options = PipelineRunOptions(noCache: try body.bool("no_cache") ?? false, directory: directory, concurrency: try body.int("concurrency"))
+            guard let service = services.pipelines, let runner = service.runner else {
+                throw LoomError.unavailable("This server does not run pipelines (or has not started yet)")
+            }
+            let run = try await runner.submit(spec: spec, text: text, parameters: parameters, options: options, workspace: context.workspace)
+            service.start(runID: run.id)
+            return try Self.respond(PipelineRunBody(run), status: .created)
+        }
+        routes.get("\(runs)/:id") { _, context in
+            let run = try await pipelineRun(context)
+            let steps = try await tracking.store.stepRuns(pipelineRunID: run.id)
+            return try Self.respond(PipelineRunDetail(run: PipelineRunBody(run), steps: steps.map(StepRunBody.init)))
+        }
+        routes.post("\(runs)/:id/cancel") { _, context in
+            let run = try await pipelineRun(context, role: .editor)
+            let cancelled = try await tracking.store.setPipelineRunState(
+                id: run.id, state: .cancelled, message: "cancelled by \(context.actor.username)", trackingRunID: nil,
+                at: Clock.nowMillis())
+            guard cancelled else { throw LoomError.invalidState("Pipeline run \(run.id) has already \(run.state.rawValue)") }
+            return try Self.respond(PipelineRunBody(try await pipelineRun(context)))
+        }
+        // A command step's output from byte `offset` on, as text; `Loom-Step-State` says whether
+        // more may come (`running`, `pending`) and `Loom-Log-Next-Offset` where to go on from.
+        routes.get("\(runs)/:id/steps/:step/logs") { request, context in
+            let run = try await pipelineRun(context)
+            let name = try Self.param(context, "step")
+            let stream = request.query["stream"] ?? "stdout"
+            let offset = try request.query.int64("offset") ?? 0
+            guard let step = try await tracking.store.stepRuns(pipelineRunID: run.id).first(where: { $0.step == name }) else {
+                throw LoomError.notFound("Pipeline run \(run.id) has no step \(name)")
+            }
+            let bytes = try await tracking.stepLog(run, step, stream: stream, from: offset)
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; charset=utf-8"
+            headers[HTTPField.Name("Loom-Step-State")!] = step.state.rawValue
+            headers[HTTPField.Name("Loom-Log-Next-Offset")!] = String(offset + Int64(bytes.count))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        let pipelines = Self.prefix + "/pipelines"
+        routes.get("\(pipelines)/:name/runs") { request, context in
+            let name = try Self.param(context, "name")
+            try await auth.requireRole(context, .viewer)
+            let limit = try request.query.int("max_results") ?? 100
+            guard (1...1000).contains(limit) else { throw LoomError.invalidParameter("max_results must be between 1 and 1000") }
+            let list = try await tracking.store.pipelineRuns(pipeline: name, workspace: context.workspace, limit: limit)
+            return try Self.respond(Listing(items: list.map(PipelineRunBody.init), nextPageToken: nil))
+        }
+        routes.get("\(pipelines)/:name/versions") { _, context in
+            let name = try Self.param(context, "name")
+            try await auth.requireRole(context, .viewer)
+            let versions = try await tracking.store.pipelineVersions(name: name, workspace: context.workspace)
+            guard !versions.isEmpty else { throw LoomError.notFound("No pipeline named \(name)") }
+            return try Self.respond(Listing(
+                items: versions.map { PipelineVersionBody(name: $0.name, version: $0.version, digest: $0.digest, spec: $0.spec, createdBy: $0.createdBy, creationTime: $0.creationTime) },
+                nextPageToken: nil))
+        }
+    }
+
+    /// The run named by `:id` in the caller's workspace (another workspace's is not found).
+    func pipelineRun(_ context: Context, role: Role = .viewer) async throws -> PipelineRun {
+        let id = try Self.param(context, "id")
+        try await auth.requireRole(context, role)
+        guard let run = try await tracking.store.pipelineRun(id: id), run.workspace == context.workspace else {
+            throw LoomError.notFound("No pipeline run \(id)")
+        }
+        return run
+    }
+}
