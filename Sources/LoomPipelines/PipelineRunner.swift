@@ -335,6 +335,7 @@ private struct Execution: Sendable {
             if (try? await store.finishStep(
                 pipelineRunID: run.id, step: step.name, owner: nil, state: .cached, outputs: hit.outputs, cacheKey: key,
                 trackingRunID: hit.trackingRunID, message: message, at: at)) == true {
+                await recordLineage(step, inputs: inputs, outputs: StepValue.decode(hit.outputs))
                 var row = StepRun(pipelineRunID: run.id, step: step.name, state: .cached, cacheKey: key, outputs: hit.outputs, trackingRunID: hit.trackingRunID, message: message)
                 row.startTime = at
                 row.endTime = at
@@ -371,6 +372,7 @@ private struct Execution: Sendable {
             switch result {
             case .success(let produced):
                 await operations.endTrackingRun(id: stepRunID, status: "FINISHED")
+                await recordLineage(step, inputs: inputs, outputs: produced)
                 return await finishLeased(step, state: .succeeded, outputs: StepValue.encode(produced), key: key, trackingRunID: stepRunID, message: nil)
             case .failure(let error):
                 if error is LeaseLost {
@@ -425,6 +427,54 @@ private struct Execution: Sendable {
             if case .string(let name)? = Substitution.options(spec.steps[d].options, parameters: parameters)["name"] { return name }
         }
         return nil
+    }
+
+    /// Lineage edges of a step that produced (or reused) its outputs: each dataset, model or
+    /// file input into the step, the step into each such output.
+    func recordLineage(_ step: PipelineSpec.Step, inputs: [String: StepValue], outputs: [String: StepValue]) async {
+        let node = LineageNodes.step(run.id, step.name)
+        let at = PipelineRunner.now()
+        var edges: [LineageEdge] = []
+        for (name, value) in inputs.sorted(by: { $0.key < $1.key }) {
+            if let source = Self.lineageNode(value) {
+                edges.append(LineageEdge(workspace: run.workspace, source: source, target: node, relation: "input:\(name)", creationTime: at))
+            }
+        }
+        if step.kind == .ingest, case .string(let path)? = Substitution.options(step.options, parameters: parameters)["path"],
+            let full = try? ContentDigest.resolve(path, under: options.directory, field: "with.path") {
+            edges.append(LineageEdge(workspace: run.workspace, source: LineageNodes.file(full), target: node, relation: "input:path", creationTime: at))
+        }
+        for (name, value) in outputs.sorted(by: { $0.key < $1.key }) {
+            if let target = Self.lineageNode(value) {
+                edges.append(LineageEdge(workspace: run.workspace, source: node, target: target, relation: "output:\(name)", creationTime: at))
+            }
+        }
+        // Outputs stay valid without their lineage: a failure to record it is logged, not fatal.
+        do {
+            try await Self.uncancelled { [store, edges] in try await store.addLineageEdges(edges) }
+        } catch {
+            runner.logger.warning("could not record a step's lineage", metadata: ["pipeline_run": "\(run.id)", "step": "\(step.name)", "error": "\(error)"])
+        }
+    }
+
+    /// The lineage node a value is (nil for plain values).
+    static func lineageNode(_ value: StepValue) -> String? {
+        switch value.type {
+        case .dataset:
+            if value.value.hasPrefix("/") { return LineageNodes.file(value.value) }
+            let parts = value.value.split(separator: "@", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let v = Int64(parts[1]) else { return LineageNodes.file(value.value) }
+            return LineageNodes.dataset(parts[0], v)
+        case .model, .file:
+            if value.value.hasPrefix("models:/") {
+                let rest = value.value.dropFirst("models:/".count).split(separator: "/", maxSplits: 1).map(String.init)
+                if rest.count == 2 { return LineageNodes.model(rest[0], rest[1]) }
+            }
+            if value.value.hasPrefix("/") { return LineageNodes.file(value.value) }
+            return LineageNodes.artifact(value.value)
+        default:
+            return nil
+        }
     }
 
     struct LeaseLost: Error {}

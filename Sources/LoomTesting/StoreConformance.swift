@@ -317,6 +317,26 @@ public enum StoreConformance {
         #expect(try await store.pipelineRuns(pipeline: "churn", workspace: ws, limit: 1).map(\.id) == ["pr2"])
     }
 
+    /// Lineage edges: recorded once however often they are added, read both ways, per workspace.
+    public static func lineage(_ t: TrackingService) async throws {
+        let store = t.store
+        let edges = [
+            LineageEdge(source: "dataset:customers@1", target: "step:r1/split", relation: "input:data", creationTime: 10),
+            LineageEdge(source: "step:r1/split", target: "dataset:customers-train@1", relation: "output:train", creationTime: 11),
+            LineageEdge(source: "step:r1/split", target: "dataset:customers-test@1", relation: "output:test", creationTime: 12),
+            LineageEdge(workspace: "other", source: "dataset:customers@1", target: "step:r9/x", relation: "input:data", creationTime: 13),
+        ]
+        try await store.addLineageEdges(edges)
+        try await store.addLineageEdges(Array(edges.prefix(2)) + [LineageEdge(source: "dataset:customers@1", target: "step:r1/split", relation: "input:data", creationTime: 99)])
+        let down = try await store.lineageEdges(of: "step:r1/split", direction: .downstream, workspace: Workspace.defaultName)
+        #expect(down.map(\.target) == ["dataset:customers-train@1", "dataset:customers-test@1"])
+        let up = try await store.lineageEdges(of: "step:r1/split", direction: .upstream, workspace: Workspace.defaultName)
+        #expect(up == [edges[0]], "added twice, recorded once, as first recorded")
+        #expect(try await store.lineageEdges(of: "dataset:customers@1", direction: .downstream, workspace: Workspace.defaultName).map(\.target) == ["step:r1/split"])
+        #expect(try await store.lineageEdges(of: "dataset:customers@1", direction: .downstream, workspace: "other").map(\.target) == ["step:r9/x"])
+        #expect(try await store.lineageEdges(of: "dataset:nothing@1", direction: .upstream, workspace: Workspace.defaultName).isEmpty)
+    }
+
     public static func datasetVersions(_ t: TrackingService) async throws {
         let store = t.store
         let ws = Workspace.defaultName

@@ -60,6 +60,14 @@ extension TrackingService {
             description: description, lineage: try lineage.map { String(decoding: try encoder.encode($0), as: UTF8.self) },
             createdBy: AuditContext.current.actor, creationTime: LoomStore.Clock.nowMillis())
         let (recorded, created) = try await store.createDatasetVersion(version)
+        if let lineage {
+            // Lineage: the data this version was made from.
+            try? await store.addLineageEdges(lineage.inputs.map { input in
+                LineageEdge(
+                    workspace: workspace, source: input.name.map { LineageNodes.dataset($0, input.version ?? 0) } ?? LineageNodes.file(input.path ?? ""),
+                    target: LineageNodes.dataset(recorded.name, recorded.version), relation: "derived:\(lineage.operation)", creationTime: recorded.creationTime)
+            })
+        }
         return DatasetRegistration(version: recorded, created: created, profile: profile)
     }
 

@@ -94,9 +94,16 @@ extension TrackingService {
         var modelID = modelID?.isEmpty == true ? nil : modelID
         if let runID { try Validate.runID(runID) }
         try await validateSource(source, runID: &runID, modelID: &modelID)
-        return try await store.createModelVersion(NewModelVersion(
+        let version = try await store.createModelVersion(NewModelVersion(
             name: name!, source: source, runID: runID, runLink: runLink?.isEmpty == true ? nil : runLink,
             description: description, userID: userID, tags: tags, modelID: modelID, time: now), workspace: workspace)
+        if source != "dummy-source" && source != "prompt-template" {
+            // Lineage: the stored model the version was registered from (docs/lineage.md).
+            try? await store.addLineageEdges([LineageEdge(
+                workspace: workspace, source: LineageNodes.artifact(source), target: LineageNodes.model(version.name, version.version),
+                relation: "registered", creationTime: now)])
+        }
+        return version
     }
 
     /// Checks that a version's source belongs to the run or logged model it names, so that a

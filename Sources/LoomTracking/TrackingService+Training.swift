@@ -132,6 +132,11 @@ extension TrackingService {
                                            dataset: Self.loggedDataset(validationFiles.input, validationFiles.version, validationContent, files: validationFiles.files)))
             }
             try await logInputs(runID: runID, datasets: inputs, models: [])
+            // Lineage: the data the model was trained on.
+            let trainedOn = version.map { LineageNodes.dataset($0.name, $0.version) } ?? LineageNodes.file(input.path ?? "")
+            try? await store.addLineageEdges([LineageEdge(
+                workspace: AuditContext.current.workspace ?? Workspace.defaultName, source: trainedOn,
+                target: LineageNodes.artifact("runs:/\(runID)/model"), relation: "trained", creationTime: Clock.nowMillis())])
 
             guard let root = try runArtifactRoot(run.info) else { throw LoomError.invalidState("the run's artifacts are not stored by Loom") }
             _ = try await artifacts.write(try root.appending("model/\(LoomModel.fileName)"), bytes: try model.encoded())

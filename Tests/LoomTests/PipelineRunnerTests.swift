@@ -367,6 +367,22 @@ import Testing
             let challenger = try await h.tracking.modelVersion(name: "churn", alias: "challenger")
             #expect(challenger.version == "1" && challenger.source == model.value && challenger.runID == steps["train"]?.trackingRunID)
 
+            // Lineage, both ways: the model from the file through every step, the dataset (by a
+            // digest prefix) to the model.
+            let up = try await h.tracking.lineage(of: try await h.tracking.lineageNode("model:churn@challenger"), directions: [.upstream])
+            let upstream = Set(up.nodes.map(\.id))
+            for node in ["dataset:customers@1", "dataset:customers-train@1", "step:\(run.id)/train", "step:\(run.id)/split",
+                         "artifact:\(model.value)", "file:\(h.folder.appendingPathComponent("data/customers.csv").standardizedFileURL.path)"] {
+                #expect(upstream.contains(node), "\(node) upstream of the model")
+            }
+            #expect(up.edges.contains { $0.source == "artifact:\(model.value)" && $0.target == "model:churn/1" && $0.relation == "registered" })
+            let digest = data.digest.dropFirst("sha256:".count).prefix(12)
+            let down = try await h.tracking.lineage(of: try await h.tracking.lineageNode("dataset:customers@\(digest)"), directions: [.downstream])
+            #expect(down.root == "dataset:customers@1")
+            #expect(Set(down.nodes.map(\.id)).isSuperset(of: ["model:churn/1", "dataset:customers-test@1", "step:\(run.id)/evaluate"]))
+            #expect(Set(down.nodes.map(\.id)).isDisjoint(with: ["file:\(h.folder.appendingPathComponent("data/customers.csv").standardizedFileURL.path)"]))
+            await #expect(throws: LoomError.self) { _ = try await h.tracking.lineageNode("dataset:customers@ffffffffffff") }
+
             // A gate that falls short stops the registration and says by how much; nothing new is registered.
             let (strict, stopped) = try await h.run(Self.builtIn(minAUC: 1.01))
             #expect(strict.state == .failed)

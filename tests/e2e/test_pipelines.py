@@ -69,6 +69,15 @@ def test_example_pipeline(work):
         assert challenger.version == "1" and challenger.run_id == steps["gbdt"]["tracking_run_id"]
         logs = [a.path for a in client.list_artifacts(sk.info.run_id, "logs")]
         assert sorted(logs) == ["logs/stderr.txt", "logs/stdout.txt"]
+        # Lineage over the API: the registered model back to the file the pipeline ingested.
+        import requests
+
+        graph = requests.get(server.url + "/api/v1/lineage", params={"node": "model:churn@challenger", "direction": "upstream"}).json()
+        ids = {n["id"] for n in graph["nodes"]}
+        assert graph["root"] == "model:churn/1"
+        assert {"dataset:customers@1", "dataset:customers-train@1", f"step:{runs[0]['id']}/gbdt"} <= ids
+        assert any(i.startswith("file:") and i.endswith("data/customers.csv") for i in ids)
+        assert requests.get(server.url + "/api/v1/lineage", params={"node": "model:nope/1"}).status_code == 404
     finally:
         server.stop()
 

@@ -142,6 +142,24 @@ extension APIv1Controller {
         }
     }
 
+    func addLineageRoutes(to routes: Routes) {
+        routes.get(Self.prefix + "/lineage") { request, context in
+            let text = try request.query.required("node")
+            try await auth.requireRole(context, .viewer)
+            let directions: [LineageDirection]
+            switch request.query["direction"] ?? "both" {
+            case "both": directions = LineageDirection.allCases
+            case "upstream": directions = [.upstream]
+            case "downstream": directions = [.downstream]
+            case let other: throw LoomError.invalidParameter("direction must be upstream, downstream or both, not '\(other)'")
+            }
+            let depth = try request.query.int("depth") ?? 50
+            guard (1...1000).contains(depth) else { throw LoomError.invalidParameter("depth must be between 1 and 1000") }
+            let node = try await tracking.lineageNode(text, workspace: context.workspace)
+            return try Self.respond(try await tracking.lineage(of: node, directions: directions, depth: depth, workspace: context.workspace))
+        }
+    }
+
     /// The run named by `:id` in the caller's workspace (another workspace's is not found).
     func pipelineRun(_ context: Context, role: Role = .viewer) async throws -> PipelineRun {
         let id = try Self.param(context, "id")

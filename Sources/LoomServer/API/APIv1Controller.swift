@@ -46,6 +46,7 @@ struct APIv1Controller {
         addAccessRoutes(to: routes)
         addDatasetRoutes(to: routes)
         addPipelineRoutes(to: routes)
+        addLineageRoutes(to: routes)
     }
 
     static func body(_ request: Request, _ context: Context) async throws -> JSONBody {

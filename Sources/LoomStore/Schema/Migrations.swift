@@ -534,6 +534,21 @@ enum Migrations {
         Migration(version: 9, name: "pipeline run options", statements: [
             "ALTER TABLE pipeline_runs ADD COLUMN options_json TEXT NOT NULL DEFAULT '{}'",
         ]),
+        // Lineage: what was made from what (datasets, steps, stored models, model versions),
+        // queried both ways.
+        Migration(version: 10, name: "lineage edges", statements: [
+            """
+            CREATE TABLE lineage_edges (
+              workspace TEXT NOT NULL,
+              source TEXT NOT NULL,
+              target TEXT NOT NULL,
+              relation TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, source, target, relation)
+            )
+            """,
+            "CREATE INDEX lineage_edges_by_target ON lineage_edges (workspace, target)",
+        ]),
     ]
 }
 

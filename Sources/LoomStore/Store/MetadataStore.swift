@@ -106,6 +106,12 @@ public protocol MetadataStore: Sendable {
     /// The newest step run of the workspace that succeeded with this cache key.
     func cachedStepRun(cacheKey: String, workspace: String) async throws -> StepRun?
 
+    // MARK: Lineage
+    /// Records edges; one already recorded (same workspace, ends and relation) is left as it is.
+    func addLineageEdges(_ edges: [LineageEdge]) async throws
+    /// The edges into `node` (upstream: what it was made from) or out of it (downstream), oldest first.
+    func lineageEdges(of node: String, direction: LineageDirection, workspace: String) async throws -> [LineageEdge]
+
     // MARK: Logged models
     func createLoggedModel(_ model: LoggedModel) async throws -> LoggedModel
     func loggedModel(id: String) async throws -> LoggedModel?
