@@ -16,7 +16,8 @@ struct ServerCommand: AsyncParsableCommand {
         abstract: "Run the Loom server.",
         discussion: """
             Every option can also be set in the environment: LOOM_HOST, LOOM_PORT, LOOM_DATA, LOOM_STORE,
-            LOOM_ARTIFACTS, LOOM_AUTH, LOOM_LOG_LEVEL, LOOM_LOG_FORMAT, LOOM_SQLITE_SYNC. With auth on and no users yet,
+            LOOM_ARTIFACTS, LOOM_AUTH, LOOM_LOG_LEVEL, LOOM_LOG_FORMAT, LOOM_SQLITE_SYNC, and LOOM_SCHEDULER_INTERVAL \
+            (seconds between looks at pipeline schedules and dataset triggers, default 10). With auth on and no users yet,
             an administrator is created from LOOM_ADMIN_USERNAME (default admin) and LOOM_ADMIN_PASSWORD
             (generated and printed once when unset).
             """)
@@ -77,7 +78,7 @@ struct ServerCommand: AsyncParsableCommand {
         let configuration = ServerConfiguration(host: host, port: port, authEnabled: authEnabled, maxArtifactBytes: maxArtifact, dataDirectory: resolved.dataDirectory)
         let services = ServerServices(
             tracking: tracking, access: access, configuration: configuration, logger: logger,
-            pipelines: PipelineService(tracking: tracking, logger: logger))
+            pipelines: PipelineService(tracking: tracking, logger: logger, tickSeconds: config.double(forKey: "loom.scheduler.interval", default: 10)))
         let storeDescription = Redaction.redactURL(resolved.storeURL)
         let app = buildApplication(services: services) { boundPort in
             let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)"

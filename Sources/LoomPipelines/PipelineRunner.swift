@@ -53,7 +53,7 @@ public struct PipelineRunner: Sendable {
     /// (the spec's defaults for those not given; unknown names and wrong types refused), queued.
     public func submit(
         spec: PipelineSpec, text: String, parameters given: [String: ParameterValue], options: PipelineRunOptions = .init(),
-        trigger: String = "manual", workspace: String? = nil
+        trigger: String = "manual", workspace: String? = nil, id: String = Identifiers.newHexID()
     ) async throws -> PipelineRun {
         let parameters = try spec.resolveParameters(given)
         _ = try PipelinePlan(spec)
@@ -66,7 +66,7 @@ public struct PipelineRunner: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let run = PipelineRun(
-            id: Identifiers.newHexID(), workspace: workspace, pipeline: spec.name, pipelineVersion: version.version,
+            id: id, workspace: workspace, pipeline: spec.name, pipelineVersion: version.version,
             parameters: ParameterValue.encode(parameters), options: String(decoding: try encoder.encode(options), as: UTF8.self),
             trigger: trigger, createdBy: actor, startTime: Self.now())
         try await store.createPipelineRun(run, steps: spec.steps.map(\.name))

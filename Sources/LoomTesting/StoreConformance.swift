@@ -317,6 +317,36 @@ public enum StoreConformance {
         #expect(try await store.pipelineRuns(pipeline: "churn", workspace: ws, limit: 1).map(\.id) == ["pr2"])
     }
 
+    /// Applied pipelines are replaced by name; a trigger fires once per occasion.
+    public static func appliedPipelines(_ t: TrackingService) async throws {
+        let store = t.store
+        try await store.applyPipeline(AppliedPipeline(name: "churn", version: 1, directory: "/p", appliedBy: "ann", appliedTime: 100))
+        try await store.applyPipeline(AppliedPipeline(name: "alpha", version: 4, directory: nil, appliedBy: "ann", appliedTime: 150))
+        try await store.applyPipeline(AppliedPipeline(workspace: "other", name: "churn", version: 9, directory: nil, appliedBy: "bob", appliedTime: 160))
+        try await store.applyPipeline(AppliedPipeline(name: "churn", version: 2, directory: nil, appliedBy: "bob", appliedTime: 200))
+        let mine = try await store.appliedPipelines(workspace: Workspace.defaultName)
+        #expect(mine == [
+            AppliedPipeline(name: "alpha", version: 4, directory: nil, appliedBy: "ann", appliedTime: 150),
+            AppliedPipeline(name: "churn", version: 2, directory: nil, appliedBy: "bob", appliedTime: 200),
+        ])
+        #expect(try await store.appliedPipelines(workspace: nil).count == 3)
+        let ws = Workspace.defaultName
+        #expect(try await store.recordTriggerFiring(workspace: ws, pipeline: "churn", trigger: "schedule[0]", occasion: "03:00", pipelineRunID: "r1", at: 1))
+        #expect(try await !store.recordTriggerFiring(workspace: ws, pipeline: "churn", trigger: "schedule[0]", occasion: "03:00", pipelineRunID: "r2", at: 2))
+        #expect(try await store.recordTriggerFiring(workspace: ws, pipeline: "churn", trigger: "schedule[0]", occasion: "04:00", pipelineRunID: "r3", at: 3))
+        #expect(try await store.recordTriggerFiring(workspace: "other", pipeline: "churn", trigger: "schedule[0]", occasion: "03:00", pipelineRunID: "r4", at: 4))
+        // Racing firings of one occasion: exactly one wins.
+        let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    try await store.recordTriggerFiring(workspace: ws, pipeline: "churn", trigger: "dataset", occasion: "customers@7", pipelineRunID: "race\(i)", at: 5)
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(wins == 1)
+    }
+
     /// Lineage edges: recorded once however often they are added, read both ways, per workspace.
     public static func lineage(_ t: TrackingService) async throws {
         let store = t.store

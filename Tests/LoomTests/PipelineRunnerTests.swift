@@ -293,6 +293,78 @@ import Testing
         }
     }
 
+    // MARK: Schedules and triggers
+
+    @Test(arguments: TestBackend.available)
+    func schedulesAndTriggersFireOncePerOccasion(_ backend: TestBackend) async throws {
+        try await Self.withHarness(backend) { h in
+            let yaml = """
+                pipeline: retrain
+                parameters:
+                  data: {type: dataset, default: seed@1}
+                  reason: {type: string, default: manual}
+                steps:
+                  noop: {kind: command, command: "true"}
+                schedules:
+                  - {cron: "0 3 * * *", parameters: {reason: nightly}}
+                triggers:
+                  - {dataset: customers, parameter: data, parameters: {reason: data}}
+                  - {webhook: retrain}
+                  - {alert: churn-drift, parameters: {reason: drift}}
+                """
+            let spec = try PipelineSpec.parse(yaml: yaml)
+            let (version, _) = try await h.store.store.createPipelineVersion(PipelineVersion(name: "retrain", digest: "sha256:x", spec: yaml, createdBy: "ann", creationTime: 0))
+            let appliedAt = try #require(ISO8601DateFormatter().date(from: "2026-11-25T12:00:00Z"))
+            try await h.store.store.applyPipeline(AppliedPipeline(
+                name: "retrain", version: version.version, directory: h.folder.path, appliedBy: "ann", appliedTime: Millis(appliedAt.timeIntervalSince1970 * 1000)))
+            let scheduler = PipelineScheduler(runner: h.runner)
+            let replica = PipelineScheduler(runner: try h.with(owner: "replica").runner)
+            func date(_ s: String) throws -> Date { try #require(ISO8601DateFormatter().date(from: s)) }
+
+            // Nothing due at 02:59:30; the 03:00 schedule fires once, on one replica only.
+            #expect(await scheduler.tick(now: try date("2026-11-26T02:59:30Z")).isEmpty)
+            let fired = await scheduler.tick(now: try date("2026-11-26T03:00:20Z"))
+            #expect(fired.count == 1 && fired.first?.trigger == "schedule")
+            #expect(try ParameterValue.decode(try #require(fired.first).parameters, spec: spec)["reason"] == .string("nightly"))
+            #expect(await replica.tick(now: try date("2026-11-26T03:00:40Z")).isEmpty, "the other replica does not fire it again")
+            #expect(await scheduler.tick(now: try date("2026-11-26T03:01:00Z")).isEmpty)
+
+            // A new version of the dataset fires the dataset trigger with that version, once.
+            try FileManager.default.createDirectory(at: h.folder.appendingPathComponent("d"), withIntermediateDirectories: true)
+            try "a,b\n1,2\n".write(to: h.folder.appendingPathComponent("d/c.csv"), atomically: true, encoding: .utf8)
+            _ = try await h.tracking.registerDataset(name: "customers", path: h.folder.appendingPathComponent("d/c.csv").path)
+            let byData = await scheduler.tick(now: try date("2026-11-26T03:01:30Z"))
+            #expect(byData.map(\.trigger) == ["dataset"])
+            let dataParameters = try ParameterValue.decode(try #require(byData.first).parameters, spec: spec)
+            #expect(dataParameters["data"] == .string("customers@1") && dataParameters["reason"] == .string("data"))
+            #expect(await replica.tick(now: try date("2026-11-26T03:02:00Z")).isEmpty)
+
+            // Webhooks fire on each call, with the caller's parameters over the trigger's.
+            let hooked = try await scheduler.webhook(pipeline: "retrain", hook: "retrain", parameters: ["reason": .string("ci")], workspace: Workspace.defaultName)
+            let hookParameters = try ParameterValue.decode(hooked.parameters, spec: spec)
+            #expect(hooked.trigger == "webhook" && hookParameters["reason"] == .string("ci"))
+            await #expect(throws: LoomError.self) {
+                _ = try await scheduler.webhook(pipeline: "retrain", hook: "nope", parameters: [:], workspace: Workspace.defaultName)
+            }
+            await #expect(throws: LoomError.self) {
+                _ = try await scheduler.webhook(pipeline: "retrain", hook: "retrain", parameters: ["nope": .integer(1)], workspace: Workspace.defaultName)
+            }
+
+            // An alert fires each pipeline that waits for it, once per alert.
+            let alerted = await scheduler.alert(monitor: "churn-drift", occasion: "alert-17")
+            #expect(alerted.map(\.trigger) == ["alert"])
+            #expect(await replica.alert(monitor: "churn-drift", occasion: "alert-17").isEmpty)
+            #expect(await scheduler.alert(monitor: "other-monitor", occasion: "alert-18").isEmpty)
+
+            // The runs it started run like any other.
+            let finished = try await h.runner.execute(runID: try #require(fired.first).id)
+            #expect(finished.state == .succeeded)
+            let all = try await h.store.store.pipelineRuns(pipeline: "retrain", workspace: Workspace.defaultName, limit: 10)
+            #expect(all.count == 4)
+            #expect(all.allSatisfy { $0.createdBy == "ann" || $0.trigger == "webhook" })
+        }
+    }
+
     // MARK: Built-in steps
 
     /// 240 rows where `label` follows `x` (with a little noise), and a text column.

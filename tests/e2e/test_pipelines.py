@@ -198,3 +198,52 @@ def test_server_runs_pipelines_and_resumes_them_after_a_restart(work):
         assert requests.post(f"{api}/pipeline-runs/{cancel_id}/cancel").status_code == 400
     finally:
         server.stop()
+
+
+def test_applied_pipelines_fire_on_new_data_and_webhooks(work):
+    import requests
+
+    data = os.path.join(work, "applied")
+    folder = os.path.join(work, "applied-project")
+    os.makedirs(folder)
+    spec = os.path.join(folder, "pipeline.yaml")
+    with open(spec, "w") as f:
+        f.write(
+            "pipeline: refresh\n"
+            "parameters:\n"
+            "  data: {type: dataset, default: events@1}\n"
+            "  reason: {type: string, default: manual}\n"
+            "steps:\n"
+            "  profile: {kind: validate, inputs: {data: '${{ parameters.data }}'}, with: {expectations: [{rule: row_count, min: 1}]}}\n"
+            "schedules:\n"
+            "  - {cron: '0 3 * * *'}\n"
+            "triggers:\n"
+            "  - {dataset: events, parameter: data, parameters: {reason: new-data}}\n"
+            "  - {webhook: refresh}\n"
+        )
+    p = subprocess.run([loomproc.loom_bin(), "apply", "-f", spec, "--data", data], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("pipeline refresh version 1 (new) applied: 1 schedule, 2 triggers")
+    server = loomproc.LoomServer(data=data, env={"LOOM_SCHEDULER_INTERVAL": "0.2"}).start()
+    try:
+        api = server.url + "/api/v1"
+        assert [a["name"] for a in requests.get(api + "/pipelines").json()["items"]] == ["refresh"]
+        # A new version of `events` starts a run with it.
+        r = requests.post(api + "/datasets/events/versions", params={"file_name": "events.csv"}, data=b"id,kind\n1,a\n2,b\n")
+        assert r.status_code == 201, r.text
+        runs = wait_for(lambda: requests.get(api + "/pipelines/refresh/runs").json()["items"])
+        assert len(runs) == 1 and runs[0]["trigger"] == "dataset"
+        assert runs[0]["parameters"] == {"data": "events@1", "reason": "new-data"}
+        done = wait_for(lambda: (lambda d: d if d["run"]["state"] == "succeeded" else None)(requests.get(f"{api}/pipeline-runs/{runs[0]['id']}").json()))
+        assert done["steps"][0]["state"] == "succeeded"
+        # A webhook call starts one with the caller's parameters.
+        r = requests.post(api + "/pipelines/refresh/hooks/refresh", json={"parameters": {"reason": "deploy"}})
+        assert r.status_code == 201 and r.json()["trigger"] == "webhook" and r.json()["parameters"]["reason"] == "deploy"
+        assert requests.post(api + "/pipelines/refresh/hooks/nope").status_code == 404
+        assert requests.post(api + "/pipelines/nope/hooks/refresh").status_code == 404
+        import time
+
+        time.sleep(1)  # several scheduler ticks: nothing fires twice
+        assert len(requests.get(api + "/pipelines/refresh/runs").json()["items"]) == 2
+    finally:
+        server.stop()

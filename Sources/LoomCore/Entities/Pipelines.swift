@@ -150,3 +150,23 @@ public struct PipelineRunOptions: Sendable, Codable, Hashable {
         concurrency = try c.decodeIfPresent(Int.self, forKey: .concurrency)
     }
 }
+
+/// A pipeline applied with `loom apply` (or the API): the version whose schedules and triggers
+/// the server fires, and the folder its command steps run in.
+public struct AppliedPipeline: Sendable, Codable, Hashable {
+    public var workspace: String
+    public var name: String
+    public var version: Int64
+    public var directory: String?
+    public var appliedBy: String
+    public var appliedTime: Millis
+
+    public init(workspace: String = Workspace.defaultName, name: String, version: Int64, directory: String?, appliedBy: String, appliedTime: Millis) {
+        self.workspace = workspace
+        self.name = name
+        self.version = version
+        self.directory = directory
+        self.appliedBy = appliedBy
+        self.appliedTime = appliedTime
+    }
+}

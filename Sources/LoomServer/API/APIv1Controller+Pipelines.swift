@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -71,17 +72,7 @@ extension APIv1Controller {
             let spec = try PipelineSpec.parse(yaml: text, file: "spec")
             // A command runs any program on the server: administrators only.
             if spec.steps.contains(where: { $0.kind == .command }) { try await auth.requireRole(context, .admin) }
-            var parameters: [String: ParameterValue] = [:]
-            if let given = try body.object("parameters") {
-                for (key, value) in given.fields {
-                    switch value {
-                    case .string(let s): parameters[key] = .string(s)
-                    case .bool(let b): parameters[key] = .boolean(b)
-                    case .number(let d, let raw): parameters[key] = raw.flatMap { Int($0) }.map(ParameterValue.integer) ?? .number(d)
-                    default: throw LoomError.invalidParameter("Invalid value for 'parameters.\(key)': expected a string, number or boolean")
-                    }
-                }
-            }
+            let parameters = try body.object("parameters").map(Self.parameterValues) ?? [:]
             let directory = try body.string("directory")
             if directory != nil { try await auth.requireRole(context, .admin) }
             let options = PipelineRunOptions(noCache: try body.bool("no_cache") ?? false, directory: directory, concurrency: try body.int("concurrency"))
@@ -123,6 +114,44 @@ extension APIv1Controller {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         let pipelines = Self.prefix + "/pipelines"
+        // Applies a spec: its version becomes the one whose schedules and triggers fire.
+        routes.post(pipelines) { request, context in
+            let body = try await Self.body(request, context)
+            let text = try body.requiredString("spec")
+            try await auth.requireRole(context, .editor)
+            let spec = try PipelineSpec.parse(yaml: text, file: "spec")
+            _ = try PipelinePlan(spec)
+            let directory = try body.string("directory")
+            if directory != nil || spec.steps.contains(where: { $0.kind == .command }) { try await auth.requireRole(context, .admin) }
+            let (version, _) = try await tracking.store.createPipelineVersion(PipelineVersion(
+                workspace: context.workspace, name: spec.name, digest: "sha256:" + Identifiers.hex(bytes: SHA256.hash(data: Data(text.utf8))),
+                spec: text, createdBy: context.actor.username, creationTime: Clock.nowMillis()))
+            let applied = AppliedPipeline(
+                workspace: context.workspace, name: spec.name, version: version.version, directory: directory, appliedBy: context.actor.username,
+                appliedTime: Clock.nowMillis())
+            try await tracking.store.applyPipeline(applied)
+            return try Self.respond(AppliedPipelineBody(applied), status: .created)
+        }
+        routes.get(pipelines) { _, context in
+            try await auth.requireRole(context, .viewer)
+            let list = try await tracking.store.appliedPipelines(workspace: context.workspace)
+            return try Self.respond(Listing(items: list.map(AppliedPipelineBody.init), nextPageToken: nil))
+        }
+        routes.post("\(pipelines)/:name/hooks/:hook") { request, context in
+            let name = try Self.param(context, "name")
+            let hook = try Self.param(context, "hook")
+            // The body is optional: `{"parameters": {...}}` over the trigger's own.
+            let raw = try await request.body.collect(upTo: context.maxUploadSize)
+            let body = raw.readableBytes == 0 ? nil : try JSONBody.parse(Data(raw.readableBytesView))
+            try await auth.requireRole(context, .editor)
+            let parameters = try body?.object("parameters").map(Self.parameterValues) ?? [:]
+            guard let service = services.pipelines, let scheduler = service.scheduler else {
+                throw LoomError.unavailable("This server does not run pipelines (or has not started yet)")
+            }
+            let run = try await scheduler.webhook(pipeline: name, hook: hook, parameters: parameters, workspace: context.workspace)
+            service.start(runID: run.id)
+            return try Self.respond(PipelineRunBody(run), status: .created)
+        }
         routes.get("\(pipelines)/:name/runs") { request, context in
             let name = try Self.param(context, "name")
             try await auth.requireRole(context, .viewer)
@@ -158,6 +187,31 @@ extension APIv1Controller {
             let node = try await tracking.lineageNode(text, workspace: context.workspace)
             return try Self.respond(try await tracking.lineage(of: node, directions: directions, depth: depth, workspace: context.workspace))
         }
+    }
+
+    struct AppliedPipelineBody: Encodable, Sendable {
+        let name: String
+        let version: Int64
+        let directory: String?
+        let appliedBy: String
+        let appliedTime: Millis
+        init(_ a: AppliedPipeline) {
+            (name, version, directory, appliedBy, appliedTime) = (a.name, a.version, a.directory, a.appliedBy, a.appliedTime)
+        }
+    }
+
+    /// `{"name": value}` with string, number or boolean values, as run parameters.
+    static func parameterValues(_ given: JSONBody) throws -> [String: ParameterValue] {
+        var parameters: [String: ParameterValue] = [:]
+        for (key, value) in given.fields {
+            switch value {
+            case .string(let s): parameters[key] = .string(s)
+            case .bool(let b): parameters[key] = .boolean(b)
+            case .number(let d, let raw): parameters[key] = raw.flatMap { Int($0) }.map(ParameterValue.integer) ?? .number(d)
+            default: throw LoomError.invalidParameter("Invalid value for 'parameters.\(key)': expected a string, number or boolean")
+            }
+        }
+        return parameters
     }
 
     /// The run named by `:id` in the caller's workspace (another workspace's is not found).

@@ -20,14 +20,23 @@ public final class PipelineService: Service, Sendable {
     private let address = AsyncStream<String>.makeStream()
     private let runnerBox = Mutex<PipelineRunner?>(nil)
 
-    public init(tracking: TrackingService, logger: Logger, owner: String = "server-" + String(Identifiers.newHexID().prefix(12))) {
+    /// Seconds between looks at applied pipelines' schedules and dataset triggers.
+    let tickSeconds: Double
+    private let schedulerBox = Mutex<PipelineScheduler?>(nil)
+
+    public init(
+        tracking: TrackingService, logger: Logger, owner: String = "server-" + String(Identifiers.newHexID().prefix(12)), tickSeconds: Double = 10
+    ) {
         self.tracking = tracking
         self.logger = logger
         self.owner = owner
+        self.tickSeconds = tickSeconds
     }
 
     /// The runner, once the server listens (nil before).
     public var runner: PipelineRunner? { runnerBox.withLock { $0 } }
+    /// What fires schedules and triggers, once the server listens (nil before).
+    public var scheduler: PipelineScheduler? { schedulerBox.withLock { $0 } }
 
     /// Called when the HTTP server listens on `port`.
     public func serverRunning(port: Int) {
@@ -46,10 +55,22 @@ public final class PipelineService: Service, Sendable {
         let runner = PipelineRunner(
             store: tracking.store, operations: TrackingStepOperations(tracking: tracking, trackingURI: uri), owner: owner, logger: logger)
         runnerBox.withLock { $0 = runner }
+        let scheduler = PipelineScheduler(runner: runner)
+        schedulerBox.withLock { $0 = scheduler }
         let logger = self.logger
         let submissions = self.submissions
+        let tickSeconds = self.tickSeconds
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        for run in await scheduler.tick() {
+                            logger.notice("pipeline triggered", metadata: ["pipeline": "\(run.pipeline)", "run": "\(run.id)", "trigger": "\(run.trigger)"])
+                            submissions.continuation.yield(run.id)
+                        }
+                        try? await Task.sleep(for: .milliseconds(Int(tickSeconds * 1000)))
+                    }
+                }
                 let unfinished = (try? await runner.store.unfinishedPipelineRuns()) ?? []
                 if !unfinished.isEmpty { logger.notice("resuming pipeline runs", metadata: ["runs": "\(unfinished.count)"]) }
                 for run in unfinished {

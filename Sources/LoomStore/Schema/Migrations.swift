@@ -549,6 +549,32 @@ enum Migrations {
             """,
             "CREATE INDEX lineage_edges_by_target ON lineage_edges (workspace, target)",
         ]),
+        // Applied pipelines (whose schedules and triggers fire) and the firings so far, one row
+        // per trigger and occasion, so that replicas fire each once.
+        Migration(version: 11, name: "applied pipelines and trigger firings", statements: [
+            """
+            CREATE TABLE applied_pipelines (
+              workspace TEXT NOT NULL,
+              name TEXT NOT NULL,
+              version BIGINT NOT NULL,
+              directory TEXT,
+              applied_by TEXT NOT NULL,
+              applied_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, name)
+            )
+            """,
+            """
+            CREATE TABLE trigger_firings (
+              workspace TEXT NOT NULL,
+              pipeline TEXT NOT NULL,
+              trigger_key TEXT NOT NULL,
+              occasion TEXT NOT NULL,
+              pipeline_run_id TEXT,
+              fired_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, pipeline, trigger_key, occasion)
+            )
+            """,
+        ]),
     ]
 }
 

@@ -106,6 +106,14 @@ public protocol MetadataStore: Sendable {
     /// The newest step run of the workspace that succeeded with this cache key.
     func cachedStepRun(cacheKey: String, workspace: String) async throws -> StepRun?
 
+    /// Records (or replaces) the applied version of a pipeline.
+    func applyPipeline(_ applied: AppliedPipeline) async throws
+    /// The applied pipelines of a workspace, or of every workspace (nil), by name.
+    func appliedPipelines(workspace: String?) async throws -> [AppliedPipeline]
+    /// Records that a trigger fired for an occasion (a schedule's minute, a dataset version);
+    /// false when it had fired for it already (another replica did).
+    func recordTriggerFiring(workspace: String, pipeline: String, trigger: String, occasion: String, pipelineRunID: String?, at: Millis) async throws -> Bool
+
     // MARK: Lineage
     /// Records edges; one already recorded (same workspace, ends and relation) is left as it is.
     func addLineageEdges(_ edges: [LineageEdge]) async throws

@@ -202,3 +202,40 @@ extension SQLMetadataStore {
             startTime: try row.optionalInt64("start_time"), endTime: try row.optionalInt64("end_time"))
     }
 }
+
+extension SQLMetadataStore {
+    public func applyPipeline(_ a: AppliedPipeline) async throws {
+        _ = try await write("apply_pipeline", "pipeline", "\(a.name)/\(a.version)") { db in
+            try await db.raw("""
+                INSERT INTO applied_pipelines (workspace, name, version, directory, applied_by, applied_time)
+                VALUES (\(bind: a.workspace), \(bind: a.name), \(bind: a.version), \(bind: a.directory), \(bind: a.appliedBy), \(bind: a.appliedTime))
+                ON CONFLICT (workspace, name) DO UPDATE SET version = excluded.version, directory = excluded.directory,
+                  applied_by = excluded.applied_by, applied_time = excluded.applied_time
+                """).run()
+            return true
+        }
+    }
+
+    public func appliedPipelines(workspace: String?) async throws -> [AppliedPipeline] {
+        try await read { db in
+            let filter: SQLQueryString = workspace.map { "WHERE workspace = \(bind: $0)" } ?? ""
+            return try await db.raw("SELECT * FROM applied_pipelines \(filter) ORDER BY workspace, name").all().map { row in
+                AppliedPipeline(
+                    workspace: try row.string("workspace"), name: try row.string("name"), version: try row.int64("version"),
+                    directory: try row.optionalString("directory"), appliedBy: try row.string("applied_by"), appliedTime: try row.int64("applied_time"))
+            }
+        }
+    }
+
+    public func recordTriggerFiring(workspace: String, pipeline: String, trigger: String, occasion: String, pipelineRunID: String?, at: Millis) async throws -> Bool {
+        try await write("fire_trigger", "pipeline", pipeline, detail: "\(trigger) \(occasion)") { db in
+            // One statement: of replicas racing to fire, only the one whose row went in gets a row back.
+            let inserted = try await db.raw("""
+                INSERT INTO trigger_firings (workspace, pipeline, trigger_key, occasion, pipeline_run_id, fired_time)
+                VALUES (\(bind: workspace), \(bind: pipeline), \(bind: trigger), \(bind: occasion), \(bind: pipelineRunID), \(bind: at))
+                ON CONFLICT (workspace, pipeline, trigger_key, occasion) DO NOTHING RETURNING occasion
+                """).first()
+            return inserted != nil
+        }
+    }
+}
