@@ -315,6 +315,10 @@ public enum StoreConformance {
             PipelineRun(id: "pr2", pipeline: "churn", pipelineVersion: 2, parameters: "{}", createdBy: "bob", startTime: 8000), steps: [])
         #expect(try await store.pipelineRuns(pipeline: "churn", workspace: ws, limit: 10).map(\.id) == ["pr2", "pr3", "pr1"])
         #expect(try await store.pipelineRuns(pipeline: "churn", workspace: ws, limit: 1).map(\.id) == ["pr2"])
+        let summaries = try await store.pipelineSummaries(workspace: ws)
+        #expect(summaries.map(\.name) == ["churn"])
+        #expect(summaries.first?.versions == 2 && summaries.first?.runs == 3 && summaries.first?.lastRun?.id == "pr2")
+        #expect(try await store.pipelineSummaries(workspace: "nobody").isEmpty)
     }
 
     /// Applied pipelines are replaced by name; a trigger fires once per occasion.

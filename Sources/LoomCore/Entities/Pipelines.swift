@@ -170,3 +170,18 @@ public struct AppliedPipeline: Sendable, Codable, Hashable {
         self.appliedTime = appliedTime
     }
 }
+
+/// A pipeline of a workspace as listed: its versions and its newest run.
+public struct PipelineSummary: Sendable, Codable, Hashable {
+    public var name: String
+    public var versions: Int64
+    public var runs: Int64
+    public var lastRun: PipelineRun?
+
+    public init(name: String, versions: Int64, runs: Int64, lastRun: PipelineRun?) {
+        self.name = name
+        self.versions = versions
+        self.runs = runs
+        self.lastRun = lastRun
+    }
+}

@@ -28,6 +28,10 @@ enum UIAssets {
         .status { font-size: 12px; padding: 1px 6px; border-radius: 8px; background: #e5e7eb; }
         .status.finished { background: #dcfce7; } .status.failed, .status.killed { background: #fee2e2; } .status.running { background: #dbeafe; }
         .tag { display: inline-block; font-size: 12px; padding: 1px 6px; margin: 1px; border-radius: 4px; background: #eef2ff; }
+        .state-succeeded { background: #dcfce7; } .state-cached { background: #cffafe; } .state-failed { background: #fee2e2; }
+        .state-running { background: #dbeafe; } .state-skipped, .state-cancelled { background: #f3f4f6; }
+        svg.dag, svg.lineage { display: block; margin: 12px 0; overflow: visible; }
+        svg.dag text, svg.lineage text { font-family: inherit; }
         .facts { display: grid; grid-template-columns: max-content 1fr max-content 1fr; gap: 4px 16px; }
         .facts dt { color: var(--muted); } .facts dd { margin: 0; }
         .charts { display: flex; flex-wrap: wrap; gap: 12px; } .charts figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; }

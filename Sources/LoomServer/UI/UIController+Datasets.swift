@@ -62,6 +62,7 @@ extension UIController {
                 <tbody>\(rows)</tbody></table>
                 <section><h2 id="profile-title">Profile of v\(chosen.version)</h2>
                 <p>\(HTML.escape(chosen.description ?? ""))</p>\(Self.lineageHTML(chosen))
+                <p><a href="/lineage?node=\(HTML.url("dataset:\(name)@\(chosen.version)"))">Lineage graph</a></p>
                 \(Self.profileHTML(chosen))</section>
                 """
             return HTML.page(title: name, active: "datasets", body: body)

@@ -25,6 +25,7 @@ struct UIController {
         routes.get("/models/:name") { request, context in try await modelPage(request, context) }
         routes.get("/datasets") { request, context in try await datasetList(request, context) }
         routes.get("/datasets/:name") { request, context in try await datasetPage(request, context) }
+        addPipelineRoutes(to: routes)
         routes.get("/static/loom.css") { _, _ in Self.asset(UIAssets.css, "text/css; charset=utf-8") }
         routes.get("/static/loom.js") { _, _ in Self.asset(UIAssets.js, "text/javascript; charset=utf-8") }
     }
@@ -348,7 +349,7 @@ struct UIController {
                 let run = v.runID.map { "<a href=\"/runs/\(HTML.url($0))\">\(HTML.escape(String($0.prefix(8))))</a>" } ?? "–"
                 let aliases = v.aliases.map { "<span class=\"tag\">@\(HTML.escape($0))</span>" }.joined(separator: " ")
                 let tags = v.tags.filter { !$0.key.hasPrefix("mlflow.") && !$0.key.hasPrefix("_mlflow") }.map { "<span class=\"tag\">\(HTML.escape($0.key))=\(HTML.escape(String($0.value.prefix(40))))</span>" }.joined(separator: " ")
-                rows += "<tr><td>v\(HTML.escape(v.version))</td><td>\(aliases)</td><td>\(v.currentStage == .none ? "" : HTML.escape(v.currentStage.rawValue))</td><td>\(run)</td><td class=\"muted\">\(HTML.escape(v.source))</td><td>\(HTML.time(v.creationTimestamp))</td><td>\(tags)</td></tr>"
+                rows += "<tr><td>v\(HTML.escape(v.version)) <a class=\"muted\" href=\"/lineage?node=\(HTML.url("model:\(name)/\(v.version)"))\">lineage</a></td><td>\(aliases)</td><td>\(v.currentStage == .none ? "" : HTML.escape(v.currentStage.rawValue))</td><td>\(run)</td><td class=\"muted\">\(HTML.escape(v.source))</td><td>\(HTML.time(v.creationTimestamp))</td><td>\(tags)</td></tr>"
             }
             let prompt = model.tags.contains { $0.key == "mlflow.prompt.is_prompt" && $0.value == "true" }
             var template = ""

@@ -106,6 +106,8 @@ public protocol MetadataStore: Sendable {
     /// The newest step run of the workspace that succeeded with this cache key.
     func cachedStepRun(cacheKey: String, workspace: String) async throws -> StepRun?
 
+    /// Every pipeline of the workspace (any that has a version), by name, with its newest run.
+    func pipelineSummaries(workspace: String) async throws -> [PipelineSummary]
     /// Records (or replaces) the applied version of a pipeline.
     func applyPipeline(_ applied: AppliedPipeline) async throws
     /// The applied pipelines of a workspace, or of every workspace (nil), by name.

@@ -239,3 +239,23 @@ extension SQLMetadataStore {
         }
     }
 }
+
+extension SQLMetadataStore {
+    public func pipelineSummaries(workspace: String) async throws -> [PipelineSummary] {
+        try await read { db in
+            let counts = try await db.raw("""
+                SELECT v.name, COUNT(*) AS versions, (SELECT COUNT(*) FROM pipeline_runs r WHERE r.workspace = v.workspace AND r.pipeline = v.name) AS runs
+                FROM pipeline_versions v WHERE v.workspace = \(bind: workspace) GROUP BY v.workspace, v.name ORDER BY v.name
+                """).all()
+            var out: [PipelineSummary] = []
+            for row in counts {
+                let name = try row.string("name")
+                let last = try await db.raw("""
+                    SELECT * FROM pipeline_runs WHERE workspace = \(bind: workspace) AND pipeline = \(bind: name) ORDER BY start_time DESC, run_id DESC LIMIT 1
+                    """).first().map(Self.pipelineRun)
+                out.append(PipelineSummary(name: name, versions: try row.int64("versions"), runs: try row.int64("runs"), lastRun: last))
+            }
+            return out
+        }
+    }
+}
