@@ -206,8 +206,11 @@ private struct Execution: Sendable {
             func launch() {
                 while !stopping, inFlight < limit, let i = ready.popLast() {
                     inFlight += 1
-                    let upstream = outputs
-                    group.addTask { .step(i, await runStep(i, upstream: upstream)) }
+                    // Only what the step's dependencies made (not every output so far).
+                    var upstream: [String: [String: StepValue]] = [:]
+                    for d in plan.dependencies[i] { upstream[spec.steps[d].name] = outputs[spec.steps[d].name] }
+                    let given = upstream
+                    group.addTask { .step(i, await runStep(i, upstream: given)) }
                 }
                 if !ticking, !stopping || inFlight > 0 {
                     ticking = true
