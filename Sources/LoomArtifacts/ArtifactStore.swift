@@ -1,3 +1,4 @@
+import Crypto
 import LoomCore
 import NIOCore
 
@@ -77,6 +78,17 @@ extension ArtifactStore {
     /// Writes bytes held in memory.
     public func write(_ path: ArtifactPath, bytes: some Sequence<UInt8>) async throws -> StoredArtifact {
         try await write(path, from: SingleBuffer(bytes), maxBytes: nil)
+    }
+
+    /// The size and SHA-256 of a file, by streaming it.
+    public func digestByReading(_ path: ArtifactPath) async throws -> StoredArtifact {
+        var hasher = SHA256()
+        var size: Int64 = 0
+        try await read(path, chunkSize: 1 << 20) { chunk in
+            size += Int64(chunk.readableBytes)
+            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+        }
+        return StoredArtifact(path: path.string, size: size, digest: "sha256:" + Identifiers.hex(bytes: hasher.finalize()))
     }
 
     /// Reads a whole (small) file, refusing one larger than `limit` bytes.

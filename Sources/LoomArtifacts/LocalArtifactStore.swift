@@ -142,13 +142,6 @@ public struct LocalArtifactStore: ArtifactStore {
     }
 
     public func digest(_ path: ArtifactPath) async throws -> StoredArtifact {
-        var hasher = SHA256()
-        var size: Int64 = 0
-        try await read(path, chunkSize: 1 << 20) { chunk in
-            size += Int64(chunk.readableBytes)
-            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-        }
-        let hex = Identifiers.hex(bytes: hasher.finalize())
-        return StoredArtifact(path: path.string, size: size, digest: "sha256:" + hex)
+        try await digestByReading(path)
     }
 }

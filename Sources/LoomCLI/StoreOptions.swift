@@ -16,7 +16,7 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Metadata store: a postgresql:// URL or a SQLite file path. Env: LOOM_STORE.", valueName: "url"))
     var store: String?
 
-    @Option(name: .long, help: ArgumentHelp("Artifact store: a local directory or file:// URI. Env: LOOM_ARTIFACTS.", valueName: "uri"))
+    @Option(name: .long, help: ArgumentHelp("Artifact store: a local directory, file:// URI, or s3://BUCKET/PREFIX (with LOOM_S3_ENDPOINT, LOOM_S3_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). Env: LOOM_ARTIFACTS.", valueName: "uri"))
     var artifacts: String?
 
     @Option(name: .customLong("sqlite-sync"), help: ArgumentHelp("SQLite durability: 'normal' (survives a process crash, the default) or 'full' (fsync every commit). Env: LOOM_SQLITE_SYNC.", valueName: "mode"))
@@ -31,7 +31,7 @@ struct StoreOptions: ParsableArguments {
         if let sqliteSync { values["loom.sqlite.sync"] = .init(.string(sqliteSync), isSecret: false) }
         return ConfigReader(providers: [
             InMemoryProvider(name: "arguments", values: values),
-            EnvironmentVariablesProvider(secretsSpecifier: .specific(["LOOM_STORE", "LOOM_ADMIN_PASSWORD"])),
+            EnvironmentVariablesProvider(secretsSpecifier: .specific(["LOOM_STORE", "LOOM_ADMIN_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"])),
         ])
     }
 
@@ -47,8 +47,8 @@ struct StoreOptions: ParsableArguments {
         let store = config.string(forKey: "loom.store", isSecret: true) ?? (data + "/loom.db")
         var artifacts = config.string(forKey: "loom.artifacts") ?? (data + "/artifacts")
         if artifacts.hasPrefix("file://") { artifacts = String(artifacts.dropFirst("file://".count)) }
-        if artifacts.contains("://") {
-            throw LoomError.invalidParameter("unsupported artifact store '\(artifacts)': only local directories are supported in this version")
+        if artifacts.contains("://") && !artifacts.hasPrefix("s3://") {
+            throw LoomError.invalidParameter("unsupported artifact store '\(artifacts)': a local directory, file:// or s3://BUCKET/PREFIX")
         }
         let syncText = config.string(forKey: "loom.sqlite.sync", default: "normal").lowercased()
         guard let durability: SQLiteBackend.Durability = syncText == "full" ? .full : syncText == "normal" ? .process : nil else {
@@ -61,7 +61,13 @@ struct StoreOptions: ParsableArguments {
     func open(logger: Logger, upgrade: Bool = true) async throws -> (TrackingService, Resolved) {
         let resolved = try locations(resolve())
         let store = try await SQLMetadataStore.open(url: resolved.storeURL, logger: logger, sqliteDurability: resolved.durability)
-        let artifacts = try LocalArtifactStore(root: resolved.artifactRoot)
+        let artifacts: any ArtifactStore
+        do {
+            artifacts = try Self.artifactStore(resolved.artifactRoot, resolve())
+        } catch {
+            await store.shutdown()
+            throw error
+        }
         OpenStores.register(store)
         let tracking = TrackingService(store: store, artifacts: artifacts, logger: logger)
         if upgrade {
@@ -73,6 +79,28 @@ struct StoreOptions: ParsableArguments {
             }
         }
         return (tracking, resolved)
+    }
+}
+
+extension StoreOptions {
+    /// The artifact store at `location`: a local directory, or `s3://BUCKET/PREFIX` with the
+    /// endpoint (`LOOM_S3_ENDPOINT`, default AWS's for the region), region (`LOOM_S3_REGION`,
+    /// default us-east-1) and credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// optionally `AWS_SESSION_TOKEN`) from the configuration.
+    static func artifactStore(_ location: String, _ config: ConfigReader) throws -> any ArtifactStore {
+        guard location.hasPrefix("s3://") else { return try LocalArtifactStore(root: location) }
+        let (bucket, prefix) = try S3ArtifactStore.parse(location)
+        let region = config.string(forKey: "loom.s3.region") ?? config.string(forKey: "aws.region") ?? "us-east-1"
+        let endpointText = config.string(forKey: "loom.s3.endpoint") ?? "https://s3.\(region).amazonaws.com"
+        guard let endpoint = URL(string: endpointText), endpoint.scheme == "http" || endpoint.scheme == "https" else {
+            throw LoomError.invalidParameter("LOOM_S3_ENDPOINT must be an http:// or https:// URL, not \(endpointText)")
+        }
+        guard let key = config.string(forKey: "aws.access.key.id"), let secret = config.string(forKey: "aws.secret.access.key", isSecret: true) else {
+            throw LoomError.invalidParameter("an s3:// artifact store needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        }
+        return try S3ArtifactStore(
+            endpoint: endpoint, region: region, bucket: bucket, prefix: prefix,
+            credentials: .init(accessKeyID: key, secretAccessKey: secret, sessionToken: config.string(forKey: "aws.session.token", isSecret: true)))
     }
 }
 

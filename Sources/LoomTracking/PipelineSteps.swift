@@ -122,7 +122,7 @@ public struct TrackingStepOperations: StepOperations {
             let version = try await tracking.datasetVersion(name: name, version: number)
             guard let stored = version.storagePath else { return version.source }
             if let local { return (local.root as NSString).appendingPathComponent(stored) }
-            return try await download(try ArtifactPath(stored), to: staging)
+            return try await tracking.download(try ArtifactPath(stored), into: staging)
         case .model, .file:
             if value.value.hasPrefix("/") { return value.value }
             var uri = value.value
@@ -132,39 +132,9 @@ public struct TrackingStepOperations: StepOperations {
             let root = try await artifactRoot(parts[0])
             let path = parts.count > 1 ? try root.appending(parts[1]) : root
             if let local { return (local.root as NSString).appendingPathComponent(path.string) }
-            return try await download(path, to: staging)
+            return try await tracking.download(path, into: staging)
         default:
             return value.value
-        }
-    }
-
-    /// Copies a stored file or folder into `folder` and returns the local path.
-    func download(_ path: ArtifactPath, to folder: String) async throws -> String {
-        let name = (path.string as NSString).lastPathComponent
-        let target = (folder as NSString).appendingPathComponent(name)
-        if try await artifacts.fileSize(path) != nil {
-            try await downloadFile(path, to: target)
-            return target
-        }
-        for entry in try await artifacts.list(path) {
-            let child = try path.appending((entry.path as NSString).lastPathComponent)
-            if entry.isDirectory {
-                try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-                _ = try await download(child, to: target)
-            } else {
-                try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-                try await downloadFile(child, to: (target as NSString).appendingPathComponent((entry.path as NSString).lastPathComponent))
-            }
-        }
-        return target
-    }
-
-    func downloadFile(_ path: ArtifactPath, to target: String) async throws {
-        guard FileManager.default.createFile(atPath: target, contents: nil) else { throw LoomError.internalError("cannot write \(target)") }
-        guard let handle = FileHandle(forWritingAtPath: target) else { throw LoomError.internalError("cannot write \(target)") }
-        defer { try? handle.close() }
-        try await artifacts.read(path, chunkSize: 1 << 20) { buffer in
-            handle.write(Data(buffer.readableBytesView))
         }
     }
 

@@ -3,6 +3,7 @@ import LoomArtifacts
 import LoomCore
 import LoomData
 import LoomStore
+import NIOCore
 
 extension TrackingService {
     /// What registering a dataset did.
@@ -153,10 +154,12 @@ extension TrackingService {
             }
             let path: String
             if let stored = v.storagePath {
-                guard let local = artifacts as? LocalArtifactStore else {
-                    throw LoomError.invalidState("Reading datasets from this artifact store is not supported yet")
+                if let local = artifacts as? LocalArtifactStore {
+                    path = (local.root as NSString).appendingPathComponent(stored)
+                } else {
+                    // A remote store: a local copy, kept by digest so that it is fetched once.
+                    path = try await localCopy(try ArtifactPath(stored), key: v.digest)
                 }
-                path = (local.root as NSString).appendingPathComponent(stored)
             } else {
                 path = v.source
             }
@@ -284,5 +287,47 @@ extension TrackingService {
             let lineage = try? JSONDecoder().decode(DatasetLineage.self, from: Data(text.utf8)),
             lineage.operation == "transform" else { return nil }
         return lineage.transform
+    }
+}
+
+extension TrackingService {
+    /// A local copy of a stored file or folder of a remote artifact store, under the temporary
+    /// folder by `key` (a content digest): fetched once, then reused.
+    public func localCopy(_ path: ArtifactPath, key: String) async throws -> String {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("loom-artifact-cache")
+        let folder = cache.appendingPathComponent(key.replacingOccurrences(of: "sha256:", with: "").replacingOccurrences(of: "/", with: "_"))
+        let target = folder.appendingPathComponent(path.name).path
+        if FileManager.default.fileExists(atPath: target) { return target }
+        let staging = cache.appendingPathComponent("staging-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: staging) }
+        let fetched = try await download(path, into: staging.path)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.moveItem(atPath: fetched, toPath: target)
+        } catch where FileManager.default.fileExists(atPath: target) {
+            // Fetched meanwhile by another caller.
+        }
+        return target
+    }
+
+    /// Copies a stored file or folder (recursively) into `folder`; returns the local path.
+    public func download(_ path: ArtifactPath, into folder: String) async throws -> String {
+        let target = (folder as NSString).appendingPathComponent(path.name)
+        if try await artifacts.fileSize(path) != nil {
+            guard FileManager.default.createFile(atPath: target, contents: nil), let handle = FileHandle(forWritingAtPath: target) else {
+                throw LoomError.internalError("cannot write \(target)")
+            }
+            defer { try? handle.close() }
+            try await artifacts.read(path, chunkSize: 1 << 20) { buffer in try handle.write(contentsOf: Data(buffer.readableBytesView)) }
+            return target
+        }
+        let entries = try await artifacts.list(path)
+        guard !entries.isEmpty else { throw LoomError.notFound("No artifact at '\(path)'") }
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        for entry in entries {
+            _ = try await download(try path.appending((entry.path as NSString).lastPathComponent), into: target)
+        }
+        return target
     }
 }

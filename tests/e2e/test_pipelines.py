@@ -247,3 +247,61 @@ def test_applied_pipelines_fire_on_new_data_and_webhooks(work):
         assert len(requests.get(api + "/pipelines/refresh/runs").json()["items"]) == 2
     finally:
         server.stop()
+
+
+def test_server_on_an_s3_artifact_store(work):
+    """`--artifacts s3://...` against a real S3-compatible server (moto's, started by scripts/test)."""
+    import boto3
+    import requests
+
+    endpoint = os.environ.get("LOOM_TEST_S3_ENDPOINT")
+    if not endpoint:
+        if os.environ.get("LOOM_REQUIRE_S3") == "1":
+            pytest.fail("LOOM_TEST_S3_ENDPOINT is not set but S3 tests are required")
+        pytest.skip("no S3 server (set LOOM_TEST_S3_ENDPOINT)")
+    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="loom-e2e")
+    data = os.path.join(work, "s3")
+    env_vars = dict(creds, LOOM_S3_ENDPOINT=endpoint, PATH=env()["PATH"])
+    server = loomproc.LoomServer(data=data, env=env_vars, args=["--artifacts", "s3://loom-e2e/team"]).start()
+    try:
+        # The mlflow client's artifacts go through the server into the bucket.
+        import mlflow
+
+        client = MlflowClient(server.url)
+        exp = client.create_experiment("s3-artifacts")
+        run = client.create_run(exp)
+        local = os.path.join(work, "note.txt")
+        with open(local, "w") as f:
+            f.write("stored in s3\n")
+        mlflow.set_tracking_uri(server.url)
+        client.log_artifact(run.info.run_id, local, "notes")
+        back = client.download_artifacts(run.info.run_id, "notes/note.txt", work + "/back")
+        assert open(back).read() == "stored in s3\n"
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="loom-e2e", Prefix="team/")["Contents"]]
+        assert any(k.endswith("notes/note.txt") for k in keys), keys
+
+        # A dataset uploaded to the server, then read by a pipeline step from the bucket.
+        api = server.url + "/api/v1"
+        r = requests.post(api + "/datasets/events/versions", params={"file_name": "events.csv"}, data=b"id,kind\n1,a\n2,b\n")
+        assert r.status_code == 201, r.text
+        spec = (
+            "pipeline: s3check\n"
+            "steps:\n"
+            "  check: {kind: validate, inputs: {data: events@1}, with: {expectations: [{rule: row_count, min: 2}]}}\n"
+            "  copy: {kind: command, command: 'cat ${{ inputs.data }}/events.csv > ${{ outputs.out }}; echo copied', inputs: {data: '${{ steps.check.outputs.data }}'}, outputs: {out: file}}\n"
+        )
+        r = requests.post(api + "/pipeline-runs", json={"spec": spec})
+        assert r.status_code == 201, r.text
+        run_id = r.json()["id"]
+        detail = wait_for(lambda: (lambda d: d if d["run"]["state"] not in ("queued", "running") else None)(requests.get(f"{api}/pipeline-runs/{run_id}").json()))
+        assert detail["run"]["state"] == "succeeded", detail
+        steps = {s["step"]: s for s in detail["steps"]}
+        out = steps["copy"]["outputs"]["out"]
+        assert out["value"] == f"runs:/{steps['copy']['tracking_run_id']}/out"
+        assert requests.get(f"{api}/pipeline-runs/{run_id}/steps/copy/logs").text == "copied\n"
+        copied = client.download_artifacts(steps["copy"]["tracking_run_id"], "out", work + "/copied")
+        assert open(copied).read() == "id,kind\n1,a\n2,b\n"
+    finally:
+        server.stop()
