@@ -112,7 +112,8 @@ public struct PipelineRunner: Sendable {
         }
         _ = try await store.setPipelineRunState(id: run.id, state: .running, message: nil, trackingRunID: trackingRunID, at: Self.now())
         let execution = Execution(
-            runner: self, run: run, spec: spec, plan: plan, options: options, parameters: parameters, trackingRunID: trackingRunID!)
+            runner: self, run: run, spec: spec, plan: plan, options: options, parameters: parameters, trackingRunID: trackingRunID!,
+            specText: version.spec)
         try await execution.run()
         // Read even when this task was cancelled (a stopping runner reports the run as it left it).
         let store = self.store
@@ -132,6 +133,8 @@ private struct Execution: Sendable {
     let options: PipelineRunOptions
     let parameters: [String: ParameterValue]
     let trackingRunID: String
+    /// The spec as written (what workers get).
+    let specText: String
     /// Set when the run was cancelled (not when the runner stops): running steps end `cancelled`.
     let cancelled = Flag()
 
@@ -345,6 +348,14 @@ private struct Execution: Sendable {
                 return .finished(row)
             }
         }
+        if options.workers && step.kind == .command {
+            // A worker runs it: put it up (once) and wait for whoever leases it to finish it.
+            let invocation = WorkerInvocation(
+                pipeline: spec.name, pipelineRunID: run.id, workspace: run.workspace, spec: specText, step: step.name, inputs: inputs,
+                parameters: run.parameters, cacheKey: key)
+            _ = try? await store.readyStep(pipelineRunID: run.id, step: step.name, invocation: invocation.json, cacheKey: key, notBefore: nil)
+            return .busy
+        }
         let lease = { PipelineRunner.now() + Millis(runner.leaseSeconds * 1000) }
         guard var leased = try? await store.leaseStep(pipelineRunID: run.id, step: step.name, owner: runner.owner, until: lease(), now: PipelineRunner.now()) else {
             return .busy
@@ -435,23 +446,8 @@ private struct Execution: Sendable {
     /// Lineage edges of a step that produced (or reused) its outputs: each dataset, model or
     /// file input into the step, the step into each such output.
     func recordLineage(_ step: PipelineSpec.Step, inputs: [String: StepValue], outputs: [String: StepValue]) async {
-        let node = LineageNodes.step(run.id, step.name)
-        let at = PipelineRunner.now()
-        var edges: [LineageEdge] = []
-        for (name, value) in inputs.sorted(by: { $0.key < $1.key }) {
-            if let source = Self.lineageNode(value) {
-                edges.append(LineageEdge(workspace: run.workspace, source: source, target: node, relation: "input:\(name)", creationTime: at))
-            }
-        }
-        if step.kind == .ingest, case .string(let path)? = Substitution.options(step.options, parameters: parameters)["path"],
-            let full = try? ContentDigest.resolve(path, under: options.directory, field: "with.path") {
-            edges.append(LineageEdge(workspace: run.workspace, source: LineageNodes.file(full), target: node, relation: "input:path", creationTime: at))
-        }
-        for (name, value) in outputs.sorted(by: { $0.key < $1.key }) {
-            if let target = Self.lineageNode(value) {
-                edges.append(LineageEdge(workspace: run.workspace, source: node, target: target, relation: "output:\(name)", creationTime: at))
-            }
-        }
+        let edges = PipelineRunner.lineageEdges(
+            run: run, step: step, inputs: inputs, outputs: outputs, parameters: parameters, directory: options.directory)
         // Outputs stay valid without their lineage: a failure to record it is logged, not fatal.
         do {
             try await Self.uncancelled { [store, edges] in try await store.addLineageEdges(edges) }
@@ -460,25 +456,7 @@ private struct Execution: Sendable {
         }
     }
 
-    /// The lineage node a value is (nil for plain values).
-    static func lineageNode(_ value: StepValue) -> String? {
-        switch value.type {
-        case .dataset:
-            if value.value.hasPrefix("/") { return LineageNodes.file(value.value) }
-            let parts = value.value.split(separator: "@", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let v = Int64(parts[1]) else { return LineageNodes.file(value.value) }
-            return LineageNodes.dataset(parts[0], v)
-        case .model, .file:
-            if value.value.hasPrefix("models:/") {
-                let rest = value.value.dropFirst("models:/".count).split(separator: "/", maxSplits: 1).map(String.init)
-                if rest.count == 2 { return LineageNodes.model(rest[0], rest[1]) }
-            }
-            if value.value.hasPrefix("/") { return LineageNodes.file(value.value) }
-            return LineageNodes.artifact(value.value)
-        default:
-            return nil
-        }
-    }
+    static func lineageNode(_ value: StepValue) -> String? { PipelineRunner.lineageNode(value) }
 
     struct LeaseLost: Error {}
 
@@ -696,5 +674,53 @@ extension ParameterValue {
             }
         }
         return out
+    }
+}
+
+extension PipelineRunner {
+    /// The lineage edges of one step of a run: its dataset, model and file inputs into it (and an
+    /// ingest step's file), it into each such output.
+    public static func lineageEdges(
+        run: PipelineRun, step: PipelineSpec.Step, inputs: [String: StepValue], outputs: [String: StepValue], parameters: [String: ParameterValue],
+        directory: String?
+    ) -> [LineageEdge] {
+        let node = LineageNodes.step(run.id, step.name)
+        let at = now()
+        var edges: [LineageEdge] = []
+        for (name, value) in inputs.sorted(by: { $0.key < $1.key }) {
+            if let source = lineageNode(value) {
+                edges.append(LineageEdge(workspace: run.workspace, source: source, target: node, relation: "input:\(name)", creationTime: at))
+            }
+        }
+        if step.kind == .ingest, case .string(let path)? = Substitution.options(step.options, parameters: parameters)["path"],
+            let full = try? ContentDigest.resolve(path, under: directory, field: "with.path") {
+            edges.append(LineageEdge(workspace: run.workspace, source: LineageNodes.file(full), target: node, relation: "input:path", creationTime: at))
+        }
+        for (name, value) in outputs.sorted(by: { $0.key < $1.key }) {
+            if let target = lineageNode(value) {
+                edges.append(LineageEdge(workspace: run.workspace, source: node, target: target, relation: "output:\(name)", creationTime: at))
+            }
+        }
+        return edges
+    }
+
+    /// The lineage node a value is (nil for plain values).
+    public static func lineageNode(_ value: StepValue) -> String? {
+        switch value.type {
+        case .dataset:
+            if value.value.hasPrefix("/") { return LineageNodes.file(value.value) }
+            let parts = value.value.split(separator: "@", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let v = Int64(parts[1]) else { return LineageNodes.file(value.value) }
+            return LineageNodes.dataset(parts[0], v)
+        case .model, .file:
+            if value.value.hasPrefix("models:/") {
+                let rest = value.value.dropFirst("models:/".count).split(separator: "/", maxSplits: 1).map(String.init)
+                if rest.count == 2 { return LineageNodes.model(rest[0], rest[1]) }
+            }
+            if value.value.hasPrefix("/") { return LineageNodes.file(value.value) }
+            return LineageNodes.artifact(value.value)
+        default:
+            return nil
+        }
     }
 }

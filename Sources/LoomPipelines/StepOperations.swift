@@ -48,6 +48,24 @@ public struct StepInvocation: Sendable {
     /// Gates: the `name` of the register step that waits for this one (the model whose alias
     /// `compare` looks at, unless it names one).
     public var registeredName: String?
+
+    public init(
+        pipeline: String, pipelineRunID: String, workspace: String, step: PipelineSpec.Step, options: [String: JSONValue],
+        inputs: [String: StepValue], parameters: [String: ParameterValue], trackingRunID: String, attempt: Int, directory: String?,
+        registeredName: String? = nil
+    ) {
+        self.pipeline = pipeline
+        self.pipelineRunID = pipelineRunID
+        self.workspace = workspace
+        self.step = step
+        self.options = options
+        self.inputs = inputs
+        self.parameters = parameters
+        self.trackingRunID = trackingRunID
+        self.attempt = attempt
+        self.directory = directory
+        self.registeredName = registeredName
+    }
 }
 
 /// A step that failed for a reason a retry cannot change (a gate that fell short, an input that
@@ -108,4 +126,55 @@ public protocol StepOperations: Sendable {
     func logDestination(trackingRunID: String, name: String, staging: String) async throws -> LogDestination
     /// Stores a log file written to a destination that was not the stored artifact.
     func storeLog(trackingRunID: String, name: String, from path: String) async throws
+}
+
+/// What a worker runs for a command step (`loom worker`): the spec and the step's name, the
+/// inputs pinned by the server, the run's parameters, and the cache key the result is recorded
+/// under. Kept with the step while it waits (`StepRun.invocation`).
+public struct WorkerInvocation: Sendable, Codable, Hashable {
+    public var pipeline: String
+    public var pipelineRunID: String
+    public var workspace: String
+    /// The pipeline version's YAML.
+    public var spec: String
+    public var step: String
+    public var inputs: [String: StepValue]
+    /// The run's parameters as stored (`ParameterValue.encode`).
+    public var parameters: String
+    public var cacheKey: String?
+
+    enum CodingKeys: String, CodingKey {
+        case pipeline, pipelineRunID = "pipeline_run_id", workspace, spec, step, inputs, parameters, cacheKey = "cache_key"
+    }
+
+    public init(pipeline: String, pipelineRunID: String, workspace: String, spec: String, step: String, inputs: [String: StepValue], parameters: String, cacheKey: String?) {
+        self.pipeline = pipeline
+        self.pipelineRunID = pipelineRunID
+        self.workspace = workspace
+        self.spec = spec
+        self.step = step
+        self.inputs = inputs
+        self.parameters = parameters
+        self.cacheKey = cacheKey
+    }
+
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    public static func decode(_ text: String?) throws -> WorkerInvocation {
+        guard let text, let value = try? JSONDecoder().decode(WorkerInvocation.self, from: Data(text.utf8)) else {
+            throw LoomError.internalError("a step for workers has no readable invocation")
+        }
+        return value
+    }
+
+    /// The spec, its step and the parameters, parsed.
+    public func parsed() throws -> (PipelineSpec, PipelineSpec.Step, [String: ParameterValue]) {
+        let spec = try PipelineSpec.parse(yaml: self.spec, file: "\(pipeline)")
+        guard let step = spec.step(self.step) else { throw LoomError.internalError("pipeline \(pipeline) has no step \(self.step)") }
+        return (spec, step, try ParameterValue.decode(parameters, spec: spec))
+    }
 }

@@ -321,6 +321,48 @@ public enum StoreConformance {
         #expect(try await store.pipelineSummaries(workspace: "nobody").isEmpty)
     }
 
+    /// Steps for workers: readied with what to run, leased oldest first (once each, also by
+    /// racing workers), taken over after a lease expires, given back with a delay for a retry.
+    public static func workerSteps(_ t: TrackingService) async throws {
+        let store = t.store
+        try await store.createPipelineRun(
+            PipelineRun(id: "wr1", pipeline: "w", pipelineVersion: 1, parameters: "{}", createdBy: "ann", startTime: 100), steps: ["a", "b", "c"])
+        #expect(try await store.leaseReadyStep(owner: "w1", until: 5000, now: 1000) == nil, "nothing ready yet")
+        #expect(try await store.readyStep(pipelineRunID: "wr1", step: "a", invocation: #"{"command":"true"}"#, cacheKey: "k-a", notBefore: nil))
+        #expect(try await !store.readyStep(pipelineRunID: "wr1", step: "a", invocation: "{}", cacheKey: nil, notBefore: nil), "only a pending step")
+        #expect(try await store.readyStep(pipelineRunID: "wr1", step: "b", invocation: "{}", cacheKey: nil, notBefore: 3000))
+        let leased = try #require(try await store.leaseReadyStep(owner: "w1", until: 5000, now: 1000))
+        #expect(leased.step == "a" && leased.attempts == 1 && leased.invocation == #"{"command":"true"}"# && leased.cacheKey == "k-a")
+        #expect(try await store.leaseReadyStep(owner: "w2", until: 5000, now: 1000) == nil, "b is not due before 3000")
+        #expect(try await store.leaseReadyStep(owner: "w2", until: 9000, now: 3000)?.step == "b")
+        // w1 dies: after its lease expires, another worker takes the step over.
+        #expect(try await store.leaseReadyStep(owner: "w3", until: 9000, now: 4000) == nil)
+        let taken = try #require(try await store.leaseReadyStep(owner: "w3", until: 9000, now: 6000))
+        #expect(taken.step == "a" && taken.attempts == 2 && taken.leaseOwner == "w3")
+        #expect(try await !store.finishStep(pipelineRunID: "wr1", step: "a", owner: "w1", state: .succeeded, outputs: "{}", cacheKey: nil, trackingRunID: nil, message: nil, at: 6500), "the dead worker cannot commit")
+        // A failed attempt with retries left goes back, not before its delay.
+        #expect(try await !store.requeueStep(pipelineRunID: "wr1", step: "a", owner: "w1", notBefore: 8000, message: "x"))
+        #expect(try await store.requeueStep(pipelineRunID: "wr1", step: "a", owner: "w3", notBefore: 8000, message: "exit 1"))
+        #expect(try await store.leaseReadyStep(owner: "w4", until: 20000, now: 7000) == nil)
+        let retried = try #require(try await store.leaseReadyStep(owner: "w4", until: 20000, now: 8000))
+        #expect(retried.step == "a" && retried.attempts == 3 && retried.message == "exit 1")
+        #expect(try await store.finishStep(pipelineRunID: "wr1", step: "a", owner: "w4", state: .succeeded, outputs: "{}", cacheKey: nil, trackingRunID: "t", message: nil, at: 8500))
+        // A step the server's own runner holds (no invocation) is never given to a worker.
+        _ = try await store.leaseStep(pipelineRunID: "wr1", step: "c", owner: "server", until: 100, now: 50)
+        #expect(try await store.leaseReadyStep(owner: "w5", until: 99999, now: 50000)?.step == "b", "b's lease expired; c is the server's")
+        // Racing workers each get their own step.
+        try await store.createPipelineRun(
+            PipelineRun(id: "wr2", pipeline: "w", pipelineVersion: 1, parameters: "{}", createdBy: "ann", startTime: 200), steps: (0..<6).map { "s\($0)" })
+        for i in 0..<6 { _ = try await store.readyStep(pipelineRunID: "wr2", step: "s\(i)", invocation: "{}", cacheKey: nil, notBefore: nil) }
+        let got = try await withThrowingTaskGroup(of: String?.self) { group in
+            for i in 0..<8 { group.addTask { try await store.leaseReadyStep(owner: "racer\(i)", until: 999_999, now: 60_000)?.step } }
+            var all: [String] = []
+            for try await s in group { if let s { all.append(s) } }
+            return all
+        }
+        #expect(got.sorted() == (0..<6).map { "s\($0)" }, "each step leased once")
+    }
+
     /// Applied pipelines are replaced by name; a trigger fires once per occasion.
     public static func appliedPipelines(_ t: TrackingService) async throws {
         let store = t.store

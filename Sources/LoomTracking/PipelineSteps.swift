@@ -105,7 +105,7 @@ public struct TrackingStepOperations: StepOperations {
         _ = try? await tracking.updateRun(id: id, status: RunStatus(rawValue: status) ?? .failed, endTime: Clock.nowMillis(), runName: nil)
     }
 
-    func artifactRoot(_ runID: String) async throws -> ArtifactPath {
+    public func artifactRoot(_ runID: String) async throws -> ArtifactPath {
         guard let root = try tracking.runArtifactRoot(try await tracking.run(id: runID).info) else {
             throw LoomError.invalidState("the run's artifacts are not stored by Loom")
         }

@@ -42,6 +42,11 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: TestBackend.available)
+    func workerSteps(_ backend: TestBackend) async throws {
+        try await withTestStore(backend) { _, t in try await StoreConformance.workerSteps(t) }
+    }
+
+    @Test(arguments: TestBackend.available)
     func appliedPipelines(_ backend: TestBackend) async throws {
         try await withTestStore(backend) { _, t in try await StoreConformance.appliedPipelines(t) }
     }

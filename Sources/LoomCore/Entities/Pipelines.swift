@@ -75,6 +75,9 @@ public struct StepRun: Sendable, Codable, Hashable {
     public enum State: String, Sendable, Codable, Hashable, CaseIterable {
         /// Waiting for its dependencies.
         case pending
+        /// Waiting for a worker to lease it (`invocation` says what to run; `leaseExpiry`, when
+        /// set, is the time before which it is not leased: a retry's delay).
+        case ready
         /// Leased by a runner (`leaseOwner` until `leaseExpiry`).
         case running
         case succeeded
@@ -85,7 +88,7 @@ public struct StepRun: Sendable, Codable, Hashable {
         case skipped
         case cancelled
 
-        public var isFinished: Bool { self != .pending && self != .running }
+        public var isFinished: Bool { self != .pending && self != .ready && self != .running }
     }
 
     public var pipelineRunID: String
@@ -103,11 +106,13 @@ public struct StepRun: Sendable, Codable, Hashable {
     public var message: String?
     public var startTime: Millis?
     public var endTime: Millis?
+    /// JSON: what a worker runs (for steps run by workers).
+    public var invocation: String?
 
     public init(
         pipelineRunID: String, step: String, state: State = .pending, attempts: Int = 0, cacheKey: String? = nil, outputs: String? = nil,
         trackingRunID: String? = nil, leaseOwner: String? = nil, leaseExpiry: Millis? = nil, message: String? = nil,
-        startTime: Millis? = nil, endTime: Millis? = nil
+        startTime: Millis? = nil, endTime: Millis? = nil, invocation: String? = nil
     ) {
         self.pipelineRunID = pipelineRunID
         self.step = step
@@ -121,6 +126,7 @@ public struct StepRun: Sendable, Codable, Hashable {
         self.message = message
         self.startTime = startTime
         self.endTime = endTime
+        self.invocation = invocation
     }
 }
 
@@ -132,15 +138,18 @@ public struct PipelineRunOptions: Sendable, Codable, Hashable {
     public var directory: String?
     /// Steps that may run at once (nil: the spec's, else the runner's default).
     public var concurrency: Int?
+    /// Command steps are run by workers (`loom worker`) that lease them from the server.
+    public var workers: Bool
 
-    public init(noCache: Bool = false, directory: String? = nil, concurrency: Int? = nil) {
+    public init(noCache: Bool = false, directory: String? = nil, concurrency: Int? = nil, workers: Bool = false) {
         self.noCache = noCache
         self.directory = directory
         self.concurrency = concurrency
+        self.workers = workers
     }
 
     enum CodingKeys: String, CodingKey {
-        case noCache = "no_cache", directory, concurrency
+        case noCache = "no_cache", directory, concurrency, workers
     }
 
     public init(from decoder: any Decoder) throws {
@@ -148,6 +157,7 @@ public struct PipelineRunOptions: Sendable, Codable, Hashable {
         noCache = try c.decodeIfPresent(Bool.self, forKey: .noCache) ?? false
         directory = try c.decodeIfPresent(String.self, forKey: .directory)
         concurrency = try c.decodeIfPresent(Int.self, forKey: .concurrency)
+        workers = try c.decodeIfPresent(Bool.self, forKey: .workers) ?? false
     }
 }
 

@@ -75,7 +75,9 @@ extension APIv1Controller {
             let parameters = try body.object("parameters").map(Self.parameterValues) ?? [:]
             let directory = try body.string("directory")
             if directory != nil { try await auth.requireRole(context, .admin) }
-            let options = PipelineRunOptions(noCache: try body.bool("no_cache") ?? false, directory: directory, concurrency: try body.int("concurrency"))
+            let options = PipelineRunOptions(
+                noCache: try body.bool("no_cache") ?? false, directory: directory, concurrency: try body.int("concurrency"),
+                workers: try body.bool("workers") ?? false)
             guard let service = services.pipelines, let runner = service.runner else {
                 throw LoomError.unavailable("This server does not run pipelines (or has not started yet)")
             }
@@ -168,6 +170,47 @@ extension APIv1Controller {
             return try Self.respond(Listing(
                 items: versions.map { PipelineVersionBody(name: $0.name, version: $0.version, digest: $0.digest, spec: $0.spec, createdBy: $0.createdBy, creationTime: $0.creationTime) },
                 nextPageToken: nil))
+        }
+    }
+
+    /// The worker protocol (docs/pipelines.md, "Workers"): lease, renew, complete, fail.
+    func addWorkerRoutes(to routes: Routes) {
+        let p = Self.prefix + "/workers"
+        let workers = PipelineWorkers(tracking: tracking)
+        struct Flag: Encodable, Sendable { let ok: Bool }
+        routes.post("\(p)/lease") { request, context in
+            let body = try await Self.body(request, context)
+            let worker = try body.requiredString("worker")
+            try await auth.requireRole(context, .editor)
+            guard let assignment = try await workers.lease(worker: worker) else { return Self.noContent }
+            return try Self.respond(assignment)
+        }
+        routes.post("\(p)/renew") { request, context in
+            let body = try await Self.body(request, context)
+            let (worker, run, step) = (try body.requiredString("worker"), try body.requiredString("pipeline_run_id"), try body.requiredString("step"))
+            try await auth.requireRole(context, .editor)
+            return try Self.respond(Flag(ok: try await workers.renew(worker: worker, pipelineRunID: run, step: step)))
+        }
+        routes.post("\(p)/complete") { request, context in
+            let body = try await Self.body(request, context)
+            let (worker, run, step) = (try body.requiredString("worker"), try body.requiredString("pipeline_run_id"), try body.requiredString("step"))
+            let trackingRun = try body.requiredString("tracking_run_id")
+            var outputs: [String: String] = [:]
+            if let given = try body.object("outputs") {
+                for key in given.fields.keys { outputs[key] = try given.requiredString(key) }
+            }
+            try await auth.requireRole(context, .editor)
+            return try Self.respond(Flag(ok: try await workers.complete(worker: worker, pipelineRunID: run, step: step, trackingRunID: trackingRun, outputs: outputs)))
+        }
+        routes.post("\(p)/fail") { request, context in
+            let body = try await Self.body(request, context)
+            let (worker, run, step) = (try body.requiredString("worker"), try body.requiredString("pipeline_run_id"), try body.requiredString("step"))
+            let message = try body.requiredString("message")
+            try await auth.requireRole(context, .editor)
+            let recorded = try await workers.fail(
+                worker: worker, pipelineRunID: run, step: step, trackingRunID: try body.string("tracking_run_id"), message: message,
+                retryable: try body.bool("retryable") ?? true)
+            return try Self.respond(Flag(ok: recorded))
         }
     }
 

@@ -47,6 +47,7 @@ struct APIv1Controller {
         addDatasetRoutes(to: routes)
         addPipelineRoutes(to: routes)
         addLineageRoutes(to: routes)
+        addWorkerRoutes(to: routes)
     }
 
     static func body(_ request: Request, _ context: Context) async throws -> JSONBody {

@@ -575,6 +575,11 @@ enum Migrations {
             )
             """,
         ]),
+        // Steps run by workers: what to run, kept with the step while it waits (state `ready`).
+        Migration(version: 12, name: "worker invocations", statements: [
+            "ALTER TABLE step_runs ADD COLUMN invocation_json TEXT",
+            "CREATE INDEX step_runs_by_state ON step_runs (state)",
+        ]),
     ]
 }
 

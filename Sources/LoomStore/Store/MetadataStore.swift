@@ -98,11 +98,21 @@ public protocol MetadataStore: Sendable {
     func releaseStep(pipelineRunID: String, step: String, owner: String, message: String?) async throws -> Bool
     /// Records a step's end: a running step only while `owner` holds its lease (so a runner
     /// whose lease was taken over cannot commit outputs too), a pending one (skipped, cached,
-    /// cancelled) when `owner` is nil. True when recorded.
+    /// cancelled) or ready one when `owner` is nil. True when recorded.
     func finishStep(
         pipelineRunID: String, step: String, owner: String?, state: StepRun.State, outputs: String?, cacheKey: String?,
         trackingRunID: String?, message: String?, at: Millis
     ) async throws -> Bool
+    /// Puts a pending step up for a worker: `ready`, with what to run; not leased before
+    /// `notBefore` when given. False when it was not pending.
+    func readyStep(pipelineRunID: String, step: String, invocation: String, cacheKey: String?, notBefore: Millis?) async throws -> Bool
+    /// Gives a running step back to the workers after a failed attempt with retries left
+    /// (`ready`, not before `notBefore`); only its lease holder can. False otherwise.
+    func requeueStep(pipelineRunID: String, step: String, owner: String, notBefore: Millis, message: String?) async throws -> Bool
+    /// Leases the oldest step that waits for a worker (`ready` and due, or `running` for a
+    /// worker whose lease expired before `now`) to `owner` until `until`: one more attempt. Nil
+    /// when none waits. Racing workers get different steps.
+    func leaseReadyStep(owner: String, until: Millis, now: Millis) async throws -> StepRun?
     /// The newest step run of the workspace that succeeded with this cache key.
     func cachedStepRun(cacheKey: String, workspace: String) async throws -> StepRun?
 

@@ -148,7 +148,7 @@ extension SQLMetadataStore {
     ) async throws -> Bool {
         guard state.isFinished else { throw LoomError.invalidParameter("a step finishes in a finished state, not \(state.rawValue)") }
         return try await write("finish_step", "step_run", "\(pipelineRunID)/\(step)", detail: state.rawValue) { db in
-            let holder: SQLQueryString = owner.map { "state = 'running' AND lease_owner = \(bind: $0)" } ?? "state = 'pending'"
+            let holder: SQLQueryString = owner.map { "state = 'running' AND lease_owner = \(bind: $0)" } ?? "state IN ('pending', 'ready')"
             try await db.raw("""
                 UPDATE step_runs SET state = \(bind: state.rawValue), outputs_json = \(bind: outputs), cache_key = COALESCE(\(bind: cacheKey), cache_key),
                   tracking_run_id = COALESCE(\(bind: trackingRunID), tracking_run_id), message = \(bind: message), end_time = \(bind: at),
@@ -199,7 +199,8 @@ extension SQLMetadataStore {
             attempts: Int(try row.int64("attempts")), cacheKey: try row.optionalString("cache_key"), outputs: try row.optionalString("outputs_json"),
             trackingRunID: try row.optionalString("tracking_run_id"), leaseOwner: try row.optionalString("lease_owner"),
             leaseExpiry: try row.optionalInt64("lease_expiry"), message: try row.optionalString("message"),
-            startTime: try row.optionalInt64("start_time"), endTime: try row.optionalInt64("end_time"))
+            startTime: try row.optionalInt64("start_time"), endTime: try row.optionalInt64("end_time"),
+            invocation: try row.optionalString("invocation_json"))
     }
 }
 
@@ -256,6 +257,59 @@ extension SQLMetadataStore {
                 out.append(PipelineSummary(name: name, versions: try row.int64("versions"), runs: try row.int64("runs"), lastRun: last))
             }
             return out
+        }
+    }
+}
+
+extension SQLMetadataStore {
+    public func readyStep(pipelineRunID: String, step: String, invocation: String, cacheKey: String?, notBefore: Millis?) async throws -> Bool {
+        try await write("ready_step", "step_run", "\(pipelineRunID)/\(step)") { db in
+            try await db.raw("""
+                UPDATE step_runs SET state = 'ready', invocation_json = \(bind: invocation), cache_key = COALESCE(\(bind: cacheKey), cache_key),
+                  lease_owner = NULL, lease_expiry = \(bind: notBefore)
+                WHERE pipeline_run_id = \(bind: pipelineRunID) AND step = \(bind: step) AND state = 'pending'
+                """).run()
+            let row = try await db.raw("SELECT * FROM step_runs WHERE pipeline_run_id = \(bind: pipelineRunID) AND step = \(bind: step)")
+                .first().map(Self.stepRun)
+            return row?.state == .ready && row?.invocation == invocation
+        }
+    }
+
+    public func requeueStep(pipelineRunID: String, step: String, owner: String, notBefore: Millis, message: String?) async throws -> Bool {
+        try await write("requeue_step", "step_run", "\(pipelineRunID)/\(step)", detail: owner) { db in
+            let before = try await db.raw("SELECT * FROM step_runs WHERE pipeline_run_id = \(bind: pipelineRunID) AND step = \(bind: step)")
+                .first().map(Self.stepRun)
+            guard let before, before.state == .running, before.leaseOwner == owner, before.invocation != nil else { return false }
+            try await db.raw("""
+                UPDATE step_runs SET state = 'ready', lease_owner = NULL, lease_expiry = \(bind: notBefore), message = \(bind: message)
+                WHERE pipeline_run_id = \(bind: pipelineRunID) AND step = \(bind: step) AND state = 'running' AND lease_owner = \(bind: owner)
+                """).run()
+            return true
+        }
+    }
+
+    public func leaseReadyStep(owner: String, until: Millis, now: Millis) async throws -> StepRun? {
+        let engine = self.engine
+        return try await write("lease_ready_step", "step_run", entityIDFrom: { (r: StepRun?) in r.map { "\($0.pipelineRunID)/\($0.step)" } ?? "-" }, detail: owner) { db in
+            let waiting: SQLQueryString = """
+                (state = 'ready' AND (lease_expiry IS NULL OR lease_expiry <= \(bind: now)))
+                OR (state = 'running' AND invocation_json IS NOT NULL AND lease_expiry < \(bind: now))
+                """
+            // The oldest waiting step, skipping rows another transaction holds (PostgreSQL), so
+            // racing workers each get their own; SQLite runs one writer at a time.
+            let pick: SQLQueryString = engine == .postgresql
+                ? "SELECT pipeline_run_id, step FROM step_runs WHERE \(waiting) ORDER BY COALESCE(start_time, 0), pipeline_run_id, step LIMIT 1 FOR UPDATE SKIP LOCKED"
+                : "SELECT pipeline_run_id, step FROM step_runs WHERE \(waiting) ORDER BY COALESCE(start_time, 0), pipeline_run_id, step LIMIT 1"
+            guard let row = try await db.raw(pick).first() else { return nil }
+            let run = try row.string("pipeline_run_id")
+            let step = try row.string("step")
+            try await db.raw("""
+                UPDATE step_runs SET state = 'running', attempts = attempts + 1, lease_owner = \(bind: owner), lease_expiry = \(bind: until),
+                  start_time = COALESCE(start_time, \(bind: now))
+                WHERE pipeline_run_id = \(bind: run) AND step = \(bind: step) AND (\(waiting))
+                """).run()
+            let leased = try await db.raw("SELECT * FROM step_runs WHERE pipeline_run_id = \(bind: run) AND step = \(bind: step)").first().map(Self.stepRun)
+            return leased?.state == .running && leased?.leaseOwner == owner && leased?.leaseExpiry == until ? leased : nil
         }
     }
 }
