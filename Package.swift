@@ -136,6 +136,7 @@ let package = Package(
             dependencies: [
                 "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData", "LoomModels", "LoomPipelines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

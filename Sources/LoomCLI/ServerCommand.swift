@@ -17,7 +17,8 @@ struct ServerCommand: AsyncParsableCommand {
         discussion: """
             Every option can also be set in the environment: LOOM_HOST, LOOM_PORT, LOOM_DATA, LOOM_STORE,
             LOOM_ARTIFACTS, LOOM_AUTH, LOOM_LOG_LEVEL, LOOM_LOG_FORMAT, LOOM_SQLITE_SYNC, and LOOM_SCHEDULER_INTERVAL \
-            (seconds between looks at pipeline schedules and dataset triggers, default 10). With auth on and no users yet,
+            (seconds between looks at pipeline schedules and dataset triggers, default 10), LOOM_WORKER_LEASE (seconds a \
+            worker's lease on a step lasts without a renewal, default 30). With auth on and no users yet,
             an administrator is created from LOOM_ADMIN_USERNAME (default admin) and LOOM_ADMIN_PASSWORD
             (generated and printed once when unset).
             """)
@@ -75,7 +76,8 @@ struct ServerCommand: AsyncParsableCommand {
         } else if !Self.isLoopback(host) {
             logger.warning("authentication is OFF on a non-loopback address; anyone who can reach this port has full access")
         }
-        let configuration = ServerConfiguration(host: host, port: port, authEnabled: authEnabled, maxArtifactBytes: maxArtifact, dataDirectory: resolved.dataDirectory)
+        var configuration = ServerConfiguration(host: host, port: port, authEnabled: authEnabled, maxArtifactBytes: maxArtifact, dataDirectory: resolved.dataDirectory)
+        configuration.workerLeaseSeconds = max(1, config.double(forKey: "loom.worker.lease", default: 30))
         let services = ServerServices(
             tracking: tracking, access: access, configuration: configuration, logger: logger,
             pipelines: PipelineService(tracking: tracking, logger: logger, tickSeconds: config.double(forKey: "loom.scheduler.interval", default: 10)))

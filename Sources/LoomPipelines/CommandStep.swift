@@ -14,7 +14,12 @@ import SystemPackage
 /// run, and standard output and error written to the run's `logs/stdout.txt` and
 /// `logs/stderr.txt` as they come. The process runs in a session of its own: cancelling the
 /// step (a timeout, a cancelled run) sends the whole group SIGTERM, then SIGKILL 5 s later.
-struct CommandStep {
+public struct CommandStep {
+    /// Runs a command step's attempt (a worker's entry point; the runner calls it too).
+    public static func run(_ invocation: StepInvocation, operations: any StepOperations) async throws -> [String: StepValue] {
+        try await CommandStep(invocation: invocation, operations: operations).run()
+    }
+
     let invocation: StepInvocation
     let operations: any StepOperations
 

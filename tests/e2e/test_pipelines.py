@@ -305,3 +305,62 @@ def test_server_on_an_s3_artifact_store(work):
         assert open(copied).read() == "id,kind\n1,a\n2,b\n"
     finally:
         server.stop()
+
+
+def test_workers_run_command_steps_and_a_killed_workers_step_is_taken_over(work):
+    import requests
+    import signal
+    import time
+
+    data = os.path.join(work, "workers")
+    marker = os.path.join(work, "workers-marker")
+    server = loomproc.LoomServer(data=data, env={"LOOM_WORKER_LEASE": "2", "PATH": env()["PATH"]}).start()
+    procs = []
+
+    def worker(name: str) -> subprocess.Popen:
+        log = open(os.path.join(work, f"worker-{name}.log"), "ab")
+        p = subprocess.Popen([loomproc.loom_bin(), "worker", "--server", server.url, "--name", name, "--poll", "0.1"],
+                             stdout=log, stderr=subprocess.STDOUT, env=env(), start_new_session=True)
+        procs.append(p)
+        return p
+
+    try:
+        api = server.url + "/api/v1"
+        spec = (
+            "pipeline: distributed\n"
+            "steps:\n"
+            "  slow:\n"
+            "    kind: command\n"
+            f"    command: 'echo $LOOM_ATTEMPT >> {marker}; if [ \"$LOOM_ATTEMPT\" = 1 ]; then exec sleep 37; fi; echo made-remotely > ${{{{ outputs.out }}}}'\n"
+            "    outputs: {out: file}\n"
+            "  use:\n"
+            "    kind: command\n"
+            "    command: 'tr a-z A-Z < ${{ inputs.f }} > ${{ outputs.shout }}; python -c \"import mlflow; mlflow.start_run(); mlflow.log_metric(''remote'', 1)\"; echo used'\n"
+            "    inputs: {f: '${{ steps.slow.outputs.out }}'}\n"
+            "    outputs: {shout: string}\n"
+        )
+        r = requests.post(api + "/pipeline-runs", json={"spec": spec, "workers": True})
+        assert r.status_code == 201, r.text
+        run_id = r.json()["id"]
+        first = worker("first")
+        wait_for(lambda: os.path.exists(marker))
+        os.killpg(first.pid, signal.SIGKILL)  # the worker dies mid-step (and its command with it)
+        first.wait()
+        worker("second")
+        detail = wait_for(lambda: (lambda d: d if d["run"]["state"] not in ("queued", "running") else None)(requests.get(f"{api}/pipeline-runs/{run_id}").json()), timeout=90)
+        assert detail["run"]["state"] == "succeeded", detail
+        steps = {s["step"]: s for s in detail["steps"]}
+        assert steps["slow"]["attempts"] == 2
+        assert open(marker).read().split() == ["1", "2"]
+        assert steps["use"]["outputs"]["shout"]["value"] == "MADE-REMOTELY"
+        assert requests.get(f"{api}/pipeline-runs/{run_id}/steps/use/logs").text.endswith("used\n")
+        client = MlflowClient(server.url)
+        assert client.get_run(steps["use"]["tracking_run_id"]).data.metrics["remote"] == 1
+        out = client.download_artifacts(steps["slow"]["tracking_run_id"], "out", work + "/remote-out")
+        assert open(out).read() == "made-remotely\n"
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(timeout=10)
+        server.stop()

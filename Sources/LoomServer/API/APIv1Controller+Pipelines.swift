@@ -176,7 +176,7 @@ extension APIv1Controller {
     /// The worker protocol (docs/pipelines.md, "Workers"): lease, renew, complete, fail.
     func addWorkerRoutes(to routes: Routes) {
         let p = Self.prefix + "/workers"
-        let workers = PipelineWorkers(tracking: tracking)
+        let workers = PipelineWorkers(tracking: tracking, leaseSeconds: services.configuration.workerLeaseSeconds)
         struct Flag: Encodable, Sendable { let ok: Bool }
         routes.post("\(p)/lease") { request, context in
             let body = try await Self.body(request, context)

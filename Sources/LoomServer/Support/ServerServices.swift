@@ -37,6 +37,8 @@ public struct ServerConfiguration: Sendable {
     /// Where the data directory is (for display).
     public var dataDirectory: String?
     public var version: String
+    /// How long a worker's lease on a step lasts without a renewal, in seconds.
+    public var workerLeaseSeconds: Double = 30
 
     public init(host: String = "127.0.0.1", port: Int = 5000, authEnabled: Bool = false, maxArtifactBytes: Int64? = nil, dataDirectory: String? = nil, version: String = LoomVersion.current) {
         self.host = host

@@ -349,7 +349,7 @@ struct UIController {
                 let run = v.runID.map { "<a href=\"/runs/\(HTML.url($0))\">\(HTML.escape(String($0.prefix(8))))</a>" } ?? "–"
                 let aliases = v.aliases.map { "<span class=\"tag\">@\(HTML.escape($0))</span>" }.joined(separator: " ")
                 let tags = v.tags.filter { !$0.key.hasPrefix("mlflow.") && !$0.key.hasPrefix("_mlflow") }.map { "<span class=\"tag\">\(HTML.escape($0.key))=\(HTML.escape(String($0.value.prefix(40))))</span>" }.joined(separator: " ")
-                rows += "<tr><td>v\(HTML.escape(v.version)) <a class=\"muted\" href=\"/lineage?node=\(HTML.url("model:\(name)/\(v.version)"))\">lineage</a></td><td>\(aliases)</td><td>\(v.currentStage == .none ? "" : HTML.escape(v.currentStage.rawValue))</td><td>\(run)</td><td class=\"muted\">\(HTML.escape(v.source))</td><td>\(HTML.time(v.creationTimestamp))</td><td>\(tags)</td></tr>"
+                rows += "<tr><td>v\(HTML.escape(v.version))</td><td>\(aliases)</td><td>\(v.currentStage == .none ? "" : HTML.escape(v.currentStage.rawValue))</td><td>\(run)</td><td class=\"muted\">\(HTML.escape(v.source))</td><td>\(HTML.time(v.creationTimestamp))</td><td>\(tags)</td><td><a href=\"/lineage?node=\(HTML.url("model:\(name)/\(v.version)"))\">lineage</a></td></tr>"
             }
             let prompt = model.tags.contains { $0.key == "mlflow.prompt.is_prompt" && $0.value == "true" }
             var template = ""
@@ -362,8 +362,8 @@ struct UIController {
                 <h1 id="model-name">\(HTML.escape(model.name))</h1>
                 <p>\(HTML.escape(model.description ?? ""))</p><p>\(tags)</p>
                 \(template)
-                <table class="grid" id="versions"><thead><tr><th>Version</th><th>Aliases</th><th>Stage</th><th>Run</th><th>Source</th><th>Created</th><th>Tags</th></tr></thead>
-                <tbody>\(rows.isEmpty ? "<tr><td colspan=\"7\" class=\"muted\">No versions.</td></tr>" : rows)</tbody></table>
+                <table class="grid" id="versions"><thead><tr><th>Version</th><th>Aliases</th><th>Stage</th><th>Run</th><th>Source</th><th>Created</th><th>Tags</th><th>Lineage</th></tr></thead>
+                <tbody>\(rows.isEmpty ? "<tr><td colspan=\"8\" class=\"muted\">No versions.</td></tr>" : rows)</tbody></table>
                 """
             return HTML.page(title: model.name, active: "models", body: body)
         }
