@@ -30,6 +30,8 @@ public struct PipelineRunner: Sendable {
     /// How often a run's state is checked for a cancellation from elsewhere, in seconds.
     public var pollSeconds: Double
     public let logger: Logger
+    /// Runs whose steps another process (a worker) just finished: their ticks come at once.
+    let nudges = Nudges()
 
     public init(
         store: any MetadataStore, operations: any StepOperations, owner: String = "runner-" + String(Identifiers.newHexID().prefix(12)),
@@ -46,6 +48,10 @@ public struct PipelineRunner: Sendable {
     }
 
     static func now() -> Millis { Clock.nowMillis() }
+
+    /// Says that a step of `runID` finished elsewhere (a worker reported it), so that the run's
+    /// executor looks now rather than at its next tick.
+    public func nudge(runID: String) { nudges.set(runID) }
 
     // MARK: Submitting
 
@@ -218,8 +224,15 @@ private struct Execution: Sendable {
                 if !ticking, !stopping || inFlight > 0 {
                     ticking = true
                     let seconds = runner.pollSeconds
+                    let nudges = runner.nudges
+                    let id = run.id
                     group.addTask {
-                        try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                        // A tick every `pollSeconds`, or sooner when nudged.
+                        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+                        while ContinuousClock.now < deadline, !nudges.take(id) {
+                            try? await Task.sleep(for: .milliseconds(min(20, Int(seconds * 1000))))
+                            if Task.isCancelled { break }
+                        }
                         return .tick
                     }
                 }
@@ -584,6 +597,14 @@ private struct Execution: Sendable {
         }
         return StepCacheKey(step: step, parameters: parameters, inputs: digests, code: code).digest
     }
+}
+
+/// Runs nudged since their executor last looked.
+final class Nudges: Sendable {
+    private let runs = Mutex<Set<String>>([])
+    func set(_ runID: String) { _ = runs.withLock { $0.insert(runID) } }
+    /// Whether `runID` was nudged (and forgets it).
+    func take(_ runID: String) -> Bool { runs.withLock { $0.remove(runID) != nil } }
 }
 
 /// A flag that steps' tasks read and the scheduling loop sets.

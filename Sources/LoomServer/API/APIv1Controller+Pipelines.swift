@@ -200,7 +200,9 @@ extension APIv1Controller {
                 for key in given.fields.keys { outputs[key] = try given.requiredString(key) }
             }
             try await auth.requireRole(context, .editor)
-            return try Self.respond(Flag(ok: try await workers.complete(worker: worker, pipelineRunID: run, step: step, trackingRunID: trackingRun, outputs: outputs)))
+            let ok = try await workers.complete(worker: worker, pipelineRunID: run, step: step, trackingRunID: trackingRun, outputs: outputs)
+            services.pipelines?.runner?.nudge(runID: run)
+            return try Self.respond(Flag(ok: ok))
         }
         routes.post("\(p)/fail") { request, context in
             let body = try await Self.body(request, context)
@@ -210,6 +212,7 @@ extension APIv1Controller {
             let recorded = try await workers.fail(
                 worker: worker, pipelineRunID: run, step: step, trackingRunID: try body.string("tracking_run_id"), message: message,
                 retryable: try body.bool("retryable") ?? true)
+            services.pipelines?.runner?.nudge(runID: run)
             return try Self.respond(Flag(ok: recorded))
         }
     }
