@@ -43,8 +43,9 @@ public protocol ArtifactStore: Sendable {
     /// The size of the file at `path`, or nil if there is no file there.
     func fileSize(_ path: ArtifactPath) async throws -> Int64?
 
-    /// Streams the file at `path` to `consume`, chunk by chunk.
-    func read(_ path: ArtifactPath, chunkSize: Int, _ consume: (ByteBuffer) async throws -> Void) async throws
+    /// Streams the file at `path` from byte `offset` on to `consume`, chunk by chunk (nothing
+    /// when `offset` is at or past its end).
+    func read(_ path: ArtifactPath, from offset: Int64, chunkSize: Int, _ consume: (ByteBuffer) async throws -> Void) async throws
 
     /// Lists the direct children of the directory at `path` (empty if it does not exist).
     func list(_ path: ArtifactPath) async throws -> [ArtifactEntry]
@@ -81,6 +82,11 @@ extension ArtifactStore {
     }
 
     /// The size and SHA-256 of a file, by streaming it.
+    /// Streams the whole file at `path` to `consume`, chunk by chunk.
+    public func read(_ path: ArtifactPath, chunkSize: Int, _ consume: (ByteBuffer) async throws -> Void) async throws {
+        try await read(path, from: 0, chunkSize: chunkSize, consume)
+    }
+
     public func digestByReading(_ path: ArtifactPath) async throws -> StoredArtifact {
         var hasher = SHA256()
         var size: Int64 = 0

@@ -102,11 +102,12 @@ public struct LocalArtifactStore: ArtifactStore {
         return Int64(st.st_size)
     }
 
-    public func read(_ path: ArtifactPath, chunkSize: Int, _ consume: (ByteBuffer) async throws -> Void) async throws {
+    public func read(_ path: ArtifactPath, from offset: Int64, chunkSize: Int, _ consume: (ByteBuffer) async throws -> Void) async throws {
         try checkNoSymlinks(path)
         guard fileType(fullPath(path)) == S_IFREG else { throw LoomError.notFound("No artifact at '\(path)'") }
+        guard offset >= 0 else { throw LoomError.invalidParameter("A read cannot start before the file's start") }
         try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(fullPath(path)), options: .init(followSymbolicLinks: false)) { handle in
-            for try await chunk in handle.readChunks(chunkLength: .bytes(Int64(chunkSize))) {
+            for try await chunk in handle.readChunks(in: offset..., chunkLength: .bytes(Int64(chunkSize))) {
                 try await consume(chunk)
             }
         }

@@ -145,10 +145,13 @@ public struct S3ArtifactStore: ArtifactStore {
         return response.headers.first(name: "content-length").flatMap { Int64($0) } ?? 0
     }
 
-    public func read(_ path: ArtifactPath, chunkSize: Int, _ consume: (ByteBuffer) async throws -> Void) async throws {
-        let request = try signedRequest("GET", key: key(path), query: [], body: nil)
+    public func read(_ path: ArtifactPath, from offset: Int64, chunkSize: Int, _ consume: (ByteBuffer) async throws -> Void) async throws {
+        guard offset >= 0 else { throw LoomError.invalidParameter("A read cannot start before the file's start") }
+        var request = try signedRequest("GET", key: key(path), query: [], body: nil)
+        if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }  // need not be signed
         let response = try await client.execute(request, timeout: .hours(1))
         if response.status == .notFound { throw LoomError.notFound("No artifact at '\(path)'") }
+        if response.status == .rangeNotSatisfiable { return }  // at or past the end
         guard response.status.code / 100 == 2 else {
             let body = try await response.body.collect(upTo: 64 << 10)
             throw Self.failure(response.status, body, "reading \(path)")

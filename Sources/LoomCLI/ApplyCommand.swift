@@ -1,5 +1,4 @@
 import ArgumentParser
-import Crypto
 import Foundation
 import LoomCore
 import LoomPipelines
@@ -34,22 +33,17 @@ struct ApplyCommand: AsyncParsableCommand {
     func run() async throws {
         let (spec, _) = try PipelineCommand.load(file)
         let text = try String(contentsOfFile: file, encoding: .utf8)
-        _ = try PipelinePlan(spec)
         let (tracking, _) = try await storage.open(logger: cliLogger())
         let directory = URL(fileURLWithPath: file).standardizedFileURL.deletingLastPathComponent().path
-        let actor = NSUserName()
-        let (version, created) = try await tracking.store.createPipelineVersion(PipelineVersion(
-            name: spec.name, digest: "sha256:" + Identifiers.hex(bytes: SHA256.hash(data: Data(text.utf8))), spec: text,
-            createdBy: actor, creationTime: Clock.nowMillis()))
-        try await tracking.store.applyPipeline(AppliedPipeline(
-            name: spec.name, version: version.version, directory: directory, appliedBy: actor, appliedTime: Clock.nowMillis()))
+        let (applied, created) = try await tracking.store.applyPipeline(
+            spec, text: text, directory: directory, workspace: Workspace.defaultName, actor: NSUserName())
         let formatter = ISO8601DateFormatter()
         let next = spec.schedules.map { $0.cron.next(after: Date()).map(formatter.string(from:)) ?? "never" }
         let report = Report(
-            pipeline: spec.name, version: version.version, created: created, schedules: spec.schedules.map(\.cron.expression), nextRuns: next,
+            pipeline: spec.name, version: applied.version, created: created, schedules: spec.schedules.map(\.cron.expression), nextRuns: next,
             triggers: spec.triggers.count)
         if output.json { return try Output.json(report) }
-        print("pipeline \(spec.name) version \(version.version)\(created ? " (new)" : "") applied: \(spec.schedules.count) schedule\(spec.schedules.count == 1 ? "" : "s"), \(spec.triggers.count) trigger\(spec.triggers.count == 1 ? "" : "s")")
+        print("pipeline \(spec.name) version \(applied.version)\(created ? " (new)" : "") applied: \(spec.schedules.count) schedule\(spec.schedules.count == 1 ? "" : "s"), \(spec.triggers.count) trigger\(spec.triggers.count == 1 ? "" : "s")")
         for (s, n) in zip(report.schedules, next) { print("  \(s): next at \(n)") }
     }
 }

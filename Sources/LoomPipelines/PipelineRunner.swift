@@ -66,9 +66,7 @@ public struct PipelineRunner: Sendable {
         if let c = options.concurrency, c < 1 { throw LoomError.invalidParameter("concurrency must be at least 1") }
         let workspace = workspace ?? AuditContext.current.workspace ?? Workspace.defaultName
         let actor = AuditContext.current.actor
-        let digest = "sha256:" + Identifiers.hex(bytes: SHA256.hash(data: Data(text.utf8)))
-        let (version, _) = try await store.createPipelineVersion(
-            PipelineVersion(workspace: workspace, name: spec.name, digest: digest, spec: text, createdBy: actor, creationTime: Self.now()))
+        let (version, _) = try await store.recordPipelineVersion(spec, text: text, workspace: workspace, actor: actor)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let run = PipelineRun(
@@ -156,6 +154,8 @@ private struct Execution: Sendable {
         case finished(StepRun)
         /// Another runner holds its lease.
         case busy
+        /// Put up for workers: ready until one finishes it.
+        case handedOut
         /// Given back unfinished (the runner stops).
         case released
     }
@@ -190,6 +190,7 @@ private struct Execution: Sendable {
         let limit = max(1, options.concurrency ?? spec.concurrency ?? runner.defaultConcurrency)
         var inFlight = 0
         var busy: Set<Int> = []
+        var handedOut: Set<Int> = []
         var outputs: [String: [String: StepValue]] = [:]
         for (i, s) in states.enumerated() where Self.passed(s.state) { outputs[spec.steps[i].name] = StepValue.decode(s.outputs) }
         var stopping = false
@@ -258,19 +259,26 @@ private struct Execution: Sendable {
                         // lease may have expired).
                         let rows = Dictionary(((try? await store.stepRuns(pipelineRunID: run.id)) ?? []).map { ($0.step, $0) }, uniquingKeysWith: { a, _ in a })
                         for i in busy.sorted(by: >) {
-                            if let row = rows[spec.steps[i].name], row.state.isFinished {
+                            let row = rows[spec.steps[i].name]
+                            if let row, row.state.isFinished {
+                                busy.remove(i)
                                 await complete(i, row)
+                            } else if handedOut.contains(i), let row, row.state != .pending {
+                                continue  // a worker's still: its inputs and cache key stand
                             } else {
+                                busy.remove(i)
                                 ready.append(i)
                             }
                         }
-                        busy.removeAll()
                     }
                 case .step(let i, let outcome):
                     inFlight -= 1
                     switch outcome {
                     case .busy:
                         busy.insert(i)
+                    case .handedOut:
+                        busy.insert(i)
+                        handedOut.insert(i)
                     case .released:
                         stopping = true
                     case .finished(let row):
@@ -366,8 +374,8 @@ private struct Execution: Sendable {
             let invocation = WorkerInvocation(
                 pipeline: spec.name, pipelineRunID: run.id, workspace: run.workspace, spec: specText, step: step.name, inputs: inputs,
                 parameters: run.parameters, cacheKey: key)
-            _ = try? await store.readyStep(pipelineRunID: run.id, step: step.name, invocation: invocation.json, cacheKey: key, notBefore: nil)
-            return .busy
+            let readied = (try? await store.readyStep(pipelineRunID: run.id, step: step.name, invocation: invocation.json, cacheKey: key, notBefore: nil)) ?? false
+            return readied ? .handedOut : .busy
         }
         let lease = { PipelineRunner.now() + Millis(runner.leaseSeconds * 1000) }
         guard var leased = try? await store.leaseStep(pipelineRunID: run.id, step: step.name, owner: runner.owner, until: lease(), now: PipelineRunner.now()) else {

@@ -69,6 +69,7 @@ public final class PipelineScheduler: Sendable {
             throw LoomError.notFound("Pipeline \(pipeline) has no webhook trigger '\(hook)'")
         }
         let merged = trigger.parameters.merging(parameters) { _, given in given }
+        _ = try spec.resolveParameters(merged)  // a bad parameter is refused before anything is recorded
         // Each call is its own occasion.
         let id = Identifiers.newHexID()
         _ = try await store.recordTriggerFiring(

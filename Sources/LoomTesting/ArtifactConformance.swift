@@ -85,6 +85,18 @@ public enum ArtifactStoreConformance {
         }
         #expect(count == largeBytes && matches)
         #expect(try await store.digest(large).digest == written.digest)
+        // A read from an offset starts there (a log followed from where it was left).
+        let offset = largeBytes - 70_001
+        var tail = 0
+        var tailMatches = true
+        try await store.read(large, from: Int64(offset), chunkSize: 1 << 16) { buffer in
+            if !Self.matches(buffer, at: offset + tail) { tailMatches = false }
+            tail += buffer.readableBytes
+        }
+        #expect(tail == 70_001 && tailMatches)
+        var past = 0
+        try await store.read(large, from: Int64(largeBytes), chunkSize: 1 << 16) { past += $0.readableBytes }
+        #expect(past == 0, "nothing from the end on")
 
         // Over the limit: refused, and nothing is left.
         let refused = try root.appending("refused.bin")

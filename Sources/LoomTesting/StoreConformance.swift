@@ -361,6 +361,15 @@ public enum StoreConformance {
             return all
         }
         #expect(got.sorted() == (0..<6).map { "s\($0)" }, "each step leased once")
+        // First in, first out across runs: the earlier run's step, whatever the names.
+        try await store.createPipelineRun(
+            PipelineRun(id: "zz-early", pipeline: "w", pipelineVersion: 1, parameters: "{}", createdBy: "ann", startTime: 300), steps: ["z"])
+        try await store.createPipelineRun(
+            PipelineRun(id: "aa-late", pipeline: "w", pipelineVersion: 1, parameters: "{}", createdBy: "ann", startTime: 400), steps: ["a"])
+        _ = try await store.readyStep(pipelineRunID: "aa-late", step: "a", invocation: "{}", cacheKey: nil, notBefore: nil)
+        _ = try await store.readyStep(pipelineRunID: "zz-early", step: "z", invocation: "{}", cacheKey: nil, notBefore: nil)
+        #expect(try await store.leaseReadyStep(owner: "f", until: 999_999, now: 70_000)?.pipelineRunID == "zz-early")
+        #expect(try await store.leaseReadyStep(owner: "f", until: 999_999, now: 70_000)?.pipelineRunID == "aa-late")
     }
 
     /// Applied pipelines are replaced by name; a trigger fires once per occasion.

@@ -725,14 +725,8 @@ extension TrackingService {
         let path = try root.appending("logs/\(stream).txt")
         guard let size = try await artifacts.fileSize(path), size > offset else { return [] }
         var bytes: [UInt8] = []
-        var skipped: Int64 = 0
-        try await artifacts.read(path, chunkSize: 1 << 16) { buffer in
-            var b = buffer
-            let n = Int64(b.readableBytes)
-            if skipped + n <= offset { skipped += n; return }
-            if skipped < offset { b.moveReaderIndex(forwardBy: Int(offset - skipped)); skipped = offset }
-            bytes.append(contentsOf: b.readableBytesView)
-        }
+        bytes.reserveCapacity(Int(min(size - offset, 1 << 20)))
+        try await artifacts.read(path, from: offset, chunkSize: 1 << 16) { buffer in bytes.append(contentsOf: buffer.readableBytesView) }
         return bytes
     }
 }

@@ -347,9 +347,12 @@ import Testing
             await #expect(throws: LoomError.self) {
                 _ = try await scheduler.webhook(pipeline: "retrain", hook: "nope", parameters: [:], workspace: Workspace.defaultName)
             }
+            let firings = try await h.store.store.auditEvents(AuditQuery(entityType: "pipeline", entityID: "retrain", maxResults: 1000)).items.count
             await #expect(throws: LoomError.self) {
                 _ = try await scheduler.webhook(pipeline: "retrain", hook: "retrain", parameters: ["nope": .integer(1)], workspace: Workspace.defaultName)
             }
+            // A refused call records no firing.
+            #expect(try await h.store.store.auditEvents(AuditQuery(entityType: "pipeline", entityID: "retrain", maxResults: 1000)).items.count == firings)
 
             // An alert fires each pipeline that waits for it, once per alert.
             let alerted = await scheduler.alert(monitor: "churn-drift", occasion: "alert-17")

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -67,14 +66,8 @@ extension APIv1Controller {
         // Submits a run of a spec; the server runs it (docs/pipelines.md).
         routes.post(runs) { request, context in
             let body = try await Self.body(request, context)
-            let text = try body.requiredString("spec")
-            try await auth.requireRole(context, .editor)
-            let spec = try PipelineSpec.parse(yaml: text, file: "spec")
-            // A command runs any program on the server: administrators only.
-            if spec.steps.contains(where: { $0.kind == .command }) { try await auth.requireRole(context, .admin) }
+            let (spec, text, directory) = try await pipelineSpec(body, context)
             let parameters = try body.object("parameters").map(Self.parameterValues) ?? [:]
-            let directory = try body.string("directory")
-            if directory != nil { try await auth.requireRole(context, .admin) }
             let options = PipelineRunOptions(
                 noCache: try body.bool("no_cache") ?? false, directory: directory, concurrency: try body.int("concurrency"),
                 workers: try body.bool("workers") ?? false)
@@ -119,19 +112,9 @@ extension APIv1Controller {
         // Applies a spec: its version becomes the one whose schedules and triggers fire.
         routes.post(pipelines) { request, context in
             let body = try await Self.body(request, context)
-            let text = try body.requiredString("spec")
-            try await auth.requireRole(context, .editor)
-            let spec = try PipelineSpec.parse(yaml: text, file: "spec")
-            _ = try PipelinePlan(spec)
-            let directory = try body.string("directory")
-            if directory != nil || spec.steps.contains(where: { $0.kind == .command }) { try await auth.requireRole(context, .admin) }
-            let (version, _) = try await tracking.store.createPipelineVersion(PipelineVersion(
-                workspace: context.workspace, name: spec.name, digest: "sha256:" + Identifiers.hex(bytes: SHA256.hash(data: Data(text.utf8))),
-                spec: text, createdBy: context.actor.username, creationTime: Clock.nowMillis()))
-            let applied = AppliedPipeline(
-                workspace: context.workspace, name: spec.name, version: version.version, directory: directory, appliedBy: context.actor.username,
-                appliedTime: Clock.nowMillis())
-            try await tracking.store.applyPipeline(applied)
+            let (spec, text, directory) = try await pipelineSpec(body, context)
+            let (applied, _) = try await tracking.store.applyPipeline(
+                spec, text: text, directory: directory, workspace: context.workspace, actor: context.actor.username)
             return try Self.respond(AppliedPipelineBody(applied), status: .created)
         }
         routes.get(pipelines) { _, context in
@@ -171,6 +154,18 @@ extension APIv1Controller {
                 items: versions.map { PipelineVersionBody(name: $0.name, version: $0.version, digest: $0.digest, spec: $0.spec, createdBy: $0.createdBy, creationTime: $0.creationTime) },
                 nextPageToken: nil))
         }
+    }
+
+    /// The `spec` of a submit or apply body, with its text and `directory`, for an editor; a spec
+    /// with command steps, or a directory to run them in, runs programs on the server and needs an
+    /// administrator.
+    func pipelineSpec(_ body: JSONBody, _ context: LoomRequestContext) async throws -> (PipelineSpec, String, String?) {
+        let text = try body.requiredString("spec")
+        try await auth.requireRole(context, .editor)
+        let spec = try PipelineSpec.parse(yaml: text, file: "spec")
+        let directory = try body.string("directory")
+        if directory != nil || spec.steps.contains(where: { $0.kind == .command }) { try await auth.requireRole(context, .admin) }
+        return (spec, text, directory)
     }
 
     /// The worker protocol (docs/pipelines.md, "Workers"): lease, renew, complete, fail.

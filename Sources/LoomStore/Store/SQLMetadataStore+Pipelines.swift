@@ -295,11 +295,16 @@ extension SQLMetadataStore {
                 (state = 'ready' AND (lease_expiry IS NULL OR lease_expiry <= \(bind: now)))
                 OR (state = 'running' AND invocation_json IS NOT NULL AND lease_expiry < \(bind: now))
                 """
+            // First in, first out across runs: by the run's start, then the step's.
+            let fifo: SQLQueryString = """
+                ORDER BY (SELECT p.start_time FROM pipeline_runs p WHERE p.run_id = s.pipeline_run_id), COALESCE(s.start_time, 0), s.pipeline_run_id, s.step
+                LIMIT 1
+                """
             // The oldest waiting step, skipping rows another transaction holds (PostgreSQL), so
             // racing workers each get their own; SQLite runs one writer at a time.
             let pick: SQLQueryString = engine == .postgresql
-                ? "SELECT pipeline_run_id, step FROM step_runs WHERE \(waiting) ORDER BY COALESCE(start_time, 0), pipeline_run_id, step LIMIT 1 FOR UPDATE SKIP LOCKED"
-                : "SELECT pipeline_run_id, step FROM step_runs WHERE \(waiting) ORDER BY COALESCE(start_time, 0), pipeline_run_id, step LIMIT 1"
+                ? "SELECT pipeline_run_id, step FROM step_runs s WHERE \(waiting) \(fifo) FOR UPDATE SKIP LOCKED"
+                : "SELECT pipeline_run_id, step FROM step_runs s WHERE \(waiting) \(fifo)"
             guard let row = try await db.raw(pick).first() else { return nil }
             let run = try row.string("pipeline_run_id")
             let step = try row.string("step")
