@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "LoomData", targets: ["LoomData"]),
         .library(name: "LoomModels", targets: ["LoomModels"]),
         .library(name: "LoomPipelines", targets: ["LoomPipelines"]),
+        .library(name: "LoomServing", targets: ["LoomServing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -81,6 +82,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "LoomServing",
+            dependencies: [
+                "LoomCore", "LoomStore", "LoomModels",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "LoomStore",
             dependencies: [
                 "LoomCore",
@@ -118,7 +134,8 @@ let package = Package(
         .target(
             name: "LoomServer",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomData", "LoomPipelines",
+                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomData", "LoomPipelines", "LoomServing", "LoomModels",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -134,11 +151,13 @@ let package = Package(
         .target(
             name: "LoomCLI",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData", "LoomModels", "LoomPipelines",
+                "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData", "LoomModels", "LoomPipelines", "LoomServing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
@@ -169,7 +188,8 @@ let package = Package(
             name: "LoomTests",
             dependencies: [
                 "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomServer", "LoomCLI", "LoomTesting", "LoomData", "LoomModels",
-                "LoomPipelines",
+                "LoomPipelines", "LoomServing",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],

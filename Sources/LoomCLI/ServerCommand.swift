@@ -80,7 +80,10 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.workerLeaseSeconds = max(1, config.double(forKey: "loom.worker.lease", default: 30))
         let services = ServerServices(
             tracking: tracking, access: access, configuration: configuration, logger: logger,
-            pipelines: PipelineService(tracking: tracking, logger: logger, tickSeconds: config.double(forKey: "loom.scheduler.interval", default: 10)))
+            pipelines: PipelineService(tracking: tracking, logger: logger, tickSeconds: config.double(forKey: "loom.scheduler.interval", default: 10)),
+            endpoints: EndpointService(
+                tracking: tracking, logRoot: resolved.dataDirectory + "/endpoints", logger: logger,
+                refreshSeconds: max(0.1, config.double(forKey: "loom.endpoint.refresh", default: 2)), ownClient: true))
         let storeDescription = Redaction.redactURL(resolved.storeURL)
         let app = buildApplication(services: services) { boundPort in
             let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)"

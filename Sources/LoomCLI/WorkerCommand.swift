@@ -20,20 +20,16 @@ struct WorkerCommand: AsyncParsableCommand {
             Env: LOOM_SERVER, LOOM_TOKEN.
             """)
 
-    @Option(help: ArgumentHelp("The server. Env: LOOM_SERVER.", valueName: "url")) var server: String?
-    @Option(help: ArgumentHelp("An API token (Bearer). Env: LOOM_TOKEN.", valueName: "token")) var token: String?
+    @OptionGroup var connection: ServerOptions
     @Option(help: "This worker's name (default: host and process id).") var name: String?
     @Option(help: "Steps this worker runs at once.") var concurrency = 1
     @Option(help: "Seconds between asks when nothing waits.") var poll = 0.5
     @Option(help: "Folder commands run in (default: a fresh one per step).") var directory: String?
 
     func run() async throws {
-        let env = ProcessInfo.processInfo.environment
-        guard let base = (server ?? env["LOOM_SERVER"]).map({ $0.hasSuffix("/") ? String($0.dropLast()) : $0 }), URL(string: base) != nil else {
-            throw LoomError.invalidParameter("--server (or LOOM_SERVER) is required")
-        }
         guard concurrency >= 1 else { throw LoomError.invalidParameter("--concurrency must be at least 1") }
-        let api = WorkerAPI(base: base, token: token ?? env["LOOM_TOKEN"])
+        let api = WorkerAPI(api: try connection.api(required: true))
+        let base = api.base
         let worker = name ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
         FileHandle.standardError.write(Data("loom worker \(worker): taking steps from \(base)\n".utf8))
         let directory = self.directory
@@ -117,32 +113,19 @@ struct WorkerCommand: AsyncParsableCommand {
 
 /// The server's worker routes and artifact API, over HTTP.
 struct WorkerAPI: Sendable {
-    let base: String
-    let token: String?
-    var client: HTTPClient { .shared }
+    let api: ServerAPI
+    var base: String { api.base }
+    var token: String? { api.token }
+    var client: HTTPClient { api.client }
 
     typealias Assignment = PipelineWorkers.Assignment
 
     func request(_ method: HTTPMethod, _ path: String, json: [String: Any]? = nil, body: ByteBuffer? = nil) -> HTTPClientRequest {
-        var r = HTTPClientRequest(url: base + path)
-        r.method = method
-        if let token { r.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if let json, let data = try? JSONSerialization.data(withJSONObject: json) {
-            r.headers.add(name: "Content-Type", value: "application/json")
-            r.body = HTTPClientRequest.Body.bytes(ByteBuffer(bytes: data))
-        } else if let body {
-            r.body = HTTPClientRequest.Body.bytes(body)
-        }
-        return r
+        api.request(method, path, json: json, body: body)
     }
 
     func call(_ method: HTTPMethod, _ path: String, json: [String: Any]? = nil, body: ByteBuffer? = nil) async throws -> (HTTPResponseStatus, ByteBuffer) {
-        let response = try await client.execute(request(method, path, json: json, body: body), timeout: .minutes(5))
-        let data = try await response.body.collect(upTo: 256 << 20)
-        if response.status.code >= 400 {
-            throw LoomError.unavailable("\(method) \(path): \(response.status.code) \(String(buffer: data).prefix(300))")
-        }
-        return (response.status, data)
+        try await api.call(method, path, json: json, body: body)
     }
 
     func flag(_ data: ByteBuffer) -> Bool {

@@ -16,6 +16,7 @@ public func buildRouter(services: ServerServices, catalog: RouteCatalog = RouteC
     MLflowController(services: services).addRoutes(to: routes)
     ArtifactsController(services: services).addRoutes(to: routes)
     APIv1Controller(services: services).addRoutes(to: routes)
+    InvocationController(services: services).addRoutes(to: routes)
     UIController(services: services).addRoutes(to: routes)
     return router
 }
@@ -32,8 +33,9 @@ public func buildApplication(
     return Application(
         router: router,
         configuration: configuration,
-        // Shut down in reverse order: pipeline runs give their steps back before the store closes.
-        services: [StoreShutdownService(store: services.store)] + (services.pipelines.map { [$0] } ?? []),
+        // Shut down in reverse order: endpoints drain and stop their model servers, pipeline
+        // runs give their steps back, then the store closes.
+        services: [StoreShutdownService(store: services.store)] + (services.pipelines.map { [$0] } ?? []) + [services.endpoints],
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? 0
             services.pipelines?.serverRunning(port: port)

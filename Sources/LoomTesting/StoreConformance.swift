@@ -372,6 +372,68 @@ public enum StoreConformance {
         #expect(try await store.leaseReadyStep(owner: "f", until: 999_999, now: 70_000)?.pipelineRunID == "aa-late")
     }
 
+    /// Endpoints and deployments: traffic names existing deployments, a stale update is
+    /// refused, a live deployment cannot be deleted, every change bumps the generation.
+    public static func endpoints(_ t: TrackingService) async throws {
+        let store = t.store
+        let ws = Workspace.defaultName
+        try await store.createEndpoint(Endpoint(name: "churn", description: "scores", samplingRate: 0.25, concurrencyLimit: 8, createdBy: "ann", creationTime: 100))
+        await #expect(throws: LoomError.self) { try await store.createEndpoint(Endpoint(name: "churn", createdBy: "bob", creationTime: 101)) }
+        try await store.createEndpoint(Endpoint(workspace: "other", name: "churn", createdBy: "bob", creationTime: 102))
+        var e = try #require(try await store.endpoint(name: "churn", workspace: ws))
+        #expect(e.samplingRate == 0.25 && e.concurrencyLimit == 8 && e.generation == 1 && e.traffic.isEmpty && e.auth == .workspace)
+        #expect(try await store.endpoints(workspace: ws).map(\.name) == ["churn"])
+        #expect(try await store.endpoints(workspace: nil).count == 2)
+
+        let blue = Deployment(endpoint: "churn", name: "blue", model: "models:/churn/1", modelVersion: "churn/1", runtime: .native, createdBy: "ann", creationTime: 110)
+        try await store.createDeployment(blue)
+        await #expect(throws: LoomError.self) { try await store.createDeployment(blue) }
+        await #expect(throws: LoomError.self, "no such endpoint") {
+            try await store.createDeployment(Deployment(endpoint: "nope", name: "x", model: "", runtime: .external, createdBy: "ann", creationTime: 1))
+        }
+        let green = Deployment(
+            endpoint: "churn", name: "green", model: "", runtime: .process,
+            settings: .init(command: "serve --port $PORT", replicas: 2, environment: ["A": "1"]), createdBy: "ann", creationTime: 120)
+        try await store.createDeployment(green)
+        #expect(try await store.deployments(endpoint: "churn", workspace: ws) == [blue, green])
+        #expect(try await store.deployments(endpoint: "churn", workspace: "other").isEmpty)
+
+        e = try #require(try await store.endpoint(name: "churn", workspace: ws))
+        #expect(e.generation == 3, "each deployment bumped it")
+        var next = e
+        next.traffic = ["blue": 100, "green": 0]
+        next.mirror = ["green": 10]
+        let saved = try #require(try await store.updateEndpoint(next))
+        #expect(saved.generation == 4)
+        #expect(try await store.endpoint(name: "churn", workspace: ws)?.traffic == ["blue": 100, "green": 0])
+        #expect(try await store.updateEndpoint(next) == nil, "a stale generation is refused")
+        var unknown = saved
+        unknown.traffic = ["blue": 50, "ghost": 50]
+        await #expect(throws: LoomError.self) { _ = try await store.updateEndpoint(unknown) }
+        #expect(try await store.endpoint(name: "churn", workspace: ws)?.traffic == ["blue": 100, "green": 0], "unchanged")
+
+        // Live or mirrored deployments stay.
+        await #expect(throws: LoomError.self) { try await store.deleteDeployment(endpoint: "churn", name: "blue", workspace: ws) }
+        await #expect(throws: LoomError.self) { try await store.deleteDeployment(endpoint: "churn", name: "green", workspace: ws) }
+        await #expect(throws: LoomError.self) { try await store.deleteDeployment(endpoint: "churn", name: "ghost", workspace: ws) }
+        var off = try #require(try await store.endpoint(name: "churn", workspace: ws))
+        off.mirror = [:]
+        _ = try #require(try await store.updateEndpoint(off))
+        try await store.deleteDeployment(endpoint: "churn", name: "green", workspace: ws)
+        let after = try #require(try await store.endpoint(name: "churn", workspace: ws))
+        #expect(after.traffic == ["blue": 100] && after.generation == 6)
+        var moved = blue
+        moved.model = "models:/churn/2"
+        moved.modelVersion = "churn/2"
+        try await store.updateDeployment(moved)
+        #expect(try await store.deployments(endpoint: "churn", workspace: ws).first?.modelVersion == "churn/2")
+
+        #expect(try await store.deleteEndpoint(name: "churn", workspace: ws))
+        #expect(try await !store.deleteEndpoint(name: "churn", workspace: ws))
+        #expect(try await store.deployments(endpoint: "churn", workspace: ws).isEmpty)
+        #expect(try await store.endpoint(name: "churn", workspace: "other") != nil)
+    }
+
     /// Applied pipelines are replaced by name; a trigger fires once per occasion.
     public static func appliedPipelines(_ t: TrackingService) async throws {
         let store = t.store

@@ -22,7 +22,7 @@ public struct LineageGraph: Sendable, Codable {
 extension TrackingService {
     /// The node that text names: `model:NAME/VERSION`, `model:NAME@ALIAS`, `dataset:NAME@VERSION`,
     /// `dataset:NAME@DIGEST` (a `sha256:` digest or at least 8 of its hex digits), or a node id
-    /// as stored (`step:RUN/STEP`, `artifact:URI`, `file:PATH`).
+    /// as stored (`step:RUN/STEP`, `artifact:URI`, `file:PATH`, `deployment:ENDPOINT/NAME`).
     public func lineageNode(_ text: String, workspace: String? = nil) async throws -> String {
         let workspace = workspace ?? AuditContext.current.workspace ?? Workspace.defaultName
         let kind = LineageNodes.kind(text)
@@ -53,11 +53,11 @@ extension TrackingService {
             guard let v = matches.first else { throw LoomError.notFound("Dataset \(name) has no version with digest \(ref)") }
             guard matches.count == 1 else { throw LoomError.invalidParameter("\(ref) matches \(matches.count) versions of \(name): give more digits") }
             return LineageNodes.dataset(v.name, v.version)
-        case "step", "artifact", "file":
+        case "step", "artifact", "file", "deployment":
             guard !rest.isEmpty else { throw LoomError.invalidParameter("\(text) names no \(kind)") }
             return text
         default:
-            throw LoomError.invalidParameter("a lineage node is model:..., dataset:..., step:..., artifact:... or file:..., not \(text)")
+            throw LoomError.invalidParameter("a lineage node is model:..., dataset:..., step:..., artifact:..., file:... or deployment:..., not \(text)")
         }
     }
 
@@ -120,6 +120,11 @@ extension TrackingService {
             var d = ["pipeline": run.pipeline, "state": step.state.rawValue]
             if let t = step.trackingRunID { d["run"] = t }
             return d
+        case "deployment":
+            let parts = rest.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let e = try? await store.endpoint(name: parts[0], workspace: workspace),
+                let d = try? await store.deployments(endpoint: parts[0], workspace: workspace).first(where: { $0.name == parts[1] }) else { return [:] }
+            return ["runtime": d.runtime.rawValue, "traffic": "\(e.traffic[d.name] ?? 0)%"]
         case "artifact":
             if rest.hasPrefix("runs:/"), let run = rest.dropFirst("runs:/".count).split(separator: "/").first { return ["run": String(run)] }
             return [:]

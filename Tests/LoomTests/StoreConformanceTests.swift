@@ -52,6 +52,11 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: TestBackend.available)
+    func endpoints(_ backend: TestBackend) async throws {
+        try await withTestStore(backend) { _, t in try await StoreConformance.endpoints(t) }
+    }
+
+    @Test(arguments: TestBackend.available)
     func lineage(_ backend: TestBackend) async throws {
         try await withTestStore(backend) { _, t in try await StoreConformance.lineage(t) }
     }

@@ -33,11 +33,21 @@ def test_no_server_errors_and_responses_match_the_spec():
         result = run_schemathesis(
             server,
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-            ["--phases", "examples,coverage,fuzzing"],
+            ["--phases", "examples,coverage,fuzzing", "--exclude-operation-id", "invokeEndpoint"],
         )
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-12000:]
         assert "passed" in output.lower() or "no issues found" in output.lower(), output[-4000:]
+        # Scoring answers 502, 503 and 504 by design when a deployment's model server fails (and
+        # fuzzing makes process deployments of random commands): its answers must match the
+        # document, 5xx included.
+        result = run_schemathesis(
+            server,
+            "status_code_conformance,content_type_conformance,response_schema_conformance",
+            ["--phases", "examples,coverage,fuzzing", "--include-operation-id", "invokeEndpoint"],
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-12000:]
         # The server survived the fuzzing and still answers.
         import requests
         assert requests.get(server.url + "/ready").status_code == 200

@@ -2,14 +2,15 @@
 ///
 /// Nodes are named by text: `dataset:NAME@VERSION`, `model:NAME/VERSION` (a registered
 /// version), `artifact:runs:/RUN/PATH` (a model or file a run stored), `file:PATH` (data read
-/// from a path), `step:PIPELINE_RUN/STEP` (a step of a pipeline run).
+/// from a path), `step:PIPELINE_RUN/STEP` (a step of a pipeline run), `deployment:ENDPOINT/NAME`
+/// (a deployment of an online endpoint).
 public struct LineageEdge: Sendable, Codable, Hashable {
     public var workspace: String
     public var source: String
     public var target: String
     /// How: `input:NAME` (into a step), `output:NAME` (out of one), `derived:clean` (a dataset
     /// operation), `trained` (data a model was trained on), `registered` (a stored model
-    /// registered as a version).
+    /// registered as a version), `deployed` (a model version served by a deployment).
     public var relation: String
     public var creationTime: Millis
 
@@ -37,6 +38,7 @@ public enum LineageNodes {
     public static func artifact(_ uri: String) -> String { "artifact:\(uri)" }
     public static func file(_ path: String) -> String { "file:\(path)" }
     public static func step(_ pipelineRunID: String, _ step: String) -> String { "step:\(pipelineRunID)/\(step)" }
+    public static func deployment(_ endpoint: String, _ name: String) -> String { "deployment:\(endpoint)/\(name)" }
 
     /// A node's kind: the text before the first `:`.
     public static func kind(_ node: String) -> String { String(node.prefix { $0 != ":" }) }

@@ -16,6 +16,9 @@ public struct LoomError: Error, Sendable, Equatable, CustomStringConvertible {
             case payloadTooLarge = "REQUEST_LIMIT_EXCEEDED"
             case unavailable = "TEMPORARILY_UNAVAILABLE"
             case endpointNotFound = "ENDPOINT_NOT_FOUND"
+            case tooManyRequests = "TOO_MANY_REQUESTS"
+            case timedOut = "DEADLINE_EXCEEDED"
+            case badGateway = "BAD_GATEWAY"
             case internalError = "INTERNAL_ERROR"
         }
         private let base: Base
@@ -40,6 +43,12 @@ public struct LoomError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let unavailable = Code(base: .unavailable)
         /// No route matches.
         public static let endpointNotFound = Code(base: .endpointNotFound)
+        /// Too many requests at once: shed rather than queued (429).
+        public static let tooManyRequests = Code(base: .tooManyRequests)
+        /// An upstream (a model server) did not answer in time (504).
+        public static let timedOut = Code(base: .timedOut)
+        /// An upstream could not be reached or answered with something unusable (502).
+        public static let badGateway = Code(base: .badGateway)
         /// A bug or an unexpected failure.
         public static let internalError = Code(base: .internalError)
 

@@ -48,6 +48,7 @@ struct APIv1Controller {
         addPipelineRoutes(to: routes)
         addLineageRoutes(to: routes)
         addWorkerRoutes(to: routes)
+        addEndpointRoutes(to: routes)
     }
 
     static func body(_ request: Request, _ context: Context) async throws -> JSONBody {

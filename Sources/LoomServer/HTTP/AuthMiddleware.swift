@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import LoomCore
 import LoomStore
+import LoomServing
 import LoomTracking
 import Logging
 
@@ -36,7 +37,18 @@ struct AuthMiddleware: RouterMiddleware {
             context.workspace = ws
         }
         let path = request.uri.path
-        if enabled && !Self.publicPaths.contains(path) {
+        if enabled && Self.isInvocation(path) {
+            // The handler decides: an endpoint with a key of its own does not use the server's auth.
+            if let header = request.headers[.authorization], header.hasPrefix("Bearer " + ServingService.keyPrefix) {
+                context.deferredAuthError = .unauthenticated("Endpoint keys authenticate only endpoints with key auth")
+            } else {
+                do {
+                    context.actor = try await authenticate(request)
+                } catch let e as LoomError where e.code == .unauthenticated {
+                    context.deferredAuthError = e
+                }
+            }
+        } else if enabled && !Self.publicPaths.contains(path) {
             do {
                 context.actor = try await authenticate(request)
             } catch let e as LoomError where e.code == .unauthenticated {
@@ -69,6 +81,11 @@ struct AuthMiddleware: RouterMiddleware {
                 workspace: context.workspace, status: 403, detail: "\(request.method) \(path)")])
             throw e
         }
+    }
+
+    /// `/endpoints/NAME/invocations`.
+    static func isInvocation(_ path: String) -> Bool {
+        path.hasPrefix("/endpoints/") && path.hasSuffix("/invocations")
     }
 
     func isBrowserPage(_ request: Request) -> Bool {

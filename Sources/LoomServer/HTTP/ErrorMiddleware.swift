@@ -14,6 +14,9 @@ extension LoomError.Code {
         case .permissionDenied: return .forbidden
         case .payloadTooLarge: return .contentTooLarge
         case .unavailable: return .serviceUnavailable
+        case .tooManyRequests: return .tooManyRequests
+        case .timedOut: return .gatewayTimeout
+        case .badGateway: return .badGateway
         default: return .internalServerError
         }
     }
@@ -69,26 +72,7 @@ struct ErrorMiddleware: RouterMiddleware {
         return Response(status: error.code.httpStatus, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if c.value < 0x20 {
-                    out += String(format: "\\u%04x", c.value)
-                } else {
-                    out.unicodeScalars.append(c)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func jsonString(_ s: String) -> String { JSONValue.quoted(s) }
 }
 
 /// A 404 in MLflow's shape for unknown routes.

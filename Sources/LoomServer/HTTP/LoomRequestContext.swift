@@ -10,6 +10,9 @@ public struct LoomRequestContext: RequestContext {
     public var authEnabled = false
     /// The workspace the request acts in (`X-Loom-Workspace` header, default `default`).
     public var workspace: String = Workspace.defaultName
+    /// Scoring requests (`/endpoints/NAME/invocations`) authenticate in their handler, by the
+    /// endpoint's own key or the server's auth: why the server's auth refused the caller, if it did.
+    public var deferredAuthError: LoomError?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)

@@ -1,6 +1,7 @@
 import LoomArtifacts
 import LoomCore
 import LoomStore
+import LoomServing
 import LoomTracking
 import Logging
 
@@ -14,12 +15,21 @@ public struct ServerServices: Sendable {
     /// Runs pipeline runs (nil: this server does not; submitting one is refused).
     public let pipelines: PipelineService?
 
-    public init(tracking: TrackingService, access: AccessService, configuration: ServerConfiguration, logger: Logger, pipelines: PipelineService? = nil) {
+    /// Online endpoints: their deployments' runtimes and the table invocations are routed by.
+    public let endpoints: EndpointService
+    public var serving: ServingService { endpoints.serving }
+
+    public init(
+        tracking: TrackingService, access: AccessService, configuration: ServerConfiguration, logger: Logger, pipelines: PipelineService? = nil,
+        endpoints: EndpointService? = nil
+    ) {
         self.tracking = tracking
         self.access = access
         self.configuration = configuration
         self.logger = logger
         self.pipelines = pipelines
+        self.endpoints = endpoints ?? EndpointService(
+            tracking: tracking, logRoot: configuration.dataDirectory.map { "\($0)/endpoints" }, logger: logger)
     }
 
     public var store: any MetadataStore { tracking.store }

@@ -580,6 +580,45 @@ enum Migrations {
             "ALTER TABLE step_runs ADD COLUMN invocation_json TEXT",
             "CREATE INDEX step_runs_by_state ON step_runs (state)",
         ]),
+        // Online endpoints and their deployments (issue 5). Traffic maps and settings are JSON.
+        Migration(version: 13, name: "endpoints and deployments", statements: [
+            """
+            CREATE TABLE endpoints (
+              workspace TEXT NOT NULL,
+              name TEXT NOT NULL,
+              description TEXT NOT NULL,
+              auth_mode TEXT NOT NULL,
+              key_hash TEXT,
+              traffic_json TEXT NOT NULL,
+              mirror_json TEXT NOT NULL,
+              sticky_header TEXT,
+              sampling_rate {REAL} NOT NULL,
+              concurrency_limit BIGINT,
+              timeout_ms BIGINT NOT NULL,
+              max_body_bytes BIGINT NOT NULL,
+              generation BIGINT NOT NULL,
+              created_by TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              last_updated_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, name)
+            )
+            """,
+            """
+            CREATE TABLE deployments (
+              workspace TEXT NOT NULL,
+              endpoint TEXT NOT NULL,
+              name TEXT NOT NULL,
+              model TEXT NOT NULL,
+              model_version TEXT,
+              runtime TEXT NOT NULL,
+              settings_json TEXT NOT NULL,
+              created_by TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              last_updated_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, endpoint, name)
+            )
+            """,
+        ]),
     ]
 }
 

@@ -126,6 +126,28 @@ public protocol MetadataStore: Sendable {
     /// false when it had fired for it already (another replica did).
     func recordTriggerFiring(workspace: String, pipeline: String, trigger: String, occasion: String, pipelineRunID: String?, at: Millis) async throws -> Bool
 
+    // MARK: Endpoints
+    /// Records a new endpoint (`alreadyExists` when the name is taken).
+    func createEndpoint(_ endpoint: Endpoint) async throws
+    func endpoint(name: String, workspace: String) async throws -> Endpoint?
+    /// The endpoints of a workspace, or of every workspace (nil), by name.
+    func endpoints(workspace: String?) async throws -> [Endpoint]
+    /// Saves `endpoint` if its stored generation is still `endpoint.generation`, bumping it;
+    /// nil when it changed meanwhile (`notFound` when it is gone). Every deployment named in
+    /// its traffic or mirror must exist (`invalidParameter` otherwise).
+    func updateEndpoint(_ endpoint: Endpoint) async throws -> Endpoint?
+    /// Deletes an endpoint with its deployments; false when there was none.
+    func deleteEndpoint(name: String, workspace: String) async throws -> Bool
+    /// Records a new deployment of an existing endpoint and bumps the endpoint's generation
+    /// (`notFound`, `alreadyExists`).
+    func createDeployment(_ deployment: Deployment) async throws
+    /// Replaces a deployment's model, runtime and settings; bumps the endpoint's generation.
+    func updateDeployment(_ deployment: Deployment) async throws
+    func deployments(endpoint: String, workspace: String) async throws -> [Deployment]
+    /// Deletes a deployment that gets no live or mirrored traffic (`invalidState` when it does,
+    /// `notFound` when there is none) and bumps the endpoint's generation.
+    func deleteDeployment(endpoint: String, name: String, workspace: String) async throws
+
     // MARK: Lineage
     /// Records edges; one already recorded (same workspace, ends and relation) is left as it is.
     func addLineageEdges(_ edges: [LineageEdge]) async throws

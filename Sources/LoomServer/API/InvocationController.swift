@@ -1,0 +1,66 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LoomCore
+import LoomServing
+import NIOCore
+
+/// `POST /endpoints/NAME/invocations`: scoring requests, routed by the endpoint's traffic
+/// policy (docs/deployment.md). Reads nothing from the database: the endpoint comes from the
+/// in-memory table that `EndpointService` keeps in step with the store.
+struct InvocationController {
+    typealias Context = LoomRequestContext
+    let services: ServerServices
+
+    static let deploymentHeader = HTTPField.Name("loom-deployment")!
+    static let correlationHeader = HTTPField.Name("loom-correlation-id")!
+
+    func addRoutes(to routes: Routes) {
+        let serving = services.serving
+        let authorization = Authorization(access: services.access, tracking: services.tracking)
+        routes.post("/endpoints/:name/invocations") { request, context in
+            let name = try context.parameters.require("name")
+            guard let live = serving.router.endpoint(workspace: context.workspace, name: name) else {
+                if let refused = context.deferredAuthError { throw refused }  // who may not call learns nothing
+                throw LoomError.notFound("No endpoint named \(name)")
+            }
+            if context.authEnabled || live.endpoint.auth == .key {
+                try await Self.authenticate(request, context, live.endpoint, authorization)
+            }
+            let body = try await request.body.collect(upTo: live.endpoint.maxBodyBytes)
+            let correlation = try Self.correlationID(request)
+            let sticky = live.endpoint.stickyHeader.flatMap { HTTPField.Name($0) }.flatMap { request.headers[$0] }
+            let routed = try await live.invoke(
+                ServingRequest(body: body, contentType: request.headers[.contentType], correlationID: correlation),
+                target: request.headers[Self.deploymentHeader], stickyKey: sticky)
+            var headers = HTTPFields()
+            headers[.contentType] = routed.answer.contentType
+            headers[Self.deploymentHeader] = routed.deployment
+            headers[Self.correlationHeader] = correlation
+            return Response(
+                status: HTTPResponse.Status(code: routed.answer.status), headers: headers, body: .init(byteBuffer: routed.answer.body))
+        }
+    }
+
+    /// Key auth: `Authorization: Bearer KEY` with the endpoint's key. Otherwise the server's
+    /// auth (when on), and at least the viewer role in the workspace.
+    static func authenticate(_ request: Request, _ context: Context, _ endpoint: Endpoint, _ authorization: Authorization) async throws {
+        if endpoint.auth == .key {
+            guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+                ServingService.matches(key: String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces), endpoint: endpoint)
+            else { throw LoomError.unauthenticated("Endpoint \(endpoint.name) needs its key: Authorization: Bearer KEY") }
+            return
+        }
+        if let error = context.deferredAuthError { throw error }
+        try await authorization.requireRole(context, .viewer)
+    }
+
+    /// The caller's `loom-correlation-id` (letters, digits, `-`, `_`, `.`, `:`; up to 128), or a new one.
+    static func correlationID(_ request: Request) throws(LoomError) -> String {
+        guard let given = request.headers[correlationHeader] else { return Identifiers.newHexID() }
+        guard (1...128).contains(given.utf8.count),
+            given.utf8.allSatisfy({ c in (c >= 0x30 && c <= 0x3A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F || c == 0x2E })
+        else { throw LoomError.badRequest("loom-correlation-id must be 1 to 128 letters, digits, -, _, . or :") }
+        return given
+    }
+}

@@ -1,0 +1,84 @@
+import AsyncHTTPClient
+import LoomCore
+import LoomModels
+import LoomServing
+import NIOCore
+import LoomTracking
+import Logging
+import ServiceLifecycle
+
+/// Keeps this replica's endpoints in step with the store (a change made through another
+/// replica applies within `refreshSeconds`), and on shutdown drains and stops the model
+/// servers it runs.
+public final class EndpointService: Service, Sendable {
+    public let serving: ServingService
+    let refreshSeconds: Double
+    /// A client of the service's own, shut down with it (nil: the shared one).
+    let client: HTTPClient?
+
+    /// `ownClient`: a dedicated HTTP client for forwarding (more connections per upstream than
+    /// the shared one), shut down when the service stops; only when the service runs.
+    public init(tracking: TrackingService, logRoot: String?, logger: Logger, refreshSeconds: Double = 2, ownClient: Bool = false) {
+        var client: HTTPClient?
+        if ownClient {
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+            configuration.decompression = .disabled
+            client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        }
+        self.client = client
+        self.refreshSeconds = refreshSeconds
+        self.serving = ServingService(
+            store: tracking.store, models: RegistryModels(tracking: tracking), client: client ?? HTTPClient.shared, logRoot: logRoot, logger: logger)
+    }
+
+    public func run() async throws {
+        let serving = self.serving
+        let seconds = refreshSeconds
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await serving.refresh()
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            }
+        }
+        await serving.shutdown()
+        try? await client?.shutdown()
+    }
+}
+
+/// Deployments' models come from the registry.
+struct RegistryModels: ModelSource {
+    let tracking: TrackingService
+
+    func registeredVersion(_ reference: String, workspace: String) async throws -> (name: String, version: String) {
+        guard reference.hasPrefix("models:/") else {
+            throw LoomError.invalidParameter("A deployment's model is models:/NAME/VERSION or models:/NAME@ALIAS, not '\(reference)'")
+        }
+        let rest = String(reference.dropFirst("models:/".count))
+        let version: ModelVersion
+        if let at = rest.firstIndex(of: "@") {
+            version = try await tracking.modelVersion(name: String(rest[..<at]), alias: String(rest[rest.index(after: at)...]), workspace: workspace)
+        } else {
+            let parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw LoomError.invalidParameter("A deployment's model is models:/NAME/VERSION or models:/NAME@ALIAS, not '\(reference)'")
+            }
+            version = try await tracking.modelVersion(name: parts[0], version: parts[1], workspace: workspace)
+        }
+        return (version.name, version.version)
+    }
+
+    func nativeModel(name: String, version: String, workspace: String) async throws -> LoomModel {
+        let v = try await tracking.modelVersion(name: name, version: version, workspace: workspace)
+        guard v.source.hasPrefix("runs:/") else {
+            throw LoomError.invalidParameter(
+                "Model \(name) version \(version) is not a Loom model (its source is \(v.source)): serve it with the process runtime (e.g. mlflow models serve)")
+        }
+        do {
+            return try await tracking.loadModel(v.source)
+        } catch let e as LoomError where e.code == .notFound {
+            throw LoomError.invalidParameter(
+                "Model \(name) version \(version) has no Loom model file at \(v.source): serve it with the process runtime (e.g. mlflow models serve)")
+        }
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import LoomCore
+import Logging
+import Metrics
+import NIOCore
+import Synchronization
+
+/// A deployment as it takes traffic: its runtime and its metrics.
+public final class LiveDeployment: Sendable {
+    public let deployment: Deployment
+    public let runtime: any DeploymentRuntime
+    let requests2xx: Counter
+    let requests4xx: Counter
+    let requests5xx: Counter
+    let latency: Metrics.Timer
+    let mirrored: Counter
+
+    init(_ deployment: Deployment, runtime: any DeploymentRuntime) {
+        self.deployment = deployment
+        self.runtime = runtime
+        let d = [("workspace", deployment.workspace), ("endpoint", deployment.endpoint), ("deployment", deployment.name)]
+        requests2xx = Counter(label: "loom_endpoint_requests_total", dimensions: d + [("code", "2xx")])
+        requests4xx = Counter(label: "loom_endpoint_requests_total", dimensions: d + [("code", "4xx")])
+        requests5xx = Counter(label: "loom_endpoint_requests_total", dimensions: d + [("code", "5xx")])
+        latency = Metrics.Timer(label: "loom_endpoint_request_duration_seconds", dimensions: d, preferredDisplayUnit: .seconds)
+        mirrored = Counter(label: "loom_endpoint_mirrored_total", dimensions: d)
+    }
+
+    func count(status: Int, nanoseconds: Int64) {
+        switch status {
+        case ..<400: requests2xx.increment()
+        case 400..<500: requests4xx.increment()
+        default: requests5xx.increment()
+        }
+        latency.recordNanoseconds(nanoseconds)
+    }
+
+    public var name: String { deployment.name }
+}
+
+/// What an endpoint answered, and which deployment answered it.
+public struct RoutedAnswer: Sendable {
+    public var answer: ServingAnswer
+    public var deployment: String
+}
+
+/// An endpoint as it takes traffic: its settings and deployments, fixed for one generation
+/// (a change builds a new one), and its requests in flight.
+public final class LiveEndpoint: Sendable {
+    public let endpoint: Endpoint
+    public let deployments: [String: LiveDeployment]
+    /// Live deployments with the upper end of their 0…99 bucket range, in name order.
+    let split: [(upper: Int, deployment: LiveDeployment)]
+    let mirror: (deployment: LiveDeployment, percent: Int)?
+    let inFlight = Atomic<Int>(0)
+    let mirrorsInFlight = Atomic<Int>(0)
+    let shed: Counter
+    let mirrorDropped: Counter
+    let logger: Logger
+
+    /// Mirrored copies in flight at once; more are dropped (and counted), never queued.
+    static let mirrorLimit = 64
+
+    init(_ endpoint: Endpoint, deployments: [String: LiveDeployment], logger: Logger) {
+        self.endpoint = endpoint
+        self.deployments = deployments
+        self.logger = logger
+        var upper = 0
+        var split: [(Int, LiveDeployment)] = []
+        for (name, weight) in endpoint.traffic.sorted(by: { $0.key < $1.key }) where weight > 0 {
+            guard let d = deployments[name] else { continue }
+            upper += weight
+            split.append((upper, d))
+        }
+        self.split = split
+        if let (name, percent) = endpoint.mirror.first(where: { $0.value > 0 }), let d = deployments[name] {
+            mirror = (d, percent)
+        } else {
+            mirror = nil
+        }
+        let dims = [("workspace", endpoint.workspace), ("endpoint", endpoint.name)]
+        shed = Counter(label: "loom_endpoint_shed_total", dimensions: dims)
+        mirrorDropped = Counter(label: "loom_endpoint_mirror_dropped_total", dimensions: dims)
+    }
+
+    /// The deployment a request goes to: the one named by `target` (bypassing the split), the
+    /// one `stickyKey` hashes to, or a weighted random pick.
+    func choose(target: String?, stickyKey: String?) throws(LoomError) -> LiveDeployment {
+        if let target {
+            guard let d = deployments[target] else { throw LoomError.notFound("Endpoint \(endpoint.name) has no deployment named \(target)") }
+            return d
+        }
+        guard let last = split.last else {
+            // Azure ML answers 404 here too ("no valid deployment with positive weight").
+            throw LoomError.notFound(
+                "Endpoint \(endpoint.name) has no deployment with live traffic (every weight is 0): set traffic, or name a deployment in loom-deployment")
+        }
+        let bucket = stickyKey.map(TrafficPolicy.bucket) ?? Int.random(in: 0..<last.upper)
+        for entry in split where bucket < entry.upper { return entry.deployment }
+        return last.deployment
+    }
+
+    /// Answers a request: sheds it with 429 past the concurrency limit, picks a deployment,
+    /// copies it to the mirror when the dice say so, and times the answer.
+    public func invoke(_ request: ServingRequest, target: String?, stickyKey: String?) async throws -> RoutedAnswer {
+        if let limit = endpoint.concurrencyLimit {
+            let now = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
+            if now > limit {
+                inFlight.wrappingSubtract(1, ordering: .relaxed)
+                shed.increment()
+                throw LoomError(.tooManyRequests, "Endpoint \(endpoint.name) is at its limit of \(limit) requests at once; retry later")
+            }
+        }
+        defer { if endpoint.concurrencyLimit != nil { inFlight.wrappingSubtract(1, ordering: .relaxed) } }
+        let chosen = try choose(target: target, stickyKey: stickyKey)
+        if target == nil, let mirror, Int.random(in: 0..<100) < mirror.percent {
+            copy(request, to: mirror.deployment)
+        }
+        let timeout = Duration.milliseconds(endpoint.timeoutMillis)
+        let started = ContinuousClock.now
+        do {
+            let answer = try await chosen.runtime.invoke(request, timeout: timeout)
+            chosen.count(status: answer.status, nanoseconds: Self.nanos(since: started))
+            return RoutedAnswer(answer: answer, deployment: chosen.name)
+        } catch {
+            let status = (error as? LoomError).map(Self.status) ?? 500
+            chosen.count(status: status, nanoseconds: Self.nanos(since: started))
+            throw error
+        }
+    }
+
+    /// Sends a copy to the mirror without waiting for it; its answer is counted, not returned.
+    func copy(_ request: ServingRequest, to mirror: LiveDeployment) {
+        guard mirrorsInFlight.wrappingAdd(1, ordering: .relaxed).newValue <= Self.mirrorLimit else {
+            mirrorsInFlight.wrappingSubtract(1, ordering: .relaxed)
+            mirrorDropped.increment()
+            return
+        }
+        let timeout = Duration.milliseconds(endpoint.timeoutMillis)
+        Task.detached { [self] in
+            defer { mirrorsInFlight.wrappingSubtract(1, ordering: .relaxed) }
+            let started = ContinuousClock.now
+            let status: Int
+            do {
+                status = try await mirror.runtime.invoke(request, timeout: timeout).status
+            } catch {
+                status = (error as? LoomError).map(Self.status) ?? 500
+            }
+            mirror.mirrored.increment()
+            mirror.count(status: status, nanoseconds: Self.nanos(since: started))
+        }
+    }
+
+    static func nanos(since start: ContinuousClock.Instant) -> Int64 {
+        let d = ContinuousClock.now - start
+        return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    }
+
+    /// The HTTP status an error becomes (as the server's error handler maps it).
+    static func status(_ e: LoomError) -> Int {
+        switch e.code {
+        case .invalidParameter, .badRequest, .alreadyExists, .invalidState: return 400
+        case .notFound, .endpointNotFound: return 404
+        case .unauthenticated: return 401
+        case .permissionDenied: return 403
+        case .payloadTooLarge: return 413
+        case .tooManyRequests: return 429
+        case .unavailable: return 503
+        case .timedOut: return 504
+        case .badGateway: return 502
+        default: return 500
+        }
+    }
+}
+
+/// The endpoints this server answers for, by workspace and name; swapped whole on a change so
+/// that the request path takes one lock and no database read.
+public final class EndpointRouter: Sendable {
+    struct Key: Hashable {
+        let workspace: String
+        let name: String
+    }
+
+    let table = Mutex<[Key: LiveEndpoint]>([:])
+
+    public init() {}
+
+    public func endpoint(workspace: String, name: String) -> LiveEndpoint? {
+        table.withLock { $0[Key(workspace: workspace, name: name)] }
+    }
+
+    func replace(_ live: LiveEndpoint) -> LiveEndpoint? {
+        table.withLock { t in
+            let key = Key(workspace: live.endpoint.workspace, name: live.endpoint.name)
+            let old = t[key]
+            t[key] = live
+            return old
+        }
+    }
+
+    func remove(workspace: String, name: String) -> LiveEndpoint? {
+        table.withLock { $0.removeValue(forKey: Key(workspace: workspace, name: name)) }
+    }
+
+    var all: [LiveEndpoint] { table.withLock { Array($0.values) } }
+}

@@ -1,0 +1,389 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import LoomCore
+import LoomModels
+import LoomServer
+import LoomServing
+import LoomTesting
+import LoomTracking
+import NIOCore
+import Synchronization
+import Testing
+
+@Suite("Scoring input and traffic rules")
+struct ScoringInputTests {
+    static func table(_ text: String) throws -> ScoringTable {
+        try Array(text.utf8).withUnsafeBytes { try ScoringTable.parse($0) }
+    }
+
+    @Test("the four MLflow input formats give the same rows")
+    func formats() throws {
+        let split = try Self.table(#"{"dataframe_split": {"columns": ["a", "b"], "data": [[1, "x"], [2.5, null]]}, "params": {}}"#)
+        #expect(split.columns == ["a", "b"])
+        #expect(split.rows == [[.number(1, raw: "1"), .string("x")], [.number(2.5, raw: nil), .null]])
+        let records = try Self.table(#"{"dataframe_records": [{"a": 1, "b": "x"}, {"a": 2.5}]}"#)
+        #expect(records == split)
+        let instances = try Self.table(#"{"instances": [{"a": 1, "b": "x"}, {"a": 2.5, "b": null}]}"#)
+        #expect(instances == split)
+        let columnar = try Self.table(#"{"inputs": {"a": [1, 2.5], "b": ["x", null]}}"#)
+        #expect(columnar == split)
+        let positional = try Self.table(#"{"inputs": [[1, "x"], [2.5, null]]}"#)
+        #expect(positional.columns.isEmpty && positional.rows == split.rows)
+    }
+
+    @Test("malformed bodies are refused, each naming what is wrong")
+    func malformed() throws {
+        for (body, says) in [
+            ("", "Malformed JSON"),
+            ("[1, 2]", "JSON object"),
+            (#"{"rows": []}"#, "Unknown member rows"),
+            (#"{}"#, "one of dataframe_split"),
+            (#"{"instances": [], "inputs": []}"#, "exactly one"),
+            (#"{"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}"#, "data[0] has 2 values; columns names 1"),
+            (#"{"dataframe_split": {"columns": ["a", "a"], "data": []}}"#, "names a twice"),
+            (#"{"dataframe_split": {"columns": [1], "data": []}}"#, "columns[0] must be a string"),
+            (#"{"dataframe_records": [{"a": 1}, 7]}"#, "dataframe_records[1] must be an object"),
+            (#"{"inputs": {"a": [1, 2], "b": [1]}}"#, "inputs.b has 1 values; inputs.a has 2"),
+            (#"{"instances": [[1], {"a": 1}]}"#, "instances[1] must be an array"),
+            (#"{"instances": [1, 2,]}"#, "Malformed JSON"),
+            (String(repeating: "[", count: 100) + String(repeating: "]", count: 100), "nested deeper"),
+        ] {
+            #expect {
+                _ = try Self.table(body)
+            } throws: { error in
+                guard let e = error as? LoomError else { return false }
+                return e.message.contains(says) && (e.code == .badRequest || e.code == .invalidParameter)
+            }
+        }
+    }
+
+    @Test("the byte parser reads what JSONDecoder reads")
+    func parserAgreesWithFoundation() throws {
+        var generator = SystemRandomNumberGenerator()
+        var numbers: [Double] = [0, -0.0, 1e-300, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 0.1, 123456789012345680, -42]
+        for _ in 0..<500 { numbers.append(Double(bitPattern: generator.next() & 0x7FEF_FFFF_FFFF_FFFF) * (Bool.random() ? 1 : -1)) }
+        let text = "[" + numbers.map { "\($0)" }.joined(separator: ",") + #", "a\"b\\c\u00e9\ud83d\ude00\n", true, false, null, {"k": [1, {"z": "y"}]}]"#
+        let ours = try JSONValue.parse(Array(text.utf8))
+        let theirs = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        guard case .array(let a) = ours, case .array(let b) = theirs else { Issue.record("not arrays"); return }
+        #expect(a.count == b.count)
+        for (x, y) in zip(a, b) {
+            if case .number(let p, _) = x, case .number(let q, _) = y {
+                #expect(p == q || (p.isNaN && q.isNaN))
+            } else {
+                #expect(x == y)
+            }
+        }
+    }
+
+    @Test("traffic maps: integers summing to 100 or 0, one mirror of at most 50%, never a live one")
+    func trafficRules() throws {
+        let names: Set<String> = ["blue", "green", "red"]
+        let ok = try TrafficPolicy.check(traffic: ["blue": 90, "green": 10], mirror: ["red": 20, "green": 0], deployments: names, endpoint: "e")
+        #expect(ok.mirror == ["red": 20])
+        _ = try TrafficPolicy.check(traffic: ["blue": 0, "green": 0], mirror: [:], deployments: names, endpoint: "e")
+        for (traffic, mirror, says) in [
+            (["blue": 90, "green": 20], [String: Int](), "sum to 110"),
+            (["blue": 90], [:], "sum to 90"),
+            (["blue": 110, "green": -10], [:], "from 0 to 100"),
+            (["ghost": 100], [:], "no deployment named ghost"),
+            (["blue": 100], ["green": 10, "red": 10], "Only one deployment"),
+            (["blue": 100], ["green": 60], "from 0 to 50"),
+            (["blue": 50, "green": 50], ["green": 10], "live or mirrored traffic, not both"),
+        ] {
+            #expect {
+                _ = try TrafficPolicy.check(traffic: traffic, mirror: mirror, deployments: names, endpoint: "e")
+            } throws: { ($0 as? LoomError)?.message.contains(says) == true }
+        }
+        // Sticky buckets are stable and spread.
+        #expect(TrafficPolicy.bucket("customer-17") == TrafficPolicy.bucket("customer-17"))
+        #expect(Set((0..<1000).map { TrafficPolicy.bucket("k\($0)") }).count > 90)
+    }
+}
+
+/// A small HTTP server on a loopback port, standing in for a model server Loom does not run.
+final class Upstream: Sendable {
+    let hits = Mutex<[String: Int]>([:])
+    let bodies = Mutex<[String]>([])
+
+    func count(_ path: String) -> Int { hits.withLock { $0[path] ?? 0 } }
+
+    /// Runs the upstream while `body` runs; `body` gets its base URL.
+    func run<T: Sendable>(_ body: @escaping @Sendable (String) async throws -> T) async throws -> T {
+        let router = Router()
+        router.post("/score") { request, context in
+            let text = String(buffer: try await request.body.collect(upTo: 1 << 20))
+            self.hits.withLock { $0["/score", default: 0] += 1 }
+            self.bodies.withLock { $0.append(text) }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"predictions": ["upstream"]}"#)))
+        }
+        router.post("/mirror") { _, _ in
+            self.hits.withLock { $0["/mirror", default: 0] += 1 }
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"predictions": ["mirror"]}"#)))
+        }
+        router.post("/slow") { _, _ in
+            self.hits.withLock { $0["/slow", default: 0] += 1 }
+            try await Task.sleep(for: .milliseconds(400))
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"predictions": ["slow"]}"#)))
+        }
+        router.post("/fail") { _, _ in
+            Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: #"{"error": "boom"}"#)))
+        }
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: TestStore.logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await app.run()
+                return nil
+            }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw LoomError.internalError("the upstream did not start") }
+            let result = try await body("http://127.0.0.1:\(port)")
+            group.cancelAll()
+            return result
+        }
+    }
+}
+
+@Suite("Endpoints")
+struct EndpointTests {
+    /// Registers `churn` version 1 (logistic) and 2 (gradient-boosted trees), trained on a
+    /// small table: tenure and monthly (numbers), plan (text), churned (0/1: monthly above 37).
+    static func registerModels(_ tracking: TrackingService, folder: URL) async throws {
+        var lines = ["tenure,plan,monthly,churned"]
+        for i in 0..<300 {
+            let tenure = i % 60
+            let plan = ["basic", "plus", "pro"][i % 3]
+            let monthly = 20 + Double(i % 7) * 5
+            let churned = monthly > 37 ? 1 : 0
+            lines.append("\(tenure),\(plan),\(monthly),\(churned)")
+        }
+        let file = folder.appendingPathComponent("churn.csv")
+        try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+        for family in [ModelFamily.logistic, .gbdt] {
+            var request = TrainingRequest(data: .path(file.path), options: TrainingOptions(family: family, target: "churned"))
+            request.registerAs = "churn"
+            _ = try await tracking.trainModel(request)
+        }
+    }
+
+    /// An answer of an endpoint: status, JSON body (empty when not an object), headers.
+    struct Reply: @unchecked Sendable {
+        var code: HTTPResponse.Status
+        var answer: [String: Any]
+        var headers: HTTPFields
+        var deployment: String? { headers[EndpointTests.deploymentHeader] }
+    }
+
+    static func invoke(_ client: any TestClientProtocol, _ endpoint: String, _ body: String, headers: HTTPFields = [:]) async throws -> Reply {
+        var h = headers
+        h[.contentType] = "application/json"
+        return try await client.execute(uri: "/endpoints/\(endpoint)/invocations", method: .post, headers: h, body: ByteBuffer(string: body)) { response in
+            let object = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any] ?? [:]
+            return Reply(code: response.status, answer: object, headers: response.headers)
+        }
+    }
+
+    static let deploymentHeader = HTTPField.Name("loom-deployment")!
+
+    @Test("native deployments score every input format, check signatures, and follow the traffic map", arguments: TestBackend.available)
+    func nativeScoringAndTraffic(_ backend: TestBackend) async throws {
+        try await withTestApp(backend) { client, services, _ in try await Self.nativeScenario(client, services) }
+    }
+
+    static func nativeScenario(_ client: any TestClientProtocol, _ services: ServerServices) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loom-ep-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try await Self.registerModels(services.tracking, folder: folder)
+        try? FileManager.default.removeItem(at: folder)
+        try await services.tracking.setAlias(name: "churn", alias: "champion", version: "1")
+
+        var (status, body) = try await client.json(.post, "/api/v1/endpoints", body: #"{"name": "churn", "description": "churn scores"}"#)
+        #expect(status == .created && body["scoring_uri"] as? String == "/endpoints/churn/invocations")
+        (status, body) = try await client.json(.post, "/api/v1/endpoints/churn/deployments", body: #"{"name": "blue", "model": "models:/churn@champion"}"#)
+        #expect(status == .created && body["model_version"] as? String == "churn/1" && body["traffic"] as? Int == 0 && body["ready"] as? Bool == true)
+        (status, body) = try await client.json(.post, "/api/v1/endpoints/churn/deployments", body: #"{"name": "green", "model": "models:/churn/2"}"#)
+        #expect(status == .created && body["model_version"] as? String == "churn/2")
+
+        // No live traffic yet: 503, but the header reaches a deployment directly.
+        var r = try await Self.invoke(client, "churn", #"{"dataframe_records": [{"tenure": 3, "plan": "basic", "monthly": 20}]}"#)
+        #expect(r.code == .notFound && (r.answer["message"] as? String)?.contains("no deployment with live traffic") == true)
+        r = try await Self.invoke(
+            client, "churn", #"{"dataframe_records": [{"tenure": 3, "plan": "basic", "monthly": 20}]}"#, headers: [Self.deploymentHeader: "green"])
+        #expect(r.code == .ok && r.deployment == "green" && (r.answer["predictions"] as? [Int])?.count == 1)
+        #expect(r.headers[HTTPField.Name("loom-correlation-id")!]?.isEmpty == false)
+
+        (status, body) = try await client.json(.put, "/api/v1/endpoints/churn/traffic", body: #"{"traffic": {"blue": 100}}"#)
+        #expect(status == .ok && body["traffic"] as? [String: Int] == ["blue": 100])
+
+        // Every format scores the same rows the same way.
+        let bodies = [
+            #"{"dataframe_split": {"columns": ["tenure", "plan", "monthly"], "data": [[3, "basic", 20], [50, "pro", 50], [40, "plus", 25]]}}"#,
+            #"{"dataframe_records": [{"tenure": 3, "plan": "basic", "monthly": 20}, {"tenure": 50, "plan": "pro", "monthly": 50}, {"tenure": 40, "plan": "plus", "monthly": 25}]}"#,
+            #"{"instances": [{"tenure": 3, "plan": "basic", "monthly": 20}, {"tenure": 50, "plan": "pro", "monthly": 50}, {"tenure": 40, "plan": "plus", "monthly": 25}]}"#,
+            #"{"inputs": {"tenure": [3, 50, 40], "plan": ["basic", "pro", "plus"], "monthly": [20, 50, 25]}}"#,
+        ]
+        var seen: [[Int]] = []
+        for b in bodies {
+            r = try await Self.invoke(client, "churn", b)
+            #expect(r.code == .ok && r.deployment == "blue", "\(b): \(r.answer)")
+            seen.append(try #require(r.answer["predictions"] as? [Int]))
+        }
+        #expect(Set(seen.map { $0.description }).count == 1)
+        #expect(seen[0] == [0, 1, 0], "the model learned the rule: \(seen[0])")
+        // The same rows, scored by the model in process, agree.
+        let model = try await services.tracking.loadModel("models:/churn/1")
+        let frame = try NativeRuntime(model: model).frame(try ScoringInputTests.table(bodies[0]))
+        #expect(try model.predict(frame).labels.map(Int.init) == seen[0])
+
+        // Wrong shapes and types: 400 naming the field; nothing else changes.
+        for (bad, says) in [
+            (#"{"dataframe_records": [{"tenure": 3, "plan": "basic"}]}"#, "missing input column monthly"),
+            (#"{"dataframe_records": [{"tenure": "three", "plan": "basic", "monthly": 20}]}"#, "Column tenure, row 0: expected a number"),
+            (#"{"dataframe_records": [{"tenure": 3, "plan": ["a"], "monthly": 20}]}"#, "Column plan, row 0"),
+            (#"{"instances": [[3, "basic"]]}"#, "Row 0 has 2 values; the model takes 3"),
+            (#"{"dataframe_records": []}"#, "no rows"),
+            (#"{"dataframe_split": {"columns": ["tenure"], "data": [[1, 2]]}}"#, "data[0] has 2 values"),
+            ("not json", "Malformed JSON"),
+        ] {
+            r = try await Self.invoke(client, "churn", bad)
+            #expect(r.code == .badRequest, "\(bad)")
+            #expect((r.answer["message"] as? String)?.contains(says) == true, "\(bad): \(r.answer)")
+        }
+        #expect(try await Self.invoke(client, "nope", bodies[0]).code == .notFound)
+        #expect(try await Self.invoke(client, "churn", bodies[0], headers: [Self.deploymentHeader: "ghost"]).code == .notFound)
+
+        // Bad traffic maps are refused whole; the map stays as it was.
+        for bad in [
+            #"{"traffic": {"blue": 90, "green": 20}}"#, #"{"traffic": {"blue": 50, "ghost": 50}}"#, #"{"traffic": {"blue": 99.5, "green": 0.5}}"#,
+            #"{"mirror": {"green": 10, "blue": 5}}"#, #"{"mirror": {"green": 60}}"#, #"{"mirror": {"blue": 10}}"#, #"{}"#,
+        ] {
+            (status, body) = try await client.json(.put, "/api/v1/endpoints/churn/traffic", body: bad)
+            #expect(status == .badRequest, "\(bad): \(body)")
+        }
+        #expect(try await services.store.endpoint(name: "churn", workspace: "default")?.traffic == ["blue": 100])
+        // A deployment with live traffic cannot be deleted; one without can.
+        (status, body) = try await client.json(.delete, "/api/v1/endpoints/churn/deployments/blue")
+        #expect(status == .badRequest && (body["message"] as? String)?.contains("set it to 0") == true)
+
+        // A 50/50 split sends requests to both.
+        (status, _) = try await client.json(.put, "/api/v1/endpoints/churn/traffic", body: #"{"traffic": {"blue": 50, "green": 50}}"#)
+        #expect(status == .ok)
+        var answered: [String: Int] = [:]
+        for _ in 0..<60 {
+            r = try await Self.invoke(client, "churn", bodies[1])
+            #expect(r.code == .ok)
+            answered[r.deployment ?? "?", default: 0] += 1
+        }
+        #expect(Set(answered.keys) == ["blue", "green"] && answered.values.allSatisfy { $0 >= 10 }, "\(answered)")
+
+        // Sticky routing: one caller, one deployment.
+        (status, _) = try await client.json(.patch, "/api/v1/endpoints/churn", body: #"{"sticky_header": "X-Customer"}"#)
+        #expect(status == .ok)
+        for customer in ["ann", "bob", "cy"] {
+            var got: Set<String> = []
+            for _ in 0..<8 {
+                got.insert(try await Self.invoke(client, "churn", bodies[1], headers: [HTTPField.Name("x-customer")!: customer]).deployment ?? "?")
+            }
+            #expect(got.count == 1, "\(customer): \(got)")
+        }
+
+        // Oversized bodies: 413.
+        (status, _) = try await client.json(.patch, "/api/v1/endpoints/churn", body: #"{"max_body_bytes": 100}"#)
+        #expect(status == .ok)
+        #expect(try await Self.invoke(client, "churn", bodies[1]).code == .contentTooLarge)
+
+        // The deployment is a node of the lineage graph, downstream of its model version.
+        let edges = try await services.store.lineageEdges(of: "deployment:churn/blue", direction: .upstream, workspace: "default")
+        #expect(edges.map(\.source) == ["model:churn/1"] && edges.first?.relation == "deployed")
+
+        // Listing and detail.
+        (status, body) = try await client.json(.get, "/api/v1/endpoints/churn")
+        let deployments = try #require(body["deployments"] as? [[String: Any]])
+        #expect(deployments.map { $0["name"] as? String } == ["blue", "green"] && deployments.map { $0["traffic"] as? Int } == [50, 50])
+        (status, body) = try await client.json(.get, "/api/v1/endpoints")
+        #expect((body["items"] as? [[String: Any]])?.count == 1)
+        (status, _) = try await client.json(.delete, "/api/v1/endpoints/churn")
+        #expect(status == .noContent)
+        #expect(try await Self.invoke(client, "churn", bodies[1]).code == .notFound)
+    }
+
+    @Test("external deployments: forwarding, mirroring, timeouts, load shedding, keys", arguments: [TestBackend.sqlite])
+    func externalMirrorAndLimits(_ backend: TestBackend) async throws {
+        let upstream = Upstream()
+        try await upstream.run { base in
+            try await withTestApp(backend) { client, services, _ in
+                var (status, body) = try await client.json(.post, "/api/v1/endpoints", body: #"{"name": "ext", "timeout_ms": 200}"#)
+                #expect(status == .created)
+                for (name, path) in [("live", "/score"), ("shadow", "/mirror"), ("slow", "/slow"), ("broken", "/fail")] {
+                    (status, body) = try await client.json(
+                        .post, "/api/v1/endpoints/ext/deployments", body: #"{"name": "\#(name)", "runtime": "external", "url": "\#(base)\#(path)"}"#)
+                    #expect(status == .created, "\(body)")
+                }
+                (status, body) = try await client.json(
+                    .post, "/api/v1/endpoints/ext/deployments", body: #"{"name": "bad", "runtime": "external", "url": "file:///etc/passwd"}"#)
+                #expect(status == .badRequest)
+                (status, body) = try await client.json(.put, "/api/v1/endpoints/ext/traffic", body: #"{"traffic": {"live": 100}, "mirror": {"shadow": 50}}"#)
+                #expect(status == .ok)
+
+                // Every answer comes from the live deployment; about half are copied to the mirror.
+                for i in 0..<40 {
+                    let r = try await Self.invoke(client, "ext", #"{"instances": [[\#(i)]]}"#)
+                    #expect(r.code == .ok && r.deployment == "live" && (r.answer["predictions"] as? [String]) == ["upstream"])
+                }
+                #expect(upstream.count("/score") == 40)
+                #expect(upstream.bodies.withLock { $0.last } == #"{"instances": [[39]]}"#, "the body goes as it came")
+                var mirrored = 0
+                for _ in 0..<100 {
+                    mirrored = upstream.count("/mirror")
+                    if mirrored >= 5 { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect((5...35).contains(mirrored), "mirrored \(mirrored) of 40")
+                // Requests aimed at a deployment are not mirrored.
+                try await Task.sleep(for: .milliseconds(200))
+                let before = upstream.count("/mirror")
+                for _ in 0..<20 {
+                    let r = try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "live"])
+                    #expect(r.code == .ok && r.deployment == "live")
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(upstream.count("/mirror") == before)
+
+                // An upstream's own error comes back as it is; a slow one times out with 504.
+                var r = try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "broken"])
+                #expect(r.code == .internalServerError && r.answer["error"] as? String == "boom")
+                r = try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "slow"])
+                #expect(r.code == .gatewayTimeout && (r.answer["message"] as? String)?.contains("did not answer within 200 ms") == true)
+
+                // Past the concurrency limit, requests are shed with 429 rather than queued.
+                (status, _) = try await client.json(.patch, "/api/v1/endpoints/ext", body: #"{"concurrency_limit": 2, "timeout_ms": 5000}"#)
+                #expect(status == .ok)
+                let codes = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    for _ in 0..<6 {
+                        group.addTask { try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "slow"]).code }
+                    }
+                    var all: [HTTPResponse.Status] = []
+                    for try await c in group { all.append(c) }
+                    return all
+                }
+                #expect(codes.filter { $0 == .ok }.count == 2 && codes.filter { $0 == .tooManyRequests }.count == 4, "\(codes)")
+
+                // Key auth: the endpoint's own key, shown once.
+                (status, body) = try await client.json(.patch, "/api/v1/endpoints/ext", body: #"{"auth": "key", "concurrency_limit": null}"#)
+                let key = try #require(body["key"] as? String)
+                #expect(key.hasPrefix("loomep_"))
+                #expect(try await Self.invoke(client, "ext", "{}").code == .unauthorized)
+                #expect(try await Self.invoke(client, "ext", "{}", headers: [.authorization: "Bearer loomep_wrong"]).code == .unauthorized)
+                #expect(try await Self.invoke(client, "ext", "{}", headers: [.authorization: "Bearer \(key)"]).code == .ok)
+                (status, body) = try await client.json(.get, "/api/v1/endpoints/ext")
+                #expect(body["key"] == nil && body["auth"] as? String == "key")
+                _ = services
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+"""Online endpoints end to end (docs/deployment.md): a real `loom server`, the `loom endpoint`
+CLI, and real model-server processes over loopback.
+
+- a native deployment of a model trained with `loom train`, scored in every MLflow input format;
+- a process deployment of two replicas that Loom starts, health-checks and, when one is killed,
+  restarts while the other serves;
+- an external deployment (a server Loom does not run) sharing live traffic;
+- bad input, bad traffic maps and deleting a live deployment refused; a graceful stop of the
+  server stops the processes it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+import loomproc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODEL_SERVER = os.path.join(HERE, "support", "model_server.py")
+
+
+def cli(server, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    p = subprocess.run([loomproc.loom_bin(), *args, "--server", server.url], capture_output=True, text=True, timeout=60)
+    if check:
+        assert p.returncode == 0, f"loom {' '.join(args)}: {p.stdout}\n{p.stderr}"
+    return p
+
+
+def cli_json(server, *args: str):
+    return json.loads(cli(server, *args, "--json").stdout)
+
+
+def wait_for(predicate, timeout: float = 30, what: str = "condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}: {last}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped) is not alive.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def setup():
+    data = loomproc.temp_data_dir("loom-endpoints-")
+    rng = np.random.default_rng(7)
+    n = 600
+    df = pd.DataFrame({
+        "tenure": rng.integers(0, 60, n),
+        "plan": rng.choice(["basic", "plus", "pro"], n),
+        "monthly": rng.normal(40, 12, n).round(2),
+    })
+    df["churned"] = ((df.monthly > 45) | ((df.tenure < 6) & (df.plan == "basic"))).astype(int)
+    csv = os.path.join(data, "churn.csv")
+    df.to_csv(csv, index=False)
+    store = os.path.join(data, "store")
+    for family in ["logistic", "gbdt"]:
+        p = subprocess.run([loomproc.loom_bin(), "train", "--data", csv, "--target", "churned", "--model", family,
+                            "--register", "churn", "--data-dir", store, "--json"], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+    server = loomproc.LoomServer(data=store, env={"LOOM_ENDPOINT_REFRESH": "0.5"}).start()
+    yield server, data, df
+    server.stop()
+    loomproc.remove(data)
+
+
+def score(server, body, endpoint="churn", deployment=None, **kw):
+    headers = {"Content-Type": "application/json"}
+    if deployment:
+        headers["loom-deployment"] = deployment
+    return requests.post(f"{server.url}/endpoints/{endpoint}/invocations", data=json.dumps(body), headers=headers, timeout=30, **kw)
+
+
+def test_native_process_external_crash_and_shutdown(setup):
+    server, data, df = setup
+    shown = cli_json(server, "endpoint", "create", "churn", "--description", "churn scores", "--timeout-ms", "5000")
+    assert shown["scoring_uri"] == "/endpoints/churn/invocations" and shown["traffic"] == {}
+
+    # Native: the registered Loom model, served in process.
+    d = cli_json(server, "endpoint", "deploy", "churn", "--name", "blue", "--model", "models:/churn/1")
+    assert d["model_version"] == "churn/1" and d["traffic"] == 0 and d["ready"] is True
+    cli(server, "endpoint", "traffic", "churn", "blue=100")
+    rows = df.head(5)
+    split = {"dataframe_split": {"columns": ["tenure", "plan", "monthly"], "data": rows[["tenure", "plan", "monthly"]].values.tolist()}}
+    records = {"dataframe_records": rows[["tenure", "plan", "monthly"]].to_dict(orient="records")}
+    columnar = {"inputs": {c: rows[c].tolist() for c in ["tenure", "plan", "monthly"]}}
+    answers = []
+    for body in [split, records, {"instances": records["dataframe_records"]}, columnar]:
+        r = score(server, body)
+        assert r.status_code == 200, r.text
+        assert r.headers["loom-deployment"] == "blue" and r.headers.get("loom-correlation-id")
+        answers.append(r.json()["predictions"])
+    assert all(a == answers[0] for a in answers) and set(answers[0]) <= {0, 1} and len(answers[0]) == 5
+    # The same answers as `loom predict` on the same rows.
+    rows_csv = os.path.join(data, "rows.csv")
+    rows.to_csv(rows_csv, index=False)
+    predict = subprocess.run([loomproc.loom_bin(), "predict", "--model", "models:/churn/1", "--data", rows_csv, "--output", os.path.join(data, "p.csv"),
+                              "--data-dir", server.data], capture_output=True, text=True, timeout=60)
+    assert predict.returncode == 0, predict.stderr
+    assert pd.read_csv(os.path.join(data, "p.csv"))["prediction"].astype(int).tolist() == answers[0]
+    # Lineage reaches from the deployment back to the data its model was trained on.
+    lineage = subprocess.run([loomproc.loom_bin(), "lineage", "deployment:churn/blue", "--up", "--json", "--data", server.data],
+                             capture_output=True, text=True, timeout=60)
+    assert lineage.returncode == 0, lineage.stderr
+    ids = [n["id"] for n in json.loads(lineage.stdout)["nodes"]]
+    assert "model:churn/1" in ids and any(i.startswith(("file:", "dataset:")) for i in ids), ids
+    # The CLI scores too.
+    body_file = os.path.join(data, "body.json")
+    with open(body_file, "w") as f:
+        json.dump(split, f)
+    assert json.loads(cli(server, "endpoint", "invoke", "churn", "--data", body_file).stdout)["predictions"] == answers[0]
+
+    # Bad input: a 400 naming the field; unknown endpoints and deployments: 404.
+    r = score(server, {"dataframe_records": [{"tenure": 3, "plan": "basic"}]})
+    assert r.status_code == 400 and "monthly" in r.json()["message"]
+    r = score(server, {"dataframe_records": [{"tenure": "x", "plan": "basic", "monthly": 3}]})
+    assert r.status_code == 400 and "Column tenure" in r.json()["message"]
+    assert score(server, split, endpoint="nope").status_code == 404
+    assert score(server, split, deployment="ghost").status_code == 404
+    assert requests.post(f"{server.url}/endpoints/churn/invocations", data=b"{not json", timeout=10).status_code == 400
+
+    # Process: two replicas of a model server Loom runs.
+    pids = os.path.join(data, "pids")
+    os.makedirs(pids, exist_ok=True)
+    cli(server, "endpoint", "deploy", "churn", "--name", "proc", "--runtime", "process", "--command", f"{sys.executable} {MODEL_SERVER}",
+        "--replicas", "2", "--env", f"PID_DIR={pids}", "--env", "PREDICTION=7")
+
+    def replicas():
+        d = requests.get(f"{server.url}/api/v1/endpoints/churn/deployments/proc", timeout=10).json()
+        return d.get("replicas") or []
+
+    wait_for(lambda: len(replicas()) == 2 and all(r["ready"] for r in replicas()), what="both replicas ready")
+    seen = set()
+    for _ in range(20):
+        r = score(server, split, deployment="proc")
+        assert r.status_code == 200 and r.json()["predictions"] == ["7"] * 5, r.text
+        seen.add(r.json()["replica"])
+    assert seen == {"0", "1"}, seen
+
+    # A replica crashes: the other serves meanwhile; Loom restarts it.
+    victim = int(open(os.path.join(pids, "replica-0.pid")).read())
+    os.kill(victim, signal.SIGKILL)
+    for _ in range(30):
+        r = score(server, split, deployment="proc")
+        assert r.status_code == 200, r.text
+    wait_for(lambda: all(r["ready"] for r in replicas()) and replicas()[0]["restarts"] >= 1, what="replica 0 restarted")
+    restarted = int(open(os.path.join(pids, "replica-0.pid")).read())
+    assert restarted != victim and alive(restarted)
+    shown = cli(server, "endpoint", "show", "churn").stdout
+    assert "proc" in shown and "2/2" in shown and "restart" in shown
+
+    # External: a model server Loom does not run, sharing live traffic.
+    port = loomproc.free_port()
+    upstream = subprocess.Popen([sys.executable, MODEL_SERVER, str(port)], env={**os.environ, "PREDICTION": "ext", "LOOM_REPLICA": "ext"})
+    try:
+        wait_for(lambda: _ping(port), what="the external server")
+        cli(server, "endpoint", "deploy", "churn", "--name", "ext", "--runtime", "external", "--url", f"http://127.0.0.1:{port}/invocations")
+        cli(server, "endpoint", "traffic", "churn", "blue=50", "ext=50")
+        by = {}
+        for _ in range(60):
+            r = score(server, split)
+            assert r.status_code == 200
+            by[r.headers["loom-deployment"]] = by.get(r.headers["loom-deployment"], 0) + 1
+        assert set(by) == {"blue", "ext"} and min(by.values()) >= 10, by
+
+        # Traffic maps that break the rules are refused and change nothing.
+        for args in [["blue=60", "ext=50"], ["blue=50", "ghost=50"], ["--mirror", "proc=60"], ["--mirror", "blue=10"]]:
+            p = cli(server, "endpoint", "traffic", "churn", *args, check=False)
+            assert p.returncode != 0 and p.stderr.strip(), args
+        assert requests.get(f"{server.url}/api/v1/endpoints/churn", timeout=10).json()["traffic"] == {"blue": 50, "ext": 50}
+        p = cli(server, "endpoint", "undeploy", "churn", "--name", "ext", check=False)
+        assert p.returncode == 1 and "set it to 0" in p.stderr
+        cli(server, "endpoint", "traffic", "churn", "blue=100", "ext=0")
+        cli(server, "endpoint", "undeploy", "churn", "--name", "ext")
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=10)
+
+    # A graceful stop stops the model servers Loom started.
+    running = [int(open(os.path.join(pids, f)).read()) for f in os.listdir(pids)]
+    assert all(alive(p) for p in running)
+    assert server.stop() == 0
+    wait_for(lambda: not any(alive(p) for p in running), timeout=15, what="the replicas to stop")
+    server.start()
+    # The endpoint survives the restart and serves again.
+    wait_for(lambda: score(server, split).status_code == 200, timeout=30, what="the endpoint after a restart")
+
+
+def _ping(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
