@@ -10,7 +10,7 @@ struct EndpointCommand: AsyncParsableCommand {
         commandName: "endpoint",
         abstract: "Online endpoints: create, deploy models, split and mirror traffic, score.",
         discussion: "These commands act through a running server (--server, default http://127.0.0.1:5000).",
-        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self, Deploy.self, Undeploy.self, Traffic.self, Invoke.self])
+        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self, Deploy.self, Undeploy.self, Traffic.self, Invoke.self, Labels.self])
 
     /// Endpoint settings shared by create and update.
     struct Settings: ParsableArguments {
@@ -265,6 +265,48 @@ struct EndpointCommand: AsyncParsableCommand {
             if let key = key ?? ProcessInfo.processInfo.environment["LOOM_ENDPOINT_KEY"] { api = ServerAPI(base: api.base, token: key) }
             let (_, answer) = try await api.call(.POST, "/endpoints/\(ServerAPI.escape(endpoint))/invocations", body: ByteBuffer(bytes: bytes), headers: headers)
             print(String(buffer: answer))
+        }
+    }
+
+    struct Labels: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Post ground-truth labels for scored requests, by correlation id.",
+            discussion: """
+                The file holds JSON Lines ({"correlation_id": "...", "label": 1} per line), a JSON array of
+                such objects, or {"labels": [...]}. They are stored next to the endpoint's collected
+                requests, where monitoring joins them by correlation id.
+                """)
+        @Argument var endpoint: String
+        @Option(help: ArgumentHelp("The labels' file, or - for standard input.", valueName: "file")) var data: String = "-"
+        @OptionGroup var connection: ServerOptions
+
+        func run() async throws {
+            let bytes: Data
+            if data == "-" {
+                bytes = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                guard let d = FileManager.default.contents(atPath: data) else { throw LoomError.notFound("no file at \(data)") }
+                bytes = d
+            }
+            let labels = try Self.parse(bytes)
+            let answer = try await connection.api().object(.POST, EndpointCommand.path(endpoint) + "/labels", json: ["labels": labels])
+            print("posted \(answer["written"] as? Int ?? 0) label\(labels.count == 1 ? "" : "s") to \(answer["path"] as? String ?? "?")")
+        }
+
+        static func parse(_ bytes: Data) throws -> [Any] {
+            let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if text.hasPrefix("[") || text.hasPrefix("{\"labels\""), let whole = try? JSONSerialization.jsonObject(with: Data(text.utf8)) {
+                if let list = whole as? [Any] { return list }
+                if let list = (whole as? [String: Any])?["labels"] as? [Any] { return list }
+            }
+            var out: [Any] = []
+            for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)), object is [String: Any] else {
+                    throw LoomError.invalidParameter("line \(i + 1) is not a JSON object")
+                }
+                out.append(object)
+            }
+            return out
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LoomCore
+import LoomStore
 import Logging
 import Metrics
 import NIOCore
@@ -14,6 +15,8 @@ public final class LiveDeployment: Sendable {
     let requests5xx: Counter
     let latency: Metrics.Timer
     let mirrored: Counter
+    let collected: Counter
+    let collectDropped: Counter
 
     init(_ deployment: Deployment, runtime: any DeploymentRuntime) {
         self.deployment = deployment
@@ -24,6 +27,8 @@ public final class LiveDeployment: Sendable {
         requests5xx = Counter(label: "loom_endpoint_requests_total", dimensions: d + [("code", "5xx")])
         latency = Metrics.Timer(label: "loom_endpoint_request_duration_seconds", dimensions: d, preferredDisplayUnit: .seconds)
         mirrored = Counter(label: "loom_endpoint_mirrored_total", dimensions: d)
+        collected = Counter(label: "loom_endpoint_collected_total", dimensions: d)
+        collectDropped = Counter(label: "loom_endpoint_collect_dropped_total", dimensions: d)
     }
 
     func count(status: Int, nanoseconds: Int64) {
@@ -57,13 +62,16 @@ public final class LiveEndpoint: Sendable {
     let shed: Counter
     let mirrorDropped: Counter
     let logger: Logger
+    /// Where sampled requests go (nil: nowhere).
+    let collector: RequestCollector?
 
     /// Mirrored copies in flight at once; more are dropped (and counted), never queued.
     static let mirrorLimit = 64
 
-    init(_ endpoint: Endpoint, deployments: [String: LiveDeployment], logger: Logger) {
+    init(_ endpoint: Endpoint, deployments: [String: LiveDeployment], collector: RequestCollector?, logger: Logger) {
         self.endpoint = endpoint
         self.deployments = deployments
+        self.collector = collector
         self.logger = logger
         var upper = 0
         var split: [(Int, LiveDeployment)] = []
@@ -120,13 +128,32 @@ public final class LiveEndpoint: Sendable {
         let started = ContinuousClock.now
         do {
             let answer = try await chosen.runtime.invoke(request, timeout: timeout)
-            chosen.count(status: answer.status, nanoseconds: Self.nanos(since: started))
+            let nanos = Self.nanos(since: started)
+            chosen.count(status: answer.status, nanoseconds: nanos)
+            collect(request, answer.status, answer.body, chosen, nanos, mirrored: false)
             return RoutedAnswer(answer: answer, deployment: chosen.name)
         } catch {
+            let nanos = Self.nanos(since: started)
             let status = (error as? LoomError).map(Self.status) ?? 500
-            chosen.count(status: status, nanoseconds: Self.nanos(since: started))
+            chosen.count(status: status, nanoseconds: nanos)
+            collect(request, status, Self.errorBody(error), chosen, nanos, mirrored: false)
             throw error
         }
+    }
+
+    /// Offers a sampled request and its answer to the collector (never waits).
+    func collect(_ request: ServingRequest, _ status: Int, _ body: @autoclosure () -> ByteBuffer, _ d: LiveDeployment, _ nanos: Int64, mirrored: Bool) {
+        guard let collector, endpoint.samplingRate > 0, endpoint.samplingRate >= 1 || Double.random(in: 0..<1) < endpoint.samplingRate else { return }
+        let record = CollectedRecord(
+            workspace: endpoint.workspace, endpoint: endpoint.name, deployment: d.name, correlationID: request.correlationID, time: LoomStore.Clock.nowMillis(),
+            latencyNanos: nanos, status: status, mirrored: mirrored, request: request.body, response: body())
+        if collector.offer(record) { d.collected.increment() } else { d.collectDropped.increment() }
+    }
+
+    /// An error as the server renders it.
+    static func errorBody(_ error: any Error) -> ByteBuffer {
+        let e = error as? LoomError ?? LoomError.internalError("Internal server error")
+        return ByteBuffer(string: "{\"error_code\":\(JSONValue.quoted(e.code.mlflowCode)),\"message\":\(JSONValue.quoted(e.message))}")
     }
 
     /// Sends a copy to the mirror without waiting for it; its answer is counted, not returned.
@@ -141,13 +168,17 @@ public final class LiveEndpoint: Sendable {
             defer { mirrorsInFlight.wrappingSubtract(1, ordering: .relaxed) }
             let started = ContinuousClock.now
             let status: Int
+            let body: ByteBuffer
             do {
-                status = try await mirror.runtime.invoke(request, timeout: timeout).status
+                let answer = try await mirror.runtime.invoke(request, timeout: timeout)
+                (status, body) = (answer.status, answer.body)
             } catch {
-                status = (error as? LoomError).map(Self.status) ?? 500
+                (status, body) = ((error as? LoomError).map(Self.status) ?? 500, Self.errorBody(error))
             }
+            let nanos = Self.nanos(since: started)
             mirror.mirrored.increment()
-            mirror.count(status: status, nanoseconds: Self.nanos(since: started))
+            mirror.count(status: status, nanoseconds: nanos)
+            collect(request, status, body, mirror, nanos, mirrored: true)
         }
     }
 

@@ -5,6 +5,7 @@ import LoomCore
 import LoomModels
 import LoomStore
 import Logging
+import NIOCore
 import Synchronization
 
 /// Where deployments get their models: the registry (LoomTracking implements it).
@@ -28,11 +29,16 @@ public final class ServingService: Sendable {
     let logRoot: String?
     /// Serializes table rebuilds (refresh and changes made here).
     let rebuilding = AsyncLock()
+    /// Where sampled requests and posted labels go (nil: nowhere).
+    public let collector: RequestCollector?
 
-    public init(store: any MetadataStore, models: any ModelSource, client: HTTPClient, logRoot: String?, logger: Logger) {
+    public init(
+        store: any MetadataStore, models: any ModelSource, client: HTTPClient, collector: RequestCollector?, logRoot: String?, logger: Logger
+    ) {
         self.store = store
         self.models = models
         self.forwarder = HTTPForwarder(client: client)
+        self.collector = collector
         self.logRoot = logRoot
         self.logger = logger
     }
@@ -244,6 +250,55 @@ public final class ServingService: Sendable {
             creationTime: Clock.nowMillis())])
     }
 
+    // MARK: Labels
+
+    /// A ground-truth label for a scored request, found by its correlation id.
+    public struct Label: Sendable {
+        public var correlationID: String
+        public var label: JSONValue
+        /// When the truth was known (default: now).
+        public var time: Millis?
+
+        public init(correlationID: String, label: JSONValue, time: Millis? = nil) {
+            self.correlationID = correlationID
+            self.label = label
+            self.time = time
+        }
+    }
+
+    public static let maxLabelsPerCall = 10_000
+
+    /// Writes labels next to the endpoint's collected requests (one file per call, under the
+    /// hour it was posted); returns the file's path. Written before it returns.
+    public func postLabels(endpoint name: String, labels: [Label], workspace: String) async throws -> String {
+        _ = try await endpoint(name: name, workspace: workspace)
+        guard let collector else { throw LoomError.unavailable("This server collects no requests") }
+        guard !labels.isEmpty else { throw LoomError.invalidParameter("labels is empty") }
+        guard labels.count <= Self.maxLabelsPerCall else {
+            throw LoomError.invalidParameter("At most \(Self.maxLabelsPerCall) labels per call; got \(labels.count)")
+        }
+        for (i, l) in labels.enumerated() where !Self.isCorrelationID(l.correlationID) {
+            throw LoomError.invalidParameter("labels[\(i)].correlation_id must be 1 to 128 letters, digits, -, _, . or :")
+        }
+        let now = Clock.nowMillis()
+        let actor = AuditContext.current.actor
+        var out = ByteBuffer()
+        for l in labels {
+            let time = l.time ?? now
+            let label = String(decoding: try JSONEncoder().encode(l.label), as: UTF8.self)
+            out.writeString("{\"correlation_id\":\(JSONValue.quoted(l.correlationID)),\"label\":\(label),\"time\":\"\(RequestCollector.iso(time))\",\"time_ms\":\(time),\"posted_by\":\(JSONValue.quoted(actor))}\n")
+        }
+        let path = "\(RequestCollector.folder(workspace: workspace, endpoint: name, time: now, labels: true))/\(collector.replica)-\(now)-\(Identifiers.newHexID().prefix(8)).jsonl"
+        try await collector.sink.store(path, out)
+        return path
+    }
+
+    /// Letters, digits, `-`, `_`, `.`, `:`; 1 to 128.
+    public static func isCorrelationID(_ s: String) -> Bool {
+        (1...128).contains(s.utf8.count)
+            && s.utf8.allSatisfy { c in (c >= 0x30 && c <= 0x3A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F || c == 0x2E }
+    }
+
     // MARK: The live table
 
     /// Rebuilds what changed since the last look (every replica calls it on a timer; changes
@@ -289,7 +344,7 @@ public final class ServingService: Sendable {
                 }
             }
             for (n, old) in current?.deployments ?? [:] where live[n] == nil { retired.append(old) }
-            _ = router.replace(LiveEndpoint(e, deployments: live, logger: logger))
+            _ = router.replace(LiveEndpoint(e, deployments: live, collector: collector, logger: logger))
             return retired
         }
         // Outside the lock: draining may take a while.

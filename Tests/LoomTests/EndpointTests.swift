@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import LoomArtifacts
 import LoomCore
 import LoomModels
 import LoomServer
@@ -385,5 +386,125 @@ struct EndpointTests {
                 _ = services
             }
         }
+    }
+
+    /// Every JSON line of every file under `folder`, walking down.
+    static func jsonLines(_ artifacts: any ArtifactStore, under folder: String) async throws -> [(path: String, object: [String: Any])] {
+        var out: [(String, [String: Any])] = []
+        var stack = [folder]
+        while let next = stack.popLast() {
+            for entry in try await artifacts.list(try ArtifactPath(next)) {
+                if entry.isDirectory {
+                    stack.append(entry.path)
+                    continue
+                }
+                let bytes = try await artifacts.readAll(try ArtifactPath(entry.path), limit: 64 << 20)
+                for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+                    let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(entry.path): \(line)")
+                    out.append((entry.path, object))
+                }
+            }
+        }
+        return out
+    }
+
+    @Test("sampled requests and responses are collected as hourly JSON Lines, mirrored answers too, and labels join them", arguments: [TestBackend.sqlite])
+    func requestCollection(_ backend: TestBackend) async throws {
+        let upstream = Upstream()
+        try await upstream.run { base in
+            try await withTestApp(backend) { client, services, _ in
+                let collector = try #require(services.serving.collector)
+                let writing = Task { await collector.run() }
+                var (status, _) = try await client.json(.post, "/api/v1/endpoints", body: #"{"name": "col", "sampling_rate": 1}"#)
+                #expect(status == .created)
+                for (name, path) in [("live", "/score"), ("shadow", "/mirror"), ("broken", "/fail")] {
+                    (status, _) = try await client.json(
+                        .post, "/api/v1/endpoints/col/deployments", body: #"{"name": "\#(name)", "runtime": "external", "url": "\#(base)\#(path)"}"#)
+                    #expect(status == .created)
+                }
+                (status, _) = try await client.json(.put, "/api/v1/endpoints/col/traffic", body: #"{"traffic": {"live": 100}, "mirror": {"shadow": 50}}"#)
+                #expect(status == .ok)
+                for i in 0..<30 {
+                    let r = try await Self.invoke(
+                        client, "col", #"{"instances": [[\#(i)]]}"#, headers: [HTTPField.Name("loom-correlation-id")!: "req-\(i)"])
+                    #expect(r.code == .ok && r.headers[HTTPField.Name("loom-correlation-id")!] == "req-\(i)")
+                }
+                let failed = try await Self.invoke(client, "col", "{}", headers: [Self.deploymentHeader: "broken", HTTPField.Name("loom-correlation-id")!: "req-broken"])
+                #expect(failed.code == .internalServerError)
+                // A bad correlation id is refused before anything runs.
+                #expect(try await Self.invoke(client, "col", "{}", headers: [HTTPField.Name("loom-correlation-id")!: "no spaces"]).code == .badRequest)
+
+                // Labels, later, by correlation id; malformed ones are refused whole.
+                let labels = (0..<10).map { #"{"correlation_id": "req-\#($0)", "label": \#($0 % 2)}"# }.joined(separator: ",")
+                var body: [String: Any]
+                (status, body) = try await client.json(.post, "/api/v1/endpoints/col/labels", body: #"{"labels": [\#(labels)]}"#)
+                #expect(status == .created && body["written"] as? Int == 10)
+                for bad in [#"{"labels": []}"#, #"{"labels": [{"correlation_id": "a b", "label": 1}]}"#, #"{"labels": [{"correlation_id": "x"}]}"#, #"{}"#] {
+                    (status, _) = try await client.json(.post, "/api/v1/endpoints/col/labels", body: bad)
+                    #expect(status == .badRequest, "\(bad)")
+                }
+                (status, _) = try await client.json(.post, "/api/v1/endpoints/nope/labels", body: #"{"labels": [{"correlation_id": "x", "label": 1}]}"#)
+                #expect(status == .notFound)
+
+                // Mirrored copies finish on their own time; then everything queued is written.
+                for _ in 0..<100 where upstream.count("/mirror") < 5 { try await Task.sleep(for: .milliseconds(20)) }
+                try await Task.sleep(for: .milliseconds(200))
+                let mirrored = upstream.count("/mirror")
+                collector.finish()
+                await writing.value
+
+                let lines = try await Self.jsonLines(services.tracking.artifacts, under: "collected/default/col")
+                let requests = lines.filter { !$0.path.contains("/labels/") }
+                let live = requests.filter { $0.object["mirrored"] as? Bool == false }
+                #expect(live.count == 31, "\(live.count)")
+                #expect(Set(live.map { $0.object["correlation_id"] as? String ?? "" }) == Set((0..<30).map { "req-\($0)" } + ["req-broken"]))
+                let first = try #require(live.first { $0.object["correlation_id"] as? String == "req-7" }?.object)
+                #expect((first["request"] as? [String: Any])?["instances"] as? [[Int]] == [[7]])
+                #expect((first["response"] as? [String: Any])?["predictions"] as? [String] == ["upstream"])
+                #expect(first["deployment"] as? String == "live" && first["status"] as? Int == 200 && (first["latency_ms"] as? Double ?? -1) >= 0)
+                let broken = try #require(live.first { $0.object["correlation_id"] as? String == "req-broken" }?.object)
+                #expect(broken["status"] as? Int == 500 && broken["deployment"] as? String == "broken")
+                let copies = requests.filter { $0.object["mirrored"] as? Bool == true }
+                #expect(copies.count == mirrored && mirrored > 0 && copies.allSatisfy { $0.object["deployment"] as? String == "shadow" })
+                // Partitioned by hour: collected/WORKSPACE/ENDPOINT/YYYY/MM/DD/HH/FILE.
+                #expect(requests.allSatisfy { $0.path.split(separator: "/").count == 8 && $0.path.hasSuffix(".jsonl") }, "\(requests.first?.path ?? "")")
+                let posted = lines.filter { $0.path.contains("/labels/") }
+                #expect(posted.count == 10 && posted.allSatisfy { ($0.object["correlation_id"] as? String)?.hasPrefix("req-") == true && $0.object["label"] is Int })
+                #expect(collector.totals.dropped == 0)
+            }
+        }
+    }
+
+    @Test("a collector that falls behind drops samples and counts them, and writes what it kept")
+    func collectorDropsWhenFull() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loom-collect-\(UUID().uuidString)")
+        let artifacts = try LocalArtifactStore(root: folder.path)
+        struct Sink: CollectionSink {
+            let artifacts: any ArtifactStore
+            func store(_ path: String, _ bytes: ByteBuffer) async throws {
+                _ = try await artifacts.write(try ArtifactPath(path), bytes: bytes.readableBytesView)
+            }
+        }
+        let collector = RequestCollector(sink: Sink(artifacts: artifacts), capacity: 8, maxQueuedBytes: 1 << 20, logger: TestStore.logger)
+        func record(_ i: Int, size: Int = 10) -> CollectedRecord {
+            CollectedRecord(
+                workspace: "default", endpoint: "e", deployment: "d", correlationID: "c\(i)", time: 1_790_000_000_000, latencyNanos: 1000, status: 200,
+                mirrored: false, request: ByteBuffer(string: "{\"x\": \"\(String(repeating: "a", count: size))\"}"), response: ByteBuffer(string: "not json\nat all"))
+        }
+        // Nothing is written yet (the writer is not running): past 8 queued, samples are dropped.
+        let kept = (0..<100).filter { collector.offer(record($0)) }
+        #expect(kept == Array(0..<8) && collector.totals == (8, 92))
+        let writing = Task { await collector.run() }
+        collector.finish()
+        await writing.value
+        let lines = try await Self.jsonLines(artifacts, under: "collected/default/e")
+        #expect(lines.map { $0.object["correlation_id"] as? String } == (0..<8).map { "c\($0)" })
+        #expect(lines.first?.object["response_text"] as? String == "not json\nat all", "a body that is not JSON is kept as text")
+        #expect(lines.first?.path.hasPrefix("collected/default/e/2026/09/21/") == true, "\(lines.first?.path ?? "")")
+
+        // The byte bound holds too: one large body fills it.
+        let small = RequestCollector(sink: Sink(artifacts: artifacts), capacity: 1000, maxQueuedBytes: 4096, logger: TestStore.logger)
+        #expect(small.offer(record(0, size: 3000)) && !small.offer(record(1, size: 3000)) && small.totals == (1, 1))
+        try? FileManager.default.removeItem(at: folder)
     }
 }

@@ -88,16 +88,36 @@ def setup():
     loomproc.remove(data)
 
 
+SCORED: list[tuple[str, int]] = []  # (correlation id, status) of every answer from endpoint churn
+
+
 def score(server, body, endpoint="churn", deployment=None, **kw):
     headers = {"Content-Type": "application/json"}
     if deployment:
         headers["loom-deployment"] = deployment
-    return requests.post(f"{server.url}/endpoints/{endpoint}/invocations", data=json.dumps(body), headers=headers, timeout=30, **kw)
+    r = requests.post(f"{server.url}/endpoints/{endpoint}/invocations", data=json.dumps(body), headers=headers, timeout=30, **kw)
+    if endpoint == "churn" and "loom-correlation-id" in r.headers:
+        SCORED.append((r.headers["loom-correlation-id"], r.status_code))
+    return r
+
+
+def collected(store: str) -> list[dict]:
+    """Every record under the artifact store's collected/default/churn (labels apart)."""
+    out = []
+    root = os.path.join(store, "artifacts", "collected", "default", "churn")
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name)) as f:
+                for line in f:
+                    record = json.loads(line)
+                    record["_labels"] = "/labels/" in os.path.join(folder, name) + "/"
+                    out.append(record)
+    return out
 
 
 def test_native_process_external_crash_and_shutdown(setup):
     server, data, df = setup
-    shown = cli_json(server, "endpoint", "create", "churn", "--description", "churn scores", "--timeout-ms", "5000")
+    shown = cli_json(server, "endpoint", "create", "churn", "--description", "churn scores", "--timeout-ms", "5000", "--sampling-rate", "1")
     assert shown["scoring_uri"] == "/endpoints/churn/invocations" and shown["traffic"] == {}
 
     # Native: the registered Loom model, served in process.
@@ -136,7 +156,7 @@ def test_native_process_external_crash_and_shutdown(setup):
 
     # Bad input: a 400 naming the field; unknown endpoints and deployments: 404.
     r = score(server, {"dataframe_records": [{"tenure": 3, "plan": "basic"}]})
-    assert r.status_code == 400 and "monthly" in r.json()["message"]
+    assert r.status_code == 400 and "monthly" in r.json()["message"] and r.headers.get("loom-correlation-id")
     r = score(server, {"dataframe_records": [{"tenure": "x", "plan": "basic", "monthly": 3}]})
     assert r.status_code == 400 and "Column tenure" in r.json()["message"]
     assert score(server, split, endpoint="nope").status_code == 404
@@ -200,11 +220,29 @@ def test_native_process_external_crash_and_shutdown(setup):
         upstream.terminate()
         upstream.wait(timeout=10)
 
+    # Ground truth, later, by correlation id.
+    labels_file = os.path.join(data, "labels.jsonl")
+    with open(labels_file, "w") as f:
+        for cid, _ in SCORED[:5]:
+            f.write(json.dumps({"correlation_id": cid, "label": 1}) + "\n")
+    assert "posted 5 labels" in cli(server, "endpoint", "labels", "churn", "--data", labels_file).stdout
+
     # A graceful stop stops the model servers Loom started.
     running = [int(open(os.path.join(pids, f)).read()) for f in os.listdir(pids)]
     assert all(alive(p) for p in running)
     assert server.stop() == 0
     wait_for(lambda: not any(alive(p) for p in running), timeout=15, what="the replicas to stop")
+    # Every answered request was collected (written before the server stopped), with its
+    # deployment, status and bodies; the labels sit next to them.
+    records = collected(server.data)
+    live = {r["correlation_id"]: r for r in records if not r["_labels"] and not r["mirrored"]}
+    missing = [cid for cid, status in SCORED if cid not in live and status != 404]
+    assert not missing and len(SCORED) > 100, (len(SCORED), missing[:5])
+    assert all(live[cid]["status"] == status for cid, status in SCORED if status != 404)
+    some = live[SCORED[0][0]]
+    assert some["deployment"] == "blue" and some["request"]["dataframe_split"]["columns"] == ["tenure", "plan", "monthly"]
+    assert [r["correlation_id"] for r in records if r["_labels"]] == [cid for cid, _ in SCORED[:5]]
+
     server.start()
     # The endpoint survives the restart and serves again.
     wait_for(lambda: score(server, split).status_code == 200, timeout=30, what="the endpoint after a restart")

@@ -131,6 +131,23 @@ extension APIv1Controller {
             _ = try await serving.setTraffic(name: name, traffic: traffic, mirror: mirror, workspace: context.workspace)
             return try Self.respond(try await endpointDetail(name, context))
         }
+        // Ground truth for scored requests, by correlation id, next to the collected requests.
+        routes.post("\(p)/:name/labels") { request, context in
+            let name = try Self.param(context, "name")
+            let body = try await Self.body(request, context)
+            var labels: [ServingService.Label] = []
+            for (i, item) in try body.objects("labels").enumerated() {
+                guard let label = item.fields["label"] else { throw LoomError.invalidParameter("labels[\(i)] has no label") }
+                labels.append(ServingService.Label(correlationID: try item.requiredString("correlation_id"), label: label, time: try item.int64("time_ms")))
+            }
+            try await auth.requireRole(context, .editor)
+            let path = try await serving.postLabels(endpoint: name, labels: labels, workspace: context.workspace)
+            struct Written: Encodable, Sendable {
+                let written: Int
+                let path: String
+            }
+            return try Self.respond(Written(written: labels.count, path: path), status: .created)
+        }
         routes.post("\(p)/:name/deployments") { request, context in
             let name = try Self.param(context, "name")
             let body = try await Self.body(request, context)

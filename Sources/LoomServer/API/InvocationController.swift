@@ -30,9 +30,17 @@ struct InvocationController {
             let body = try await request.body.collect(upTo: live.endpoint.maxBodyBytes)
             let correlation = try Self.correlationID(request)
             let sticky = live.endpoint.stickyHeader.flatMap { HTTPField.Name($0) }.flatMap { request.headers[$0] }
-            let routed = try await live.invoke(
-                ServingRequest(body: body, contentType: request.headers[.contentType], correlationID: correlation),
-                target: request.headers[Self.deploymentHeader], stickyKey: sticky)
+            let routed: RoutedAnswer
+            do {
+                routed = try await live.invoke(
+                    ServingRequest(body: body, contentType: request.headers[.contentType], correlationID: correlation),
+                    target: request.headers[Self.deploymentHeader], stickyKey: sticky)
+            } catch {
+                // Errors carry the correlation id too, to find the request in collected records.
+                var response = ErrorMiddleware.response(for: ErrorMiddleware.translate(error))
+                response.headers[Self.correlationHeader] = correlation
+                return response
+            }
             var headers = HTTPFields()
             headers[.contentType] = routed.answer.contentType
             headers[Self.deploymentHeader] = routed.deployment
@@ -58,9 +66,7 @@ struct InvocationController {
     /// The caller's `loom-correlation-id` (letters, digits, `-`, `_`, `.`, `:`; up to 128), or a new one.
     static func correlationID(_ request: Request) throws(LoomError) -> String {
         guard let given = request.headers[correlationHeader] else { return Identifiers.newHexID() }
-        guard (1...128).contains(given.utf8.count),
-            given.utf8.allSatisfy({ c in (c >= 0x30 && c <= 0x3A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F || c == 0x2E })
-        else { throw LoomError.badRequest("loom-correlation-id must be 1 to 128 letters, digits, -, _, . or :") }
+        guard ServingService.isCorrelationID(given) else { throw LoomError.badRequest("loom-correlation-id must be 1 to 128 letters, digits, -, _, . or :") }
         return given
     }
 }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import LoomArtifacts
 import LoomCore
 import LoomModels
 import LoomServing
@@ -28,13 +29,16 @@ public final class EndpointService: Service, Sendable {
         }
         self.client = client
         self.refreshSeconds = refreshSeconds
+        let collector = RequestCollector(sink: ArtifactCollectionSink(artifacts: tracking.artifacts), logger: logger)
         self.serving = ServingService(
-            store: tracking.store, models: RegistryModels(tracking: tracking), client: client ?? HTTPClient.shared, logRoot: logRoot, logger: logger)
+            store: tracking.store, models: RegistryModels(tracking: tracking), client: client ?? HTTPClient.shared, collector: collector,
+            logRoot: logRoot, logger: logger)
     }
 
     public func run() async throws {
         let serving = self.serving
         let seconds = refreshSeconds
+        let collecting = Task { await serving.collector?.run() }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await serving.refresh()
@@ -42,7 +46,19 @@ public final class EndpointService: Service, Sendable {
             }
         }
         await serving.shutdown()
+        // What was collected before the stop is written before the store closes.
+        serving.collector?.finish()
+        await collecting.value
         try? await client?.shutdown()
+    }
+}
+
+/// Collected requests and labels are files in the artifact store.
+struct ArtifactCollectionSink: CollectionSink {
+    let artifacts: any ArtifactStore
+
+    func store(_ path: String, _ bytes: ByteBuffer) async throws {
+        _ = try await artifacts.write(try ArtifactPath(path), bytes: bytes.readableBytesView)
     }
 }
 
