@@ -4,22 +4,29 @@ import LoomCore
 import LoomPipelines
 import LoomStore
 import LoomTracking
+import NIOHTTP1
+import Yams
 
-/// `loom apply -f spec.yaml`: makes a spec the live one (today: pipelines, whose schedules and
-/// triggers `loom server` then fires).
+/// `loom apply -f spec.yaml`: makes a spec the live one: a pipeline (whose schedules and
+/// triggers `loom server` then fires), or a rollout (`kind: rollout`, started on a running server).
 struct ApplyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "apply", abstract: "Apply a spec: a pipeline becomes the version whose schedules and triggers the server fires.",
+        commandName: "apply", abstract: "Apply a spec: a pipeline becomes the version whose schedules and triggers the server fires; a rollout starts.",
         discussion: """
             The spec is checked whole first (every problem with its line and field). A pipeline is recorded as a new \
             version when its text changed, and applied with the spec's folder as the folder its command steps run in. \
             Its cron schedules (UTC) and dataset triggers fire in `loom server`; its webhooks at \
             POST /api/v1/pipelines/NAME/hooks/HOOK. See docs/pipelines.md.
+
+            A spec with `kind: rollout` (endpoint, to, strategy, steps, bake, gates, ...) starts a rollout on a running \
+            server (--server, default http://127.0.0.1:5000); --wait follows it. See docs/deployment.md.
             """)
 
     @Option(name: .shortAndLong, help: "The spec (YAML).") var file: String
     @OptionGroup var output: OutputOptions
     @OptionGroup var storage: StoreOptions
+    @OptionGroup var connection: ServerOptions
+    @Flag(help: "A rollout: follow it until it ends (exit 1 unless it succeeds).") var wait = false
 
     struct Report: Encodable {
         var pipeline: String
@@ -31,6 +38,7 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let rollout = try Self.rolloutSpec(file) { return try await applyRollout(rollout) }
         let (spec, _) = try PipelineCommand.load(file)
         let text = try String(contentsOfFile: file, encoding: .utf8)
         let (tracking, _) = try await storage.open(logger: cliLogger())
@@ -45,5 +53,30 @@ struct ApplyCommand: AsyncParsableCommand {
         if output.json { return try Output.json(report) }
         print("pipeline \(spec.name) version \(applied.version)\(created ? " (new)" : "") applied: \(spec.schedules.count) schedule\(spec.schedules.count == 1 ? "" : "s"), \(spec.triggers.count) trigger\(spec.triggers.count == 1 ? "" : "s")")
         for (s, n) in zip(report.schedules, next) { print("  \(s): next at \(n)") }
+    }
+
+    /// The body of a `kind: rollout` spec (its keys as the rollouts API takes them), or nil for
+    /// another kind.
+    static func rolloutSpec(_ file: String) throws -> [String: Any]? {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw LoomError.notFound("no file at \(file)") }
+        guard let node = try? Yams.load(yaml: text) as? [String: Any], node["kind"] as? String == "rollout" else { return nil }
+        var body = node
+        body["kind"] = nil
+        guard body["endpoint"] is String else { throw LoomError.invalidParameter("\(file): a rollout spec names its endpoint") }
+        let known: Set<String> = ["endpoint", "to", "deployment", "strategy", "steps", "mirror", "bake", "gate_interval", "min_requests", "gates"]
+        if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
+            throw LoomError.invalidParameter("\(file): unknown key \(unknown) in a rollout spec (\(known.sorted().joined(separator: ", ")))")
+        }
+        return body
+    }
+
+    func applyRollout(_ spec: [String: Any]) async throws {
+        var body = spec
+        let endpoint = body.removeValue(forKey: "endpoint") as? String ?? ""
+        guard JSONSerialization.isValidJSONObject(body) else { throw LoomError.invalidParameter("\(file): the rollout spec holds values JSON cannot") }
+        let api = try connection.api()
+        let r = try await api.object(.POST, EndpointCommand.path(endpoint) + "/rollouts", json: body)
+        if wait { return try await EndpointCommand.follow(api, endpoint: endpoint, id: r["id"] as? String ?? "", json: output.json) }
+        try EndpointCommand.showRollout(r, json: output.json)
     }
 }

@@ -10,7 +10,10 @@ struct EndpointCommand: AsyncParsableCommand {
         commandName: "endpoint",
         abstract: "Online endpoints: create, deploy models, split and mirror traffic, score.",
         discussion: "These commands act through a running server (--server, default http://127.0.0.1:5000).",
-        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self, Deploy.self, Undeploy.self, Traffic.self, Invoke.self, Labels.self])
+        subcommands: [
+            Create.self, List.self, Show.self, Update.self, Delete.self, Deploy.self, Undeploy.self, Traffic.self, Invoke.self, Labels.self,
+            Rollout.self, Rollouts.self, Promote.self, Pause.self, Resume.self, Abort.self,
+        ])
 
     /// Endpoint settings shared by create and update.
     struct Settings: ParsableArguments {
@@ -308,5 +311,163 @@ struct EndpointCommand: AsyncParsableCommand {
             }
             return out
         }
+    }
+
+    // MARK: Rollouts
+
+    /// Prints a rollout: a summary and its decision log.
+    static func showRollout(_ r: [String: Any], json: Bool) throws {
+        if json { return try printJSON(r) }
+        let stages = (r["stages"] as? [String] ?? []).joined(separator: " → ")
+        print("rollout \(r["id"] as? String ?? "?") on \(r["endpoint"] as? String ?? "?"): \(r["baseline"] as? String ?? "?") → \(r["candidate"] as? String ?? "?"), \(r["state"] as? String ?? "?") at stage \((r["stage"] as? Int ?? 0) + 1) of \(stages)")
+        if let m = r["message"] as? String { print("  \(m)") }
+        for d in r["decisions"] as? [[String: Any]] ?? [] { print(decisionLine(d)) }
+    }
+
+    static func decisionLine(_ d: [String: Any]) -> String {
+        let time = Output.time((d["time"] as? Int).map(Int64.init)).replacingOccurrences(of: "T", with: " ")
+        return "  \(time)  \((d["kind"] as? String ?? "").padding(toLength: 12, withPad: " ", startingAt: 0)) \(d["summary"] as? String ?? "")"
+    }
+
+    struct Rollout: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Roll a new model out on an endpoint, judged by gates, to its end or back.",
+            discussion: """
+                loom endpoint rollout churn --to model:churn@challenger --strategy canary --steps 5,25,50,100 --bake 5m \\
+                  --gate error_rate:max_increase=0.01 --gate latency_p99:max_ratio=1.5 --gate run:validation_auc:min_delta=0 --wait
+                The server drives it: traffic steps (canary), or a mirror then a switch (blue-green), each baked while gates
+                compare the new deployment with the current one every --gate-interval; a failed gate restores the previous
+                traffic map. --wait follows its decisions and exits 0 when it succeeds, 1 when it rolls back or is aborted.
+                """)
+        @Argument var endpoint: String
+        @Option(help: "The model: model:NAME@ALIAS, model:NAME/VERSION or models:/... .") var to: String?
+        @Option(help: "canary or blue-green.") var strategy = "canary"
+        @Option(help: "The new deployment's name (default NAME-vVERSION; an existing one with no traffic is used as it is).") var name: String?
+        @Option(help: "canary: live percentages, in order, ending at 100 (default 5,25,50,100).") var steps: String?
+        @Option(help: "blue-green: percent of live requests mirrored to the new deployment before the switch.") var mirror: Int?
+        @Option(help: "How long each step bakes (90, 30s, 5m, 1h; default 5m).") var bake: String?
+        @Option(help: "How often gates are judged (default 30s).") var gateInterval: String?
+        @Option(help: "Requests each deployment needs in a window to judge it (default 20).") var minRequests: Int?
+        @Option(help: ArgumentHelp("METRIC:BOUND=VALUE[,BOUND=VALUE]; bounds max, min, max_ratio, max_increase, min_delta.", valueName: "gate")) var gate: [String] = []
+        @Flag(help: "Follow the rollout until it ends.") var wait = false
+        @OptionGroup var connection: ServerOptions
+        @OptionGroup var output: OutputOptions
+
+        static func gate(_ text: String) throws -> [String: Any] {
+            guard let colon = text.lastIndex(of: ":") else { throw LoomError.invalidParameter("a gate is METRIC:BOUND=VALUE, not '\(text)'") }
+            var g: [String: Any] = ["metric": String(text[..<colon])]
+            for part in text[text.index(after: colon)...].split(separator: ",") {
+                let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2, let v = Double(kv[1]) else { throw LoomError.invalidParameter("a gate bound is NAME=NUMBER, not '\(part)' in '\(text)'") }
+                g[kv[0]] = v
+            }
+            return g
+        }
+
+        func run() async throws {
+            var body: [String: Any] = ["strategy": strategy]
+            if let to { body["to"] = to }
+            if let name { body["deployment"] = name }
+            if let steps {
+                body["steps"] = try steps.split(separator: ",").map { s -> Int in
+                    guard let n = Int(s.trimmingCharacters(in: .whitespaces)) else { throw LoomError.invalidParameter("--steps takes percentages like 5,25,50,100") }
+                    return n
+                }
+            }
+            if let mirror { body["mirror"] = mirror }
+            if let bake { body["bake"] = bake }
+            if let gateInterval { body["gate_interval"] = gateInterval }
+            if let minRequests { body["min_requests"] = minRequests }
+            if !gate.isEmpty { body["gates"] = try gate.map(Self.gate) }
+            let api = try connection.api()
+            let r = try await api.object(.POST, EndpointCommand.path(endpoint) + "/rollouts", json: body)
+            if !wait { return try showRollout(r, json: output.json) }
+            try await EndpointCommand.follow(api, endpoint: endpoint, id: r["id"] as? String ?? "", json: output.json)
+        }
+    }
+
+    /// Prints a rollout's decisions as they come; exits 1 unless it succeeds.
+    static func follow(_ api: ServerAPI, endpoint: String, id: String, json: Bool) async throws {
+        var shown = 0
+        while true {
+            let r = try await api.object(.GET, path(endpoint) + "/rollouts/\(ServerAPI.escape(id))")
+            let decisions = r["decisions"] as? [[String: Any]] ?? []
+            if !json {
+                if shown == 0 { print("rollout \(id) on \(endpoint): \(r["baseline"] as? String ?? "?") → \(r["candidate"] as? String ?? "?")") }
+                for d in decisions.dropFirst(shown) { print(decisionLine(d)) }
+            }
+            shown = decisions.count
+            let state = r["state"] as? String ?? "?"
+            if state != "running" && state != "paused" {
+                if json { try printJSON(r) }
+                guard state == "succeeded" else { throw ExitCode(1) }
+                return
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    struct Rollouts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "An endpoint's latest rollout with its decision log (--all: every rollout).")
+        @Argument var endpoint: String
+        @Flag(help: "List every rollout instead.") var all = false
+        @Flag(help: "Follow the latest rollout until it ends.") var wait = false
+        @OptionGroup var connection: ServerOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let api = try connection.api()
+            let listing = try await api.object(.GET, EndpointCommand.path(endpoint) + "/rollouts?max_results=\(all ? 1000 : 1)")
+            let items = listing["items"] as? [[String: Any]] ?? []
+            if all {
+                if output.json { return try printJSON(items) }
+                return Output.table(["ID", "FROM", "TO", "STRATEGY", "STATE", "STARTED"], items.map { r in
+                    [r["id"] as? String ?? "?", r["baseline"] as? String ?? "?", r["candidate"] as? String ?? "?",
+                     (r["spec"] as? [String: Any])?["strategy"] as? String ?? "?", r["state"] as? String ?? "?",
+                     Output.time((r["creation_time"] as? Int).map(Int64.init))]
+                })
+            }
+            guard let latest = items.first, let id = latest["id"] as? String else { throw LoomError.notFound("Endpoint \(endpoint) has had no rollout") }
+            if wait { return try await EndpointCommand.follow(api, endpoint: endpoint, id: id, json: output.json) }
+            try showRollout(try await api.object(.GET, EndpointCommand.path(endpoint) + "/rollouts/\(ServerAPI.escape(id))"), json: output.json)
+        }
+    }
+
+    /// promote, pause, resume, abort.
+    static func act(_ action: String, _ endpoint: String, _ connection: ServerOptions, _ output: OutputOptions) async throws {
+        let r = try await connection.api().object(.POST, path(endpoint) + "/rollout/\(action)")
+        try showRollout(r, json: output.json)
+    }
+
+    struct Promote: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give the rollout's new deployment all live traffic now.")
+        @Argument var endpoint: String
+        @OptionGroup var connection: ServerOptions
+        @OptionGroup var output: OutputOptions
+        func run() async throws { try await act("promote", endpoint, connection, output) }
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop the rollout stepping (gates are still judged).")
+        @Argument var endpoint: String
+        @OptionGroup var connection: ServerOptions
+        @OptionGroup var output: OutputOptions
+        func run() async throws { try await act("pause", endpoint, connection, output) }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a paused rollout go on.")
+        @Argument var endpoint: String
+        @OptionGroup var connection: ServerOptions
+        @OptionGroup var output: OutputOptions
+        func run() async throws { try await act("resume", endpoint, connection, output) }
+    }
+
+    struct Abort: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop the rollout and restore the traffic map it started from.")
+        @Argument var endpoint: String
+        @OptionGroup var connection: ServerOptions
+        @OptionGroup var output: OutputOptions
+        func run() async throws { try await act("abort", endpoint, connection, output) }
     }
 }

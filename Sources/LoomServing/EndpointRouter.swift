@@ -17,6 +17,8 @@ public final class LiveDeployment: Sendable {
     let mirrored: Counter
     let collected: Counter
     let collectDropped: Counter
+    /// What rollout gates judge.
+    public let stats = DeploymentStats()
 
     init(_ deployment: Deployment, runtime: any DeploymentRuntime) {
         self.deployment = deployment
@@ -38,6 +40,7 @@ public final class LiveDeployment: Sendable {
         default: requests5xx.increment()
         }
         latency.recordNanoseconds(nanoseconds)
+        stats.record(status: status, nanoseconds: nanoseconds)
     }
 
     public var name: String { deployment.name }

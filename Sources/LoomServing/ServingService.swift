@@ -14,6 +14,9 @@ public protocol ModelSource: Sendable {
     func registeredVersion(_ reference: String, workspace: String) async throws -> (name: String, version: String)
     /// The Loom model file of a registered version (`invalidParameter` when it holds another format).
     func nativeModel(name: String, version: String, workspace: String) async throws -> LoomModel
+    /// The latest value of `metric` in the run that made a registered version (`NAME/VERSION`);
+    /// nil when it has none.
+    func runMetric(modelVersion: String, metric: String, workspace: String) async throws -> Double?
 }
 
 /// Online endpoints: their records, their deployments' runtimes, and the table the request path
@@ -147,6 +150,11 @@ public final class ServingService: Sendable {
             e.mirror = checked.mirror
             return nil
         }.0
+    }
+
+    /// Sets traffic as `setTraffic` does, for the rollout controller.
+    public func applyTraffic(endpoint name: String, workspace: String, traffic: [String: Int]?, mirror: [String: Int]?) async throws {
+        _ = try await setTraffic(name: name, traffic: traffic, mirror: mirror, workspace: workspace)
     }
 
     /// Applies `edit` to the stored endpoint and saves it, again from the new state when

@@ -36,6 +36,12 @@ public enum TrafficPolicy {
         return (traffic, mirrored)
     }
 
+    /// `blue 90%, green 10%` (`no traffic` when empty).
+    public static func describe(_ map: [String: Int]) -> String {
+        let live = map.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+        return live.isEmpty ? "no traffic" : live.map { "\($0.key) \($0.value)%" }.joined(separator: ", ")
+    }
+
     /// A stable 0…99 bucket for a sticky key: the same on every replica and across restarts.
     public static func bucket(_ key: String) -> Int {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a

@@ -434,6 +434,64 @@ public enum StoreConformance {
         #expect(try await store.endpoint(name: "churn", workspace: "other") != nil)
     }
 
+    /// Rollouts: one active per endpoint, driven by whoever holds the lease, decisions in order.
+    public static func rollouts(_ t: TrackingService) async throws {
+        let store = t.store
+        let spec = RolloutSpec(strategy: .canary, model: "models:/m/2", deployment: "green", gates: [RolloutGate(metric: "error_rate", maxIncrease: 0.01)])
+        func decision(_ id: String, _ kind: String, _ at: Millis) -> RolloutDecision {
+            RolloutDecision(rolloutID: id, time: at, kind: kind, outcome: "ok", summary: "\(kind) at \(at)", detail: #"{"x": 1}"#, actor: "ann")
+        }
+        let r1 = Rollout(id: "r1", endpoint: "ep", spec: spec, baseline: "blue", previousTraffic: ["blue": 100], previousMirror: [:], createdBy: "ann", creationTime: 100)
+        try await store.createRollout(r1, decision: decision("r1", "start", 100))
+        let r2 = Rollout(id: "r2", endpoint: "ep", spec: spec, baseline: "blue", previousTraffic: ["blue": 100], previousMirror: [:], createdBy: "bob", creationTime: 110)
+        await #expect(throws: LoomError.self, "one active rollout per endpoint") { try await store.createRollout(r2, decision: decision("r2", "start", 110)) }
+        try await store.createRollout(
+            Rollout(id: "r3", workspace: "other", endpoint: "ep", spec: spec, baseline: "b", previousTraffic: [:], previousMirror: [:], createdBy: "c", creationTime: 120),
+            decision: decision("r3", "start", 120))
+        #expect(try await store.rollout(id: "r1")?.spec == spec)
+        #expect(try await store.activeRollouts().map(\.id) == ["r1", "r3"])
+
+        // Whoever holds the lease drives it; others wait for it to expire.
+        #expect(try await store.leaseRollout(id: "r1", owner: "a", until: 1000, now: 500))
+        #expect(try await !store.leaseRollout(id: "r1", owner: "b", until: 1200, now: 900))
+        #expect(try await store.leaseRollout(id: "r1", owner: "a", until: 1500, now: 900), "a renews")
+        var next = try #require(try await store.rollout(id: "r1"))
+        next.stage = 1
+        next.stageStarted = 950
+        next.lastUpdatedTime = 950
+        #expect(try await !store.advanceRollout(next, owner: "b", handled: nil, decision: decision("r1", "step", 950)), "b does not hold it")
+        #expect(try await store.advanceRollout(next, owner: "a", handled: nil, decision: decision("r1", "step", 950)))
+        #expect(try await store.rollout(id: "r1")?.stage == 1)
+
+        // A person's action waits for the driver, who clears it when carried out.
+        #expect(try await store.requestRolloutAction(id: "r1", action: "pause", actor: "carol"))
+        var paused = try #require(try await store.rollout(id: "r1"))
+        #expect(paused.requestedAction == "pause" && paused.requestedBy == "carol")
+        paused.state = .paused
+        paused.lastUpdatedTime = 960
+        #expect(try await store.advanceRollout(paused, owner: "a", handled: "pause", decision: decision("r1", "pause", 960)))
+        #expect(try await store.rollout(id: "r1")?.requestedAction == nil)
+
+        // The lease moves to b once a's expires; an ended rollout is nobody's and takes no action.
+        #expect(try await store.leaseRollout(id: "r1", owner: "b", until: 3000, now: 2000))
+        var ended = try #require(try await store.rollout(id: "r1"))
+        ended.state = .rolledBack
+        ended.endTime = 2100
+        ended.lastUpdatedTime = 2100
+        #expect(try await !store.advanceRollout(ended, owner: "a", handled: nil, decision: decision("r1", "rollback", 2100)), "a lost it")
+        #expect(try await store.advanceRollout(ended, owner: "b", handled: nil, decision: decision("r1", "rollback", 2100)))
+        #expect(try await !store.requestRolloutAction(id: "r1", action: "abort", actor: "carol"))
+        #expect(try await !store.leaseRollout(id: "r1", owner: "b", until: 5000, now: 2200))
+        #expect(try await store.rolloutDecisions(id: "r1").map(\.kind) == ["start", "step", "pause", "rollback"])
+        #expect(try await store.rolloutDecisions(id: "r1").map(\.sequence) == [1, 2, 3, 4])
+        #expect(try await store.rolloutDecisions(id: "r1").first?.detail == #"{"x": 1}"#)
+
+        // Now the endpoint takes a new one; listings are newest first.
+        try await store.createRollout(r2, decision: decision("r2", "start", 110))
+        #expect(try await store.rollouts(endpoint: "ep", workspace: Workspace.defaultName, limit: 10).map(\.id) == ["r2", "r1"])
+        #expect(try await store.rollouts(endpoint: "ep", workspace: Workspace.defaultName, limit: 1).map(\.id) == ["r2"])
+    }
+
     /// Applied pipelines are replaced by name; a trigger fires once per occasion.
     public static func appliedPipelines(_ t: TrackingService) async throws {
         let store = t.store

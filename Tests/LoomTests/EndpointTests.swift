@@ -318,7 +318,7 @@ struct EndpointTests {
         let upstream = Upstream()
         try await upstream.run { base in
             try await withTestApp(backend) { client, services, _ in
-                var (status, body) = try await client.json(.post, "/api/v1/endpoints", body: #"{"name": "ext", "timeout_ms": 200}"#)
+                var (status, body) = try await client.json(.post, "/api/v1/endpoints", body: #"{"name": "ext"}"#)
                 #expect(status == .created)
                 for (name, path) in [("live", "/score"), ("shadow", "/mirror"), ("slow", "/slow"), ("broken", "/fail")] {
                     (status, body) = try await client.json(
@@ -358,6 +358,8 @@ struct EndpointTests {
                 // An upstream's own error comes back as it is; a slow one times out with 504.
                 var r = try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "broken"])
                 #expect(r.code == .internalServerError && r.answer["error"] as? String == "boom")
+                (status, _) = try await client.json(.patch, "/api/v1/endpoints/ext", body: #"{"timeout_ms": 200}"#)
+                #expect(status == .ok)
                 r = try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "slow"])
                 #expect(r.code == .gatewayTimeout && (r.answer["message"] as? String)?.contains("did not answer within 200 ms") == true)
 

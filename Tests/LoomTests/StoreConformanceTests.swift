@@ -57,6 +57,11 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: TestBackend.available)
+    func rollouts(_ backend: TestBackend) async throws {
+        try await withTestStore(backend) { _, t in try await StoreConformance.rollouts(t) }
+    }
+
+    @Test(arguments: TestBackend.available)
     func lineage(_ backend: TestBackend) async throws {
         try await withTestStore(backend) { _, t in try await StoreConformance.lineage(t) }
     }

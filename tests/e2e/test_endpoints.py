@@ -253,3 +253,93 @@ def _ping(port: int) -> bool:
         return requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+class Load:
+    """Scores the endpoint from a thread until stopped; keeps (deployment, status) of each answer."""
+
+    def __init__(self, server, body):
+        import threading
+        self.server, self.body, self.answers = server, body, []
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        session = requests.Session()
+        while not self.stop_flag.is_set():
+            try:
+                r = session.post(f"{self.server.url}/endpoints/churn/invocations", data=json.dumps(self.body),
+                                 headers={"Content-Type": "application/json"}, timeout=10)
+                self.answers.append((r.headers.get("loom-deployment"), r.status_code))
+            except requests.RequestException as e:
+                self.answers.append((None, repr(e)))
+            time.sleep(0.01)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        self.thread.join(timeout=15)
+
+
+def test_rollouts_roll_back_promote_and_survive_a_restart(setup):
+    server, data, df = setup
+    rows = df.head(3)
+    split = {"dataframe_split": {"columns": ["tenure", "plan", "monthly"], "data": rows[["tenure", "plan", "monthly"]].values.tolist()}}
+    assert requests.get(f"{server.url}/api/v1/endpoints/churn", timeout=10).json()["traffic"] == {"blue": 100}
+
+    # A canary whose model server fails every request: rolled back at its first gate.
+    cli(server, "endpoint", "deploy", "churn", "--name", "faulty", "--runtime", "process", "--command", f"{sys.executable} {MODEL_SERVER}",
+        "--env", "FAIL_RATE=1")
+    with Load(server, split) as load:
+        p = subprocess.run([loomproc.loom_bin(), "endpoint", "rollout", "churn", "--name", "faulty", "--steps", "20,100", "--bake", "60s",
+                            "--gate-interval", "1s", "--min-requests", "5", "--gate", "error_rate:max_increase=0.01", "--wait", "--server", server.url],
+                           capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "rollback" in p.stdout and "error_rate" in p.stdout, p.stdout
+    assert requests.get(f"{server.url}/api/v1/endpoints/churn", timeout=10).json()["traffic"] == {"blue": 100}
+    assert all((d, s) in {("blue", 200), ("faulty", 500)} for d, s in load.answers), set(load.answers)
+    assert ("faulty", 500) in load.answers
+    latest = requests.get(f"{server.url}/api/v1/endpoints/churn/rollouts?max_results=1", timeout=10).json()["items"][0]
+    decisions = requests.get(f"{server.url}/api/v1/endpoints/churn/rollouts/{latest['id']}", timeout=10).json()["decisions"]
+    kinds = [d["kind"] for d in decisions]
+    assert kinds[0] == "start" and "step" in kinds and kinds[-1] == "rollback", kinds
+    step_time = next(d["time"] for d in decisions if d["kind"] == "step")
+    # Judged within one gate interval (1 s) of enough requests (5 at 20%) plus the controller's 1 s look.
+    assert decisions[-1]["time"] - step_time < 10_000, decisions
+    gate = decisions[-1]["detail"]["gates"][0]
+    assert gate["metric"] == "error_rate" and gate["outcome"] == "failed" and gate["candidate"] == 1.0
+    cli(server, "endpoint", "undeploy", "churn", "--name", "faulty")
+
+    # A passing canary from a spec, through `loom apply -f`: every request answered, by one of the two.
+    spec = os.path.join(data, "rollout.yaml")
+    with open(spec, "w") as f:
+        f.write("kind: rollout\nendpoint: churn\nto: model:churn/2\nstrategy: canary\nsteps: [50, 100]\nbake: 2s\ngate_interval: 1s\n"
+                "min_requests: 5\ngates:\n  - {metric: error_rate, max_increase: 0.01}\n  - {metric: latency_p99, max_increase: 1000}\n")
+    with Load(server, split) as load:
+        p = subprocess.run([loomproc.loom_bin(), "apply", "-f", spec, "--wait", "--server", server.url, "--data", server.data],
+                           capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "promote" in p.stdout and "churn-v2 has all live traffic" in p.stdout, p.stdout
+    assert requests.get(f"{server.url}/api/v1/endpoints/churn", timeout=10).json()["traffic"] == {"blue": 0, "churn-v2": 100}
+    assert load.answers and all(s == 200 and d in {"blue", "churn-v2"} for d, s in load.answers), set(load.answers)
+    assert {d for d, _ in load.answers} == {"blue", "churn-v2"}
+    shown = cli(server, "endpoint", "rollouts", "churn").stdout
+    assert "succeeded" in shown and "gates passed at 50% live" in shown
+
+    # A rollout survives a restart: the new process resumes it (measuring again) and a person aborts it.
+    r = cli_json(server, "endpoint", "rollout", "churn", "--name", "blue", "--steps", "10,100", "--bake", "1h", "--gate-interval", "1s")
+    assert r["state"] == "running"
+    assert requests.get(f"{server.url}/api/v1/endpoints/churn", timeout=10).json()["traffic"] == {"blue": 10, "churn-v2": 90}
+    assert server.stop() == 0
+    server.start()
+
+    def resumed():
+        d = requests.get(f"{server.url}/api/v1/endpoints/churn/rollouts/{r['id']}", timeout=10).json()["decisions"]
+        return [x for x in d if x["kind"] == "resume"]
+
+    wait_for(resumed, timeout=30, what="the rollout to resume after the restart")
+    assert "abort" in cli(server, "endpoint", "abort", "churn").stdout
+    assert requests.get(f"{server.url}/api/v1/endpoints/churn", timeout=10).json()["traffic"] == {"blue": 0, "churn-v2": 100}

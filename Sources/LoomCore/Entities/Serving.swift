@@ -138,3 +138,169 @@ public struct Deployment: Sendable, Codable, Hashable {
         self.lastUpdatedTime = lastUpdatedTime ?? creationTime
     }
 }
+
+/// A gate a rollout's new deployment must pass: a measured value of the candidate compared with
+/// an absolute bound and/or with the current deployment's (docs/deployment.md, "Gates").
+public struct RolloutGate: Sendable, Codable, Hashable {
+    /// `error_rate` (answers that are not 2xx, over requests), `latency_p50`, `latency_p99`,
+    /// `latency_mean` (milliseconds), or `run:METRIC`: a metric logged in the model version's
+    /// run (a quality metric: `run:validation_auc`).
+    public var metric: String
+    /// The candidate's value must be at most this.
+    public var max: Double?
+    /// The candidate's value must be at least this.
+    public var min: Double?
+    /// At most this many times the current deployment's value.
+    public var maxRatio: Double?
+    /// At most the current deployment's value plus this.
+    public var maxIncrease: Double?
+    /// At least the current deployment's value plus this (negative: a tolerated drop).
+    public var minDelta: Double?
+
+    public init(metric: String, max: Double? = nil, min: Double? = nil, maxRatio: Double? = nil, maxIncrease: Double? = nil, minDelta: Double? = nil) {
+        self.metric = metric
+        self.max = max
+        self.min = min
+        self.maxRatio = maxRatio
+        self.maxIncrease = maxIncrease
+        self.minDelta = minDelta
+    }
+
+    /// Errors at most 1 point above the current deployment's; p99 latency at most 50 ms above.
+    public static let defaults = [RolloutGate(metric: "error_rate", maxIncrease: 0.01), RolloutGate(metric: "latency_p99", maxIncrease: 50)]
+}
+
+/// What a rollout does, as asked (`loom endpoint rollout`, or a spec through `loom apply -f`).
+public struct RolloutSpec: Sendable, Codable, Hashable {
+    public enum Strategy: String, Sendable, Codable, Hashable, CaseIterable {
+        case canary
+        case blueGreen = "blue-green"
+    }
+
+    public var strategy: Strategy
+    /// The model the new deployment serves (`models:/NAME/VERSION` or `models:/NAME@ALIAS`).
+    public var model: String
+    /// The new deployment's name (made if it does not exist; then it copies the current one's
+    /// runtime and settings).
+    public var deployment: String
+    /// canary: live percentages the new deployment gets, in order; the last is 100.
+    public var steps: [Int]
+    /// blue-green: the share of live requests mirrored to the new deployment before the switch
+    /// (0: none).
+    public var mirrorPercent: Int
+    /// How long each step lasts once applied (and how long blue-green watches after the switch).
+    public var bakeSeconds: Double
+    /// How often gates are judged during a step.
+    public var gateIntervalSeconds: Double
+    /// A judgement needs at least this many requests to each deployment in its window;
+    /// fewer at a step's end pauses the rollout for a person to decide.
+    public var minRequests: Int
+    public var gates: [RolloutGate]
+
+    public init(
+        strategy: Strategy, model: String, deployment: String, steps: [Int] = [5, 25, 50, 100], mirrorPercent: Int = 0, bakeSeconds: Double = 300,
+        gateIntervalSeconds: Double = 30, minRequests: Int = 20, gates: [RolloutGate] = RolloutGate.defaults
+    ) {
+        self.strategy = strategy
+        self.model = model
+        self.deployment = deployment
+        self.steps = steps
+        self.mirrorPercent = mirrorPercent
+        self.bakeSeconds = bakeSeconds
+        self.gateIntervalSeconds = gateIntervalSeconds
+        self.minRequests = minRequests
+        self.gates = gates
+    }
+}
+
+/// A rollout of a new deployment on an endpoint, driven by the server to its end.
+public struct Rollout: Sendable, Codable, Hashable {
+    public enum State: String, Sendable, Codable, Hashable, CaseIterable {
+        case running, paused
+        /// The new deployment has all live traffic.
+        case succeeded
+        /// A gate failed; the traffic map was restored.
+        case rolledBack = "rolled_back"
+        /// Stopped by a person; the traffic map was restored.
+        case aborted
+
+        public var isActive: Bool { self == .running || self == .paused }
+    }
+
+    public var id: String
+    public var workspace: String
+    public var endpoint: String
+    public var spec: RolloutSpec
+    /// The deployment that had all live traffic when it started.
+    public var baseline: String
+    public var state: State
+    /// The stage it is at (docs/deployment.md): canary steps, or blue-green mirror then switch.
+    public var stage: Int
+    /// When the current stage's traffic was applied (nil: not yet).
+    public var stageStarted: Millis?
+    /// The traffic map and mirror before it started, restored by a rollback or an abort.
+    public var previousTraffic: [String: Int]
+    public var previousMirror: [String: Int]
+    public var message: String?
+    /// A person's `promote`, `pause`, `resume` or `abort`, waiting for the replica driving the
+    /// rollout to carry it out (at its next look, within a second).
+    public var requestedAction: String?
+    public var requestedBy: String?
+    public var createdBy: String
+    public var creationTime: Millis
+    public var lastUpdatedTime: Millis
+    public var endTime: Millis?
+
+    public init(
+        id: String, workspace: String = Workspace.defaultName, endpoint: String, spec: RolloutSpec, baseline: String, state: State = .running,
+        stage: Int = 0, stageStarted: Millis? = nil, previousTraffic: [String: Int], previousMirror: [String: Int], message: String? = nil,
+        requestedAction: String? = nil, requestedBy: String? = nil, createdBy: String, creationTime: Millis, lastUpdatedTime: Millis? = nil,
+        endTime: Millis? = nil
+    ) {
+        self.id = id
+        self.workspace = workspace
+        self.endpoint = endpoint
+        self.spec = spec
+        self.baseline = baseline
+        self.state = state
+        self.stage = stage
+        self.stageStarted = stageStarted
+        self.previousTraffic = previousTraffic
+        self.previousMirror = previousMirror
+        self.message = message
+        self.requestedAction = requestedAction
+        self.requestedBy = requestedBy
+        self.createdBy = createdBy
+        self.creationTime = creationTime
+        self.lastUpdatedTime = lastUpdatedTime ?? creationTime
+        self.endTime = endTime
+    }
+}
+
+/// One decision of a rollout, with what it was based on.
+public struct RolloutDecision: Sendable, Codable, Hashable {
+    public var rolloutID: String
+    public var sequence: Int64
+    public var time: Millis
+    /// `start`, `step`, `mirror`, `switch`, `gate`, `promote`, `rollback`, `pause`, `resume`,
+    /// `abort`, `inconclusive`, `resume-after-restart`.
+    public var kind: String
+    /// `passed`, `failed`, `applied`, `done`, ...
+    public var outcome: String
+    /// A sentence a person can read.
+    public var summary: String
+    /// Gate values and thresholds (JSON), when the decision judged gates.
+    public var detail: String?
+    public var actor: String
+
+    public init(rolloutID: String, sequence: Int64 = 0, time: Millis, kind: String, outcome: String, summary: String, detail: String? = nil, actor: String) {
+        self.rolloutID = rolloutID
+        self.sequence = sequence
+        self.time = time
+        self.kind = kind
+        self.outcome = outcome
+        self.summary = summary
+        self.detail = detail
+        self.actor = actor
+    }
+}

@@ -82,6 +82,63 @@ extension APIv1Controller {
         }
     }
 
+    struct RolloutBody: Encodable, Sendable {
+        struct Spec: Encodable, Sendable {
+            let strategy: String
+            let model: String
+            let deployment: String
+            let steps: [Int]
+            let mirror: Int
+            let bakeSeconds: Double
+            let gateIntervalSeconds: Double
+            let minRequests: Int
+            let gates: [RolloutGate]
+        }
+
+        struct Decision: Encodable, Sendable {
+            let sequence: Int64
+            let time: Millis
+            let kind: String
+            let outcome: String
+            let summary: String
+            let detail: JSONText?
+            let actor: String
+        }
+
+        let id: String
+        let endpoint: String
+        let baseline: String
+        let candidate: String
+        let state: String
+        let stage: Int
+        let stages: [String]
+        let stageStarted: Millis?
+        let previousTraffic: [String: Int]
+        let previousMirror: [String: Int]
+        let message: String?
+        let requestedAction: String?
+        let spec: Spec
+        let createdBy: String
+        let creationTime: Millis
+        let lastUpdatedTime: Millis
+        let endTime: Millis?
+        let decisions: [Decision]?
+
+        init(_ r: Rollout, decisions: [RolloutDecision]?) {
+            (id, endpoint, baseline, candidate, state, stage) = (r.id, r.endpoint, r.baseline, r.spec.deployment, r.state.rawValue, r.stage)
+            stages = RolloutController.stages(r.spec).map(RolloutController.describe)
+            (stageStarted, previousTraffic, previousMirror, message, requestedAction) = (r.stageStarted, r.previousTraffic, r.previousMirror, r.message, r.requestedAction)
+            let s = r.spec
+            spec = Spec(
+                strategy: s.strategy.rawValue, model: s.model, deployment: s.deployment, steps: s.steps, mirror: s.mirrorPercent, bakeSeconds: s.bakeSeconds,
+                gateIntervalSeconds: s.gateIntervalSeconds, minRequests: s.minRequests, gates: s.gates)
+            (createdBy, creationTime, lastUpdatedTime, endTime) = (r.createdBy, r.creationTime, r.lastUpdatedTime, r.endTime)
+            self.decisions = decisions?.map {
+                Decision(sequence: $0.sequence, time: $0.time, kind: $0.kind, outcome: $0.outcome, summary: $0.summary, detail: $0.detail.map(JSONText.init), actor: $0.actor)
+            }
+        }
+    }
+
     func addEndpointRoutes(to routes: Routes) {
         let p = Self.prefix + "/endpoints"
         let serving = services.serving
@@ -130,6 +187,45 @@ extension APIv1Controller {
             try await auth.requireRole(context, .editor)
             _ = try await serving.setTraffic(name: name, traffic: traffic, mirror: mirror, workspace: context.workspace)
             return try Self.respond(try await endpointDetail(name, context))
+        }
+        // Rollouts: started here, driven by the server to their end (docs/deployment.md).
+        let rollouts = services.endpoints.rollouts
+        routes.post("\(p)/:name/rollouts") { request, context in
+            let name = try Self.param(context, "name")
+            let body = try await Self.body(request, context)
+            try await auth.requireRole(context, .editor)
+            let spec = try await Self.rolloutSpec(body, endpoint: name, workspace: context.workspace, serving: serving)
+            let r = try await rollouts.start(endpoint: name, spec: spec, workspace: context.workspace)
+            return try Self.respond(RolloutBody(r, decisions: try await tracking.store.rolloutDecisions(id: r.id)), status: .created)
+        }
+        routes.get("\(p)/:name/rollouts") { request, context in
+            let name = try Self.param(context, "name")
+            try await auth.requireRole(context, .viewer)
+            _ = try await serving.endpoint(name: name, workspace: context.workspace)
+            let limit = try request.query.int("max_results") ?? 20
+            guard (1...1000).contains(limit) else { throw LoomError.invalidParameter("max_results must be between 1 and 1000") }
+            let list = try await tracking.store.rollouts(endpoint: name, workspace: context.workspace, limit: limit)
+            return try Self.respond(Listing(items: list.map { RolloutBody($0, decisions: nil) }, nextPageToken: nil))
+        }
+        routes.get("\(p)/:name/rollouts/:id") { _, context in
+            let name = try Self.param(context, "name")
+            let id = try Self.param(context, "id")
+            try await auth.requireRole(context, .viewer)
+            guard let r = try await tracking.store.rollout(id: id), r.endpoint == name, r.workspace == context.workspace else {
+                throw LoomError.notFound("Endpoint \(name) has no rollout \(id)")
+            }
+            return try Self.respond(RolloutBody(r, decisions: try await tracking.store.rolloutDecisions(id: id)))
+        }
+        // A person's promote, pause, resume or abort of the endpoint's active rollout.
+        routes.post("\(p)/:name/rollout/:action") { _, context in
+            let name = try Self.param(context, "name")
+            let action = try Self.param(context, "action")
+            guard ["promote", "pause", "resume", "abort"].contains(action) else {
+                throw LoomError.notFound("No rollout action \(action) (promote, pause, resume, abort)")
+            }
+            try await auth.requireRole(context, .editor)
+            let r = try await rollouts.request(action, endpoint: name, workspace: context.workspace)
+            return try Self.respond(RolloutBody(r, decisions: try await tracking.store.rolloutDecisions(id: r.id)))
         }
         // Ground truth for scored requests, by correlation id, next to the collected requests.
         routes.post("\(p)/:name/labels") { request, context in
@@ -202,6 +298,66 @@ extension APIv1Controller {
         let live = services.serving.router.endpoint(workspace: context.workspace, name: name)
         let deployments = try await tracking.store.deployments(endpoint: name, workspace: context.workspace)
         return EndpointBody(e, deployments: deployments.map { DeploymentBody($0, endpoint: e, live: live?.deployments[$0.name]) })
+    }
+
+    /// A rollout spec from a request body (also what `loom apply -f` sends for `kind: rollout`).
+    static func rolloutSpec(_ body: JSONBody, endpoint: String, workspace: String, serving: ServingService) async throws -> RolloutSpec {
+        let strategyText = try body.string("strategy") ?? "canary"
+        guard let strategy = RolloutSpec.Strategy(rawValue: strategyText) else {
+            throw LoomError.invalidParameter("strategy must be canary or blue-green, not '\(strategyText)'")
+        }
+        let model = try body.string("to").map(Self.modelReference) ?? ""
+        var deployment = try body.string("deployment")
+        if deployment == nil {
+            guard !model.isEmpty else { throw LoomError.invalidParameter("Give the model to roll out (to) or an existing deployment") }
+            let (name, version) = try await serving.models.registeredVersion(model, workspace: workspace)
+            deployment = String("\(name)-v\(version)".map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" })
+        }
+        var spec = RolloutSpec(strategy: strategy, model: model, deployment: deployment!)
+        if body.has("steps") {
+            spec.steps = try body.array("steps").enumerated().map { (i, v) throws(LoomError) -> Int in
+                guard case .number(let d, _) = v, d == d.rounded(), abs(d) < 1e6 else { throw LoomError.invalidParameter("steps[\(i)] must be an integer percentage") }
+                return Int(d)
+            }
+        }
+        spec.mirrorPercent = try body.int("mirror") ?? 0
+        if let bake = body.fields["bake"] ?? body.fields["bake_seconds"] { spec.bakeSeconds = try Self.seconds(bake, "bake") }
+        if let interval = body.fields["gate_interval"] ?? body.fields["gate_interval_seconds"] { spec.gateIntervalSeconds = try Self.seconds(interval, "gate_interval") }
+        spec.minRequests = try body.int("min_requests") ?? spec.minRequests
+        if body.has("gates") {
+            spec.gates = try body.objects("gates").enumerated().map { (i, g) throws(LoomError) -> RolloutGate in
+                let known: Set<String> = ["metric", "max", "min", "max_ratio", "max_increase", "min_delta"]
+                if let unknown = g.fields.keys.sorted().first(where: { !known.contains($0) }) {
+                    throw LoomError.invalidParameter("gates[\(i)]: unknown key \(unknown) (metric, max, min, max_ratio, max_increase, min_delta)")
+                }
+                return RolloutGate(
+                    metric: try g.requiredString("metric"), max: try g.double("max"), min: try g.double("min"), maxRatio: try g.double("max_ratio"),
+                    maxIncrease: try g.double("max_increase"), minDelta: try g.double("min_delta"))
+            }
+        }
+        try RolloutController.check(spec)
+        return spec
+    }
+
+    /// `model:NAME@ALIAS` or `model:NAME/VERSION` (lineage names) as `models:/...`; others as given.
+    static func modelReference(_ text: String) -> String {
+        text.hasPrefix("model:") ? "models:/" + text.dropFirst("model:".count) : text
+    }
+
+    /// Seconds from a number or a duration text (`90`, `30s`, `5m`, `1h`, `250ms`).
+    static func seconds(_ value: JSONValue, _ key: String) throws(LoomError) -> Double {
+        switch value {
+        case .number(let d, _): return d
+        case .string(let s):
+            let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+            for (unit, factor) in units where s.hasSuffix(unit) {
+                if let n = Double(s.dropLast(unit.count)), n.isFinite { return n * factor }
+            }
+            if let n = Double(s), n.isFinite { return n }
+            throw LoomError.invalidParameter("\(key) must be seconds or a duration such as 30s, 5m, 1h; not '\(s)'")
+        default:
+            throw LoomError.invalidParameter("\(key) must be seconds or a duration such as 30s, 5m, 1h")
+        }
     }
 
     static func endpointSettings(_ body: JSONBody) throws(LoomError) -> ServingService.EndpointSettings {

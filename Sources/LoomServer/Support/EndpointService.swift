@@ -13,6 +13,8 @@ import ServiceLifecycle
 /// servers it runs.
 public final class EndpointService: Service, Sendable {
     public let serving: ServingService
+    /// Drives the rollouts this replica holds the lease of.
+    public let rollouts: RolloutController
     let refreshSeconds: Double
     /// A client of the service's own, shut down with it (nil: the shared one).
     let client: HTTPClient?
@@ -33,16 +35,30 @@ public final class EndpointService: Service, Sendable {
         self.serving = ServingService(
             store: tracking.store, models: RegistryModels(tracking: tracking), client: client ?? HTTPClient.shared, collector: collector,
             logRoot: logRoot, logger: logger)
+        self.rollouts = RolloutController(serving: serving, logger: logger)
     }
 
     public func run() async throws {
         let serving = self.serving
         let seconds = refreshSeconds
         let collecting = Task { await serving.collector?.run() }
+        let rollouts = self.rollouts
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await serving.refresh()
-                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        await serving.refresh()
+                        try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                    }
+                }
+                group.addTask {
+                    // Rollouts are looked at every second (each gate interval is judged on time).
+                    try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                    while !Task.isCancelled {
+                        await rollouts.tick()
+                        try? await Task.sleep(for: .seconds(1))
+                    }
+                }
             }
         }
         await serving.shutdown()
@@ -82,6 +98,14 @@ struct RegistryModels: ModelSource {
             version = try await tracking.modelVersion(name: parts[0], version: parts[1], workspace: workspace)
         }
         return (version.name, version.version)
+    }
+
+    func runMetric(modelVersion: String, metric: String, workspace: String) async throws -> Double? {
+        guard let slash = modelVersion.lastIndex(of: "/") else { return nil }
+        let v = try await tracking.modelVersion(
+            name: String(modelVersion[..<slash]), version: String(modelVersion[modelVersion.index(after: slash)...]), workspace: workspace)
+        guard let runID = v.runID else { return nil }
+        return try await tracking.run(id: runID).metrics.first { $0.key == metric }?.value
     }
 
     func nativeModel(name: String, version: String, workspace: String) async throws -> LoomModel {

@@ -619,6 +619,47 @@ enum Migrations {
             )
             """,
         ]),
+        // Rollouts and their decision logs (issue 5). One replica drives each, under a lease.
+        Migration(version: 14, name: "rollouts", statements: [
+            """
+            CREATE TABLE rollouts (
+              id TEXT PRIMARY KEY,
+              workspace TEXT NOT NULL,
+              endpoint TEXT NOT NULL,
+              spec_json TEXT NOT NULL,
+              baseline TEXT NOT NULL,
+              state TEXT NOT NULL,
+              stage BIGINT NOT NULL,
+              stage_started BIGINT,
+              previous_traffic_json TEXT NOT NULL,
+              previous_mirror_json TEXT NOT NULL,
+              message TEXT,
+              requested_action TEXT,
+              requested_by TEXT,
+              lease_owner TEXT,
+              lease_expiry BIGINT,
+              created_by TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              last_updated_time BIGINT NOT NULL,
+              end_time BIGINT
+            )
+            """,
+            "CREATE INDEX rollouts_by_endpoint ON rollouts (workspace, endpoint, creation_time)",
+            "CREATE INDEX rollouts_by_state ON rollouts (state)",
+            """
+            CREATE TABLE rollout_decisions (
+              rollout_id TEXT NOT NULL,
+              sequence BIGINT NOT NULL,
+              time BIGINT NOT NULL,
+              kind TEXT NOT NULL,
+              outcome TEXT NOT NULL,
+              summary TEXT NOT NULL,
+              detail TEXT,
+              actor TEXT NOT NULL,
+              PRIMARY KEY (rollout_id, sequence)
+            )
+            """,
+        ]),
     ]
 }
 

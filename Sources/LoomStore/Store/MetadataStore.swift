@@ -148,6 +148,28 @@ public protocol MetadataStore: Sendable {
     /// `notFound` when there is none) and bumps the endpoint's generation.
     func deleteDeployment(endpoint: String, name: String, workspace: String) async throws
 
+    // MARK: Rollouts
+    /// Records a new rollout with its first decision; `invalidState` when the endpoint has an
+    /// active (running or paused) rollout already.
+    func createRollout(_ rollout: Rollout, decision: RolloutDecision) async throws
+    func rollout(id: String) async throws -> Rollout?
+    /// An endpoint's rollouts, newest first.
+    func rollouts(endpoint: String, workspace: String, limit: Int) async throws -> [Rollout]
+    /// Running and paused rollouts of every workspace.
+    func activeRollouts() async throws -> [Rollout]
+    /// Takes (or renews) the right to drive an active rollout until `until`: when nobody holds
+    /// it, its lease expired before `now`, or `owner` holds it. False otherwise.
+    func leaseRollout(id: String, owner: String, until: Millis, now: Millis) async throws -> Bool
+    /// Saves a rollout's progress (state, stage, stage start, message, end) with a decision,
+    /// only while `owner` holds its lease; clears the requested action when it is `handled`.
+    /// False when refused.
+    func advanceRollout(_ rollout: Rollout, owner: String, handled: String?, decision: RolloutDecision) async throws -> Bool
+    /// A rollout's decisions, oldest first.
+    func rolloutDecisions(id: String) async throws -> [RolloutDecision]
+    /// Asks for `promote`, `pause`, `resume` or `abort` of an active rollout (the replica
+    /// driving it carries it out); false when it is not active.
+    func requestRolloutAction(id: String, action: String, actor: String) async throws -> Bool
+
     // MARK: Lineage
     /// Records edges; one already recorded (same workspace, ends and relation) is left as it is.
     func addLineageEdges(_ edges: [LineageEdge]) async throws

@@ -73,6 +73,12 @@ public final class SQLMetadataStore: MetadataStore {
         }
     }
 
+    /// Runs `body` in the next write batch without an audit record: for bookkeeping a process
+    /// repeats every second (lease renewals), which the audit log would drown in.
+    func writeUnaudited<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await batcher.submit { db in (try await body(db), nil) }
+    }
+
     // MARK: Lifecycle
 
     public func upgrade() async throws -> [Int] {
