@@ -429,7 +429,7 @@ public final class RolloutController: Sendable {
         return String(format: abs(v) < 0.01 ? "%.5f" : "%.3f", v)
     }
 
-    static func seconds(_ s: Double) -> String {
+    public static func seconds(_ s: Double) -> String {
         s >= 120 && s.truncatingRemainder(dividingBy: 60) == 0 ? "\(Int(s / 60)) min" : "\(fmt(s)) s"
     }
 

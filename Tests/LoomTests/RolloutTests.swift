@@ -171,4 +171,30 @@ struct RolloutTests {
             }
         }
     }
+
+    @Test("the endpoint pages show deployments, traffic and each rollout's decisions", arguments: [TestBackend.sqlite])
+    func pages(_ backend: TestBackend) async throws {
+        let upstream = Upstream()
+        try await upstream.run { base in
+            try await withTestApp(backend) { client, services, _ in
+                var (status, html) = try await DatasetUITests.page(client, "/endpoints")
+                #expect(status == .ok && html.contains("No endpoints yet"))
+                try await Self.setUp(client, base: base)
+                (status, _) = try await client.json(.post, "/api/v1/endpoints/ep/rollouts", body: #"{"deployment": "good", "steps": [25, 100], "bake": "1h"}"#)
+                #expect(status == .created)
+                (status, html) = try await DatasetUITests.page(client, "/endpoints")
+                #expect(status == .ok && html.contains("href=\"/endpoints/ep\"") && html.contains("blue 75%, good 25%") && html.contains("state-running"))
+                (status, html) = try await DatasetUITests.page(client, "/endpoints/ep")
+                #expect(status == .ok)
+                for text in ["blue", "good", "bad", "external", "25%", "75%", "canary blue → good", "good gets 25% of live traffic, blue 75%",
+                             "lineage?node=deployment%3Aep%2Fgood", "POST /endpoints/ep/invocations"] {
+                    #expect(html.contains(text), "missing \(text)")
+                }
+                #expect(!html.contains("style=\""), "no inline styles (the CSP forbids them)")
+                (status, _) = try await DatasetUITests.page(client, "/endpoints/nope")
+                #expect(status == .notFound)
+                _ = services
+            }
+        }
+    }
 }

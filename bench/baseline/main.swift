@@ -1,5 +1,6 @@
 // loom-bench-baseline: the smallest Hummingbird 2 server that answers the same POST paths that the
-// HTTP benchmark (bench/run.sh http) sends to Loom and to `mlflow server`. It reads the request
+// HTTP benchmark (bench/run.sh http) sends to Loom and to `mlflow server`, and `/invocations`, the
+// upstream model server of the endpoint benchmark (bench/endpoint_bench.py). It reads the request
 // body and returns a constant `{}`, so its throughput is the ceiling that the HTTP stack alone
 // allows on this machine; Loom's figure is compared to it.
 //
@@ -26,6 +27,12 @@ let constant = ByteBuffer(string: "{}")
         body: ResponseBody(byteBuffer: constant))
 }
 
+// The endpoint benchmark's stand-in model server: a constant scoring answer.
+let predictions = ByteBuffer(string: #"{"predictions": [0]}"#)
+router.post("/invocations") { request, _ -> Response in
+    _ = try await request.body.collect(upTo: 1 << 20)
+    return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: predictions))
+}
 router.post("/api/2.0/mlflow/runs/log-metric", use: constantResponse)
 router.post("/api/2.0/mlflow/runs/log-batch", use: constantResponse)
 router.get("/health") { _, _ in "OK" }

@@ -343,3 +343,36 @@ def test_rollouts_roll_back_promote_and_survive_a_restart(setup):
     wait_for(resumed, timeout=30, what="the rollout to resume after the restart")
     assert "abort" in cli(server, "endpoint", "abort", "churn").stdout
     assert requests.get(f"{server.url}/api/v1/endpoints/churn", timeout=10).json()["traffic"] == {"blue": 0, "churn-v2": 100}
+
+
+def test_mlflow_models_serve_as_a_process_runtime(setup):
+    """Any MLflow model, logged with the official client to Loom and served by `mlflow models
+    serve` in a process Loom runs: the registry URI resolves against Loom itself."""
+    server, data, df = setup
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_tracking_uri(server.url)
+    x = df[["tenure", "monthly"]]
+    model = LogisticRegression(max_iter=500).fit(x, df["churned"])
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", input_example=x.head(2), registered_model_name="churn-sk")
+    mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    cli(server, "endpoint", "create", "sk")
+    d = cli_json(server, "endpoint", "deploy", "sk", "--name", "sklearn", "--runtime", "process", "--model", "models:/churn-sk/1",
+                 "--command", f"{mlflow_bin} models serve -m models:/churn-sk/1 -p $PORT -h 127.0.0.1 --env-manager local",
+                 "--env", f"MLFLOW_TRACKING_URI={server.url}", "--env", f"PATH={os.path.dirname(mlflow_bin)}:{os.environ['PATH']}",
+                 "--startup-seconds", "180")
+    assert d["model_version"] == "churn-sk/1"
+    cli(server, "endpoint", "traffic", "sk", "sklearn=100")
+    wait_for(lambda: requests.get(f"{server.url}/api/v1/endpoints/sk/deployments/sklearn", timeout=10).json()["ready"], timeout=180,
+             what="mlflow models serve to be ready")
+    rows = x.head(20)
+    r = requests.post(f"{server.url}/endpoints/sk/invocations", json={"dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}}, timeout=60)
+    assert r.status_code == 200 and r.headers["loom-deployment"] == "sklearn", r.text
+    assert r.json()["predictions"] == model.predict(rows).tolist()
+    # Its own error answers come back as they are (a column it lacks: mlflow's 400).
+    r = requests.post(f"{server.url}/endpoints/sk/invocations", json={"dataframe_records": [{"nope": 1}]}, timeout=60)
+    assert r.status_code == 400 and "error_code" in r.json()
+    cli(server, "endpoint", "delete", "sk")

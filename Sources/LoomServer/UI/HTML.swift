@@ -42,6 +42,7 @@ enum HTML {
             <a href="/models"\(active == "models" ? " class=\"active\"" : "")>Models</a>
             <a href="/datasets"\(active == "datasets" ? " class=\"active\"" : "")>Datasets</a>
             <a href="/pipelines"\(active == "pipelines" ? " class=\"active\"" : "")>Pipelines</a>
+            <a href="/endpoints"\(active == "endpoints" ? " class=\"active\"" : "")>Endpoints</a>
             <a href="/openapi.yaml">API</a></nav></header>
             <main>\(body)</main>
             <script src="/static/loom.js"></script>

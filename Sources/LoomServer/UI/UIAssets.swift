@@ -30,6 +30,9 @@ enum UIAssets {
         .tag { display: inline-block; font-size: 12px; padding: 1px 6px; margin: 1px; border-radius: 4px; background: #eef2ff; }
         .state-succeeded { background: #dcfce7; } .state-cached { background: #cffafe; } .state-failed { background: #fee2e2; }
         .state-running { background: #dbeafe; } .state-skipped, .state-cancelled { background: #f3f4f6; }
+        .state-rolled_back { background: #fee2e2; } .state-paused, .state-aborted { background: #fef9c3; }
+        svg.bar { vertical-align: middle; } .bar-bg { fill: #f3f4f6; } .bar-fill { fill: #6366f1; }
+        .rollout { border: 1px solid var(--line); border-radius: 6px; padding: 4px 12px; margin: 8px 0; }
         svg.dag, svg.lineage { display: block; margin: 12px 0; overflow: visible; }
         svg.dag text, svg.lineage text { font-family: inherit; }
         .facts { display: grid; grid-template-columns: max-content 1fr max-content 1fr; gap: 4px 16px; }
