@@ -154,6 +154,7 @@ def wrk(url: str, body: str, seconds: float, threads: int, connections: int, del
 
 
 def start_loom(loom: str, data: str) -> tuple[Proc, str]:
+    os.makedirs(data, exist_ok=True)
     port = free_port()
     proc = Proc([loom, "server", "--host", "127.0.0.1", "--port", str(port), "--data", data, "--no-auth"],
                 env={"LOOM_ENDPOINT_REFRESH": "1"}, log_path=os.path.join(data, "server.log"))

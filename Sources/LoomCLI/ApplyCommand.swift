@@ -63,7 +63,7 @@ struct ApplyCommand: AsyncParsableCommand {
         var body = node
         body["kind"] = nil
         guard body["endpoint"] is String else { throw LoomError.invalidParameter("\(file): a rollout spec names its endpoint") }
-        let known: Set<String> = ["endpoint", "to", "deployment", "strategy", "steps", "mirror", "bake", "gate_interval", "min_requests", "gates"]
+        let known: Set<String> = ["endpoint", "to", "deployment", "strategy", "steps", "mirror", "bake", "gate_interval", "min_requests", "gates", "validation"]
         if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
             throw LoomError.invalidParameter("\(file): unknown key \(unknown) in a rollout spec (\(known.sorted().joined(separator: ", ")))")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import LoomCore
+import NIOCore
 import LoomStore
 import Logging
 import Synchronization
@@ -27,6 +28,9 @@ public final class RolloutController: Sendable {
     }
 
     let windows = Mutex<[String: Window]>([:])
+    /// The baseline's stats when this replica first drove each rollout: the reference for gates
+    /// once the baseline has no live traffic.
+    let starts = Mutex<[String: (stats: DeploymentStats, at: DeploymentStats.Snapshot)]>([:])
 
     public init(serving: ServingService, owner: String = "replica-" + String(Identifiers.newHexID().prefix(10)), leaseSeconds: Double = 10, logger: Logger) {
         self.serving = serving
@@ -42,14 +46,17 @@ public final class RolloutController: Sendable {
     /// The stages of a spec: canary steps as live weights; blue-green an optional mirror, then
     /// the switch.
     public enum Stage: Sendable, Equatable {
+        /// The validation dataset through the new deployment, before any traffic.
+        case validate
         case traffic(Int)
         case mirror(Int)
     }
 
     public static func stages(_ spec: RolloutSpec) -> [Stage] {
+        let first: [Stage] = spec.validation == nil ? [] : [.validate]
         switch spec.strategy {
-        case .canary: return spec.steps.map(Stage.traffic)
-        case .blueGreen: return (spec.mirrorPercent > 0 ? [.mirror(spec.mirrorPercent)] : []) + [.traffic(100)]
+        case .canary: return first + spec.steps.map(Stage.traffic)
+        case .blueGreen: return first + (spec.mirrorPercent > 0 ? [.mirror(spec.mirrorPercent)] : []) + [.traffic(100)]
         }
     }
 
@@ -72,6 +79,17 @@ public final class RolloutController: Sendable {
             throw LoomError.invalidParameter("the gate interval must be from 0.1 s to 1 h")
         }
         guard (1...1_000_000).contains(spec.minRequests) else { throw LoomError.invalidParameter("min_requests must be from 1 to 1000000") }
+        if let v = spec.validation {
+            guard !v.dataset.isEmpty else { throw LoomError.invalidParameter("validation.dataset names a registered dataset (NAME or NAME@VERSION)") }
+            guard (1...100_000).contains(v.maxRows) else { throw LoomError.invalidParameter("validation.max_rows must be from 1 to 100000") }
+            for (metric, bound) in v.thresholds {
+                guard ["accuracy", "mae", "rmse", "error_rate"].contains(metric) else {
+                    throw LoomError.invalidParameter("validation.thresholds: unknown metric \(metric) (accuracy, mae, rmse, error_rate)")
+                }
+                guard bound.min != nil || bound.max != nil else { throw LoomError.invalidParameter("validation.thresholds.\(metric) has no min or max") }
+                if metric != "error_rate", v.target == nil { throw LoomError.invalidParameter("validation.thresholds.\(metric) needs validation.target") }
+            }
+        }
         for (i, g) in spec.gates.enumerated() {
             guard metrics.contains(g.metric) || (g.metric.hasPrefix("run:") && g.metric.count > 4) else {
                 throw LoomError.invalidParameter("gates[\(i)]: unknown metric \(g.metric) (error_rate, latency_p50, latency_p99, latency_mean or run:METRIC)")
@@ -148,6 +166,7 @@ public final class RolloutController: Sendable {
         for r in active { await drive(r.id) }
         let ids = Set(active.map(\.id))
         windows.withLock { w in w = w.filter { ids.contains($0.key) } }
+        starts.withLock { s in s = s.filter { ids.contains($0.key) } }
     }
 
     /// One look at one rollout, under its lease.
@@ -174,6 +193,10 @@ public final class RolloutController: Sendable {
             return try await end(r, .rolledBack, kind: "rollback", now: now, summary: "a deployment of the rollout is gone", restore: true)
         }
 
+        starts.withLock { s in
+            if s[r.id]?.stats !== baseline.stats { s[r.id] = (baseline.stats, baseline.stats.snapshot) }
+        }
+
         // A stage not applied yet: the new deployment must be ready first.
         guard let started = r.stageStarted else {
             guard r.state == .running else { return }
@@ -185,12 +208,23 @@ public final class RolloutController: Sendable {
                 }
                 return
             }
+            if stage == .validate {
+                let (passed, summary, detail) = try await validate(r, candidate, timeout: .milliseconds(live.endpoint.timeoutMillis))
+                guard passed else {
+                    return try await end(r, .rolledBack, kind: "rollback", now: now, summary: "validation failed: \(summary)", detail: detail, restore: true)
+                }
+                var next = r
+                next.stage += 1
+                next.message = nil
+                _ = try await save(next, now: now, kind: "validate", outcome: "passed", summary: "validation passed: \(summary)", detail: detail)
+                return
+            }
             try await apply(stage, r)
             var next = r
             next.stageStarted = now
             next.message = nil
             if try await save(next, now: now, kind: Self.kind(stage, r.spec), outcome: "applied", summary: Self.summary(stage, r)) {
-                openWindow(r.id, stage: r.stage, candidate, baseline, now: now, keepStart: r.stage > 0)
+                openWindow(r.id, stage: r.stage, candidate, baseline, now: now)
             }
             return
         }
@@ -204,7 +238,7 @@ public final class RolloutController: Sendable {
                 next, now: now, kind: "resume", outcome: "window-restarted",
                 summary: "measuring again from now (this server started or took the rollout over); \(Self.describe(stage)) bakes another \(Self.seconds(r.spec.bakeSeconds))")
             {
-                openWindow(r.id, stage: r.stage, candidate, baseline, now: now, keepStart: false)
+                openWindow(r.id, stage: r.stage, candidate, baseline, now: now)
             }
             return
         }
@@ -292,6 +326,7 @@ public final class RolloutController: Sendable {
         next.message = summary
         _ = try await save(next, now: now, kind: kind, outcome: state.rawValue, summary: summary, detail: detail, handled: handled)
         windows.withLock { _ = $0.removeValue(forKey: r.id) }
+        starts.withLock { _ = $0.removeValue(forKey: r.id) }
         logger.notice("rollout ended", metadata: ["rollout": "\(r.id)", "endpoint": "\(r.endpoint)", "state": "\(state.rawValue)", "why": "\(summary)"])
     }
 
@@ -315,6 +350,8 @@ public final class RolloutController: Sendable {
 
     func apply(_ stage: Stage, _ r: Rollout) async throws {
         switch stage {
+        case .validate:
+            return
         case .traffic(let w):
             var traffic = r.previousTraffic.mapValues { _ in 0 }
             traffic[r.baseline] = 100 - w
@@ -326,11 +363,99 @@ public final class RolloutController: Sendable {
         }
     }
 
+    // MARK: Validation
+
+    /// Sends the validation rows to the new deployment directly (100 per request), checks every
+    /// answer and scores them against the truth; returns the verdict, a sentence and the detail.
+    func validate(_ r: Rollout, _ candidate: LiveDeployment, timeout: Duration) async throws -> (Bool, String, String) {
+        guard let v = r.spec.validation else { return (true, "nothing to validate", "{}") }
+        let (columns, rows, truth) = try await serving.models.validationRows(dataset: v.dataset, target: v.target, limit: v.maxRows, workspace: r.workspace)
+        guard !rows.isEmpty else { return (false, "\(v.dataset) has no rows", "{}") }
+        var predictions: [JSONValue?] = []
+        predictions.reserveCapacity(rows.count)
+        let encoder = JSONEncoder()
+        for start in stride(from: 0, to: rows.count, by: 100) {
+            let chunk = Array(rows[start..<min(start + 100, rows.count)])
+            let body = JSONValue.object(["dataframe_split": .object(["columns": .array(columns.map(JSONValue.string)), "data": .array(chunk.map(JSONValue.array))])])
+            var got: [JSONValue]?
+            if let answer = try? await candidate.runtime.invoke(
+                ServingRequest(body: ByteBuffer(bytes: try encoder.encode(body)), contentType: "application/json", correlationID: "validation-\(r.id)-\(start)"),
+                timeout: timeout), (200..<300).contains(answer.status) {
+                got = answer.body.withUnsafeReadableBytes { raw in
+                    switch try? JSONValue.parse(raw) {
+                    case .object(let o)?: if case .array(let a)? = o["predictions"] { return a } else { return nil }
+                    case .array(let a)?: return a
+                    default: return nil
+                    }
+                }
+            }
+            if let got, got.count == chunk.count { predictions += got.map { $0 } } else { predictions += Array(repeating: nil, count: chunk.count) }
+        }
+        func text(_ p: JSONValue) -> String {
+            switch p {
+            case .string(let s): return s
+            case .number(let d, let raw): return raw ?? (d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d))
+            case .bool(let b): return b ? "true" : "false"
+            default: return String(decoding: (try? encoder.encode(p)) ?? Data(), as: UTF8.self)
+            }
+        }
+        let answered = predictions.enumerated().compactMap { i, p in p.map { (i, $0) } }
+        var values: [String: Double] = ["error_rate": Double(rows.count - answered.count) / Double(rows.count)]
+        var problems: [String] = []
+        if let allowed = v.allowed {
+            let outside = answered.filter { !allowed.contains(text($0.1)) }
+            if !outside.isEmpty { problems.append("\(outside.count) prediction\(outside.count == 1 ? "" : "s") outside \(allowed) (row \(outside[0].0): \(text(outside[0].1)))") }
+        }
+        if let range = v.range {
+            let outside = answered.filter { _, p in
+                guard case .number(let d, _) = p else { return true }
+                return (range.min.map { d < $0 } ?? false) || (range.max.map { d > $0 } ?? false)
+            }
+            if !outside.isEmpty { problems.append("\(outside.count) prediction\(outside.count == 1 ? "" : "s") outside the range") }
+        }
+        if let truth, !answered.isEmpty {
+            values["accuracy"] = Double(answered.filter { text($0.1) == truth[$0.0] }.count) / Double(answered.count)
+            let pairs = answered.compactMap { i, p -> (Double, Double)? in
+                guard case .number(let d, _) = p, let t = Double(truth[i]) else { return nil }
+                return (d, t)
+            }
+            if pairs.count == answered.count {
+                values["mae"] = pairs.reduce(0) { $0 + abs($1.0 - $1.1) } / Double(pairs.count)
+                values["rmse"] = (pairs.reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(pairs.count)).squareRoot()
+            }
+        }
+        var thresholds = v.thresholds
+        if thresholds["error_rate"] == nil { thresholds["error_rate"] = RolloutValidation.Bound(max: 0) }
+        var checks: [[String: any Sendable]] = []
+        for (metric, bound) in thresholds.sorted(by: { $0.key < $1.key }) {
+            var check: [String: any Sendable] = ["metric": metric]
+            if let min = bound.min { check["min"] = min }
+            if let max = bound.max { check["max"] = max }
+            guard let value = values[metric] else {
+                problems.append("\(metric) cannot be computed (\(metric == "accuracy" ? "no answers" : "predictions or truth are not numbers"))")
+                check["outcome"] = "failed"
+                checks.append(check)
+                continue
+            }
+            check["value"] = value
+            var ok = true
+            if let min = bound.min, value < min { problems.append("\(metric) \(Self.fmt(value)) below \(Self.fmt(min))"); ok = false }
+            if let max = bound.max, value > max { problems.append("\(metric) \(Self.fmt(value)) above \(Self.fmt(max))"); ok = false }
+            check["outcome"] = ok ? "passed" : "failed"
+            checks.append(check)
+        }
+        let shown = values.sorted { $0.key < $1.key }.map { "\($0.key) \(Self.fmt($0.value))" }.joined(separator: ", ")
+        let detail = Self.json(["dataset": v.dataset, "rows": rows.count, "answered": answered.count, "checks": checks] as [String: any Sendable])
+        if problems.isEmpty { return (true, "\(rows.count) rows of \(v.dataset): \(shown)", detail) }
+        return (false, "\(rows.count) rows of \(v.dataset): " + problems.joined(separator: "; "), detail)
+    }
+
     // MARK: Windows
 
-    func openWindow(_ id: String, stage: Int, _ candidate: LiveDeployment, _ baseline: LiveDeployment, now: Millis, keepStart: Bool) {
+    func openWindow(_ id: String, stage: Int, _ candidate: LiveDeployment, _ baseline: LiveDeployment, now: Millis) {
+        let first = starts.withLock { s in s[id].flatMap { $0.stats === baseline.stats ? $0.at : nil } }
         windows.withLock { w in
-            let start = keepStart && w[id]?.baseline.stats === baseline.stats ? w[id]!.baselineSinceStart : baseline.stats.snapshot
+            let start = first ?? baseline.stats.snapshot
             w[id] = Window(
                 stage: stage, candidate: (candidate.stats, candidate.stats.snapshot), baseline: (baseline.stats, baseline.stats.snapshot),
                 baselineSinceStart: start, lastJudged: now)
@@ -445,6 +570,7 @@ public final class RolloutController: Sendable {
 
     public static func describe(_ stage: Stage) -> String {
         switch stage {
+        case .validate: return "validation"
         case .traffic(let w): return "\(w)% live"
         case .mirror(let p): return "\(p)% mirrored"
         }
@@ -452,6 +578,7 @@ public final class RolloutController: Sendable {
 
     static func kind(_ stage: Stage, _ spec: RolloutSpec) -> String {
         switch stage {
+        case .validate: return "validate"
         case .traffic: return spec.strategy == .blueGreen ? "switch" : "step"
         case .mirror: return "mirror"
         }
@@ -459,6 +586,7 @@ public final class RolloutController: Sendable {
 
     static func summary(_ stage: Stage, _ r: Rollout) -> String {
         switch stage {
+        case .validate: return "validating \(r.spec.deployment) on \(r.spec.validation?.dataset ?? "?")"
         case .traffic(let w): return "\(r.spec.deployment) gets \(w)% of live traffic, \(r.baseline) \(100 - w)%"
         case .mirror(let p): return "\(r.spec.deployment) gets a copy of \(p)% of live requests (answers not returned)"
         }

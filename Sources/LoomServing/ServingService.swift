@@ -17,6 +17,11 @@ public protocol ModelSource: Sendable {
     /// The latest value of `metric` in the run that made a registered version (`NAME/VERSION`);
     /// nil when it has none.
     func runMetric(modelVersion: String, metric: String, workspace: String) async throws -> Double?
+    /// The first `limit` rows of a registered dataset (`NAME` or `NAME@VERSION`) as JSON values by
+    /// column, without `target`, and the target's values as text (nil when not asked).
+    func validationRows(dataset: String, target: String?, limit: Int, workspace: String) async throws -> (
+        columns: [String], rows: [[JSONValue]], truth: [String]?
+    )
 }
 
 /// Online endpoints: their records, their deployments' runtimes, and the table the request path

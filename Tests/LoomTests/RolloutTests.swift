@@ -197,4 +197,62 @@ struct RolloutTests {
             }
         }
     }
+
+    @Test("blue-green validates the new model on a dataset before the switch: a failing check rolls back, a passing one switches", arguments: [TestBackend.sqlite])
+    func blueGreenValidation(_ backend: TestBackend) async throws {
+        try await withTestApp(backend) { client, services, _ in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loom-bg-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try await EndpointTests.registerModels(services.tracking, folder: folder)
+            _ = try await services.tracking.registerDataset(name: "churn-test", path: folder.appendingPathComponent("churn.csv").path)
+            try? FileManager.default.removeItem(at: folder)
+            var (status, body) = try await client.json(.post, "/api/v1/endpoints", body: #"{"name": "ep"}"#)
+            (status, body) = try await client.json(.post, "/api/v1/endpoints/ep/deployments", body: #"{"name": "blue", "model": "models:/churn/1"}"#)
+            #expect(status == .created)
+            (status, _) = try await client.json(.put, "/api/v1/endpoints/ep/traffic", body: #"{"traffic": {"blue": 100}}"#)
+            let controller = services.endpoints.rollouts
+
+            // Answers outside the allowed values: rolled back before any traffic moved.
+            (status, body) = try await client.json(.post, "/api/v1/endpoints/ep/rollouts", body: """
+                {"to": "models:/churn/2", "deployment": "green", "strategy": "blue-green", "bake": "0s",
+                 "validation": {"dataset": "churn-test", "target": "churned", "allowed": ["yes", "no"], "thresholds": {"accuracy": {"min": 0.9}}}}
+                """)
+            #expect(status == .created, "\(body)")
+            #expect(body["stages"] as? [String] == ["validation", "100% live"])
+            #expect(body["state"] as? String == "rolled_back", "validation runs at once: \(body)")
+            var log = try #require(body["decisions"] as? [[String: Any]])
+            #expect(log.map { $0["kind"] as? String } == ["start", "rollback"])
+            #expect((log.last?["summary"] as? String)?.contains("validation failed: 300 rows of churn-test: 300 predictions outside") == true, "\(log)")
+            #expect(try await Self.traffic(services) == ["blue": 100])
+
+            // A good model: validated (accuracy measured against the truth), then switched.
+            (status, body) = try await client.json(.post, "/api/v1/endpoints/ep/rollouts", body: """
+                {"deployment": "green", "strategy": "blue-green", "bake": "0.2s", "gate_interval": "0.1s", "min_requests": 5,
+                 "gates": [{"metric": "error_rate", "max_increase": 0.01}],
+                 "validation": {"dataset": "churn-test", "target": "churned", "allowed": [0, 1], "thresholds": {"accuracy": {"min": 0.9}}, "max_rows": 250}}
+                """)
+            #expect(status == .created, "\(body)")
+            let id = try #require(body["id"] as? String)
+            log = try #require(body["decisions"] as? [[String: Any]])
+            #expect(log.map { $0["kind"] as? String } == ["start", "validate"], "\(log)")
+            let detail = try #require(log.last?["detail"] as? [String: Any])
+            let checks = try #require(detail["checks"] as? [[String: Any]])
+            let accuracy = try #require(checks.first { $0["metric"] as? String == "accuracy" })
+            #expect((accuracy["value"] as? Double ?? 0) >= 0.9 && accuracy["outcome"] as? String == "passed" && detail["rows"] as? Int == 250)
+            var state = "running"
+            let deadline = ContinuousClock.now + .seconds(20)
+            let row = #"{"dataframe_records": [{"tenure": 3, "plan": "basic", "monthly": 20}]}"#
+            while state == "running", ContinuousClock.now < deadline {
+                for _ in 0..<20 { #expect(try await EndpointTests.invoke(client, "ep", row).code == .ok) }
+                await controller.drive(id)
+                state = try await services.store.rollout(id: id)?.state.rawValue ?? "?"
+            }
+            #expect(state == "succeeded")
+            #expect(try await Self.traffic(services) == ["green": 100])
+            #expect(try await services.store.rolloutDecisions(id: id).map(\.kind) == ["start", "validate", "switch", "promote"])
+            // Validation settings that cannot work are refused up front.
+            (status, body) = try await client.json(.post, "/api/v1/endpoints/ep/rollouts", body: #"{"deployment": "blue", "validation": {"dataset": "churn-test", "thresholds": {"accuracy": {"min": 0.9}}}}"#)
+            #expect(status == .badRequest && (body["message"] as? String)?.contains("needs validation.target") == true)
+        }
+    }
 }

@@ -329,10 +329,27 @@ def test_rollouts_roll_back_promote_and_survive_a_restart(setup):
     shown = cli(server, "endpoint", "rollouts", "churn").stdout
     assert "succeeded" in shown and "gates passed at 50% live" in shown
 
+    # Blue-green back to blue, validated first on a registered dataset (accuracy against its truth).
+    reg = subprocess.run([loomproc.loom_bin(), "datasets", "register", os.path.join(data, "churn.csv"), "--name", "churn-test", "--data", server.data],
+                         capture_output=True, text=True, timeout=60)
+    assert reg.returncode == 0, reg.stderr
+    bg = os.path.join(data, "blue-green.yaml")
+    with open(bg, "w") as f:
+        f.write("kind: rollout\nendpoint: churn\ndeployment: blue\nstrategy: blue-green\nmirror: 20\nbake: 2s\ngate_interval: 1s\nmin_requests: 5\n"
+                "gates:\n  - {metric: error_rate, max_increase: 0.01}\n"
+                "validation:\n  dataset: churn-test\n  target: churned\n  allowed: [0, 1]\n  thresholds: {accuracy: {min: 0.7}}\n")
+    with Load(server, split) as load:
+        p = subprocess.run([loomproc.loom_bin(), "apply", "-f", bg, "--wait", "--server", server.url, "--data", server.data],
+                           capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "validation passed" in p.stdout and "mirror" in p.stdout and "switch" in p.stdout, p.stdout
+    assert requests.get(f"{server.url}/api/v1/endpoints/churn", timeout=10).json()["traffic"] == {"blue": 100, "churn-v2": 0}
+    assert load.answers and all(s == 200 for _, s in load.answers), set(load.answers)
+
     # A rollout survives a restart: the new process resumes it (measuring again) and a person aborts it.
-    r = cli_json(server, "endpoint", "rollout", "churn", "--name", "blue", "--steps", "10,100", "--bake", "1h", "--gate-interval", "1s")
+    r = cli_json(server, "endpoint", "rollout", "churn", "--name", "churn-v2", "--steps", "10,100", "--bake", "1h", "--gate-interval", "1s")
     assert r["state"] == "running"
-    assert requests.get(f"{server.url}/api/v1/endpoints/churn", timeout=10).json()["traffic"] == {"blue": 10, "churn-v2": 90}
+    assert requests.get(f"{server.url}/api/v1/endpoints/churn", timeout=10).json()["traffic"] == {"blue": 90, "churn-v2": 10}
     assert server.stop() == 0
     server.start()
 
@@ -342,7 +359,7 @@ def test_rollouts_roll_back_promote_and_survive_a_restart(setup):
 
     wait_for(resumed, timeout=30, what="the rollout to resume after the restart")
     assert "abort" in cli(server, "endpoint", "abort", "churn").stdout
-    assert requests.get(f"{server.url}/api/v1/endpoints/churn", timeout=10).json()["traffic"] == {"blue": 0, "churn-v2": 100}
+    assert requests.get(f"{server.url}/api/v1/endpoints/churn", timeout=10).json()["traffic"] == {"blue": 100, "churn-v2": 0}
 
 
 def test_mlflow_models_serve_as_a_process_runtime(setup):

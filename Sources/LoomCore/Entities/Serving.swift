@@ -170,6 +170,42 @@ public struct RolloutGate: Sendable, Codable, Hashable {
     public static let defaults = [RolloutGate(metric: "error_rate", maxIncrease: 0.01), RolloutGate(metric: "latency_p99", maxIncrease: 50)]
 }
 
+/// A check of the new deployment before it gets any traffic: rows of a registered dataset sent
+/// to it directly, its answers checked and scored (docs/deployment.md, "Validation").
+public struct RolloutValidation: Sendable, Codable, Hashable {
+    public struct Bound: Sendable, Codable, Hashable {
+        public var min: Double?
+        public var max: Double?
+        public init(min: Double? = nil, max: Double? = nil) {
+            self.min = min
+            self.max = max
+        }
+    }
+
+    /// `NAME` or `NAME@VERSION` of a registered dataset.
+    public var dataset: String
+    /// The column holding the truth (not sent); needed by `accuracy`, `mae`, `rmse`.
+    public var target: String?
+    /// `accuracy` (classifiers), `mae`, `rmse` (regression), `error_rate` (rows answered with an
+    /// error, or with no prediction) with their bounds.
+    public var thresholds: [String: Bound]
+    /// Every prediction must be one of these (as text), when given.
+    public var allowed: [String]?
+    /// Every numeric prediction must lie in this range, when given.
+    public var range: Bound?
+    /// Rows sent at most (the first ones), in requests of 100.
+    public var maxRows: Int
+
+    public init(dataset: String, target: String? = nil, thresholds: [String: Bound] = [:], allowed: [String]? = nil, range: Bound? = nil, maxRows: Int = 1000) {
+        self.dataset = dataset
+        self.target = target
+        self.thresholds = thresholds
+        self.allowed = allowed
+        self.range = range
+        self.maxRows = maxRows
+    }
+}
+
 /// What a rollout does, as asked (`loom endpoint rollout`, or a spec through `loom apply -f`).
 public struct RolloutSpec: Sendable, Codable, Hashable {
     public enum Strategy: String, Sendable, Codable, Hashable, CaseIterable {
@@ -196,10 +232,12 @@ public struct RolloutSpec: Sendable, Codable, Hashable {
     /// fewer at a step's end pauses the rollout for a person to decide.
     public var minRequests: Int
     public var gates: [RolloutGate]
+    /// Checked before any traffic moves (blue-green's first stage; canary's too when given).
+    public var validation: RolloutValidation?
 
     public init(
         strategy: Strategy, model: String, deployment: String, steps: [Int] = [5, 25, 50, 100], mirrorPercent: Int = 0, bakeSeconds: Double = 300,
-        gateIntervalSeconds: Double = 30, minRequests: Int = 20, gates: [RolloutGate] = RolloutGate.defaults
+        gateIntervalSeconds: Double = 30, minRequests: Int = 20, gates: [RolloutGate] = RolloutGate.defaults, validation: RolloutValidation? = nil
     ) {
         self.strategy = strategy
         self.model = model
@@ -210,6 +248,7 @@ public struct RolloutSpec: Sendable, Codable, Hashable {
         self.gateIntervalSeconds = gateIntervalSeconds
         self.minRequests = minRequests
         self.gates = gates
+        self.validation = validation
     }
 }
 

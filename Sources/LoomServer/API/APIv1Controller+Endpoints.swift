@@ -93,6 +93,7 @@ extension APIv1Controller {
             let gateIntervalSeconds: Double
             let minRequests: Int
             let gates: [RolloutGate]
+            let validation: RolloutValidation?
         }
 
         struct Decision: Encodable, Sendable {
@@ -131,7 +132,7 @@ extension APIv1Controller {
             let s = r.spec
             spec = Spec(
                 strategy: s.strategy.rawValue, model: s.model, deployment: s.deployment, steps: s.steps, mirror: s.mirrorPercent, bakeSeconds: s.bakeSeconds,
-                gateIntervalSeconds: s.gateIntervalSeconds, minRequests: s.minRequests, gates: s.gates)
+                gateIntervalSeconds: s.gateIntervalSeconds, minRequests: s.minRequests, gates: s.gates, validation: s.validation)
             (createdBy, creationTime, lastUpdatedTime, endTime) = (r.createdBy, r.creationTime, r.lastUpdatedTime, r.endTime)
             self.decisions = decisions?.map {
                 Decision(sequence: $0.sequence, time: $0.time, kind: $0.kind, outcome: $0.outcome, summary: $0.summary, detail: $0.detail.map(JSONText.init), actor: $0.actor)
@@ -334,6 +335,29 @@ extension APIv1Controller {
                     metric: try g.requiredString("metric"), max: try g.double("max"), min: try g.double("min"), maxRatio: try g.double("max_ratio"),
                     maxIncrease: try g.double("max_increase"), minDelta: try g.double("min_delta"))
             }
+        }
+        if let v = try body.object("validation") {
+            var validation = RolloutValidation(dataset: try v.requiredString("dataset"), target: try v.string("target"))
+            if let t = try v.object("thresholds") {
+                for (metric, value) in t.fields {
+                    guard case .object(let b) = value else { throw LoomError.invalidParameter("validation.thresholds.\(metric) must be {min, max}") }
+                    let bound = JSONBody(b)
+                    validation.thresholds[metric] = RolloutValidation.Bound(min: try bound.double("min"), max: try bound.double("max"))
+                }
+            }
+            if v.has("allowed") {
+                validation.allowed = try v.array("allowed").map { value in
+                    switch value {
+                    case .string(let s): return s
+                    case .number(let d, let raw): return raw ?? String(d)
+                    case .bool(let b): return b ? "true" : "false"
+                    default: throw LoomError.invalidParameter("validation.allowed holds strings, numbers or booleans")
+                    }
+                }
+            }
+            if let range = try v.object("range") { validation.range = RolloutValidation.Bound(min: try range.double("min"), max: try range.double("max")) }
+            validation.maxRows = try v.int("max_rows") ?? validation.maxRows
+            spec.validation = validation
         }
         try RolloutController.check(spec)
         return spec

@@ -108,6 +108,39 @@ struct RegistryModels: ModelSource {
         return try await tracking.run(id: runID).metrics.first { $0.key == metric }?.value
     }
 
+    func validationRows(dataset: String, target: String?, limit: Int, workspace: String) async throws -> (
+        columns: [String], rows: [[JSONValue]], truth: [String]?
+    ) {
+        let source = try DataSource.parse(dataset)
+        guard case .version = source else { throw LoomError.invalidParameter("validation.dataset must be a registered dataset (NAME or NAME@VERSION)") }
+        let (files, _, _) = try await tracking.files(of: source, workspace: workspace)
+        let (frame, _) = try Frame.read(files)
+        let n = min(limit, frame.rowCount)
+        var truthColumn: Frame.Column?
+        if let target {
+            guard let t = frame.index(of: target) else { throw LoomError.invalidParameter("Dataset \(dataset) has no column \(target)") }
+            truthColumn = frame.columns[t]
+        }
+        func value(_ column: Frame.Column, _ row: Int) -> JSONValue {
+            switch column {
+            case .numbers(let v): return v[row].isNaN ? .null : .number(v[row], raw: nil)
+            case .categories(let codes, let levels): return codes[row] < 0 ? .null : .string(levels[Int(codes[row])])
+            }
+        }
+        let keep = frame.names.indices.filter { frame.names[$0] != target }
+        let rows = (0..<n).map { r in keep.map { value(frame.columns[$0], r) } }
+        let truth = truthColumn.map { column in
+            (0..<n).map { r -> String in
+                switch value(column, r) {
+                case .number(let d, _): return Frame.text(of: d)
+                case .string(let s): return s
+                default: return ""
+                }
+            }
+        }
+        return (keep.map { frame.names[$0] }, rows, truth)
+    }
+
     func nativeModel(name: String, version: String, workspace: String) async throws -> LoomModel {
         let v = try await tracking.modelVersion(name: name, version: version, workspace: workspace)
         guard v.source.hasPrefix("runs:/") else {
