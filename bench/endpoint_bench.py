@@ -252,7 +252,8 @@ def native(loom: str, seconds: float) -> dict:
     }
     for family, model in sk.items():
         model.fit(x, y)
-        mlflow.sklearn.save_model(model, os.path.join(work, f"sk-{family}"), input_example=x.head(2))
+        mlflow.sklearn.save_model(model, os.path.join(work, f"sk-{family}"), input_example=x.head(2),
+                                  serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
     bodies = {1: body_rows(csv, 1), 100: body_rows(csv, 100)}
     server, base = start_loom(loom, data)
     try:

@@ -25,6 +25,9 @@ public final class RolloutController: Sendable {
         /// The baseline from the rollout's first window on: the reference once it has no traffic.
         var baselineSinceStart: DeploymentStats.Snapshot
         var lastJudged: Millis
+        /// When gates are next due, and when the stage has baked.
+        var interval: Millis
+        var bakedAt: Millis
     }
 
     let windows = Mutex<[String: Window]>([:])
@@ -160,6 +163,17 @@ public final class RolloutController: Sendable {
 
     // MARK: Driving
 
+    /// How long the server may wait before looking again: until the next gate judgement or the
+    /// end of a bake this replica measures, at most `longest` (new rollouts and people's
+    /// actions are seen within it), at least 20 ms.
+    public func nextLook(longest: Duration = .seconds(1)) -> Duration {
+        let now = Clock.nowMillis()
+        let longestMillis = Millis(longest.components.seconds * 1000 + longest.components.attoseconds / 1_000_000_000_000_000)
+        let due = windows.withLock { w in w.values.map { min($0.lastJudged + $0.interval, $0.bakedAt) }.min() }
+        let wait = due.map { max(20, min(longestMillis, $0 - now)) } ?? longestMillis
+        return .milliseconds(wait)
+    }
+
     /// Drives every active rollout this replica can lease (the server calls it every second).
     public func tick() async {
         guard let active = try? await store.activeRollouts() else { return }
@@ -224,7 +238,7 @@ public final class RolloutController: Sendable {
             next.stageStarted = now
             next.message = nil
             if try await save(next, now: now, kind: Self.kind(stage, r.spec), outcome: "applied", summary: Self.summary(stage, r)) {
-                openWindow(r.id, stage: r.stage, candidate, baseline, now: now)
+                openWindow(r.id, stage: r.stage, candidate, baseline, now: now, spec: r.spec)
             }
             return
         }
@@ -238,7 +252,7 @@ public final class RolloutController: Sendable {
                 next, now: now, kind: "resume", outcome: "window-restarted",
                 summary: "measuring again from now (this server started or took the rollout over); \(Self.describe(stage)) bakes another \(Self.seconds(r.spec.bakeSeconds))")
             {
-                openWindow(r.id, stage: r.stage, candidate, baseline, now: now)
+                openWindow(r.id, stage: r.stage, candidate, baseline, now: now, spec: r.spec)
             }
             return
         }
@@ -452,13 +466,15 @@ public final class RolloutController: Sendable {
 
     // MARK: Windows
 
-    func openWindow(_ id: String, stage: Int, _ candidate: LiveDeployment, _ baseline: LiveDeployment, now: Millis) {
+    func openWindow(_ id: String, stage: Int, _ candidate: LiveDeployment, _ baseline: LiveDeployment, now: Millis, spec: RolloutSpec) {
+        let interval = Millis(spec.gateIntervalSeconds * 1000)
+        let bakedAt = now + Millis(spec.bakeSeconds * 1000)
         let first = starts.withLock { s in s[id].flatMap { $0.stats === baseline.stats ? $0.at : nil } }
         windows.withLock { w in
             let start = first ?? baseline.stats.snapshot
             w[id] = Window(
                 stage: stage, candidate: (candidate.stats, candidate.stats.snapshot), baseline: (baseline.stats, baseline.stats.snapshot),
-                baselineSinceStart: start, lastJudged: now)
+                baselineSinceStart: start, lastJudged: now, interval: interval, bakedAt: bakedAt)
         }
     }
 

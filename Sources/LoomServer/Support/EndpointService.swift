@@ -52,11 +52,12 @@ public final class EndpointService: Service, Sendable {
                     }
                 }
                 group.addTask {
-                    // Rollouts are looked at every second (each gate interval is judged on time).
+                    // Rollouts are looked at every second, and when a gate judgement is due.
                     try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
                     while !Task.isCancelled {
                         await rollouts.tick()
-                        try? await Task.sleep(for: .seconds(1))
+                        // Sooner when a gate judgement is due: a rollback comes within its interval.
+                        try? await Task.sleep(for: rollouts.nextLook())
                     }
                 }
             }
