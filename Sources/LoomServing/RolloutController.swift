@@ -202,7 +202,13 @@ public final class RolloutController: Sendable {
         let stages = Self.stages(r.spec)
         guard r.stage < stages.count else { return try await finish(r, now: now, how: "all stages passed") }
         let stage = stages[r.stage]
-        guard let live = serving.router.endpoint(workspace: r.workspace, name: r.endpoint) else { return }
+        guard let live = serving.router.endpoint(workspace: r.workspace, name: r.endpoint) else {
+            // Not loaded here yet, or deleted: a deleted endpoint's rollout ends.
+            if try await store.endpoint(name: r.endpoint, workspace: r.workspace) == nil {
+                try await end(r, .aborted, kind: "abort", now: now, summary: "the endpoint was deleted", restore: false)
+            }
+            return
+        }
         guard let candidate = live.deployments[r.spec.deployment], let baseline = live.deployments[r.baseline] else {
             return try await end(r, .rolledBack, kind: "rollback", now: now, summary: "a deployment of the rollout is gone", restore: true)
         }
@@ -328,11 +334,19 @@ public final class RolloutController: Sendable {
     func end(
         _ r: Rollout, _ state: Rollout.State, kind: String, now: Millis, summary: String, detail: String? = nil, restore: Bool, handled: String? = nil
     ) async throws {
-        if restore {
-            try await serving.applyTraffic(endpoint: r.endpoint, workspace: r.workspace, traffic: r.previousTraffic, mirror: r.previousMirror)
-        } else if kind == "promote", handled == nil {
-            // Succeeded: the old mirror settings apply again, without the new deployment.
-            try await serving.applyTraffic(endpoint: r.endpoint, workspace: r.workspace, traffic: nil, mirror: r.previousMirror.filter { $0.key != r.spec.deployment })
+        var summary = summary
+        // The rollout ends even when the map cannot be put back (a deployment in it was deleted
+        // meanwhile): the log says so, and the traffic stays as it is.
+        do {
+            if restore {
+                try await serving.applyTraffic(endpoint: r.endpoint, workspace: r.workspace, traffic: r.previousTraffic, mirror: r.previousMirror)
+            } else if kind == "promote", handled == nil {
+                // Succeeded: the old mirror settings apply again, without the new deployment.
+                try await serving.applyTraffic(
+                    endpoint: r.endpoint, workspace: r.workspace, traffic: nil, mirror: r.previousMirror.filter { $0.key != r.spec.deployment })
+            }
+        } catch let e as LoomError where e.code == .invalidParameter || e.code == .notFound {
+            summary += "; the traffic map could not be changed (\(e.message)) and stays as it is"
         }
         var next = r
         next.state = state

@@ -317,17 +317,25 @@ public final class ServingService: Sendable {
     /// Rebuilds what changed since the last look (every replica calls it on a timer; changes
     /// made through this service apply at once).
     public func refresh() async {
+        let stored: [Endpoint]
         do {
-            let stored = try await store.endpoints(workspace: nil)
-            let known = Set(stored.map { EndpointRouter.Key(workspace: $0.workspace, name: $0.name) })
-            for e in stored where router.endpoint(workspace: e.workspace, name: e.name)?.endpoint.generation != e.generation {
-                try await reload(workspace: e.workspace, name: e.name)
-            }
-            for live in router.all where !known.contains(EndpointRouter.Key(workspace: live.endpoint.workspace, name: live.endpoint.name)) {
-                try await reload(workspace: live.endpoint.workspace, name: live.endpoint.name)
-            }
+            stored = try await store.endpoints(workspace: nil)
         } catch {
-            logger.warning("could not refresh the endpoints", metadata: ["error": "\(error)"])
+            logger.warning("could not read the endpoints", metadata: ["error": "\(error)"])
+            return
+        }
+        let known = Set(stored.map { EndpointRouter.Key(workspace: $0.workspace, name: $0.name) })
+        var changed = stored.filter { router.endpoint(workspace: $0.workspace, name: $0.name)?.endpoint.generation != $0.generation }
+            .map { ($0.workspace, $0.name) }
+        changed += router.all.filter { !known.contains(EndpointRouter.Key(workspace: $0.endpoint.workspace, name: $0.endpoint.name)) }
+            .map { ($0.endpoint.workspace, $0.endpoint.name) }
+        // One endpoint that cannot be rebuilt does not hold the others back.
+        for (workspace, name) in changed {
+            do {
+                try await reload(workspace: workspace, name: name)
+            } catch {
+                logger.warning("could not rebuild an endpoint", metadata: ["endpoint": "\(name)", "error": "\(error)"])
+            }
         }
     }
 

@@ -383,6 +383,7 @@ struct EndpointTests {
                 #expect(try await Self.invoke(client, "ext", "{}").code == .unauthorized)
                 #expect(try await Self.invoke(client, "ext", "{}", headers: [.authorization: "Bearer loomep_wrong"]).code == .unauthorized)
                 #expect(try await Self.invoke(client, "ext", "{}", headers: [.authorization: "Bearer \(key)"]).code == .ok)
+                #expect(try await Self.invoke(client, "ext", "{}", headers: [.authorization: "bearer \(key)"]).code == .ok, "the scheme is case-insensitive")
                 (status, body) = try await client.json(.get, "/api/v1/endpoints/ext")
                 #expect(body["key"] == nil && body["auth"] as? String == "key")
                 _ = services

@@ -168,6 +168,12 @@ struct RolloutTests {
                 let log = try await services.store.rolloutDecisions(id: r.id)
                 #expect(log.last?.kind == "resume" && log.last?.outcome == "window-restarted", "\(log.map(\.summary))")
                 #expect(try await Self.traffic(services) == ["good": 70, "blue": 30], "the step stays applied")
+
+                // Deleting the endpoint ends its rollout.
+                #expect(try await client.json(.delete, "/api/v1/endpoints/ep").0 == .noContent)
+                await b.drive(r.id)
+                let ended = try #require(try await services.store.rollout(id: r.id))
+                #expect(ended.state == .aborted && ended.message == "the endpoint was deleted", "\(ended)")
             }
         }
     }

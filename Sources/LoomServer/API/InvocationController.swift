@@ -54,8 +54,9 @@ struct InvocationController {
     /// auth (when on), and at least the viewer role in the workspace.
     static func authenticate(_ request: Request, _ context: Context, _ endpoint: Endpoint, _ authorization: Authorization) async throws {
         if endpoint.auth == .key {
-            guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-                ServingService.matches(key: String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces), endpoint: endpoint)
+            // The scheme is case-insensitive (RFC 9110).
+            guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
+                ServingService.matches(key: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), endpoint: endpoint)
             else { throw LoomError.unauthenticated("Endpoint \(endpoint.name) needs its key: Authorization: Bearer KEY") }
             return
         }

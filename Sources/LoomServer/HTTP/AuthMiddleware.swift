@@ -39,7 +39,7 @@ struct AuthMiddleware: RouterMiddleware {
         let path = request.uri.path
         if enabled && Self.isInvocation(path) {
             // The handler decides: an endpoint with a key of its own does not use the server's auth.
-            if let header = request.headers[.authorization], header.hasPrefix("Bearer " + ServingService.keyPrefix) {
+            if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer " + ServingService.keyPrefix) {
                 context.deferredAuthError = .unauthenticated("Endpoint keys authenticate only endpoints with key auth")
             } else {
                 do {
