@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import LoomCore
 import NIOCore
 import NIOHTTP1
@@ -8,11 +9,36 @@ import NIOHTTP1
 /// type and body come back as they are.
 public struct HTTPForwarder: Sendable {
     public let client: HTTPClient
+    /// Plain-HTTP upstreams (process runtimes, most external ones) go through Loom's own
+    /// forwarding client; `https://` through AsyncHTTPClient.
+    public let forwarding: ForwardingClient
     /// The largest answer accepted from an upstream.
     public static let answerLimit = 64 << 20
 
-    public init(client: HTTPClient) {
+    public init(client: HTTPClient, forwarding: ForwardingClient = ForwardingClient()) {
         self.client = client
+        self.forwarding = forwarding
+    }
+
+    /// POSTs the request to `http://host:port/path`.
+    public func forward(_ request: ServingRequest, host: String, port: Int, path: String, timeout: Duration, deployment: String) async throws -> ServingAnswer {
+        do {
+            let answer = try await forwarding.post(
+                host: host, port: port, path: path,
+                headers: [("content-type", request.contentType ?? "application/json"), ("loom-correlation-id", request.correlationID)],
+                body: request.body, timeout: timeout)
+            return ServingAnswer(status: answer.status, contentType: answer.contentType ?? "application/json", body: answer.body)
+        } catch ForwardingError.timedOut {
+            throw LoomError(.timedOut, "Deployment \(deployment) did not answer within \(Self.text(timeout))")
+        } catch ForwardingError.tooLarge {
+            throw LoomError(.badGateway, "Deployment \(deployment) answered with more than \(Self.answerLimit >> 20) MiB")
+        } catch ForwardingError.unreachable(let why) {
+            throw LoomError(.badGateway, "Deployment \(deployment) could not be reached: \(why)")
+        } catch ForwardingError.closedBeforeAnswer {
+            throw LoomError(.badGateway, "Deployment \(deployment) closed the connection before answering")
+        } catch is CancellationError {
+            throw LoomError.unavailable("The request was cancelled")
+        }
     }
 
     public func forward(_ request: ServingRequest, to url: String, timeout: Duration, deployment: String) async throws -> ServingAnswer {
@@ -50,14 +76,26 @@ public struct ExternalRuntime: DeploymentRuntime {
     public let url: String
     public let deployment: String
     let forwarder: HTTPForwarder
+    /// host, port and path of a plain-HTTP URL (nil: https, through AsyncHTTPClient).
+    let plain: (host: String, port: Int, path: String)?
 
     public init(url: String, deployment: String, forwarder: HTTPForwarder) {
         self.url = url
         self.deployment = deployment
         self.forwarder = forwarder
+        if let u = URL(string: url), u.scheme == "http", let host = u.host {
+            var path = u.path.isEmpty ? "/" : u.path
+            if let q = u.query { path += "?" + q }
+            plain = (host, u.port ?? 80, path)
+        } else {
+            plain = nil
+        }
     }
 
     public func invoke(_ request: ServingRequest, timeout: Duration) async throws -> ServingAnswer {
-        try await forwarder.forward(request, to: url, timeout: timeout, deployment: deployment)
+        if let plain {
+            return try await forwarder.forward(request, host: plain.host, port: plain.port, path: plain.path, timeout: timeout, deployment: deployment)
+        }
+        return try await forwarder.forward(request, to: url, timeout: timeout, deployment: deployment)
     }
 }

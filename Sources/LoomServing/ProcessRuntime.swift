@@ -111,7 +111,7 @@ public final class ProcessRuntime: DeploymentRuntime {
             guard let (replica, port) = chosen else { break }
             do {
                 return try await forwarder.forward(
-                    request, to: "http://127.0.0.1:\(port)\(options.invocationPath)", timeout: timeout, deployment: deployment)
+                    request, host: "127.0.0.1", port: port, path: options.invocationPath, timeout: timeout, deployment: deployment)
             } catch let e as LoomError where e.code == .badGateway {
                 replica.state.withLock { if $0.port == port { $0.ready = false; $0.message = "unreachable: \(e.message)" } }
                 tried += 1
