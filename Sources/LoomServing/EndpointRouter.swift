@@ -137,7 +137,7 @@ public final class LiveEndpoint: Sendable {
             return RoutedAnswer(answer: answer, deployment: chosen.name)
         } catch {
             let nanos = Self.nanos(since: started)
-            let status = (error as? LoomError).map(Self.status) ?? 500
+            let status = (error as? LoomError)?.code.httpStatusCode ?? 500
             chosen.count(status: status, nanoseconds: nanos)
             collect(request, status, Self.errorBody(error), chosen, nanos, mirrored: false)
             throw error
@@ -155,8 +155,7 @@ public final class LiveEndpoint: Sendable {
 
     /// An error as the server renders it.
     static func errorBody(_ error: any Error) -> ByteBuffer {
-        let e = error as? LoomError ?? LoomError.internalError("Internal server error")
-        return ByteBuffer(string: "{\"error_code\":\(JSONValue.quoted(e.code.mlflowCode)),\"message\":\(JSONValue.quoted(e.message))}")
+        ByteBuffer(string: (error as? LoomError ?? LoomError.internalError("Internal server error")).jsonBody)
     }
 
     /// Sends a copy to the mirror without waiting for it; its answer is counted, not returned.
@@ -176,7 +175,7 @@ public final class LiveEndpoint: Sendable {
                 let answer = try await mirror.runtime.invoke(request, timeout: timeout)
                 (status, body) = (answer.status, answer.body)
             } catch {
-                (status, body) = ((error as? LoomError).map(Self.status) ?? 500, Self.errorBody(error))
+                (status, body) = ((error as? LoomError)?.code.httpStatusCode ?? 500, Self.errorBody(error))
             }
             let nanos = Self.nanos(since: started)
             mirror.mirrored.increment()
@@ -188,22 +187,6 @@ public final class LiveEndpoint: Sendable {
     static func nanos(since start: ContinuousClock.Instant) -> Int64 {
         let d = ContinuousClock.now - start
         return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
-    }
-
-    /// The HTTP status an error becomes (as the server's error handler maps it).
-    static func status(_ e: LoomError) -> Int {
-        switch e.code {
-        case .invalidParameter, .badRequest, .alreadyExists, .invalidState: return 400
-        case .notFound, .endpointNotFound: return 404
-        case .unauthenticated: return 401
-        case .permissionDenied: return 403
-        case .payloadTooLarge: return 413
-        case .tooManyRequests: return 429
-        case .unavailable: return 503
-        case .timedOut: return 504
-        case .badGateway: return 502
-        default: return 500
-        }
     }
 }
 

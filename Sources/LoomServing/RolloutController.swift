@@ -74,6 +74,9 @@ public final class RolloutController: Sendable {
                 if i > 0, w <= spec.steps[i - 1] { throw LoomError.invalidParameter("canary steps must grow: \(spec.steps[i - 1]) then \(w)") }
             }
         }
+        if spec.strategy == .canary, spec.mirrorPercent != 0 {
+            throw LoomError.invalidParameter("mirror is for blue-green rollouts; a canary moves live traffic in steps")
+        }
         guard (0...TrafficPolicy.maxMirrorPercent).contains(spec.mirrorPercent) else {
             throw LoomError.invalidParameter("mirror must be from 0 to \(TrafficPolicy.maxMirrorPercent) percent")
         }

@@ -400,12 +400,13 @@ public final class ServingService: Sendable {
         }
     }
 
-    /// Stops every runtime (the server stops).
+    /// Stops every runtime (the server stops) and closes idle upstream connections.
     public func shutdown() async {
         for live in router.all {
             _ = router.remove(workspace: live.endpoint.workspace, name: live.endpoint.name)
             await stop(Array(live.deployments.values))
         }
+        forwarder.forwarding.shutdown()
     }
 
     /// Names appear in URLs: 1 to 63 letters, digits, `-` and `_`, starting with a letter or digit.

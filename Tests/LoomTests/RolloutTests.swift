@@ -121,6 +121,8 @@ struct RolloutTests {
                     (#"{"deployment": "good", "bake": "soon"}"#, "duration"),
                     (#"{"deployment": "blue"}"#, "must not be the current one"),
                     (#"{"strategy": "canary"}"#, "Give the model"),
+                    (#"{"deployment": "good", "mirror": 10}"#, "mirror is for blue-green"),
+                    (#"{"deployment": "good", "strategy": "blue-green", "steps": [50, 100]}"#, "steps are for canary"),
                 ] {
                     let (status, body) = try await client.json(.post, "/api/v1/endpoints/ep/rollouts", body: bad)
                     #expect(status == .badRequest && (body["message"] as? String)?.contains(says) == true, "\(bad): \(body)")

@@ -78,3 +78,29 @@ public struct LoomError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func unavailable(_ message: String) -> LoomError { .init(.unavailable, message) }
     public static func internalError(_ message: String) -> LoomError { .init(.internalError, message) }
 }
+
+extension LoomError.Code {
+    /// The HTTP status MLflow uses for this code (the server's error handler and the endpoint
+    /// metrics both count by it).
+    public var httpStatusCode: Int {
+        switch self {
+        case .invalidParameter, .badRequest, .alreadyExists, .invalidState: return 400
+        case .notFound, .endpointNotFound: return 404
+        case .unauthenticated: return 401
+        case .permissionDenied: return 403
+        case .payloadTooLarge: return 413
+        case .tooManyRequests: return 429
+        case .unavailable: return 503
+        case .timedOut: return 504
+        case .badGateway: return 502
+        default: return 500
+        }
+    }
+}
+
+extension LoomError {
+    /// MLflow's error body: `{"error_code": "...", "message": "..."}`.
+    public var jsonBody: String {
+        "{\"error_code\":\(JSONValue.quoted(code.mlflowCode)),\"message\":\(JSONValue.quoted(message))}"
+    }
+}

@@ -315,6 +315,9 @@ extension APIv1Controller {
             deployment = String("\(name)-v\(version)".map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" })
         }
         var spec = RolloutSpec(strategy: strategy, model: model, deployment: deployment!)
+        if body.has("steps"), strategy == .blueGreen {
+            throw LoomError.invalidParameter("steps are for canary rollouts; blue-green switches at once (after an optional mirror)")
+        }
         if body.has("steps") {
             spec.steps = try body.array("steps").enumerated().map { (i, v) throws(LoomError) -> Int in
                 guard case .number(let d, _) = v, d == d.rounded(), abs(d) < 1e6 else { throw LoomError.invalidParameter("steps[\(i)] must be an integer percentage") }

@@ -6,7 +6,7 @@ import LoomServing
 import NIOCore
 
 /// `POST /endpoints/NAME/invocations`: scoring requests, routed by the endpoint's traffic
-/// policy (docs/deployment.md). Reads nothing from the database: the endpoint comes from the
+/// policy (docs/deployment.md). Reads no endpoint from the database: it comes from the
 /// in-memory table that `EndpointService` keeps in step with the store.
 struct InvocationController {
     typealias Context = LoomRequestContext

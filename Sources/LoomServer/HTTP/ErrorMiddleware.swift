@@ -6,20 +6,7 @@ import NIOCore
 
 extension LoomError.Code {
     /// The HTTP status MLflow uses for this code.
-    public var httpStatus: HTTPResponse.Status {
-        switch self {
-        case .invalidParameter, .badRequest, .alreadyExists, .invalidState: return .badRequest
-        case .notFound, .endpointNotFound: return .notFound
-        case .unauthenticated: return .unauthorized
-        case .permissionDenied: return .forbidden
-        case .payloadTooLarge: return .contentTooLarge
-        case .unavailable: return .serviceUnavailable
-        case .tooManyRequests: return .tooManyRequests
-        case .timedOut: return .gatewayTimeout
-        case .badGateway: return .badGateway
-        default: return .internalServerError
-        }
-    }
+    public var httpStatus: HTTPResponse.Status { HTTPResponse.Status(code: httpStatusCode) }
 }
 
 /// Renders every error as MLflow's `{"error_code": ..., "message": ...}` with MLflow's status codes,
@@ -66,13 +53,12 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 
     static func response(for error: LoomError) -> Response {
-        let body = "{\"error_code\":\(jsonString(error.code.mlflowCode)),\"message\":\(jsonString(error.message))}"
+        let body = error.jsonBody
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: error.code.httpStatus, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
-    static func jsonString(_ s: String) -> String { JSONValue.quoted(s) }
 }
 
 /// A 404 in MLflow's shape for unknown routes.
