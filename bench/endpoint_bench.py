@@ -8,7 +8,10 @@ Usage: python3 bench/endpoint_bench.py [routing] [native] [canary] [--duration 2
    body). wrk sends the same 1-row request at a fixed 5,000 requests/s (50 connections, each
    waiting 10 ms between requests: wrk's `delay()`) to the upstream directly and to
    `/endpoints/NAME/invocations` on `loom server`, alternately, twice each; the added p50 and p99
-   are Loom's minus the direct ones, from the same run.
+   are Loom's minus the direct ones, from the same run. When `nginx` is installed, the same
+   upstream behind nginx (a keep-alive reverse proxy, `worker_processes auto`) is measured in the
+   same rounds: the peer that shows what a proxy hop costs on this machine. CPU per request is
+   the proxy's (the upstream's for the direct runs), from /proc.
 2. native: requests/s and latency of native logistic-regression and GBDT endpoints at 1 and 100
    rows per request (wrk, 2 threads, 16 connections, as fast as they answer), next to
    `mlflow models serve` (mlflow 3.17.2, its default single uvicorn worker) serving the
@@ -183,37 +186,99 @@ def body_rows(csv: str, rows: int) -> str:
 
 # --- 1. routing overhead ------------------------------------------------------------------
 
+NGINX_CONF = """
+worker_processes auto;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/nginx-body;
+  proxy_temp_path {work}/nginx-proxy;
+  upstream model {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://model; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+  }}
+}}
+"""
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the processes so far (children of nginx's master included by pid)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    out = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
 def routing(loom: str, baseline: str, seconds: float) -> dict:
     work = tempfile.mkdtemp(prefix="loom-ep-bench-")
     up_port = free_port()
     upstream = Proc([baseline, str(up_port)])
     server, base = start_loom(loom, os.path.join(work, "data"))
+    nginx = None
     try:
         wait_http(f"http://127.0.0.1:{up_port}/health")
         api(base, "POST", "/api/v1/endpoints", {"name": "ext"})
         api(base, "POST", "/api/v1/endpoints/ext/deployments", {"name": "up", "runtime": "external", "url": f"http://127.0.0.1:{up_port}/invocations"})
         api(base, "PUT", "/api/v1/endpoints/ext/traffic", {"traffic": {"up": 100}})
         body = json.dumps({"dataframe_records": [{"x0": 0.1, "x1": 1.2, "plan": "basic"}]})
-        direct_url, loom_url = f"http://127.0.0.1:{up_port}/invocations", f"{base}/endpoints/ext/invocations"
+        targets = {"direct": (f"http://127.0.0.1:{up_port}/invocations", [upstream.p.pid]),
+                   "loom": (f"{base}/endpoints/ext/invocations", [server.p.pid])}
+        # The peer: nginx as a keep-alive reverse proxy in front of the same upstream, when installed.
+        if shutil.which("nginx"):
+            ng_port = free_port()
+            os.makedirs(os.path.join(work, "nginx-body"))
+            with open(os.path.join(work, "nginx.conf"), "w") as f:
+                f.write(NGINX_CONF.format(work=work, upstream=up_port, port=ng_port))
+            nginx = Proc(["nginx", "-c", os.path.join(work, "nginx.conf"), "-p", work])
+            wait_http(f"http://127.0.0.1:{ng_port}/health")
+            targets["nginx"] = (f"http://127.0.0.1:{ng_port}/invocations", process_tree(nginx.p.pid))
         log("routing: warm-up")
-        wrk(direct_url, body, 3, 2, 50, 10)
-        wrk(loom_url, body, 3, 2, 50, 10)
-        runs = {"direct": [], "loom": []}
+        for url, _ in targets.values():
+            wrk(url, body, 3, 2, 50, 10)
+        runs = {name: [] for name in targets}
+        cpu = {name: [] for name in targets}
         for i in range(2):
-            for name, url in [("direct", direct_url), ("loom", loom_url)]:
+            for name, (url, pids) in targets.items():
                 log(f"routing: {name} #{i + 1} at 5,000 requests/s for {seconds:.0f} s")
-                runs[name].append(wrk(url, body, seconds, 2, 50, 10))
+                before = cpu_seconds(pids)
+                r = wrk(url, body, seconds, 2, 50, 10)
+                r["cpu_us_per_request"] = (cpu_seconds(pids) - before) * 1e6 / max(r["requests"], 1)
+                runs[name].append(r)
         def med(name, key):
             values = sorted(r[key] for r in runs[name])
             return values[len(values) // 2] if len(values) % 2 else sum(values) / len(values)
         out = {"runs": runs}
-        for key in ["p50_us", "p99_us", "rps"]:
-            out[key] = {"direct": med("direct", key), "loom": med("loom", key)}
-        out["added_p50_ms"] = (out["p50_us"]["loom"] - out["p50_us"]["direct"]) / 1000
-        out["added_p99_ms"] = (out["p99_us"]["loom"] - out["p99_us"]["direct"]) / 1000
+        for key in ["p50_us", "p99_us", "rps", "cpu_us_per_request"]:
+            out[key] = {name: med(name, key) for name in targets}
+        for name in targets:
+            if name != "direct":
+                out[f"added_p50_ms_{name}"] = (out["p50_us"][name] - out["p50_us"]["direct"]) / 1000
+                out[f"added_p99_ms_{name}"] = (out["p99_us"][name] - out["p99_us"]["direct"]) / 1000
+        out["added_p50_ms"], out["added_p99_ms"] = out["added_p50_ms_loom"], out["added_p99_ms_loom"]
         out["non_2xx"] = sum(v for r in runs["loom"] for k, v in r["statuses"].items() if not k.startswith("2"))
         return out
     finally:
+        if nginx:
+            nginx.stop()
         server.stop()
         upstream.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -355,11 +420,14 @@ def report(results: dict) -> str:
     if "routing" in results:
         r = results["routing"]
         lines += ["## Routing overhead (external upstream, 5,000 requests/s)", "",
-                  "| | p50 | p99 | requests/s |", "| --- | --- | --- | --- |",
-                  f"| upstream directly | {r['p50_us']['direct'] / 1000:.3f} ms | {r['p99_us']['direct'] / 1000:.3f} ms | {r['rps']['direct']:.0f} |",
-                  f"| through a Loom endpoint | {r['p50_us']['loom'] / 1000:.3f} ms | {r['p99_us']['loom'] / 1000:.3f} ms | {r['rps']['loom']:.0f} |",
-                  f"| **added by Loom** | **{r['added_p50_ms']:.3f} ms** | **{r['added_p99_ms']:.3f} ms** | |", "",
-                  f"Non-2xx answers through Loom: {r['non_2xx']}.", ""]
+                  "| | p50 | p99 | requests/s | CPU per request (proxy; upstream for direct) | added p50 | added p99 |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        names = {"direct": "upstream directly", "loom": "through a Loom endpoint", "nginx": "through nginx (keep-alive reverse proxy)"}
+        for name in [n for n in ["direct", "loom", "nginx"] if n in r["p50_us"]]:
+            added = "| |" if name == "direct" else f"| **{r[f'added_p50_ms_{name}']:.3f} ms** | **{r[f'added_p99_ms_{name}']:.3f} ms** |"
+            lines.append(f"| {names[name]} | {r['p50_us'][name] / 1000:.3f} ms | {r['p99_us'][name] / 1000:.3f} ms | {r['rps'][name]:.0f} | "
+                         f"{r['cpu_us_per_request'][name]:.0f} µs {added}")
+        lines += ["", f"Non-2xx answers through Loom: {r['non_2xx']}.", ""]
     if "native" in results:
         n = results["native"]
         lines += ["## Native endpoints vs `mlflow models serve`", "",

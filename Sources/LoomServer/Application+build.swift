@@ -1,6 +1,8 @@
 import Hummingbird
+import HummingbirdCore
 import LoomArtifacts
 import LoomCore
+import LoomServing
 import LoomStore
 import LoomTracking
 import Logging
@@ -21,6 +23,12 @@ public func buildRouter(services: ServerServices, catalog: RouteCatalog = RouteC
     return router
 }
 
+/// HTTP/1.1 with the invocation fast path in front of the router (`InvocationFastPath`).
+public func httpServer(services: ServerServices) -> HTTPServerBuilder {
+    let shared = InvocationFastPath.Shared(router: services.serving.router, authEnabled: services.configuration.authEnabled, serverName: "loom")
+    return .http1(configuration: .init(additionalChannelHandlers: [InvocationFastPath(shared)]))
+}
+
 /// Builds the whole application; `loom server` and the tests call the same function.
 public func buildApplication(
     services: ServerServices, catalog: RouteCatalog = RouteCatalog(),
@@ -32,6 +40,7 @@ public func buildApplication(
         serverName: "loom")
     return Application(
         router: router,
+        server: httpServer(services: services),
         configuration: configuration,
         // Shut down in reverse order: endpoints drain and stop their model servers, pipeline
         // runs give their steps back, then the store closes.

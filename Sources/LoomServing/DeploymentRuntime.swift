@@ -38,9 +38,18 @@ public protocol DeploymentRuntime: Sendable {
     var isReady: Bool { get }
     /// Stops what it runs, letting requests in flight finish (process runtimes).
     func shutdown() async
+    /// Whether `invoke(_:timeout:on:)` answers on the given event loop without leaving it
+    /// (forwarding over plain HTTP). The invocation fast path serves only such deployments.
+    var answersOnLoop: Bool { get }
+    /// Answers one request; the future completes on `loop`.
+    func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer>
 }
 
 extension DeploymentRuntime {
     public var isReady: Bool { true }
+    public var answersOnLoop: Bool { false }
+    public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer> {
+        loop.makeFutureWithTask { try await invoke(request, timeout: timeout) }
+    }
     public func shutdown() async {}
 }

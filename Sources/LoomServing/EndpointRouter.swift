@@ -106,6 +106,7 @@ public final class LiveEndpoint: Sendable {
             throw LoomError.notFound(
                 "Endpoint \(endpoint.name) has no deployment with live traffic (every weight is 0): set traffic, or name a deployment in loom-deployment")
         }
+        if split.count == 1 { return last.deployment }  // no dice to throw
         let bucket = stickyKey.map(TrafficPolicy.bucket) ?? Int.random(in: 0..<last.upper)
         for entry in split where bucket < entry.upper { return entry.deployment }
         return last.deployment
@@ -114,34 +115,86 @@ public final class LiveEndpoint: Sendable {
     /// Answers a request: sheds it with 429 past the concurrency limit, picks a deployment,
     /// copies it to the mirror when the dice say so, and times the answer.
     public func invoke(_ request: ServingRequest, target: String?, stickyKey: String?) async throws -> RoutedAnswer {
-        if let limit = endpoint.concurrencyLimit {
-            let now = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
-            if now > limit {
-                inFlight.wrappingSubtract(1, ordering: .relaxed)
-                shed.increment()
-                throw LoomError(.tooManyRequests, "Endpoint \(endpoint.name) is at its limit of \(limit) requests at once; retry later")
-            }
+        try admit()
+        defer { release() }
+        let chosen = try route(request, target: target, stickyKey: stickyKey)
+        let started = ContinuousClock.now
+        do {
+            let answer = try await chosen.runtime.invoke(request, timeout: .milliseconds(endpoint.timeoutMillis))
+            return answered(request, chosen, answer, started)
+        } catch {
+            failed(request, chosen, error, started)
+            throw error
         }
-        defer { if endpoint.concurrencyLimit != nil { inFlight.wrappingSubtract(1, ordering: .relaxed) } }
+    }
+
+    /// `invoke` for the invocation fast path: on `loop`, without leaving it when the chosen
+    /// deployment answers on loops (`answersOnLoop`). The future completes on `loop`.
+    public func invoke(_ request: ServingRequest, target: String?, stickyKey: String?, on loop: any EventLoop) -> EventLoopFuture<RoutedAnswer> {
+        let chosen: LiveDeployment
+        do {
+            try admit()
+            do {
+                chosen = try route(request, target: target, stickyKey: stickyKey)
+            } catch {
+                release()
+                throw error
+            }
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
+        let started = ContinuousClock.now
+        return chosen.runtime.invoke(request, timeout: .milliseconds(endpoint.timeoutMillis), on: loop)
+            .map { self.answered(request, chosen, $0, started) }
+            .flatMapErrorThrowing { error in
+                self.failed(request, chosen, error, started)
+                throw error
+            }
+            .always { _ in self.release() }
+    }
+
+    /// Whether every deployment a request could go to answers on event loops: the invocation
+    /// fast path takes the request (`target`: the one named by `loom-deployment`).
+    public func answersOnLoop(target: String?) -> Bool {
+        if let target { return deployments[target]?.runtime.answersOnLoop ?? false }
+        return !split.isEmpty && split.allSatisfy { $0.deployment.runtime.answersOnLoop }
+    }
+
+    /// Takes a place under the concurrency limit, or sheds the request with 429.
+    func admit() throws(LoomError) {
+        guard let limit = endpoint.concurrencyLimit else { return }
+        if inFlight.wrappingAdd(1, ordering: .relaxed).newValue > limit {
+            inFlight.wrappingSubtract(1, ordering: .relaxed)
+            shed.increment()
+            throw LoomError(.tooManyRequests, "Endpoint \(endpoint.name) is at its limit of \(limit) requests at once; retry later")
+        }
+    }
+
+    func release() {
+        if endpoint.concurrencyLimit != nil { inFlight.wrappingSubtract(1, ordering: .relaxed) }
+    }
+
+    /// The chosen deployment, after sending a copy to the mirror when the dice say so.
+    func route(_ request: ServingRequest, target: String?, stickyKey: String?) throws(LoomError) -> LiveDeployment {
         let chosen = try choose(target: target, stickyKey: stickyKey)
         if target == nil, let mirror, Int.random(in: 0..<100) < mirror.percent {
             copy(request, to: mirror.deployment)
         }
-        let timeout = Duration.milliseconds(endpoint.timeoutMillis)
-        let started = ContinuousClock.now
-        do {
-            let answer = try await chosen.runtime.invoke(request, timeout: timeout)
-            let nanos = Self.nanos(since: started)
-            chosen.count(status: answer.status, nanoseconds: nanos)
-            collect(request, answer.status, answer.body, chosen, nanos, mirrored: false)
-            return RoutedAnswer(answer: answer, deployment: chosen.name)
-        } catch {
-            let nanos = Self.nanos(since: started)
-            let status = (error as? LoomError)?.code.httpStatusCode ?? 500
-            chosen.count(status: status, nanoseconds: nanos)
-            collect(request, status, Self.errorBody(error), chosen, nanos, mirrored: false)
-            throw error
-        }
+        return chosen
+    }
+
+    func answered(_ request: ServingRequest, _ chosen: LiveDeployment, _ answer: ServingAnswer, _ started: ContinuousClock.Instant) -> RoutedAnswer {
+        let nanos = Self.nanos(since: started)
+        chosen.count(status: answer.status, nanoseconds: nanos)
+        collect(request, answer.status, answer.body, chosen, nanos, mirrored: false)
+        return RoutedAnswer(answer: answer, deployment: chosen.name)
+    }
+
+    func failed(_ request: ServingRequest, _ chosen: LiveDeployment, _ error: any Error, _ started: ContinuousClock.Instant) {
+        let nanos = Self.nanos(since: started)
+        let status = (error as? LoomError)?.code.httpStatusCode ?? 500
+        chosen.count(status: status, nanoseconds: nanos)
+        collect(request, status, Self.errorBody(error), chosen, nanos, mirrored: false)
     }
 
     /// Offers a sampled request and its answer to the collector (never waits).

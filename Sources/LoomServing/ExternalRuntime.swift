@@ -24,20 +24,41 @@ public struct HTTPForwarder: Sendable {
     public func forward(_ request: ServingRequest, host: String, port: Int, path: String, timeout: Duration, deployment: String) async throws -> ServingAnswer {
         do {
             let answer = try await forwarding.post(
-                host: host, port: port, path: path,
-                headers: [("content-type", request.contentType ?? "application/json"), ("loom-correlation-id", request.correlationID)],
-                body: request.body, timeout: timeout)
+                host: host, port: port, path: path, headers: Self.headers(request), body: request.body, timeout: timeout)
             return ServingAnswer(status: answer.status, contentType: answer.contentType ?? "application/json", body: answer.body)
-        } catch ForwardingError.timedOut {
-            throw LoomError(.timedOut, "Deployment \(deployment) did not answer within \(Self.text(timeout))")
-        } catch ForwardingError.tooLarge {
-            throw LoomError(.badGateway, "Deployment \(deployment) answered with more than \(Self.answerLimit >> 20) MiB")
-        } catch ForwardingError.unreachable(let why) {
-            throw LoomError(.badGateway, "Deployment \(deployment) could not be reached: \(why)")
-        } catch ForwardingError.closedBeforeAnswer {
-            throw LoomError(.badGateway, "Deployment \(deployment) closed the connection before answering")
         } catch is CancellationError {
             throw LoomError.unavailable("The request was cancelled")
+        } catch {
+            throw Self.loomError(error, deployment: deployment, timeout: timeout)
+        }
+    }
+
+    /// POSTs the request to `http://host:port/path` without leaving `loop`.
+    public func forward(
+        _ request: ServingRequest, host: String, port: Int, path: String, timeout: Duration, deployment: String, on loop: any EventLoop
+    ) -> EventLoopFuture<ServingAnswer> {
+        forwarding.post(on: loop, host: host, port: port, path: path, headers: Self.headers(request), body: request.body, timeout: timeout)
+            .map { ServingAnswer(status: $0.status, contentType: $0.contentType ?? "application/json", body: $0.body) }
+            .flatMapErrorThrowing { throw Self.loomError($0, deployment: deployment, timeout: timeout) }
+    }
+
+    static func headers(_ request: ServingRequest) -> [(String, String)] {
+        [("content-type", request.contentType ?? "application/json"), ("loom-correlation-id", request.correlationID)]
+    }
+
+    /// What a failed forward means to the caller: 504 for a timeout, 502 for the rest.
+    static func loomError(_ error: any Error, deployment: String, timeout: Duration) -> any Error {
+        switch error {
+        case ForwardingError.timedOut:
+            LoomError(.timedOut, "Deployment \(deployment) did not answer within \(text(timeout))")
+        case ForwardingError.tooLarge:
+            LoomError(.badGateway, "Deployment \(deployment) answered with more than \(answerLimit >> 20) MiB")
+        case ForwardingError.unreachable(let why):
+            LoomError(.badGateway, "Deployment \(deployment) could not be reached: \(why)")
+        case ForwardingError.closedBeforeAnswer:
+            LoomError(.badGateway, "Deployment \(deployment) closed the connection before answering")
+        default:
+            error
         }
     }
 
@@ -90,6 +111,13 @@ public struct ExternalRuntime: DeploymentRuntime {
         } else {
             plain = nil
         }
+    }
+
+    public var answersOnLoop: Bool { plain != nil }
+
+    public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer> {
+        guard let plain else { return loop.makeFutureWithTask { try await invoke(request, timeout: timeout) } }
+        return forwarder.forward(request, host: plain.host, port: plain.port, path: plain.path, timeout: timeout, deployment: deployment, on: loop)
     }
 
     public func invoke(_ request: ServingRequest, timeout: Duration) async throws -> ServingAnswer {

@@ -98,27 +98,53 @@ public final class ProcessRuntime: DeploymentRuntime {
         // Round robin over ready replicas; a replica that cannot be reached (it just died) is
         // marked down and the request goes to the next.
         var tried = 0
-        while tried < replicas.count {
-            let start = next.wrappingAdd(1, ordering: .relaxed).oldValue
-            var chosen: (Replica, Int)?
-            for k in 0..<replicas.count {
-                let r = replicas[(start + k) % replicas.count]
-                if let port = r.state.withLock({ $0.ready ? $0.port : nil }) {
-                    chosen = (r, port)
-                    break
-                }
-            }
-            guard let (replica, port) = chosen else { break }
+        while tried < replicas.count, let (replica, port) = nextReady() {
             do {
                 return try await forwarder.forward(
                     request, host: "127.0.0.1", port: port, path: options.invocationPath, timeout: timeout, deployment: deployment)
             } catch let e as LoomError where e.code == .badGateway {
-                replica.state.withLock { if $0.port == port { $0.ready = false; $0.message = "unreachable: \(e.message)" } }
+                markDown(replica, port: port, e)
                 tried += 1
             }
         }
-        throw LoomError.unavailable("Deployment \(deployment) has no ready replica")
+        throw noReplica
     }
+
+    public var answersOnLoop: Bool { true }
+
+    public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer> {
+        inFlight.wrappingAdd(1, ordering: .relaxed)
+        let answer = attempt(request, timeout: timeout, on: loop, tried: 0)
+        answer.whenComplete { _ in self.inFlight.wrappingSubtract(1, ordering: .relaxed) }
+        return answer
+    }
+
+    /// One try of `invoke(_:timeout:on:)`, and the next replica's when this one is unreachable.
+    func attempt(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop, tried: Int) -> EventLoopFuture<ServingAnswer> {
+        guard tried < replicas.count, let (replica, port) = nextReady() else { return loop.makeFailedFuture(noReplica) }
+        return forwarder.forward(request, host: "127.0.0.1", port: port, path: options.invocationPath, timeout: timeout, deployment: deployment, on: loop)
+            .flatMapError { error in
+                guard let e = error as? LoomError, e.code == .badGateway else { return loop.makeFailedFuture(error) }
+                self.markDown(replica, port: port, e)
+                return self.attempt(request, timeout: timeout, on: loop, tried: tried + 1)
+            }
+    }
+
+    /// The next ready replica, round robin.
+    func nextReady() -> (Replica, Int)? {
+        let start = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        for k in 0..<replicas.count {
+            let r = replicas[(start + k) % replicas.count]
+            if let port = r.state.withLock({ $0.ready ? $0.port : nil }) { return (r, port) }
+        }
+        return nil
+    }
+
+    func markDown(_ replica: Replica, port: Int, _ e: LoomError) {
+        replica.state.withLock { if $0.port == port { $0.ready = false; $0.message = "unreachable: \(e.message)" } }
+    }
+
+    var noReplica: LoomError { LoomError.unavailable("Deployment \(deployment) has no ready replica") }
 
     /// Stops taking requests, lets those in flight finish (up to `grace`), then stops the
     /// processes.

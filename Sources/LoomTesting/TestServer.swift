@@ -7,9 +7,11 @@ import LoomStore
 import LoomTracking
 import NIOCore
 
-/// Builds the real application over a fresh store and runs `body` against it in-process.
+/// Builds the real application over a fresh store and runs `body` against it in-process
+/// (`live`: over HTTP on loopback, through the server's channel pipeline and its invocation
+/// fast path; otherwise straight into the router).
 public func withTestApp<T: Sendable>(
-    _ backend: TestBackend = .sqlite, auth: Bool = false, maxArtifactBytes: Int64? = nil,
+    _ backend: TestBackend = .sqlite, auth: Bool = false, maxArtifactBytes: Int64? = nil, live: Bool = false,
     _ body: @escaping @Sendable (any TestClientProtocol, ServerServices, RouteCatalog) async throws -> T
 ) async throws -> T {
     LoomMetrics.bootstrap()
@@ -21,8 +23,10 @@ public func withTestApp<T: Sendable>(
             logger: TestStore.logger)
         let catalog = RouteCatalog()
         let router = buildRouter(services: services, catalog: catalog)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestStore.logger)
-        return try await app.test(.router) { client in
+        let app = Application(
+            router: router, server: httpServer(services: services), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            logger: TestStore.logger)
+        return try await app.test(live ? .live : .router) { client in
             try await body(client, services, catalog)
         }
     }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -190,6 +191,7 @@ struct EndpointTests {
     }
 
     static let deploymentHeader = HTTPField.Name("loom-deployment")!
+    static let correlationHeader = HTTPField.Name("loom-correlation-id")!
 
     @Test("native deployments score every input format, check signatures, and follow the traffic map", arguments: TestBackend.available)
     func nativeScoringAndTraffic(_ backend: TestBackend) async throws {
@@ -313,11 +315,12 @@ struct EndpointTests {
         #expect(try await Self.invoke(client, "churn", bodies[1]).code == .notFound)
     }
 
-    @Test("external deployments: forwarding, mirroring, timeouts, load shedding, keys", arguments: [TestBackend.sqlite])
-    func externalMirrorAndLimits(_ backend: TestBackend) async throws {
+    /// Run twice: into the router, and over HTTP where the invocation fast path answers.
+    @Test("external deployments: forwarding, mirroring, timeouts, load shedding, keys", arguments: [false, true])
+    func externalMirrorAndLimits(_ live: Bool) async throws {
         let upstream = Upstream()
         try await upstream.run { base in
-            try await withTestApp(backend) { client, services, _ in
+            try await withTestApp(.sqlite, live: live) { client, services, _ in
                 var (status, body) = try await client.json(.post, "/api/v1/endpoints", body: #"{"name": "ext"}"#)
                 #expect(status == .created)
                 for (name, path) in [("live", "/score"), ("shadow", "/mirror"), ("slow", "/slow"), ("broken", "/fail")] {
@@ -366,9 +369,20 @@ struct EndpointTests {
                 // Past the concurrency limit, requests are shed with 429 rather than queued.
                 (status, _) = try await client.json(.patch, "/api/v1/endpoints/ext", body: #"{"concurrency_limit": 2, "timeout_ms": 5000}"#)
                 #expect(status == .ok)
+                // (The live test client sends one request at a time: then six connections of AsyncHTTPClient.)
+                let port = client.port
                 let codes = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                     for _ in 0..<6 {
-                        group.addTask { try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "slow"]).code }
+                        group.addTask {
+                            guard live, let port else { return try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "slow"]).code }
+                            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/endpoints/ext/invocations")
+                            request.method = .POST
+                            request.headers.add(name: "loom-deployment", value: "slow")
+                            request.body = .bytes(ByteBuffer(string: "{}"))
+                            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                            _ = try await response.body.collect(upTo: 1 << 20)
+                            return HTTPResponse.Status(code: Int(response.status.code))
+                        }
                     }
                     var all: [HTTPResponse.Status] = []
                     for try await c in group { all.append(c) }
@@ -386,6 +400,32 @@ struct EndpointTests {
                 #expect(try await Self.invoke(client, "ext", "{}", headers: [.authorization: "bearer \(key)"]).code == .ok, "the scheme is case-insensitive")
                 (status, body) = try await client.json(.get, "/api/v1/endpoints/ext")
                 #expect(body["key"] == nil && body["auth"] as? String == "key")
+
+                // The same answers whichever path takes them: an unreachable upstream is a 502
+                // with the correlation id; a body over the limit a 413; a bad correlation id a 400.
+                (status, _) = try await client.json(
+                    .post, "/api/v1/endpoints/ext/deployments", body: #"{"name": "gone", "runtime": "external", "url": "http://127.0.0.1:9/x"}"#)
+                #expect(status == .created)
+                let auth: HTTPFields = [.authorization: "Bearer \(key)"]
+                r = try await Self.invoke(client, "ext", "{}", headers: auth + [Self.deploymentHeader: "gone", Self.correlationHeader: "c-502"])
+                #expect(r.code == .badGateway && r.headers[Self.correlationHeader] == "c-502", "\(r.answer)")
+                #expect((r.answer["message"] as? String)?.contains("could not be reached") == true)
+                (status, _) = try await client.json(.patch, "/api/v1/endpoints/ext", body: #"{"max_body_bytes": 64}"#)
+                #expect(status == .ok)
+                r = try await Self.invoke(client, "ext", String(repeating: " ", count: 100) + "{}", headers: auth)
+                #expect(r.code == .contentTooLarge)
+                r = try await Self.invoke(client, "ext", "{}", headers: auth + [Self.correlationHeader: "not ok"])
+                #expect(r.code == .badRequest)
+                r = try await Self.invoke(client, "ext", "{}", headers: auth + [Self.correlationHeader: "c-ok"])
+                #expect(r.code == .ok && r.deployment == "live" && r.headers[Self.correlationHeader] == "c-ok")
+                // Counted under the route's name either way; over HTTP, the fast path answered.
+                let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+                #expect(metrics.contains(#"route="/endpoints/{name}/invocations""#))
+                if live {
+                    let fast = metrics.split(separator: "\n").first { $0.hasPrefix("loom_endpoint_fast_path_total ") }
+                    #expect(fast.flatMap { Double($0.split(separator: " ")[1]) }.map { $0 >= 60 } == true, "\(fast ?? "no fast path count")")
+                    #expect(r.headers[.date]?.hasSuffix(" GMT") == true && r.headers[.server] == "loom")
+                }
                 _ = services
             }
         }

@@ -393,3 +393,84 @@ def test_mlflow_models_serve_as_a_process_runtime(setup):
     r = requests.post(f"{server.url}/endpoints/sk/invocations", json={"dataframe_records": [{"nope": 1}]}, timeout=60)
     assert r.status_code == 400 and "error_code" in r.json()
     cli(server, "endpoint", "delete", "sk")
+
+
+def _responses(sock, count: int) -> list[tuple[int, dict, bytes]]:
+    """Reads `count` HTTP/1.1 responses (Content-Length bodies) from a socket, in order."""
+    buf, out = b"", []
+    while len(out) < count:
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {len(out)} responses"
+            buf += chunk
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(buf) < length:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed mid-body"
+            buf += chunk
+        out.append((int(lines[0].split()[1]), headers, buf[:length]))
+        buf = buf[length:]
+    return out
+
+
+def test_invocation_fast_path_keeps_order_and_connections(setup):
+    """Requests to an endpoint whose deployments forward over plain HTTP are answered on the
+    connection's event loop (InvocationFastPath); the rest of the server still answers on the
+    same connection, in order, pipelined or not."""
+    import socket
+    server, _, _ = setup
+    port = loomproc.free_port()
+    env = {**os.environ, "PREDICTION": "fast", "LOOM_REPLICA": "fast"}
+    upstream = subprocess.Popen([sys.executable, MODEL_SERVER, str(port)], env=env)
+    try:
+        wait_for(lambda: _ping(port), what="the external server")
+        cli(server, "endpoint", "create", "fast")
+        cli(server, "endpoint", "deploy", "fast", "--name", "up", "--runtime", "external", "--url", f"http://127.0.0.1:{port}/invocations")
+        cli(server, "endpoint", "traffic", "fast", "up=100")
+        wait_for(lambda: score(server, {"instances": [[1]]}, endpoint="fast").status_code == 200, what="the endpoint")
+        host, server_port = server.url.replace("http://", "").split(":")
+
+        def post(cid: str, rows: int) -> bytes:
+            body = json.dumps({"instances": [[i] for i in range(rows)]}).encode()
+            return (f"POST /endpoints/fast/invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    f"loom-correlation-id: {cid}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+        get = b"GET /api/v1/endpoints/fast HTTP/1.1\r\nHost: x\r\n\r\n"
+        with socket.create_connection((host, int(server_port)), timeout=10) as s:
+            # Pipelined: answered in the order sent, whoever answers each.
+            s.sendall(post("p-1", 1) + get + post("p-2", 2) + post("p-3", 3) + get)
+            answers = _responses(s, 5)
+            assert [a[0] for a in answers] == [200] * 5
+            assert [a[1].get("loom-correlation-id") for a in answers] == ["p-1", None, "p-2", "p-3", None]
+            assert [len(json.loads(a[2])["predictions"]) for a in (answers[0], answers[2], answers[3])] == [1, 2, 3]
+            assert json.loads(answers[1][2])["name"] == "fast" and answers[0][1]["loom-deployment"] == "up"
+            # Keep-alive: the same connection serves again, one at a time.
+            for i in range(20):
+                s.sendall(post(f"k-{i}", 1))
+                status, headers, _ = _responses(s, 1)[0]
+                assert status == 200 and headers["loom-correlation-id"] == f"k-{i}"
+            # Connection: close is honoured after the answer.
+            s.sendall(post("last", 1).replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n"))
+            status, headers, _ = _responses(s, 1)[0]
+            assert status == 200 and headers.get("connection") == "close"
+            assert s.recv(10) == b""
+
+        # The upstream goes away: 502 with the correlation id; back again: served again.
+        upstream.terminate()
+        upstream.wait(timeout=10)
+        r = requests.post(f"{server.url}/endpoints/fast/invocations", data="{}", headers={"loom-correlation-id": "down-1"}, timeout=10)
+        assert r.status_code == 502 and r.headers["loom-correlation-id"] == "down-1", r.text
+        upstream = subprocess.Popen([sys.executable, MODEL_SERVER, str(port)], env=env)
+        wait_for(lambda: _ping(port), what="the external server again")
+        assert requests.post(f"{server.url}/endpoints/fast/invocations", json={"instances": [[1]]}, timeout=10).status_code == 200
+        metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+        fast = [line for line in metrics.splitlines() if line.startswith("loom_endpoint_fast_path_total ")]
+        assert fast and float(fast[0].split()[1]) >= 25, fast
+        cli(server, "endpoint", "traffic", "fast", "up=0")
+        cli(server, "endpoint", "delete", "fast")
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=10)

@@ -54,14 +54,18 @@ struct InvocationController {
     /// auth (when on), and at least the viewer role in the workspace.
     static func authenticate(_ request: Request, _ context: Context, _ endpoint: Endpoint, _ authorization: Authorization) async throws {
         if endpoint.auth == .key {
-            // The scheme is case-insensitive (RFC 9110).
-            guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
-                ServingService.matches(key: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), endpoint: endpoint)
-            else { throw LoomError.unauthenticated("Endpoint \(endpoint.name) needs its key: Authorization: Bearer KEY") }
+            guard keyMatches(request.headers[.authorization], endpoint) else { throw LoomError.unauthenticated("Endpoint \(endpoint.name) needs its key: Authorization: Bearer KEY") }
             return
         }
         if let error = context.deferredAuthError { throw error }
         try await authorization.requireRole(context, .viewer)
+    }
+
+    /// Whether an `Authorization` header carries the endpoint's key (`Bearer KEY`; the scheme is
+    /// case-insensitive, RFC 9110).
+    static func keyMatches(_ header: String?, _ endpoint: Endpoint) -> Bool {
+        guard let header, header.lowercased().hasPrefix("bearer ") else { return false }
+        return ServingService.matches(key: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), endpoint: endpoint)
     }
 
     /// The caller's `loom-correlation-id` (letters, digits, `-`, `_`, `.`, `:`; up to 128), or a new one.

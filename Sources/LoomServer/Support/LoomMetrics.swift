@@ -60,7 +60,8 @@ struct RequestMetricsMiddleware: RouterMiddleware {
     private final class Cache: Sendable {
         let handlers = Mutex<[Key: (Metrics.Counter, Metrics.Timer)]>([:])
     }
-    private let cache = Cache()
+    /// One cache for the process: the invocation fast path records into it too.
+    private static let cache = Cache()
 
     init() {
         _ = LoomMetrics.registry
@@ -80,11 +81,14 @@ struct RequestMetricsMiddleware: RouterMiddleware {
     }
 
     private func record(_ request: Request, _ context: Context, status: Int, start: ContinuousClock.Instant) {
-        let route = context.endpointPath ?? "unmatched"
-        let key = Key(method: request.method, route: route, status: status)
+        Self.record(method: request.method, route: context.endpointPath ?? "unmatched", status: status, start: start)
+    }
+
+    static func record(method: HTTPRequest.Method, route: String, status: Int, start: ContinuousClock.Instant) {
+        let key = Key(method: method, route: route, status: status)
         let (counter, timer) = cache.handlers.withLock { handlers in
             if let h = handlers[key] { return h }
-            let method = request.method.rawValue
+            let method = method.rawValue
             let h = (
                 Metrics.Counter(label: "loom_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))]),
                 Metrics.Timer(label: "loom_http_request_duration_seconds", dimensions: [("method", method), ("route", route)])
