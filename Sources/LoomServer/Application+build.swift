@@ -23,10 +23,11 @@ public func buildRouter(services: ServerServices, catalog: RouteCatalog = RouteC
     return router
 }
 
-/// HTTP/1.1 with the invocation fast path in front of the router (`InvocationFastPath`).
+/// HTTP/1.1 with the invocation relay and fast path in front of the router (`InvocationRelay`,
+/// `InvocationFastPath`).
 public func httpServer(services: ServerServices) -> HTTPServerBuilder {
     let shared = InvocationFastPath.Shared(router: services.serving.router, authEnabled: services.configuration.authEnabled, serverName: "loom")
-    return .http1(configuration: .init(additionalChannelHandlers: [InvocationFastPath(shared)]))
+    return HTTPServerBuilder { responder in LoomHTTP1Channel(responder: responder, shared: shared) }
 }
 
 /// Builds the whole application; `loom server` and the tests call the same function.

@@ -181,9 +181,23 @@ struct EndpointTests {
         var deployment: String? { headers[EndpointTests.deploymentHeader] }
     }
 
-    static func invoke(_ client: any TestClientProtocol, _ endpoint: String, _ body: String, headers: HTTPFields = [:]) async throws -> Reply {
+    /// `port`: over a new connection of AsyncHTTPClient to that port (where a connection that
+    /// carries only invocations is served by the invocation relay), not the test client.
+    static func invoke(_ client: any TestClientProtocol, _ endpoint: String, _ body: String, headers: HTTPFields = [:], port: Int? = nil) async throws -> Reply {
         var h = headers
         h[.contentType] = "application/json"
+        if let port {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/endpoints/\(endpoint)/invocations")
+            request.method = .POST
+            for field in h { request.headers.add(name: field.name.rawName, value: field.value) }
+            request.body = .bytes(ByteBuffer(string: body))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            var fields = HTTPFields()
+            for (name, value) in response.headers { if let n = HTTPField.Name(name) { fields.append(HTTPField(name: n, value: value)) } }
+            let object = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+            return Reply(code: HTTPResponse.Status(code: Int(response.status.code)), answer: object, headers: fields)
+        }
         return try await client.execute(uri: "/endpoints/\(endpoint)/invocations", method: .post, headers: h, body: ByteBuffer(string: body)) { response in
             let object = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any] ?? [:]
             return Reply(code: response.status, answer: object, headers: response.headers)
@@ -191,6 +205,11 @@ struct EndpointTests {
     }
 
     static let deploymentHeader = HTTPField.Name("loom-deployment")!
+
+    /// A counter's value in Prometheus text (0 when absent).
+    static func counter(_ text: String, _ series: String) -> Double {
+        text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last!) } ?? 0
+    }
     static let correlationHeader = HTTPField.Name("loom-correlation-id")!
 
     @Test("native deployments score every input format, check signatures, and follow the traffic map", arguments: TestBackend.available)
@@ -321,6 +340,7 @@ struct EndpointTests {
         let upstream = Upstream()
         try await upstream.run { base in
             try await withTestApp(.sqlite, live: live) { client, services, _ in
+                let port = live ? client.port : nil
                 var (status, body) = try await client.json(.post, "/api/v1/endpoints", body: #"{"name": "ext"}"#)
                 #expect(status == .created)
                 for (name, path) in [("live", "/score"), ("shadow", "/mirror"), ("slow", "/slow"), ("broken", "/fail")] {
@@ -336,7 +356,7 @@ struct EndpointTests {
 
                 // Every answer comes from the live deployment; about half are copied to the mirror.
                 for i in 0..<40 {
-                    let r = try await Self.invoke(client, "ext", #"{"instances": [[\#(i)]]}"#)
+                    let r = try await Self.invoke(client, "ext", #"{"instances": [[\#(i)]]}"#, port: port)
                     #expect(r.code == .ok && r.deployment == "live" && (r.answer["predictions"] as? [String]) == ["upstream"])
                 }
                 #expect(upstream.count("/score") == 40)
@@ -352,29 +372,27 @@ struct EndpointTests {
                 try await Task.sleep(for: .milliseconds(200))
                 let before = upstream.count("/mirror")
                 for _ in 0..<20 {
-                    let r = try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "live"])
+                    let r = try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "live"], port: port)
                     #expect(r.code == .ok && r.deployment == "live")
                 }
                 try await Task.sleep(for: .milliseconds(200))
                 #expect(upstream.count("/mirror") == before)
 
                 // An upstream's own error comes back as it is; a slow one times out with 504.
-                var r = try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "broken"])
+                var r = try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "broken"], port: port)
                 #expect(r.code == .internalServerError && r.answer["error"] as? String == "boom")
                 (status, _) = try await client.json(.patch, "/api/v1/endpoints/ext", body: #"{"timeout_ms": 200}"#)
                 #expect(status == .ok)
-                r = try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "slow"])
+                r = try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "slow"], port: port)
                 #expect(r.code == .gatewayTimeout && (r.answer["message"] as? String)?.contains("did not answer within 200 ms") == true)
 
                 // Past the concurrency limit, requests are shed with 429 rather than queued.
                 (status, _) = try await client.json(.patch, "/api/v1/endpoints/ext", body: #"{"concurrency_limit": 2, "timeout_ms": 5000}"#)
                 #expect(status == .ok)
-                // (The live test client sends one request at a time: then six connections of AsyncHTTPClient.)
-                let port = client.port
                 let codes = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                     for _ in 0..<6 {
                         group.addTask {
-                            guard live, let port else { return try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "slow"]).code }
+                            guard live, let port else { return try await Self.invoke(client, "ext", "{}", headers: [Self.deploymentHeader: "slow"], port: port).code }
                             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/endpoints/ext/invocations")
                             request.method = .POST
                             request.headers.add(name: "loom-deployment", value: "slow")
@@ -394,10 +412,10 @@ struct EndpointTests {
                 (status, body) = try await client.json(.patch, "/api/v1/endpoints/ext", body: #"{"auth": "key", "concurrency_limit": null}"#)
                 let key = try #require(body["key"] as? String)
                 #expect(key.hasPrefix("loomep_"))
-                #expect(try await Self.invoke(client, "ext", "{}").code == .unauthorized)
-                #expect(try await Self.invoke(client, "ext", "{}", headers: [.authorization: "Bearer loomep_wrong"]).code == .unauthorized)
-                #expect(try await Self.invoke(client, "ext", "{}", headers: [.authorization: "Bearer \(key)"]).code == .ok)
-                #expect(try await Self.invoke(client, "ext", "{}", headers: [.authorization: "bearer \(key)"]).code == .ok, "the scheme is case-insensitive")
+                #expect(try await Self.invoke(client, "ext", "{}", port: port).code == .unauthorized)
+                #expect(try await Self.invoke(client, "ext", "{}", headers: [.authorization: "Bearer loomep_wrong"], port: port).code == .unauthorized)
+                #expect(try await Self.invoke(client, "ext", "{}", headers: [.authorization: "Bearer \(key)"], port: port).code == .ok)
+                #expect(try await Self.invoke(client, "ext", "{}", headers: [.authorization: "bearer \(key)"], port: port).code == .ok, "the scheme is case-insensitive")
                 (status, body) = try await client.json(.get, "/api/v1/endpoints/ext")
                 #expect(body["key"] == nil && body["auth"] as? String == "key")
 
@@ -407,24 +425,31 @@ struct EndpointTests {
                     .post, "/api/v1/endpoints/ext/deployments", body: #"{"name": "gone", "runtime": "external", "url": "http://127.0.0.1:9/x"}"#)
                 #expect(status == .created)
                 let auth: HTTPFields = [.authorization: "Bearer \(key)"]
-                r = try await Self.invoke(client, "ext", "{}", headers: auth + [Self.deploymentHeader: "gone", Self.correlationHeader: "c-502"])
+                r = try await Self.invoke(client, "ext", "{}", headers: auth + [Self.deploymentHeader: "gone", Self.correlationHeader: "c-502"], port: port)
                 #expect(r.code == .badGateway && r.headers[Self.correlationHeader] == "c-502", "\(r.answer)")
                 #expect((r.answer["message"] as? String)?.contains("could not be reached") == true)
                 (status, _) = try await client.json(.patch, "/api/v1/endpoints/ext", body: #"{"max_body_bytes": 64}"#)
                 #expect(status == .ok)
-                r = try await Self.invoke(client, "ext", String(repeating: " ", count: 100) + "{}", headers: auth)
+                r = try await Self.invoke(client, "ext", String(repeating: " ", count: 100) + "{}", headers: auth, port: port)
                 #expect(r.code == .contentTooLarge)
-                r = try await Self.invoke(client, "ext", "{}", headers: auth + [Self.correlationHeader: "not ok"])
+                r = try await Self.invoke(client, "ext", "{}", headers: auth + [Self.correlationHeader: "not ok"], port: port)
                 #expect(r.code == .badRequest)
-                r = try await Self.invoke(client, "ext", "{}", headers: auth + [Self.correlationHeader: "c-ok"])
+                r = try await Self.invoke(client, "ext", "{}", headers: auth + [Self.correlationHeader: "c-ok"], port: port)
                 #expect(r.code == .ok && r.deployment == "live" && r.headers[Self.correlationHeader] == "c-ok")
                 // Counted under the route's name either way; over HTTP, the fast path answered.
                 let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
                 #expect(metrics.contains(#"route="/endpoints/{name}/invocations""#))
                 if live {
-                    let fast = metrics.split(separator: "\n").first { $0.hasPrefix("loom_endpoint_fast_path_total ") }
-                    #expect(fast.flatMap { Double($0.split(separator: " ")[1]) }.map { $0 >= 60 } == true, "\(fast ?? "no fast path count")")
+                    // New connections carrying only invocations: the relay read them from the bytes.
+                    let relayed = metrics.split(separator: "\n").first { $0.hasPrefix(#"loom_endpoint_fast_path_total{via="relay"}"#) }
+                    #expect(relayed.flatMap { Double($0.split(separator: " ").last!) }.map { $0 >= 60 } == true, "\(relayed ?? "no relay count")")
                     #expect(r.headers[.date]?.hasSuffix(" GMT") == true && r.headers[.server] == "loom")
+                    // On the test client's connection (API calls first), the decoder-side fast path.
+                    let before = Self.counter(metrics, #"loom_endpoint_fast_path_total{via="decoder"}"#)
+                    r = try await Self.invoke(client, "ext", "{}", headers: auth)
+                    #expect(r.code == .ok && r.deployment == "live")
+                    let after = try await client.execute(uri: "/metrics", method: .get) { Self.counter(String(buffer: $0.body), #"loom_endpoint_fast_path_total{via="decoder"}"#) }
+                    #expect(after == before + 1)
                 }
                 _ = services
             }

@@ -31,8 +31,10 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let router: EndpointRouter
         let authEnabled: Bool
         let serverName: String
-        /// Requests this path answered (the rest went to the router).
-        let answered = Counter(label: "loom_endpoint_fast_path_total")
+        /// Requests the fast paths answered (the rest went to the router): read from the bytes by
+        /// the relay, or after the HTTP decoder by `InvocationFastPath`.
+        let relayed = Counter(label: "loom_endpoint_fast_path_total", dimensions: [("via", "relay")])
+        let answered = Counter(label: "loom_endpoint_fast_path_total", dimensions: [("via", "decoder")])
     }
 
     /// A request this handler answers, while its body comes in.
@@ -66,8 +68,7 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     var heldQuiesce: Any?
     /// A read asked for while a request was in hand.
     var heldRead = false
-    /// The `Date` header, made again when the second changes.
-    var date: (second: Int, text: String) = (-1, "")
+    var date = HTTPDateCache()
 
     init(_ shared: Shared) {
         self.shared = shared
@@ -123,31 +124,46 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The request, when this handler answers it.
     func take(_ head: HTTPRequest) -> Taken? {
-        guard head.method == .post, let name = Self.endpointName(head.path),
-            head.headerFields[.expect] == nil
-        else { return nil }
+        guard head.method == .post, head.headerFields[.expect] == nil else { return nil }
         let fields = head.headerFields
-        let workspace = fields[AuthMiddleware.loomWorkspace] ?? fields[AuthMiddleware.mlflowWorkspace] ?? ""
+        guard let route = Self.route(head.path, shared, header: { fields[$0] }) else { return nil }
+        return Taken(
+            head: head, live: route.live, target: route.target, stickyKey: route.stickyKey, correlation: route.correlation,
+            started: .now, body: ByteBuffer(), parts: [])
+    }
+
+    /// Where a fast-path invocation goes.
+    struct Route {
+        let live: LiveEndpoint
+        let target: String?
+        let stickyKey: String?
+        let correlation: String
+    }
+
+    /// The route of `POST path` when the fast paths take it: a live endpoint whose deployments
+    /// answer on loops, no auth or the endpoint's own key, a good correlation id. `header` looks
+    /// a header up by name. Nil: the router answers.
+    static func route(_ path: String?, _ shared: Shared, header: (HTTPField.Name) -> String?) -> Route? {
+        guard let name = endpointName(path) else { return nil }
+        let workspace = header(AuthMiddleware.loomWorkspace) ?? header(AuthMiddleware.mlflowWorkspace) ?? ""
         guard let live = shared.router.endpoint(workspace: workspace.isEmpty ? Workspace.defaultName : workspace, name: name) else { return nil }
         let endpoint = live.endpoint
         if endpoint.auth == .key {
-            guard InvocationController.keyMatches(fields[.authorization], endpoint) else { return nil }
+            guard InvocationController.keyMatches(header(.authorization), endpoint) else { return nil }
         } else if shared.authEnabled {
             return nil
         }
-        let target = fields[InvocationController.deploymentHeader]
+        let target = header(InvocationController.deploymentHeader)
         guard live.answersOnLoop(target: target) else { return nil }
         let correlation: String
-        if let given = fields[InvocationController.correlationHeader] {
+        if let given = header(InvocationController.correlationHeader) {
             guard ServingService.isCorrelationID(given) else { return nil }
             correlation = given
         } else {
             correlation = Identifiers.newHexID()
         }
-        let sticky = endpoint.stickyHeader.flatMap { HTTPField.Name($0) }.flatMap { fields[$0] }
-        return Taken(
-            head: head, live: live, target: target, stickyKey: sticky, correlation: correlation, started: .now,
-            body: ByteBuffer(), parts: [])
+        let sticky = endpoint.stickyHeader.flatMap { HTTPField.Name($0) }.flatMap { header($0) }
+        return Route(live: live, target: target, stickyKey: sticky, correlation: correlation)
     }
 
     /// NAME in `/endpoints/NAME/invocations` (a query is allowed; NAME has no `/` or `%`).
@@ -170,24 +186,15 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func respond(_ context: ChannelHandlerContext, _ taken: Taken, _ result: Result<RoutedAnswer, any Error>) {
-        var response = HTTPResponse(status: .ok)
-        let body: ByteBuffer
-        switch result {
-        case .success(let routed):
-            response.status = HTTPResponse.Status(code: routed.answer.status)
-            response.headerFields[.contentType] = routed.answer.contentType
-            response.headerFields[InvocationController.deploymentHeader] = routed.deployment
-            body = routed.answer.body
-        case .failure(let error):
-            let e = error as? LoomError ?? LoomError.internalError("Internal server error")
-            response.status = HTTPResponse.Status(code: e.code.httpStatusCode)
-            response.headerFields[.contentType] = "application/json"
-            body = ByteBuffer(string: e.jsonBody)
-        }
+        let outcome = Outcome(result)
+        var response = HTTPResponse(status: HTTPResponse.Status(code: outcome.status))
+        response.headerFields[.contentType] = outcome.contentType
+        response.headerFields[InvocationController.deploymentHeader] = outcome.deployment
+        let body = outcome.body
         response.headerFields[InvocationController.correlationHeader] = taken.correlation
         response.headerFields[.contentLength] = String(body.readableBytes)
         response.headerFields[.server] = shared.serverName
-        response.headerFields[.date] = httpDate()
+        response.headerFields[.date] = date.now()
         let close = taken.head.headerFields[.connection]?.lowercased() == "close"
         if close { response.headerFields[.connection] = "close" }
         RequestMetricsMiddleware.record(method: .post, route: Self.route, status: response.status.code, start: taken.started)
@@ -235,20 +242,6 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Now as an HTTP date (RFC 9110: `Sun, 06 Nov 1994 08:49:37 GMT`).
-    func httpDate() -> String {
-        var now = time(nil)
-        if now == date.second { return date.text }
-        var t = tm()
-        gmtime_r(&now, &t)
-        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let text = "\(days[Int(t.tm_wday)]), \(two(t.tm_mday)) \(months[Int(t.tm_mon)]) \(t.tm_year + 1900) \(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec)) GMT"
-        date = (now, text)
-        return text
-    }
-
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data), routed > 0 { routed -= 1 }
         context.write(data, promise: promise)
@@ -271,5 +264,43 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     var isIdle: Bool {
         if case .idle = state { return true }
         return false
+    }
+}
+
+/// What a fast path answers: the deployment's answer, or the error as the router renders it.
+struct Outcome {
+    let status: Int
+    let contentType: String
+    let deployment: String?
+    let body: ByteBuffer
+
+    init(_ result: Result<RoutedAnswer, any Error>) {
+        switch result {
+        case .success(let routed):
+            (status, contentType, deployment, body) = (routed.answer.status, routed.answer.contentType, routed.deployment, routed.answer.body)
+        case .failure(let error):
+            let e = error as? LoomError ?? LoomError.internalError("Internal server error")
+            (status, contentType, deployment, body) = (e.code.httpStatusCode, "application/json", nil, ByteBuffer(string: e.jsonBody))
+        }
+    }
+}
+
+/// The `Date` header (RFC 9110: `Sun, 06 Nov 1994 08:49:37 GMT`), made again when the second
+/// changes; one per connection handler.
+struct HTTPDateCache {
+    var second = -1
+    var text = ""
+
+    mutating func now() -> String {
+        var now = time(nil)
+        if now == second { return text }
+        var t = tm()
+        gmtime_r(&now, &t)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        text = "\(days[Int(t.tm_wday)]), \(two(t.tm_mday)) \(months[Int(t.tm_mon)]) \(t.tm_year + 1900) \(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec)) GMT"
+        second = now
+        return text
     }
 }

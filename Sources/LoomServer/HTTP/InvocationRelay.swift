@@ -1,0 +1,329 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import LoomCore
+import LoomServing
+import Metrics
+import NIOCore
+import NIOHTTPTypes
+
+/// The invocation relay: the first handler of a connection, in front of the HTTP decoder. While
+/// a connection carries only plain invocations that the fast path takes (`POST
+/// /endpoints/NAME/invocations` with a `Content-Length` body, to an endpoint whose deployments
+/// forward over plain HTTP), it reads them from the bytes, forwards each on the connection's
+/// event loop and writes the answer as bytes: no HTTP decoder, encoder, `HTTPTypes` conversion or
+/// handler hops on the inbound side. That halves the CPU a forwarded request costs.
+///
+/// At the first request it does not take (any other route, a chunked body, `Expect`, `Upgrade`,
+/// HTTP/1.0, a refused key, an oversized body, anything unusual in the head), it hands that
+/// request's bytes and everything after to the HTTP decoder for good; the connection is then an
+/// ordinary one (where `InvocationFastPath` still takes invocations). So the relay parses only
+/// what it is sure of, and the HTTP decoder judges everything else.
+final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// The longest head read here; longer ones go to the HTTP decoder (which allows 80 KiB).
+    static let headLimit = 16 << 10
+
+    let shared: InvocationFastPath.Shared
+    /// Bytes read and not yet taken.
+    var pending: ByteBuffer?
+    /// From the first request not taken on, every byte goes to the HTTP decoder.
+    var handedOver = false
+    var answering = false
+    var heldRead = false
+    /// Events that would close the connection (quiesce, input closed), held while answering.
+    var heldEvents: [Any] = []
+    var date = HTTPDateCache()
+
+    init(_ shared: InvocationFastPath.Shared) {
+        self.shared = shared
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if handedOver {
+            context.fireChannelRead(data)
+            return
+        }
+        var bytes = unwrapInboundIn(data)
+        if pending == nil {
+            pending = bytes
+        } else {
+            pending!.writeBuffer(&bytes)
+        }
+        if !answering { takeRequests(context) }
+    }
+
+    /// Takes the complete requests read so far, one at a time.
+    func takeRequests(_ context: ChannelHandlerContext) {
+        while !answering, !handedOver, let bytes = pending, bytes.readableBytes > 0 {
+            switch Self.parse(bytes, shared) {
+            case .needMore:
+                return
+            case .notMine:
+                handOver(context)
+                return
+            case .request(let request, let length):
+                let body = bytes.getSlice(at: bytes.readerIndex + length - request.bodyLength, length: request.bodyLength)!
+                pending!.moveReaderIndex(forwardBy: length)
+                if pending!.readableBytes == 0 { pending = nil }
+                answering = true
+                answer(context, request, body)
+            }
+        }
+    }
+
+    func handOver(_ context: ChannelHandlerContext) {
+        handedOver = true
+        if let bytes = pending {
+            pending = nil
+            context.fireChannelRead(wrapInboundOut(bytes))
+            context.fireChannelReadComplete()
+        }
+    }
+
+    func answer(_ context: ChannelHandlerContext, _ request: Request, _ body: ByteBuffer) {
+        let route = request.route
+        let serving = ServingRequest(body: body, contentType: request.contentType, correlationID: route.correlation)
+        let started = ContinuousClock.now
+        route.live.invoke(serving, target: route.target, stickyKey: route.stickyKey, on: context.eventLoop)
+            .assumeIsolated()
+            .whenComplete { result in self.respond(context, request, started, Outcome(result)) }
+    }
+
+    func respond(_ context: ChannelHandlerContext, _ request: Request, _ started: ContinuousClock.Instant, _ outcome: Outcome) {
+        RequestMetricsMiddleware.record(method: .post, route: InvocationFastPath.route, status: outcome.status, start: started)
+        shared.relayed.increment()
+        guard context.channel.isActive else { return }
+        let status = HTTPResponse.Status(code: outcome.status)
+        var out = context.channel.allocator.buffer(capacity: 320 + outcome.body.readableBytes)
+        out.writeString("HTTP/1.1 \(outcome.status) \(status.reasonPhrase)\r\ncontent-type: \(outcome.contentType)\r\n")
+        if let deployment = outcome.deployment { out.writeString("loom-deployment: \(deployment)\r\n") }
+        out.writeString("loom-correlation-id: \(request.route.correlation)\r\ncontent-length: \(outcome.body.readableBytes)\r\n")
+        out.writeString("server: \(shared.serverName)\r\ndate: \(date.now())\r\n")
+        if request.close { out.writeString("connection: close\r\n") }
+        out.writeStaticString("\r\n")
+        out.writeImmutableBuffer(outcome.body)
+        if request.close {
+            context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        answering = false
+        if !heldEvents.isEmpty {
+            // Quiescing or the client's input closed: the connection is idle now; let the
+            // server close it (requests pipelined behind this one are not answered).
+            let events = heldEvents
+            heldEvents = []
+            pending = nil
+            for event in events { context.fireUserInboundEventTriggered(event) }
+            return
+        }
+        takeRequests(context)
+        if !answering, heldRead {
+            heldRead = false
+            context.read()
+        }
+    }
+
+    /// No reading from the socket while a request is in hand: pipelined requests wait in the
+    /// kernel, not here.
+    func read(context: ChannelHandlerContext) {
+        if answering {
+            heldRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if answering, event is ChannelShouldQuiesceEvent || (event as? ChannelEvent) == .inputClosed {
+            heldEvents.append(event)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: Reading requests
+
+    /// A request the relay takes.
+    struct Request {
+        let route: InvocationFastPath.Route
+        let contentType: String?
+        let bodyLength: Int
+        let close: Bool
+    }
+
+    enum Parsed {
+        case needMore
+        case notMine
+        /// The request and the length of its head and body.
+        case request(Request, Int)
+    }
+
+    /// Reads one request from the start of `bytes`.
+    static func parse(_ bytes: ByteBuffer, _ shared: InvocationFastPath.Shared) -> Parsed {
+        bytes.withUnsafeReadableBytes { raw in
+            guard let head = Head(raw) else {
+                // Incomplete: wait for more, unless it cannot be a request this takes.
+                return raw.count > headLimit || !Head.couldBeInvocation(raw) ? .notMine : .needMore
+            }
+            guard head.usable, let route = InvocationFastPath.route(head.path, shared, header: { head.value($0.canonicalName, raw) }),
+                head.contentLength <= route.live.endpoint.maxBodyBytes
+            else { return .notMine }
+            let total = head.length + head.contentLength
+            guard raw.count >= total else { return .needMore }
+            return .request(Request(route: route, contentType: head.value("content-type", raw), bodyLength: head.contentLength, close: head.close), total)
+        }
+    }
+
+    /// A request head: `POST TARGET HTTP/1.1`, header lines, an empty line. Only a head read
+    /// without doubt is usable; anything odd makes it unusable, and the HTTP decoder judges it.
+    struct Head {
+        var path = ""
+        /// Byte ranges of each header's name and value.
+        var fields: [(name: Range<Int>, value: Range<Int>)] = []
+        var length = 0
+        var contentLength = 0
+        var close = false
+        var usable = true
+
+        static let prefix = Array("POST /endpoints/".utf8)
+
+        /// Whether the bytes so far can still become a head this relay takes.
+        static func couldBeInvocation(_ raw: UnsafeRawBufferPointer) -> Bool {
+            let n = min(raw.count, prefix.count)
+            return raw.prefix(n).elementsEqual(prefix.prefix(n))
+        }
+
+        /// Nil when the head is not complete yet.
+        init?(_ raw: UnsafeRawBufferPointer) {
+            let count = min(raw.count, InvocationRelay.headLimit)
+            // The end of the head: CR LF CR LF.
+            var end = -1
+            var i = 0
+            while i + 3 < count {
+                if raw[i + 3] == 10, raw[i + 2] == 13, raw[i + 1] == 10, raw[i] == 13 {
+                    end = i
+                    break
+                }
+                i += 1
+            }
+            guard end >= 0 else { return nil }
+            length = end + 4
+            // The request line.
+            guard let lineEnd = Self.find(13, raw, from: 0, to: end + 2), raw[lineEnd + 1] == 10, Self.couldBeInvocation(raw),
+                lineEnd > Self.prefix.count + 9,
+                raw[(lineEnd - 9)..<lineEnd].elementsEqual(" HTTP/1.1".utf8)
+            else {
+                usable = false
+                return
+            }
+            let target = raw[5..<(lineEnd - 9)]
+            guard !target.contains(32), target.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+                usable = false
+                return
+            }
+            path = String(decoding: target, as: UTF8.self)
+            // Header lines.
+            var start = lineEnd + 2
+            var sawLength = false
+            while start < end + 2 {
+                guard let lineEnd = Self.find(13, raw, from: start, to: end + 2), raw[lineEnd + 1] == 10,
+                    let colon = Self.find(58, raw, from: start, to: lineEnd), colon > start
+                else {
+                    usable = false
+                    return
+                }
+                // Names are tokens; no obs-fold, no control bytes in values.
+                guard raw[start..<colon].allSatisfy({ $0 > 32 && $0 < 127 && $0 != 34 && $0 != 40 && $0 != 41 && $0 != 44 && $0 != 47 && $0 != 59 }),
+                    raw[(colon + 1)..<lineEnd].allSatisfy({ $0 == 9 || ($0 >= 32 && $0 != 127) })
+                else {
+                    usable = false
+                    return
+                }
+                var v0 = colon + 1, v1 = lineEnd
+                while v0 < v1, raw[v0] == 32 || raw[v0] == 9 { v0 += 1 }
+                while v1 > v0, raw[v1 - 1] == 32 || raw[v1 - 1] == 9 { v1 -= 1 }
+                let name = start..<colon
+                fields.append((name, v0..<v1))
+                if Self.named(name, "content-length", raw) {
+                    guard !sawLength, v1 > v0, v1 - v0 <= 10, raw[v0..<v1].allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+                        usable = false
+                        return
+                    }
+                    sawLength = true
+                    contentLength = raw[v0..<v1].reduce(0) { $0 * 10 + Int($1 - 48) }
+                } else if Self.named(name, "transfer-encoding", raw) || Self.named(name, "expect", raw) || Self.named(name, "upgrade", raw) {
+                    usable = false
+                    return
+                } else if Self.named(name, "connection", raw) {
+                    let value = String(decoding: raw[v0..<v1], as: UTF8.self).lowercased()
+                    let tokens = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                    if tokens.contains("upgrade") {
+                        usable = false
+                        return
+                    }
+                    close = close || tokens.contains("close")
+                }
+                start = lineEnd + 2
+            }
+        }
+
+        /// The value of header `name` (lowercase), when it appears once.
+        func value(_ name: String, _ raw: UnsafeRawBufferPointer) -> String? {
+            var found: Range<Int>?
+            for field in fields where Self.named(field.name, name, raw) {
+                if found != nil { return nil }
+                found = field.value
+            }
+            return found.map { String(decoding: raw[$0], as: UTF8.self) }
+        }
+
+        static func named(_ range: Range<Int>, _ lowercase: String, _ raw: UnsafeRawBufferPointer) -> Bool {
+            guard range.count == lowercase.utf8.count else { return false }
+            return zip(raw[range], lowercase.utf8).allSatisfy { a, b in (a >= 65 && a <= 90 ? a + 32 : a) == b }
+        }
+
+        static func find(_ byte: UInt8, _ raw: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
+            var i = from
+            while i < to {
+                if raw[i] == byte { return i }
+                i += 1
+            }
+            return nil
+        }
+    }
+}
+
+/// Hummingbird's HTTP/1.1 child channel with the invocation relay as the first handler of each
+/// connection and the invocation fast path after the HTTP decoder.
+struct LoomHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
+    typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+    let inner: HTTP1Channel
+    let shared: InvocationFastPath.Shared
+
+    init(responder: @escaping HTTPChannelHandler.Responder, shared: InvocationFastPath.Shared) {
+        inner = HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [InvocationFastPath(shared)]))
+        self.shared = shared
+    }
+
+    var responder: HTTPChannelHandler.Responder { inner.responder }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let shared = shared
+        return inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            try channel.pipeline.syncOperations.addHandler(InvocationRelay(shared), position: .first)
+            return value
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
