@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "LoomModels", targets: ["LoomModels"]),
         .library(name: "LoomPipelines", targets: ["LoomPipelines"]),
         .library(name: "LoomServing", targets: ["LoomServing"]),
+        .library(name: "LoomMonitoring", targets: ["LoomMonitoring"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -99,6 +100,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "LoomMonitoring",
+            dependencies: ["LoomCore", "LoomData"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "LoomStore",
             dependencies: [
                 "LoomCore",
@@ -156,7 +162,7 @@ let package = Package(
         .target(
             name: "LoomCLI",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData", "LoomModels", "LoomPipelines", "LoomServing",
+                "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData", "LoomModels", "LoomPipelines", "LoomServing", "LoomMonitoring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -194,11 +200,12 @@ let package = Package(
             name: "LoomTests",
             dependencies: [
                 "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomServer", "LoomCLI", "LoomTesting", "LoomData", "LoomModels",
-                "LoomPipelines", "LoomServing",
+                "LoomPipelines", "LoomServing", "LoomMonitoring",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),
     ]

@@ -41,7 +41,9 @@ public struct TableContent: Sendable, Hashable, Codable {
 /// Reads every record of a dataset's files into a sink, one chunk at a time: memory stays
 /// bounded by the chunk size and the sink, whatever the size of the files.
 public enum TableReader {
-    public static func read<S: RowSink>(_ files: [TableFile], into sink: inout S) throws -> TableContent {
+    /// Reads `files` in order into `sink`; `digesting: false` skips the files' SHA-256 (their
+    /// digests are then empty).
+    public static func read<S: RowSink>(_ files: [TableFile], into sink: inout S, digesting: Bool = true) throws -> TableContent {
         guard let format = files.first?.format else { throw LoomError.invalidParameter("no files to read") }
         var digests: [TableContent.FileDigest] = []
         var checked = SameColumns(inner: sink)
@@ -52,12 +54,12 @@ public enum TableReader {
             switch file.format {
             case .csv:
                 var parser = CSVParser(sink: checked, delimiter: delimiter(of: file), file: file.relativePath)
-                (digest, size) = try FileBytes.stream(file.path) { try parser.feed($0) }
+                (digest, size) = try FileBytes.stream(file.path, digesting: digesting) { try parser.feed($0) }
                 try parser.finish()
                 checked = parser.sink
             case .jsonl:
                 var parser = JSONLinesParser(sink: checked, file: file.relativePath)
-                (digest, size) = try FileBytes.stream(file.path) { try parser.feed($0) }
+                (digest, size) = try FileBytes.stream(file.path, digesting: digesting) { try parser.feed($0) }
                 try parser.finish()
                 checked = parser.sink
             }

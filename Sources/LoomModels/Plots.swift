@@ -1,4 +1,5 @@
 import Foundation
+import LoomCore
 
 /// Evaluation plots as standalone SVG documents.
 public enum Plots {
@@ -76,9 +77,7 @@ public enum Plots {
 
     static func format(_ v: Double) -> String { String(format: "%.1f", v.isFinite ? v : 0) }
 
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    }
+    static func escape(_ s: String) -> String { HTMLText.escape(s) }
 
     /// The document's head, axes, ticks and labels.
     static func frame(title: String, xLabel: String, yLabel: String, x: (Double, Double), y: (Double, Double)) -> String {

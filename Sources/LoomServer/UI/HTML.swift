@@ -1,26 +1,13 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LoomCore
 import NIOCore
 
 /// Minimal, escaping-by-default HTML building for the server-rendered UI.
 enum HTML {
     /// Escapes text for element content and attribute values.
-    static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String) -> String { HTMLText.escape(s) }
 
     /// Percent-encodes a path segment or query value.
     static func url(_ s: String) -> String {

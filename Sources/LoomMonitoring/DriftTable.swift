@@ -1,0 +1,205 @@
+import Foundation
+import LoomCore
+import LoomData
+import Synchronization
+
+/// A table read for drift analysis, by column: numbers (NaN for missing) while every value
+/// reads as a number, counts of each distinct text otherwise (row order does not matter to drift).
+public struct DriftTable: Sendable {
+    public enum Values: Sendable {
+        /// The finite values, sorted (the order of rows does not matter to drift), and how many
+        /// were missing or infinite. `integral`: every value was written as an integer and none
+        /// is missing (pandas would read an int64 column).
+        case numbers(NumberColumn)
+        /// How many rows hold each of `levels`, and how many are missing.
+        case texts(TextColumn)
+    }
+
+    public var names: [String]
+    public var columns: [Values]
+    public var rowCount: Int
+
+    public init(names: [String], columns: [Values], rowCount: Int) {
+        self.names = names
+        self.columns = columns
+        self.rowCount = rowCount
+    }
+
+    public func column(_ name: String) -> Values? {
+        names.firstIndex(of: name).map { columns[$0] }
+    }
+
+    /// Reads a CSV or JSON Lines file (or a folder of them) whole.
+    public static func read(path: String) throws -> DriftTable {
+        let files = try TableFiles.list(path)
+        var loader = Loader()
+        _ = try TableReader.read(files, into: &loader, digesting: false)
+        return loader.table()
+    }
+
+    /// Reads two tables at once, one thread each.
+    public static func read(_ first: String, _ second: String) throws -> (DriftTable, DriftTable) {
+        let results = Mutex<[Int: Result<DriftTable, any Error>]>([:])
+        let paths = [first, second]
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let r = Result { try read(path: paths[i]) }
+            results.withLock { $0[i] = r }
+        }
+        return try results.withLock { (try $0[0]!.get(), try $0[1]!.get()) }
+    }
+}
+
+/// A text column as drift reads it.
+public struct TextColumn: Sendable {
+    public var levels: [String]
+    public var counts: [Int]
+    public var missing: Int
+
+    public init(levels: [String], counts: [Int], missing: Int) {
+        self.levels = levels
+        self.counts = counts
+        self.missing = missing
+    }
+
+    /// Rows with a value.
+    public var present: Int { counts.reduce(0, +) }
+}
+
+/// A numerical column as drift reads it.
+public struct NumberColumn: Sendable {
+    public var sorted: [Double]
+    public var missing: Int
+    public var infinite: Int
+    public var integral: Bool
+
+    /// Cleans and sorts `values` (NaN: missing).
+    public init(_ values: [Double], integral: Bool) {
+        var v = values
+        self.init(taking: &v, integral: integral)
+    }
+
+    /// Cleans and sorts `values` in their own storage, leaving `values` empty.
+    public init(taking values: inout [Double], integral: Bool) {
+        var v: [Double] = []
+        swap(&v, &values)
+        let count = v.count
+        var missing = 0, infinite = 0, n = 0
+        v.withUnsafeMutableBufferPointer { b in
+            for i in 0..<b.count {
+                let x = b[i]
+                if x.isNaN {
+                    missing += 1
+                } else if x.isInfinite {
+                    infinite += 1
+                } else {
+                    b[n] = x
+                    n += 1
+                }
+            }
+        }
+        v.removeLast(v.count - n)
+        NumpyMath.sortInPlace(&v)
+        self.sorted = v
+        self.missing = missing
+        self.infinite = infinite
+        self.integral = integral && missing == 0 && count > 0
+    }
+}
+
+/// Builds a `DriftTable` from records.
+struct Loader: RowSink {
+    struct Builder {
+        var numbers: [Double] = []
+        var integral = true
+        var missing = false
+        /// Set once the column turns out to hold text.
+        var isText = false
+        var index: [String: Int] = [:]
+        var levels: [String] = []
+        var counts: [Int] = []
+        var textMissing = 0
+
+        mutating func count(_ text: String) {
+            if let c = index[text] {
+                counts[c] += 1
+                return
+            }
+            index[text] = levels.count
+            levels.append(text)
+            counts.append(1)
+        }
+    }
+
+    var names: [String] = []
+    var builders: [Builder] = []
+    var rows = 0
+
+    mutating func begin(columns: [String]) throws {
+        names = columns
+        builders = columns.map { _ in Builder() }
+    }
+
+    mutating func addColumn(_ name: String) throws {
+        names.append(name)
+        var b = Builder()
+        b.numbers = [Double](repeating: .nan, count: rows)
+        b.missing = rows > 0
+        builders.append(b)
+    }
+
+    mutating func consume(_ row: Row) throws {
+        for i in 0..<builders.count {
+            append(row, i)
+        }
+        rows += 1
+    }
+
+    mutating func append(_ row: Row, _ i: Int) {
+        let kind = i < row.count ? row.kind(i) : .null
+        if kind == .null {
+            if builders[i].isText { builders[i].textMissing += 1 } else {
+                builders[i].numbers.append(.nan)
+                builders[i].missing = true
+            }
+            return
+        }
+        if !builders[i].isText, kind == .text || kind == .number, let parsed = row.withBytes(i, { NumberText.parse($0) }) {
+            builders[i].numbers.append(parsed.value)
+            if !parsed.integral { builders[i].integral = false }
+            return
+        }
+        if !builders[i].isText {
+            // The column holds text after all: the numbers so far become their texts.
+            var b = builders[i]
+            b.isText = true
+            for x in b.numbers {
+                if x.isNaN { b.textMissing += 1 } else { b.count(Self.text(of: x)) }
+            }
+            b.numbers = []
+            builders[i] = b
+        }
+        builders[i].count(row.string(i) ?? "")
+    }
+
+    /// The text a number stands for once its column turns out to hold text.
+    static func text(of value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(value)
+    }
+
+    /// The table; each numerical column is cleaned and sorted here, its raw values let go one
+    /// column at a time (so the raw and the sorted copies of a whole table never coexist).
+    mutating func table() -> DriftTable {
+        var columns: [DriftTable.Values] = []
+        for i in builders.indices {
+            if builders[i].isText {
+                columns.append(.texts(TextColumn(levels: builders[i].levels, counts: builders[i].counts, missing: builders[i].textMissing)))
+                builders[i].index = [:]
+            } else {
+                let integral = builders[i].integral && !builders[i].missing
+                columns.append(.numbers(NumberColumn(taking: &builders[i].numbers, integral: integral)))
+            }
+        }
+        return DriftTable(names: names, columns: columns, rowCount: rows)
+    }
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Data drift: `loom drift` next to Evidently's data drift report, in the same run (issue 6).
+
+Usage: .venv/bin/python bench/drift_bench.py [--rows 100000 1000000] [--runs 3] [--loom PATH] [--evidently-python PATH]
+
+Generated tables of 20 columns (10 float columns, 3 integer columns with many values, 2 with
+few, 5 text categories; about half of them shifted in the current table), the same number of
+rows on both sides, written as CSV under bench/.data/drift-ROWS/. For each size:
+
+- Loom: `loom drift --reference ref.csv --current cur.csv --json out.json`, the whole process
+  (reading both CSV files included), `--runs` times; the median wall time and its peak RSS
+  (GNU time's `%M`);
+- Evidently 0.7.23 (from .venv-evidently: it needs pandas < 3): a Python process that reads both
+  CSV files with pandas, runs `Report([DataDriftPreset()])` and renders its JSON, once; its wall
+  time, the report's own time (without imports and CSV reading) and its peak RSS;
+- the verdicts: every column's method and drift flag and the dataset verdict must be the same,
+  and the largest score difference is reported.
+
+Markdown goes to stdout and bench/results/drift.md (JSON next to it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "bench", "results")
+EVIDENTLY_SCRIPT = os.path.join(ROOT, "tests", "e2e", "support", "evidently_drift.py")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def make_tables(rows: int) -> tuple[str, str]:
+    folder = os.path.join(ROOT, "bench", ".data", f"drift-{rows}")
+    ref, cur = os.path.join(folder, "ref.csv"), os.path.join(folder, "cur.csv")
+    if os.path.exists(ref) and os.path.exists(cur):
+        return ref, cur
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(rows)
+
+    def side(shift: float) -> pd.DataFrame:
+        cols = {}
+        for i in range(10):
+            s = shift if i % 2 == 0 else 0.0
+            cols[f"num_{i}"] = np.round(rng.normal(s * (1 + i / 10), 1 + i / 5, rows), 6)
+        for i in range(3):
+            cols[f"count_{i}"] = rng.poisson(20 + 10 * i + (8 * shift if i == 0 else 0), rows)
+        for i in range(2):
+            p = [0.5, 0.3, 0.2] if shift == 0 or i == 1 else [0.3, 0.3, 0.4]
+            cols[f"level_{i}"] = rng.choice([1, 2, 3], rows, p=p)
+        for i in range(5):
+            k = 4 + 3 * i
+            p = np.ones(k) / k if shift == 0 or i % 2 == 1 else np.linspace(1, 2, k) / np.linspace(1, 2, k).sum()
+            cols[f"cat_{i}"] = rng.choice([f"c{i}_{j}" for j in range(k)], rows, p=p)
+        return pd.DataFrame(cols)
+
+    log(f"writing {rows:,}-row tables")
+    side(0.0).to_csv(ref, index=False)
+    side(0.5).to_csv(cur, index=False)
+    return ref, cur
+
+
+def peak(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Runs `cmd` under GNU time; wall seconds, peak RSS in MiB, the finished process. (GNU time,
+    a small process, forks it: `wait4` from this Python process would count the Python image the
+    child had before `exec`.)"""
+    started = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB %M", *cmd], capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    lines = p.stderr.strip().splitlines()
+    rss = next((int(line.split()[1]) for line in reversed(lines) if line.startswith("MAXRSS_KB ")), 0) / 1024
+    stderr = "\n".join(line for line in lines if not line.startswith("MAXRSS_KB "))
+    return wall, rss, subprocess.CompletedProcess(cmd, p.returncode, p.stdout, stderr)
+
+
+def bench(rows: int, runs: int, loom: str, evidently_python: str) -> dict:
+    ref, cur = make_tables(rows)
+    out_json = os.path.join(os.path.dirname(ref), "loom.json")
+    loom_runs = []
+    for i in range(runs):
+        log(f"{rows:,} rows: loom drift #{i + 1}")
+        wall, rss, p = peak([loom, "drift", "--reference", ref, "--current", cur, "--json", out_json])
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr)
+        loom_runs.append({"seconds": wall, "peak_mib": rss})
+    with open(out_json) as f:
+        loom_result = json.load(f)
+    log(f"{rows:,} rows: Evidently")
+    wall, rss, p = peak([evidently_python, EVIDENTLY_SCRIPT, ref, cur])
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr)
+    theirs = json.loads(p.stdout.strip().splitlines()[-1])
+    ours = {c["name"]: c for c in loom_result["columns"]}
+    names = {"ks": "K-S p_value", "chisquare": "chi-square p_value", "z": "Z-test p_value", "wasserstein": "Wasserstein distance (normed)",
+             "jensenshannon": "Jensen-Shannon distance"}
+    same_methods = all(names.get(ours[n]["method"]) == t["method"] for n, t in theirs["columns"].items())
+    max_diff = max(abs(ours[n]["score"] - t["score"]) for n, t in theirs["columns"].items())
+    drifted_same = loom_result["number_of_drifted_columns"] == theirs["drifted_count"] and all(
+        ours[n]["drifted"] == (t["score"] >= t["threshold"] if "distance" in t["method"] else t["score"] < t["threshold"])
+        for n, t in theirs["columns"].items())
+    secs = sorted(r["seconds"] for r in loom_runs)
+    median = secs[len(secs) // 2]
+    peak_loom = max(r["peak_mib"] for r in loom_runs)
+    return {
+        "rows": rows, "columns": len(theirs["columns"]), "loom_runs": loom_runs, "loom_seconds": median, "loom_peak_mib": peak_loom,
+        "evidently_seconds": wall, "evidently_report_seconds": theirs.get("report_seconds"), "evidently_peak_mib": rss,
+        "speedup": wall / median, "memory_ratio": peak_loom / rss, "same_methods": same_methods, "same_verdicts": drifted_same,
+        "max_score_difference": max_diff, "drifted_columns": loom_result["number_of_drifted_columns"],
+        "dataset_drifted": loom_result["dataset_drifted"],
+    }
+
+
+def report(results: list[dict]) -> str:
+    lines = ["# Data drift: loom drift vs Evidently", "",
+             f"`bench/drift_bench.py` on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start. 20 columns.", "",
+             "| rows per side | Loom (whole process) | Loom peak RSS | Evidently (whole process) | Evidently report alone | Evidently peak RSS | speed-up | memory | same verdicts | max score diff |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    for r in results:
+        lines.append(
+            f"| {r['rows']:,} | {r['loom_seconds']:.2f} s | {r['loom_peak_mib']:.0f} MiB | {r['evidently_seconds']:.1f} s | "
+            f"{r['evidently_report_seconds']:.1f} s | {r['evidently_peak_mib']:.0f} MiB | {r['speedup']:.1f}× | {r['memory_ratio']:.2f}× | "
+            f"{'yes' if r['same_verdicts'] and r['same_methods'] else 'NO'} ({r['drifted_columns']} drifted) | {r['max_score_difference']:.1e} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--loom", default=os.environ.get("LOOM_BIN") or os.path.join(ROOT, ".build-rel2", "release", "loom"))
+    ap.add_argument("--evidently-python", default=os.environ.get("LOOM_EVIDENTLY_PYTHON") or os.path.join(ROOT, ".venv-evidently", "bin", "python"))
+    args = ap.parse_args()
+    results = [bench(rows, args.runs, args.loom, args.evidently_python) for rows in args.rows]
+    text = report(results)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "drift.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(RESULTS, "drift.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
