@@ -30,6 +30,9 @@ struct DriftCommand: AsyncParsableCommand {
     @Option(parsing: .upToNextOption, help: "Columns to treat as numerical.") var numerical: [String] = []
     @Option(parsing: .upToNextOption, help: "Columns to treat as categorical.") var categorical: [String] = []
     @Option(help: "Dataset drift when at least this share of the columns drifted.") var driftShare: Double = 0.5
+    @Option(help: "Data quality: the largest share of missing values a column may have (Azure ML's default: 0).") var maxNullRate: Double = 0
+    @Option(help: "Data quality: the largest share of values of the wrong type.") var maxTypeErrorRate: Double = 0
+    @Option(help: "Data quality: the largest share of values outside the reference's range or categories.") var maxOutOfRangeRate: Double = 0
     @Flag(help: "Exit with 1 when the dataset drifted.") var failOnDrift = false
 
     func run() async throws {
@@ -52,22 +55,29 @@ struct DriftCommand: AsyncParsableCommand {
         for path in [reference, current] where !FileManager.default.fileExists(atPath: path) {
             throw LoomError.notFound("No such file or folder: \(path)")
         }
+        for (flag, value) in [("--max-null-rate", maxNullRate), ("--max-type-error-rate", maxTypeErrorRate), ("--max-out-of-range-rate", maxOutOfRangeRate)]
+        where !(0...1).contains(value) {
+            throw LoomError.invalidParameter("\(flag) must be between 0 and 1")
+        }
+        let thresholds = DataQuality.Thresholds(nullRate: maxNullRate, typeErrorRate: maxTypeErrorRate, outOfRangeRate: maxOutOfRangeRate)
         let (reference, current, settings) = (self.reference, self.current, options)
-        let result = try await DataWork.run { () throws -> DriftResult in
+        let (result, quality) = try await DataWork.run { () throws -> (DriftResult, DataQuality.Result) in
             let (ref, cur) = try DriftTable.read(reference, current)
             guard ref.rowCount > 0 else { throw LoomError.invalidParameter("the reference data has no rows") }
             guard cur.rowCount > 0 else { throw LoomError.invalidParameter("the current data has no rows") }
-            return try DriftAnalysis.run(reference: ref, current: cur, options: settings)
+            let drift = try DriftAnalysis.run(reference: ref, current: cur, options: settings)
+            return (drift, DataQuality.run(reference: ref, current: cur, thresholds: thresholds, columns: settings.columns, kinds: settings.kinds))
         }
-        let json = try DriftReport.json(result, reference: reference, current: current)
+        let json = try DriftReport.json(result, quality: quality, reference: reference, current: current)
         if jsonPath == "-" {
             print(String(decoding: json, as: UTF8.self))
         } else {
             if let jsonPath { try Self.write(json, to: jsonPath) }
             Self.printTable(result)
+            print(DriftReport.summary(quality))
         }
         if let htmlPath {
-            try Self.write(Data(DriftReport.html(result, reference: reference, current: current).utf8), to: htmlPath)
+            try Self.write(Data(DriftReport.html(result, quality: quality, reference: reference, current: current).utf8), to: htmlPath)
         }
         if failOnDrift, result.datasetDrifted { throw ExitCode.failure }
     }

@@ -56,22 +56,36 @@ public struct ColumnDistribution: Sendable, Codable, Equatable {
 /// Drift results as JSON, a text table and a self-contained HTML page.
 public enum DriftReport {
     /// The JSON document `loom drift --json` writes (docs/monitoring.md).
-    public static func json(_ result: DriftResult, reference: String, current: String) throws -> Data {
+    public static func json(_ result: DriftResult, quality: DataQuality.Result? = nil, reference: String, current: String) throws -> Data {
         struct Document: Encodable {
             let reference: String
             let current: String
             let result: DriftResult
-            enum CodingKeys: String, CodingKey { case reference, current }
+            let quality: DataQuality.Result?
+            enum CodingKeys: String, CodingKey { case reference, current, quality = "data_quality" }
             func encode(to encoder: any Encoder) throws {
                 try result.encode(to: encoder)
                 var c = encoder.container(keyedBy: CodingKeys.self)
                 try c.encode(reference, forKey: .reference)
                 try c.encode(current, forKey: .current)
+                try c.encodeIfPresent(quality, forKey: .quality)
             }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(Document(reference: reference, current: current, result: result))
+        return try encoder.encode(Document(reference: reference, current: current, result: result, quality: quality))
+    }
+
+    /// The data quality line under the drift summary.
+    public static func summary(_ q: DataQuality.Result) -> String {
+        let failing = q.columns.filter { !$0.passed }
+        guard !failing.isEmpty else { return "data quality: all \(q.columns.count) columns pass" }
+        return "data quality: \(failing.count) of \(q.columns.count) columns fail (" + failing.prefix(5).map { c in
+            "\(c.name): " + c.violations.map { v in
+                let rate = v == "null_rate" ? c.nullRate : v == "type_error_rate" ? c.typeErrorRate : c.outOfRangeRate
+                return "\(v.replacingOccurrences(of: "_", with: " ")) \(String(format: "%.2f%%", rate * 100))"
+            }.joined(separator: ", ")
+        }.joined(separator: "; ") + (failing.count > 5 ? "; ..." : "") + ")"
     }
 
     /// A score as printed: p-values and distances with four significant digits.
@@ -89,7 +103,7 @@ public enum DriftReport {
 
     /// A page that opens in any browser without a network: the summary, the table, the data
     /// findings, and per column the reference and current distributions side by side.
-    public static func html(_ r: DriftResult, reference: String, current: String, title: String = "Data drift") -> String {
+    public static func html(_ r: DriftResult, quality: DataQuality.Result? = nil, reference: String, current: String, title: String = "Data drift") -> String {
         var out = """
             <!doctype html><html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
             <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -106,6 +120,16 @@ public enum DriftReport {
             out += "<td>\(c.drifted ? "drifted" : "no")</td></tr>\n"
         }
         out += "</tbody></table>\n"
+        if let quality {
+            out += "<h2>Data quality</h2><p>\(escape(summary(quality)))</p>\n"
+            out += "<table><thead><tr><th>column</th><th>null rate</th><th>type error rate</th><th>out of range rate</th><th>passed</th></tr></thead><tbody>\n"
+            for c in quality.columns {
+                out += "<tr class=\"\(c.passed ? "" : "bad")\"><td>\(escape(c.name))</td><td class=\"num\">\(String(format: "%.2f%%", c.nullRate * 100))</td>"
+                out += "<td class=\"num\">\(String(format: "%.2f%%", c.typeErrorRate * 100))</td><td class=\"num\">\(String(format: "%.2f%%", c.outOfRangeRate * 100))</td>"
+                out += "<td>\(c.passed ? "yes" : "no")</td></tr>\n"
+            }
+            out += "</tbody></table>\n"
+        }
         if !r.findings.isEmpty {
             out += "<h2>Data findings</h2><ul class=\"findings\">\n"
             for f in r.findings { out += "<li><b>\(escape(f.column))</b> (\(f.kind.rawValue)): \(escape(f.message))</li>\n" }

@@ -168,4 +168,33 @@ struct DriftTests {
         }
         #expect(json?["distributions"] == nil)
     }
+
+    @Test("data quality: null, type error and out-of-range rates against the reference, Azure ML's 0 thresholds")
+    func dataQuality() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("quality-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let reference = Self.csv(100, [("x", { i in String(Double(i) + 0.5) }), ("plan", { i in ["a", "b", "c"][i % 3] }), ("level", { i in String(i % 4) })])
+        // 20 rows: x has 2 missing, 1 text, 3 out of [0.5, 99.5]; plan 1 missing and 4 unseen; level 5 outside {0,1,2,3}.
+        let current = Self.csv(20, [
+            ("x", { i in i < 2 ? "" : i == 2 ? "oops" : i < 6 ? ["150", "-5", "inf"][i - 3] : String(Double(i) + 0.5) }),
+            ("plan", { i in i == 0 ? "" : i < 5 ? "d" : ["a", "b"][i % 2] }),
+            ("level", { i in i < 5 ? "7" : String(i % 4) }),
+        ])
+        try reference.write(to: dir.appendingPathComponent("r.csv"), atomically: true, encoding: .utf8)
+        try current.write(to: dir.appendingPathComponent("c.csv"), atomically: true, encoding: .utf8)
+        let (ref, cur) = try DriftTable.read(dir.appendingPathComponent("r.csv").path, dir.appendingPathComponent("c.csv").path)
+        let q = DataQuality.run(reference: ref, current: cur)
+        let by = Dictionary(uniqueKeysWithValues: q.columns.map { ($0.name, $0) })
+        let x = try #require(by["x"]), plan = try #require(by["plan"]), level = try #require(by["level"])
+        #expect(x.nullRate == 2.0 / 20 && x.typeErrorRate == 1.0 / 20 && x.outOfRangeRate == 3.0 / 20)
+        #expect(Set(x.violations) == ["null_rate", "type_error_rate", "out_of_range_rate"])
+        #expect(plan.nullRate == 1.0 / 20 && plan.typeErrorRate == 0 && plan.outOfRangeRate == 4.0 / 20)
+        #expect(level.nullRate == 0 && level.outOfRangeRate == 5.0 / 20 && level.violations == ["out_of_range_rate"])
+        #expect(!q.passed)
+        // Looser thresholds pass them; the same data as the reference always passes.
+        let loose = DataQuality.run(reference: ref, current: cur, thresholds: .init(nullRate: 0.2, typeErrorRate: 0.1, outOfRangeRate: 0.3))
+        #expect(loose.passed)
+        #expect(DataQuality.run(reference: ref, current: ref).passed)
+    }
 }

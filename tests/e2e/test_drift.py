@@ -157,12 +157,18 @@ def test_bad_data_is_reported_never_a_crash(tmp):
     kinds = {(f["column"], f["kind"]) for f in loom["findings"]}
     assert {("f_two", "missing_column"), ("new_one", "new_column"), ("empty", "all_missing"), ("constant", "constant"),
             ("s_cat", "unseen_categories"), ("f_few", "type_changed")} <= kinds, kinds
+    quality = {c["name"]: c for c in loom["data_quality"]["columns"]}
+    assert quality["s_cat"]["out_of_range_rate"] == pytest.approx((np.arange(len(cur)) % 7 == 0).sum() / len(cur))
+    assert quality["f_few"]["type_error_rate"] == 1.0 and "type_error_rate" in quality["f_few"]["violations"]
+    assert quality["f_nan"]["null_rate"] == pytest.approx(cur["f_nan"].isna().sum() / len(cur))
+    assert loom["data_quality"]["passed"] is False
     names = {c["name"] for c in loom["columns"]}
     assert "f_two" not in names and "empty" not in names and "constant" in names and "s_cat" in names
     # Bad requests are refused with the field named, and exit 1.
     rp, cp = os.path.join(tmp, "ref.csv"), os.path.join(tmp, "cur.csv")
     for args, needle in [(["--method", "s_cat=ks"], "does not apply"), (["--method", "nope=psi"], "nope"), (["--method", "f_norm=magic"], "unknown drift method"),
-                         (["--threshold", "f_norm=abc"], "not a number"), (["--columns", "ghost"], "ghost")]:
+                         (["--threshold", "f_norm=abc"], "not a number"), (["--columns", "ghost"], "ghost"),
+                         (["--max-null-rate", "2"], "between 0 and 1")]:
         p = subprocess.run([loomproc.loom_bin(), "drift", "--reference", rp, "--current", cp, *args], capture_output=True, text=True, timeout=120)
         assert p.returncode != 0 and needle in p.stderr, (args, p.stderr)
     empty = os.path.join(tmp, "empty.csv")
@@ -182,6 +188,7 @@ def test_html_report_and_fail_on_drift(tmp):
     assert p.returncode == 1, "the data drifted: --fail-on-drift exits 1"
     page = open(html).read()
     assert page.startswith("<!doctype html>") and "<svg" in page and "f_norm" in page and "dataset drift" in page
+    assert "Data quality" in page
     assert "http://" not in page and "https://" not in page, "self-contained"
     assert page.count("<section") == len(ref.columns)
     p = subprocess.run([loomproc.loom_bin(), "drift", "--reference", rp, "--current", rp, "--json", "-"], capture_output=True, text=True, timeout=120)
