@@ -16,6 +16,11 @@ rows on both sides, written as CSV under bench/.data/drift-ROWS/. For each size:
 - the verdicts: every column's method and drift flag and the dataset verdict must be the same,
   and the largest score difference is reported.
 
+With `--collected N`: a window of N collected endpoint records (the collector's JSON Lines
+format, one `dataframe_records` row of 8 features per request, an answer with its prediction,
+split into hourly files like the collector's) read by `loom drift --current-format collected`
+against a training table: the monitor pass of issue 6 (read the window, drift and data quality).
+
 Markdown goes to stdout and bench/results/drift.md (JSON next to it).
 """
 from __future__ import annotations
@@ -119,7 +124,61 @@ def bench(rows: int, runs: int, loom: str, evidently_python: str) -> dict:
     }
 
 
-def report(results: list[dict]) -> str:
+def make_collected(records: int) -> tuple[str, str]:
+    """A training table and a folder of `records` collected records (hourly files of 100,000)."""
+    folder = os.path.join(ROOT, "bench", ".data", f"collected-{records}")
+    train = os.path.join(folder, "train.csv")
+    window = os.path.join(folder, "collected", "default", "churn")
+    if os.path.exists(train) and os.path.isdir(window):
+        return train, window
+    rng = np.random.default_rng(records)
+    features = [f"x{i}" for i in range(6)]
+    ref = pd.DataFrame({f: np.round(rng.normal(0, 1, 50_000), 4) for f in features})
+    ref["plan"] = rng.choice(["basic", "plus", "pro"], 50_000)
+    ref["tenure"] = rng.integers(0, 72, 50_000)
+    os.makedirs(window, exist_ok=True)
+    ref.to_csv(train, index=False)
+    log(f"writing {records:,} collected records")
+    per_file = 100_000
+    t0 = 1_760_000_000_000
+    for part in range(0, records, per_file):
+        n = min(per_file, records - part)
+        x = np.round(rng.normal(0.3, 1, (n, 6)), 4)
+        plan = rng.choice(["basic", "plus", "pro"], n, p=[0.2, 0.3, 0.5])
+        tenure = rng.integers(0, 72, n)
+        pred = rng.integers(0, 2, n)
+        hour = part // per_file
+        day_folder = os.path.join(window, "2025", "10", "09", f"{hour:02d}")
+        os.makedirs(day_folder, exist_ok=True)
+        with open(os.path.join(day_folder, "part-0.jsonl"), "w") as f:
+            for i in range(n):
+                rec = ",".join(f'"{features[k]}":{x[i, k]}' for k in range(6))
+                f.write(f'{{"time":"2025-10-09T{hour:02d}:00:00.000Z","time_ms":{t0 + part + i},"endpoint":"churn","deployment":"blue",'
+                        f'"correlation_id":"c{part + i}","status":200,"latency_ms":0.8,"mirrored":false,'
+                        f'"request":{{"dataframe_records":[{{{rec},"plan":"{plan[i]}","tenure":{tenure[i]}}}]}},'
+                        f'"response":{{"predictions":[{pred[i]}]}}}}\n')
+    return train, window
+
+
+def bench_collected(records: int, runs: int, loom: str) -> dict:
+    train, window = make_collected(records)
+    out_json = os.path.join(os.path.dirname(train), "loom.json")
+    times, rss = [], []
+    for i in range(runs):
+        log(f"{records:,} collected records: loom drift --current-format collected #{i + 1}")
+        wall, peak_mib, p = peak([loom, "drift", "--reference", train, "--current", window, "--current-format", "collected", "--json", out_json])
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr)
+        times.append(wall)
+        rss.append(peak_mib)
+    with open(out_json) as f:
+        result = json.load(f)
+    size = sum(os.path.getsize(os.path.join(d, n)) for d, _, files in os.walk(window) for n in files)
+    return {"records": records, "bytes": size, "seconds": sorted(times)[len(times) // 2], "peak_mib": max(rss),
+            "current_rows": result["current_rows"], "drifted_columns": result["number_of_drifted_columns"], "columns": result["number_of_columns"]}
+
+
+def report(results: list[dict], collected: dict | None = None) -> str:
     lines = ["# Data drift: loom drift vs Evidently", "",
              f"`bench/drift_bench.py` on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start. 20 columns.", "",
              "| rows per side | Loom (whole process) | Loom peak RSS | Evidently (whole process) | Evidently report alone | Evidently peak RSS | speed-up | memory | same verdicts | max score diff |",
@@ -129,6 +188,13 @@ def report(results: list[dict]) -> str:
             f"| {r['rows']:,} | {r['loom_seconds']:.2f} s | {r['loom_peak_mib']:.0f} MiB | {r['evidently_seconds']:.1f} s | "
             f"{r['evidently_report_seconds']:.1f} s | {r['evidently_peak_mib']:.0f} MiB | {r['speedup']:.1f}× | {r['memory_ratio']:.2f}× | "
             f"{'yes' if r['same_verdicts'] and r['same_methods'] else 'NO'} ({r['drifted_columns']} drifted) | {r['max_score_difference']:.1e} |")
+    if collected:
+        c = collected
+        lines += ["", "## A monitor pass over collected records", "",
+                  "| records | files | Loom (read the window, drift, data quality) | peak RSS | rows compared | drifted |",
+                  "| ---: | ---: | ---: | ---: | ---: | --- |",
+                  f"| {c['records']:,} | {c['bytes'] / 1e6:.0f} MB | {c['seconds']:.2f} s | {c['peak_mib']:.0f} MiB | {c['current_rows']:,} | "
+                  f"{c['drifted_columns']} of {c['columns']} |"]
     return "\n".join(lines) + "\n"
 
 
@@ -136,16 +202,18 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--collected", type=int, default=0, help="also a window of this many collected records (0: none)")
     ap.add_argument("--loom", default=os.environ.get("LOOM_BIN") or os.path.join(ROOT, ".build-rel2", "release", "loom"))
     ap.add_argument("--evidently-python", default=os.environ.get("LOOM_EVIDENTLY_PYTHON") or os.path.join(ROOT, ".venv-evidently", "bin", "python"))
     args = ap.parse_args()
     results = [bench(rows, args.runs, args.loom, args.evidently_python) for rows in args.rows]
-    text = report(results)
+    collected = bench_collected(args.collected, args.runs, args.loom) if args.collected else None
+    text = report(results, collected)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "drift.md"), "w") as f:
         f.write(text)
     with open(os.path.join(RESULTS, "drift.json"), "w") as f:
-        json.dump(results, f, indent=2)
+        json.dump({"tables": results, "collected": collected}, f, indent=2)
     print(text)
     return 0
 

@@ -20,6 +20,9 @@ struct DriftCommand: AsyncParsableCommand {
 
     @Option(help: "The reference table (a file or folder).") var reference: String
     @Option(help: "The current table (a file or folder).") var current: String
+    @Option(help: "How the reference is stored: table (CSV, JSON Lines) or collected (an endpoint's collected requests).") var referenceFormat: Format = .table
+    @Option(help: "How the current data is stored: table, or collected (a folder of an endpoint's collection files, e.g. DATA/artifacts/collected/default/churn).")
+    var currentFormat: Format = .table
     @Option(name: .customLong("json"), help: "Write the result as JSON to this file ('-': standard output).") var jsonPath: String?
     @Option(name: .customLong("html"), help: "Write a self-contained HTML report to this file.") var htmlPath: String?
     @Option(parsing: .upToNextOption, help: "Only these columns.") var columns: [String] = []
@@ -62,7 +65,7 @@ struct DriftCommand: AsyncParsableCommand {
         let thresholds = DataQuality.Thresholds(nullRate: maxNullRate, typeErrorRate: maxTypeErrorRate, outOfRangeRate: maxOutOfRangeRate)
         let (reference, current, settings) = (self.reference, self.current, options)
         let (result, quality) = try await DataWork.run { () throws -> (DriftResult, DataQuality.Result) in
-            let (ref, cur) = try DriftTable.read(reference, current)
+            let (ref, cur) = try Self.read(reference, referenceFormat, current, currentFormat)
             guard ref.rowCount > 0 else { throw LoomError.invalidParameter("the reference data has no rows") }
             guard cur.rowCount > 0 else { throw LoomError.invalidParameter("the current data has no rows") }
             let drift = try DriftAnalysis.run(reference: ref, current: cur, options: settings)
@@ -80,6 +83,24 @@ struct DriftCommand: AsyncParsableCommand {
             try Self.write(Data(DriftReport.html(result, quality: quality, reference: reference, current: current).utf8), to: htmlPath)
         }
         if failOnDrift, result.datasetDrifted { throw ExitCode.failure }
+    }
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case table, collected
+    }
+
+    /// The two tables, read at once when both are tables.
+    static func read(_ reference: String, _ rf: Format, _ current: String, _ cf: Format) throws -> (DriftTable, DriftTable) {
+        if rf == .table, cf == .table { return try DriftTable.read(reference, current) }
+        func one(_ path: String, _ format: Format) throws -> DriftTable {
+            guard format == .collected else { return try DriftTable.read(path: path) }
+            var window = try CollectedWindow.read(folder: path)
+            guard window.used > 0 else {
+                throw LoomError.invalidParameter("\(path) has no collected answers to compare (\(window.records) records, \(window.malformed) malformed)")
+            }
+            return window.table()
+        }
+        return (try one(reference, rf), try one(current, cf))
     }
 
     static func printTable(_ r: DriftResult) {

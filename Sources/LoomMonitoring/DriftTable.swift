@@ -128,6 +128,91 @@ struct Loader: RowSink {
             levels.append(text)
             counts.append(1)
         }
+
+        mutating func appendMissing() {
+            if isText {
+                textMissing += 1
+            } else {
+                numbers.append(.nan)
+                missing = true
+            }
+        }
+
+        mutating func appendNumber(_ value: Double, integral: Bool) {
+            if isText {
+                count(Loader.text(of: value))
+                return
+            }
+            numbers.append(value)
+            if !integral { self.integral = false }
+        }
+
+        /// Text: the column holds text from now on (the numbers so far become their texts).
+        mutating func appendText(_ text: String) {
+            becomeText()
+            count(text)
+        }
+
+        mutating func count(_ text: String, times n: Int) {
+            guard n > 0 else { return }
+            if let c = index[text] {
+                counts[c] += n
+                return
+            }
+            index[text] = levels.count
+            levels.append(text)
+            counts.append(n)
+        }
+
+        mutating func appendMissing(count n: Int) {
+            guard n > 0 else { return }
+            if isText {
+                textMissing += n
+            } else {
+                numbers.append(contentsOf: repeatElement(.nan, count: n))
+                missing = true
+            }
+        }
+
+        /// Turns a column of numbers into one of texts.
+        mutating func becomeText() {
+            guard !isText else { return }
+            isText = true
+            for x in numbers {
+                if x.isNaN { textMissing += 1 } else { count(Loader.text(of: x)) }
+            }
+            numbers = []
+        }
+
+        /// Adds the rows of `other` after these.
+        mutating func append(contentsOf other: Builder) {
+            if !isText, !other.isText {
+                numbers.append(contentsOf: other.numbers)
+                integral = integral && other.integral
+                missing = missing || other.missing
+                return
+            }
+            becomeText()
+            if other.isText {
+                for (k, text) in other.levels.enumerated() { count(text, times: other.counts[k]) }
+                textMissing += other.textMissing
+            } else {
+                for x in other.numbers {
+                    if x.isNaN { textMissing += 1 } else { count(Loader.text(of: x)) }
+                }
+            }
+        }
+
+        /// The column, once every row is in; leaves the builder empty.
+        mutating func finish() -> DriftTable.Values {
+            if isText {
+                let column = TextColumn(levels: levels, counts: counts, missing: textMissing)
+                (index, levels, counts) = ([:], [], [])
+                return .texts(column)
+            }
+            let integral = self.integral && !missing
+            return .numbers(NumberColumn(taking: &numbers, integral: integral))
+        }
     }
 
     var names: [String] = []
@@ -157,28 +242,12 @@ struct Loader: RowSink {
     mutating func append(_ row: Row, _ i: Int) {
         let kind = i < row.count ? row.kind(i) : .null
         if kind == .null {
-            if builders[i].isText { builders[i].textMissing += 1 } else {
-                builders[i].numbers.append(.nan)
-                builders[i].missing = true
-            }
-            return
+            builders[i].appendMissing()
+        } else if !builders[i].isText, kind == .text || kind == .number, let parsed = row.withBytes(i, { NumberText.parse($0) }) {
+            builders[i].appendNumber(parsed.value, integral: parsed.integral)
+        } else {
+            builders[i].appendText(row.string(i) ?? "")
         }
-        if !builders[i].isText, kind == .text || kind == .number, let parsed = row.withBytes(i, { NumberText.parse($0) }) {
-            builders[i].numbers.append(parsed.value)
-            if !parsed.integral { builders[i].integral = false }
-            return
-        }
-        if !builders[i].isText {
-            // The column holds text after all: the numbers so far become their texts.
-            var b = builders[i]
-            b.isText = true
-            for x in b.numbers {
-                if x.isNaN { b.textMissing += 1 } else { b.count(Self.text(of: x)) }
-            }
-            b.numbers = []
-            builders[i] = b
-        }
-        builders[i].count(row.string(i) ?? "")
     }
 
     /// The text a number stands for once its column turns out to hold text.
@@ -191,15 +260,7 @@ struct Loader: RowSink {
     /// column at a time (so the raw and the sorted copies of a whole table never coexist).
     mutating func table() -> DriftTable {
         var columns: [DriftTable.Values] = []
-        for i in builders.indices {
-            if builders[i].isText {
-                columns.append(.texts(TextColumn(levels: builders[i].levels, counts: builders[i].counts, missing: builders[i].textMissing)))
-                builders[i].index = [:]
-            } else {
-                let integral = builders[i].integral && !builders[i].missing
-                columns.append(.numbers(NumberColumn(taking: &builders[i].numbers, integral: integral)))
-            }
-        }
+        for i in builders.indices { columns.append(builders[i].finish()) }
         return DriftTable(names: names, columns: columns, rowCount: rows)
     }
 }

@@ -197,4 +197,61 @@ struct DriftTests {
         #expect(loose.passed)
         #expect(DataQuality.run(reference: ref, current: ref).passed)
     }
+
+    @Test("collected records read as a table: the four input formats, predictions, the window, mirrored and failed answers left out")
+    func collectedWindow() throws {
+        func line(_ t: Int, _ cid: String, _ request: String, _ response: String, status: Int = 200, mirrored: Bool = false, deployment: String = "blue") -> String {
+            #"{"time_ms":\#(t),"endpoint":"churn","deployment":"\#(deployment)","correlation_id":"\#(cid)","status":\#(status),"latency_ms":1.5,"mirrored":\#(mirrored),"request":\#(request),"response":\#(response)}"#
+        }
+        let lines = [
+            line(1000, "a", #"{"dataframe_split": {"columns": ["x", "plan"], "data": [[1.5, "basic"], [2.5, "pro"]]}}"#, #"{"predictions": [0, 1]}"#),
+            line(1001, "b", #"{"dataframe_records": [{"x": 3.5, "plan": "basic"}]}"#, #"{"predictions": [1]}"#),
+            line(1002, "c", #"{"inputs": {"x": [4.5], "plan": [null], "extra": [7]}}"#, #"{"predictions": [{"label": 1, "score": 0.8}]}"#),
+            line(1003, "d", #"{"instances": [{"x": 5.5, "plan": "plus"}]}"#, #"{"predictions": [0]}"#, mirrored: true),
+            line(1004, "e", #"{"instances": [{"x": 6.5}]}"#, #"{"error_code": "BAD"}"#, status: 400),
+            line(5000, "f", #"{"instances": [{"x": 9.5}]}"#, #"{"predictions": [1]}"#),
+            "not json at all",
+            line(1005, "g", #"{"nothing": 1}"#, #"{"predictions": [1]}"#),
+        ].joined(separator: "\n") + "\n"
+        var window = CollectedWindow(options: .init(from: 1000, to: 2000))
+        Array(lines.utf8).withUnsafeBytes { window.add(lines: $0) }
+        #expect(window.records == 8 && window.used == 3 && window.malformed == 2)
+        #expect(window.correlationIDs == ["a", "a", "b", "c"])
+        let table = window.table()
+        #expect(table.rowCount == 4)
+        #expect(Set(table.names) == ["x", "plan", "extra", "prediction", "prediction.label", "prediction.score"])
+        guard case .numbers(let x) = table.column("x"), case .texts(let plan) = table.column("plan"),
+            case .numbers(let prediction) = table.column("prediction"), case .numbers(let extra) = table.column("extra")
+        else {
+            Issue.record("column types: \(table.columns)")
+            return
+        }
+        #expect(x.sorted == [1.5, 2.5, 3.5, 4.5] && x.missing == 0)
+        #expect(plan.missing == 1 && Dictionary(uniqueKeysWithValues: zip(plan.levels, plan.counts)) == ["basic": 2, "pro": 1])
+        #expect(prediction.sorted == [0, 1, 1] && prediction.missing == 1 && !prediction.integral, "a missing value makes it float, as pandas")
+        #expect(extra.sorted == [7] && extra.missing == 3)
+        // Mirrored copies on request.
+        var all = CollectedWindow(options: .init(includeMirrored: true))
+        Array(lines.utf8).withUnsafeBytes { all.add(lines: $0) }
+        #expect(all.correlationIDs == ["a", "a", "b", "c", "d", "f"])
+        // Files read apart (on two threads) and joined give the same table as read in one go.
+        let parts = lines.split(separator: "\n").map(String.init)
+        var first = CollectedWindow(options: .init(includeMirrored: true)), second = CollectedWindow(options: .init(includeMirrored: true))
+        Array((parts[..<3].joined(separator: "\n") + "\n").utf8).withUnsafeBytes { first.add(lines: $0) }
+        Array((parts[3...].joined(separator: "\n") + "\n").utf8).withUnsafeBytes { second.add(lines: $0) }
+        first.append(contentsOf: second)
+        #expect(first.correlationIDs == all.correlationIDs && first.records == all.records && first.malformed == all.malformed)
+        let joined = first.table(), whole = all.table()
+        #expect(Set(joined.names) == Set(whole.names))
+        for name in whole.names {
+            switch (joined.column(name), whole.column(name)) {
+            case (.numbers(let a)?, .numbers(let b)?):
+                #expect(a.sorted == b.sorted && a.missing == b.missing && a.integral == b.integral, "\(name)")
+            case (.texts(let a)?, .texts(let b)?):
+                #expect(Dictionary(uniqueKeysWithValues: zip(a.levels, a.counts)) == Dictionary(uniqueKeysWithValues: zip(b.levels, b.counts)) && a.missing == b.missing, "\(name)")
+            default:
+                Issue.record("\(name): different types")
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import LoomArtifacts
 import LoomCore
 import LoomModels
+import LoomMonitoring
 import LoomServer
 import LoomServing
 import LoomTesting
@@ -539,6 +540,22 @@ struct EndpointTests {
                 let posted = lines.filter { $0.path.contains("/labels/") }
                 #expect(posted.count == 10 && posted.allSatisfy { ($0.object["correlation_id"] as? String)?.hasPrefix("req-") == true && $0.object["label"] is Int })
                 #expect(collector.totals.dropped == 0)
+
+                // Monitoring reads these files back as a table: one row per scored row (the 30
+                // answered requests of one row each; not the 500, not the mirrored copies).
+                var window = CollectedWindow()
+                for file in Set(requests.map(\.path)).sorted() {
+                    let bytes = try await services.tracking.artifacts.readAll(try ArtifactPath(file), limit: 64 << 20)
+                    bytes.withUnsafeBytes { window.add(lines: $0) }
+                }
+                #expect(window.used == 30 && window.malformed == 0 && window.rowCount == 30)
+                let table = window.table()
+                #expect(table.names == ["input_0", "prediction"])
+                guard case .numbers(let inputs) = table.column("input_0"), case .texts(let predictions) = table.column("prediction") else {
+                    Issue.record("input_0 numbers, prediction text: \(table.columns)")
+                    return
+                }
+                #expect(inputs.sorted == (0..<30).map(Double.init) && predictions.levels == ["upstream"] && predictions.counts == [30])
             }
         }
     }

@@ -242,6 +242,18 @@ def test_native_process_external_crash_and_shutdown(setup):
     some = live[SCORED[0][0]]
     assert some["deployment"] == "blue" and some["request"]["dataframe_split"]["columns"] == ["tenure", "plan", "monthly"]
     assert [r["correlation_id"] for r in records if r["_labels"]] == [cid for cid, _ in SCORED[:5]]
+    # The collected traffic against the training data, with `loom drift` (monitoring reads the
+    # same files): the request's columns are compared, the prediction is reported as new.
+    out = os.path.join(data, "traffic-drift.json")
+    p = subprocess.run([loomproc.loom_bin(), "drift", "--reference", os.path.join(data, "churn.csv"), "--current",
+                        os.path.join(server.data, "artifacts", "collected", "default", "churn"), "--current-format", "collected",
+                        "--json", out], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    drift = json.load(open(out))
+    assert {c["name"] for c in drift["columns"]} >= {"tenure", "plan", "monthly"}, drift["columns"]
+    scored_rows = sum(r["status"] == 200 for r in live.values())
+    assert drift["current_rows"] >= scored_rows > 0
+    assert any(f["kind"] == "new_column" and f["column"] == "prediction" for f in drift["findings"])
 
     server.start()
     # The endpoint survives the restart and serves again.

@@ -1,4 +1,3 @@
-import LoomCore
 
 /// The rows of a scoring request, in any of the MLflow scoring server's JSON input formats:
 ///
@@ -24,7 +23,12 @@ public struct ScoringTable: Sendable, Equatable {
 
     /// Reads a request body; every mistake is a `badRequest` or `invalidParameter` naming it.
     public static func parse(_ body: UnsafeRawBufferPointer) throws(LoomError) -> ScoringTable {
-        guard case .object(let top) = try JSONValue.parse(body) else {
+        try read(try JSONValue.parse(body))
+    }
+
+    /// The rows of a request body already parsed as JSON.
+    public static func read(_ body: JSONValue) throws(LoomError) -> ScoringTable {
+        guard case .object(let top) = body else {
             throw LoomError.badRequest("The body must be a JSON object with one of \(formats.joined(separator: ", "))")
         }
         let given = formats.filter { top[$0] != nil }
