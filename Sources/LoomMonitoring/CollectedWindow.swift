@@ -17,12 +17,15 @@ public struct CollectedWindow: Sendable {
         public var deployment: String?
         /// Mirrored copies count too (by default only answers given to callers do).
         public var includeMirrored = false
+        /// Keep each row's answer with its correlation id (`predictions`), for model performance.
+        public var keepPredictions = false
 
-        public init(from: Millis? = nil, to: Millis? = nil, deployment: String? = nil, includeMirrored: Bool = false) {
+        public init(from: Millis? = nil, to: Millis? = nil, deployment: String? = nil, includeMirrored: Bool = false, keepPredictions: Bool = false) {
             self.from = from
             self.to = to
             self.deployment = deployment
             self.includeMirrored = includeMirrored
+            self.keepPredictions = keepPredictions
         }
     }
 
@@ -37,6 +40,8 @@ public struct CollectedWindow: Sendable {
     public private(set) var malformed = 0
     /// Correlation id of each row, for joining labels.
     public private(set) var correlationIDs: [String] = []
+    /// Each row's answer, when `keepPredictions`.
+    public private(set) var predictions: [ModelPerformance.Prediction] = []
 
     var names: [String] = []
     var position: [String: Int] = [:]
@@ -87,8 +92,8 @@ public struct CollectedWindow: Sendable {
             malformed += 1
             return
         }
-        var predictions: [JSONValue] = []
-        if case .object(let answer) = response, case .array(let p)? = answer["predictions"] { predictions = p } else if case .array(let p) = response { predictions = p }
+        var answers: [JSONValue] = []
+        if case .object(let answer) = response, case .array(let p)? = answer["predictions"] { answers = p } else if case .array(let p) = response { answers = p }
         used += 1
         let columns = table.columns.isEmpty ? (0..<(table.rows.first?.count ?? 0)).map { "input_\($0)" } : table.columns
         if columns != lastColumns {
@@ -102,7 +107,8 @@ public struct CollectedWindow: Sendable {
             for (k, v) in row.enumerated() where k < indices.count {
                 append(v, to: indices[k], row: stamp)
             }
-            let p = r < predictions.count ? predictions[r] : .null
+            let p = r < answers.count ? answers[r] : .null
+            if options.keepPredictions { predictions.append(.init(correlationID: correlation, row: r, value: p)) }
             if case .object(let fields) = p {
                 for (key, v) in fields { append(v, to: column("\(Self.prediction).\(key)"), row: stamp) }
             } else {
@@ -167,6 +173,7 @@ public struct CollectedWindow: Sendable {
         used += other.used
         malformed += other.malformed
         correlationIDs += other.correlationIDs
+        predictions += other.predictions
         for i in filled.indices { filled[i] = -1 }
         lastColumns = []
     }

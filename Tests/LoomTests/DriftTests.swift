@@ -254,4 +254,41 @@ struct DriftTests {
             }
         }
     }
+
+    @Test("model performance: predictions joined with labels by correlation id, scored as scikit-learn does")
+    func modelPerformance() throws {
+        typealias P = ModelPerformance.Prediction
+        func n(_ x: Double) -> JSONValue { .number(x, raw: nil) }
+        // Binary, with probabilities as answers: AUC 0.75 (scikit-learn's roc_auc_score), classes at 0.5.
+        let binary = [P(correlationID: "a", row: 0, value: n(0.1)), P(correlationID: "b", row: 0, value: n(0.4)),
+                      P(correlationID: "c", row: 0, value: n(0.35)), P(correlationID: "d", row: 0, value: n(0.8)),
+                      P(correlationID: "e", row: 0, value: n(0.9))]
+        let labels: [String: JSONValue] = ["a": n(0), "b": n(0), "c": n(1), "d": n(1)]
+        let r = try #require(ModelPerformance.compute(binary, labels: labels))
+        #expect(r.task == .classification && r.rows == 4 && r.unlabeled == 1)
+        #expect(r.metrics["auc"] == 0.75 && r.metrics["accuracy"] == 0.75 && r.metrics["precision"] == 1 && r.metrics["recall"] == 0.5)
+        #expect(abs((r.metrics["f1"] ?? 0) - 2.0 / 3) < 1e-12)
+        // Ties in scores take average ranks (scikit-learn: 0.5).
+        let tied = try #require(ModelPerformance.compute(
+            [0.9, 0.9, 0.2, 0.7, 0.2].enumerated().map { P(correlationID: "t\($0.offset)", row: 0, value: n($0.element)) },
+            labels: Dictionary(uniqueKeysWithValues: [1, 0, 1, 1, 0].enumerated().map { ("t\($0.offset)", n(Double($0.element))) })))
+        #expect(abs((tied.metrics["auc"] ?? 0) - 0.5) < 1e-12)
+        // Multiclass, macro-averaged (scikit-learn: precision 0.5, recall 0.5, F1 4/9); a request of
+        // several rows with one label per row.
+        let multi = ["a", "b", "c", "a"].enumerated().map { P(correlationID: "m", row: $0.offset, value: .string($0.element)) }
+        let m = try #require(ModelPerformance.compute(multi, labels: ["m": .array(["a", "b", "b", "c"].map(JSONValue.string))]))
+        #expect(m.rows == 4 && m.metrics["accuracy"] == 0.5 && m.metrics["precision"] == 0.5 && m.metrics["recall"] == 0.5)
+        #expect(abs((m.metrics["f1"] ?? 0) - 4.0 / 9) < 1e-12 && m.metrics["auc"] == nil)
+        // Regression: labels with fractions.
+        let reg = try #require(ModelPerformance.compute(
+            [1.5, 2.0, 3.5].enumerated().map { P(correlationID: "r\($0.offset)", row: 0, value: n($0.element)) },
+            labels: ["r0": n(1.0), "r1": n(2.5), "r2": n(3.5)]))
+        #expect(reg.task == .regression && abs(reg.metrics["mae"]! - 1.0 / 3) < 1e-12 && abs(reg.metrics["rmse"]! - (1.0 / 6).squareRoot()) < 1e-12)
+        // Object answers with their own class and score; nothing labelled: no result.
+        let objects = [P(correlationID: "o1", row: 0, value: .object(["label": n(1), "score": n(0.7)])),
+                       P(correlationID: "o2", row: 0, value: .object(["label": n(0), "score": n(0.2)]))]
+        let o = try #require(ModelPerformance.compute(objects, labels: ["o1": n(1), "o2": n(1)]))
+        #expect(o.metrics["accuracy"] == 0.5 && o.metrics["recall"] == 0.5 && o.metrics["precision"] == 1)
+        #expect(ModelPerformance.compute(objects, labels: [:]) == nil)
+    }
 }

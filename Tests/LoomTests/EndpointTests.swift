@@ -543,7 +543,7 @@ struct EndpointTests {
 
                 // Monitoring reads these files back as a table: one row per scored row (the 30
                 // answered requests of one row each; not the 500, not the mirrored copies).
-                var window = CollectedWindow()
+                var window = CollectedWindow(options: .init(keepPredictions: true))
                 for file in Set(requests.map(\.path)).sorted() {
                     let bytes = try await services.tracking.artifacts.readAll(try ArtifactPath(file), limit: 64 << 20)
                     bytes.withUnsafeBytes { window.add(lines: $0) }
@@ -556,6 +556,14 @@ struct EndpointTests {
                     return
                 }
                 #expect(inputs.sorted == (0..<30).map(Double.init) && predictions.levels == ["upstream"] && predictions.counts == [30])
+                // The labels posted above join the answers by correlation id.
+                let truth = Dictionary(
+                    posted.compactMap { p -> (String, JSONValue)? in
+                        guard let id = p.object["correlation_id"] as? String, let label = p.object["label"] as? Int else { return nil }
+                        return (id, .number(Double(label), raw: nil))
+                    }, uniquingKeysWith: { $1 })
+                let performance = try #require(ModelPerformance.compute(window.predictions, labels: truth))
+                #expect(performance.rows == 10 && performance.unlabeled == 20 && performance.task == .classification)
             }
         }
     }
