@@ -111,6 +111,22 @@ public struct ColumnDrift: Sendable, Codable, Equatable {
         case methodName = "method_name", referenceRows = "reference_rows", currentRows = "current_rows"
         case referenceMissing = "reference_missing", currentMissing = "current_missing"
     }
+
+    /// Every field always present: a score that is not a number is `null`, not left out.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(type, forKey: .type)
+        try c.encode(method, forKey: .method)
+        try c.encode(methodName, forKey: .methodName)
+        if let score { try c.encode(score, forKey: .score) } else { try c.encodeNil(forKey: .score) }
+        try c.encode(threshold, forKey: .threshold)
+        try c.encode(drifted, forKey: .drifted)
+        try c.encode(referenceRows, forKey: .referenceRows)
+        try c.encode(currentRows, forKey: .currentRows)
+        try c.encode(referenceMissing, forKey: .referenceMissing)
+        try c.encode(currentMissing, forKey: .currentMissing)
+    }
 }
 
 /// Something about the data worth knowing that is not drift: a column missing, of another

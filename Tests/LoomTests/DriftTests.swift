@@ -167,6 +167,13 @@ struct DriftTests {
             #expect(json?[key] != nil, "\(key)")
         }
         #expect(json?["distributions"] == nil)
+        // A score that is not a number (chi-square of a single category) is null, not left out.
+        var options = DriftOptions()
+        options.methods["c"] = .chisquare
+        let single = try Self.analyse(Self.csv(50, [("c", { _ in "same" })]), Self.csv(50, [("c", { _ in "same" })]), options)
+        let encoded = try JSONSerialization.jsonObject(with: DriftReport.json(single, reference: "r", current: "c")) as? [String: Any]
+        let column = try #require((encoded?["columns"] as? [[String: Any]])?.first)
+        #expect(column.keys.contains("score") && column["score"] is NSNull && column["drifted"] as? Bool == false)
     }
 
     @Test("data quality: null, type error and out-of-range rates against the reference, Azure ML's 0 thresholds")
