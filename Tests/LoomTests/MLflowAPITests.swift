@@ -38,6 +38,15 @@ struct MLflowAPITests {
             #expect(body["error_code"] as? String == "ENDPOINT_NOT_FOUND")
             (status, body) = try await client.json(.get, "/api/2.0/mlflow/experiments/get?experiment_id=abc")
             #expect(status == .badRequest)
+            // Bytes that are not UTF-8 (a key among them: Foundation's JSON5 scanner traps on
+            // those) are a 400, on every JSON route, and the server goes on.
+            let notUTF8 = ByteBuffer(bytes: [0x7B, 0xFF, 0x41, 0x10, 0xFE, 0xE9, 0x65, 0xD3, 0x22, 0xC1, 0x07, 0x79, 0xC3])
+            for uri in ["/api/v1/models", "/api/2.0/mlflow/experiments/create"] {
+                let code = try await client.execute(uri: uri, method: .post, headers: [.contentType: "application/json"], body: notUTF8) { $0.status }
+                #expect(code == .badRequest, "\(uri)")
+            }
+            (status, body) = try await client.json(.post, "/api/2.0/mlflow/experiments/create", body: #"{"name": "after"}"#)
+            #expect(status == .ok)
         }
     }
 

@@ -19,6 +19,11 @@ public struct JSONBody: Sendable {
         // 17-digit numbers to a neighbouring double; JSONDecoder reads them exactly, as
         // Python's `json` (the MLflow client and server) does. Of repeated members it keeps
         // the first (Python the last); no client sends them.
+        // JSON is UTF-8; Foundation's JSON5 scanner (the lenient pass below) traps on invalid
+        // UTF-8 instead of throwing, so such a body is refused before either pass.
+        guard String(validating: data, as: UTF8.self) != nil else {
+            throw .badRequest("Malformed JSON request body: not UTF-8")
+        }
         let value: JSONValue
         if let v = try? JSONDecoder().decode(JSONValue.self, from: data) {
             value = v
