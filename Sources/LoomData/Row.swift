@@ -133,6 +133,13 @@ public enum NumberText {
         }
     }
 
+    /// The text a number stands for once its column turns out to hold text: integers without a
+    /// fraction ("3", not "3.0"), as pandas writes an integer column's values.
+    public static func text(of value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(value)
+    }
+
     /// The number the text spells (decimal, with exponent; `inf`, `-inf`, `Infinity`), or nil.
     public static func double(_ b: UnsafeBufferPointer<UInt8>) -> Double? {
         parse(b)?.value

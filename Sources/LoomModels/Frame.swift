@@ -64,10 +64,7 @@ public struct Frame: Sendable {
 
     /// The text a number stands for once its column turns out to hold text: integers without a
     /// fraction ("3", not "3.0").
-    public static func text(of value: Double) -> String {
-        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return String(value)
-    }
+    public static func text(of value: Double) -> String { NumberText.text(of: value) }
 }
 
 /// Builds a `Frame` from records.

@@ -93,7 +93,7 @@ public enum DataQuality {
             case (.texts(let ref), .numbers(let cur)):
                 nulls = cur.missing + cur.infinite
                 let known = Set(ref.levels.indices.filter { ref.counts[$0] > 0 }.map { ref.levels[$0] })
-                outOfRange = cur.sorted.filter { !known.contains(Loader.text(of: $0)) }.count
+                outOfRange = cur.sorted.filter { !known.contains(NumberText.text(of: $0)) }.count
             }
             let rates = (Double(nulls) / Double(rows), Double(typeErrors) / Double(rows), Double(outOfRange) / Double(rows))
             var violations: [String] = []

@@ -1,5 +1,6 @@
 import Foundation
 import LoomCore
+import LoomData
 import Synchronization
 
 /// A column's type for drift, as Evidently infers it from the reference when none is declared.
@@ -286,7 +287,7 @@ public enum DriftAnalysis {
                         while i < column.sorted.count {
                             var j = i
                             while j < column.sorted.count, column.sorted[j] == column.sorted[i] { j += 1 }
-                            add(Loader.text(of: column.sorted[i]), j - i, side: side)
+                            add(NumberText.text(of: column.sorted[i]), j - i, side: side)
                             i = j
                         }
                         return column.missing + column.infinite

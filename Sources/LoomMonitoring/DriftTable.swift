@@ -140,7 +140,7 @@ struct Loader: RowSink {
 
         mutating func appendNumber(_ value: Double, integral: Bool) {
             if isText {
-                count(Loader.text(of: value))
+                count(NumberText.text(of: value))
                 return
             }
             numbers.append(value)
@@ -179,7 +179,7 @@ struct Loader: RowSink {
             guard !isText else { return }
             isText = true
             for x in numbers {
-                if x.isNaN { textMissing += 1 } else { count(Loader.text(of: x)) }
+                if x.isNaN { textMissing += 1 } else { count(NumberText.text(of: x)) }
             }
             numbers = []
         }
@@ -198,7 +198,7 @@ struct Loader: RowSink {
                 textMissing += other.textMissing
             } else {
                 for x in other.numbers {
-                    if x.isNaN { textMissing += 1 } else { count(Loader.text(of: x)) }
+                    if x.isNaN { textMissing += 1 } else { count(NumberText.text(of: x)) }
                 }
             }
         }
@@ -248,12 +248,6 @@ struct Loader: RowSink {
         } else {
             builders[i].appendText(row.string(i) ?? "")
         }
-    }
-
-    /// The text a number stands for once its column turns out to hold text.
-    static func text(of value: Double) -> String {
-        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return String(value)
     }
 
     /// The table; each numerical column is cleaned and sorted here, its raw values let go one
