@@ -1,6 +1,5 @@
 import LoomCore
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import Synchronization
 
@@ -56,11 +55,12 @@ public final class ForwardingClient: Sendable {
         on loop: any EventLoop, host: String, port: Int, path: String, headers: [(String, String)], body: ByteBuffer, timeout: Duration
     ) -> EventLoopFuture<Answer> {
         let key = PoolKey(upstream: Upstream(host: host, port: port), loop: ObjectIdentifier(loop))
-        var fields = HTTPHeaders()
-        fields.add(name: "host", value: port == 80 ? host : "\(host):\(port)")
-        fields.add(name: "content-length", value: String(body.readableBytes))
-        for (name, value) in headers { fields.add(name: name, value: value) }
-        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: fields)
+        let head: ByteBuffer
+        do {
+            head = try Self.requestHead(host: host, port: port, path: path, headers: headers, bodyLength: body.readableBytes)
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
         let nanos = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
         let deadline = NIODeadline.now() + .nanoseconds(nanos)
         // A pooled connection may have been closed by the upstream meanwhile: then once more on
@@ -72,6 +72,37 @@ public final class ForwardingClient: Sendable {
             }
         }
         return connect(key, on: loop).flatMap { self.send($0, head, body, deadline, key) }
+    }
+
+    /// The request line and header fields of a forwarded POST, as bytes. Names and values with
+    /// control bytes are refused: nothing a client sent can add a header line upstream.
+    static func requestHead(host: String, port: Int, path: String, headers: [(String, String)], bodyLength: Int) throws -> ByteBuffer {
+        func clean(_ text: String) -> Bool { !text.utf8.contains { $0 < 32 && $0 != 9 || $0 == 127 } }
+        guard clean(path), !path.utf8.contains(32), clean(host) else { throw ForwardingError.unreachable("the upstream URL has control bytes or spaces") }
+        var out = ByteBuffer()
+        out.reserveCapacity(160 + path.utf8.count + headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 })
+        out.writeStaticString("POST ")
+        out.writeString(path)
+        out.writeStaticString(" HTTP/1.1\r\nhost: ")
+        out.writeString(host)
+        if port != 80 {
+            out.writeStaticString(":")
+            out.writeString(String(port))
+        }
+        out.writeStaticString("\r\ncontent-length: ")
+        out.writeString(String(bodyLength))
+        out.writeStaticString("\r\n")
+        for (name, value) in headers {
+            guard clean(name), clean(value), !name.isEmpty, !name.utf8.contains(58) else {
+                throw LoomError(.badRequest, "Header \(name) cannot be forwarded: it has control bytes")
+            }
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("\r\n")
+        return out
     }
 
     func take(_ key: PoolKey) -> (any Channel)? {
@@ -99,7 +130,6 @@ public final class ForwardingClient: Sendable {
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(ForwardHandler())
                 }
             }
@@ -107,19 +137,17 @@ public final class ForwardingClient: Sendable {
             .flatMapErrorThrowing { error in throw ForwardingError.unreachable("\(error)") }
     }
 
-    func send(_ channel: any Channel, _ head: HTTPRequestHead, _ body: ByteBuffer, _ deadline: NIODeadline, _ key: PoolKey) -> EventLoopFuture<Answer> {
+    func send(_ channel: any Channel, _ head: ByteBuffer, _ body: ByteBuffer, _ deadline: NIODeadline, _ key: PoolKey) -> EventLoopFuture<Answer> {
         let promise = channel.eventLoop.makePromise(of: ForwardHandler.Response.self)
         let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
             promise.fail(ForwardingError.timedOut)
             channel.close(promise: nil)
         }
-        let written = channel.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenFailure { _ in promise.fail(ForwardingError.closedBeforeAnswer) }
-        channel.writeAndFlush(ForwardHandler.Request(head: head, body: body, promise: promise), promise: written)
+        channel.writeAndFlush(ForwardHandler.Request(head: head, body: body, promise: promise), promise: nil)
         return promise.futureResult.map { response in
             timer.cancel()
             if response.keepAlive { self.giveBack(channel, key) } else { channel.close(promise: nil) }
-            return Answer(status: Int(response.head.status.code), contentType: response.head.headers.first(name: "content-type"), body: response.body)
+            return Answer(status: response.status, contentType: response.contentType, body: response.body)
         }.flatMapErrorThrowing { error in
             timer.cancel()
             channel.close(promise: nil)
@@ -144,62 +172,70 @@ enum ForwardingError: Error {
     case tooLarge
 }
 
-/// One request at a time on a connection: writes it, gathers the answer, completes the promise.
+/// One request at a time on a connection: writes its bytes, reads the answer with
+/// `ResponseReader`, completes the promise. No HTTP codec in the pipeline: the request is written
+/// as prepared bytes and the answer is framed by its `Content-Length`, chunks, or the close.
 final class ForwardHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = Request
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias OutboundOut = ByteBuffer
 
     struct Request {
-        let head: HTTPRequestHead
+        let head: ByteBuffer
         let body: ByteBuffer
         let promise: EventLoopPromise<Response>
     }
 
-    struct Response: Sendable {
-        let head: HTTPResponseHead
-        let body: ByteBuffer
-        let keepAlive: Bool
-    }
+    typealias Response = ResponseReader.Response
 
     var pending: EventLoopPromise<Response>?
-    var head: HTTPResponseHead?
-    var body = ByteBuffer()
+    var reader = ResponseReader(limit: ForwardingClient.answerLimit)
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
         pending = request.promise
-        head = nil
-        body.clear()
-        context.write(wrapOutboundOut(.head(request.head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(request.body))), promise: nil)
-        context.write(wrapOutboundOut(.end(nil)), promise: promise)
+        reader = ResponseReader(limit: ForwardingClient.answerLimit)
+        if request.body.readableBytes <= 16 << 10 {
+            // Small bodies go out with the head in one buffer: one write, one segment.
+            var out = request.head
+            out.writeImmutableBuffer(request.body)
+            context.write(wrapOutboundOut(out), promise: promise)
+        } else {
+            context.write(wrapOutboundOut(request.head), promise: nil)
+            context.write(wrapOutboundOut(request.body), promise: promise)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h):
-            head = h
-        case .body(var chunk):
-            guard body.readableBytes + chunk.readableBytes <= ForwardingClient.answerLimit else {
-                pending?.fail(ForwardingError.tooLarge)
+        var bytes = unwrapInboundIn(data)
+        guard let p = pending else {
+            // Bytes nobody asked for: the connection is out of step; drop it.
+            context.close(promise: nil)
+            return
+        }
+        do {
+            if let response = try reader.feed(&bytes) {
                 pending = nil
-                context.close(promise: nil)
-                return
+                // Anything after the answer is out of step too.
+                if bytes.readableBytes > 0 { context.close(promise: nil) }
+                p.succeed(Response(status: response.status, contentType: response.contentType, body: response.body,
+                                   keepAlive: response.keepAlive && bytes.readableBytes == 0))
             }
-            body.writeBuffer(&chunk)
-        case .end:
-            guard let h = head, let p = pending else { return }
+        } catch {
             pending = nil
-            p.succeed(Response(head: h, body: body, keepAlive: h.isKeepAlive))
-            body = ByteBuffer()
+            p.fail(error)
+            context.close(promise: nil)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if let p = pending {
             pending = nil
-            p.fail(head == nil ? ForwardingError.closedBeforeAnswer : ForwardingError.unreachable("the connection closed mid-answer"))
+            if let response = reader.closed() {
+                p.succeed(response)
+            } else {
+                p.fail(reader.started ? ForwardingError.unreachable("the connection closed mid-answer") : ForwardingError.closedBeforeAnswer)
+            }
         }
         context.fireChannelInactive()
     }
@@ -207,7 +243,7 @@ final class ForwardHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let p = pending {
             pending = nil
-            p.fail(head == nil ? ForwardingError.closedBeforeAnswer : ForwardingError.unreachable("\(error)"))
+            p.fail(reader.started ? ForwardingError.unreachable("\(error)") : ForwardingError.closedBeforeAnswer)
         }
         context.close(promise: nil)
     }

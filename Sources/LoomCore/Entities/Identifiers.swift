@@ -7,8 +7,18 @@ public enum Identifiers {
         var g = SystemRandomNumberGenerator()
         let a = g.next() as UInt64
         let b = g.next() as UInt64
-        return hex(a) + hex(b)
+        return String(unsafeUninitializedCapacity: 32) { out in
+            for i in 0..<16 {
+                let shift = UInt64(60 - 4 * i)
+                out[i] = hexDigit(UInt8(truncatingIfNeeded: (a >> shift) & 0xF))
+                out[16 + i] = hexDigit(UInt8(truncatingIfNeeded: (b >> shift) & 0xF))
+            }
+            return 32
+        }
     }
+
+    @inline(__always)
+    static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 48 + v : 87 + v }
 
     public static func newLoggedModelID() -> String { "m-" + newHexID() }
 
@@ -21,11 +31,6 @@ public enum Identifiers {
             out.append(digits[Int(b & 0x0F)])
         }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    static func hex(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
     }
 
     /// Run IDs are 32 hex characters (other formats are accepted if they are safe path segments).

@@ -29,6 +29,8 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The longest head read here; longer ones go to the HTTP decoder (which allows 80 KiB).
     static let headLimit = 16 << 10
+    /// Bytes of pipelined requests read ahead while one is answered.
+    static let holdLimit = 64 << 10
 
     let shared: InvocationFastPath.Shared
     /// Bytes read and not yet taken.
@@ -131,10 +133,11 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// No reading from the socket while a request is in hand: pipelined requests wait in the
-    /// kernel, not here.
+    /// Reading goes on while a request is in hand (holding it would cost two `epoll_ctl` calls
+    /// per request); pipelined requests gather in `pending` up to `holdLimit` bytes, and past
+    /// that wait in the kernel.
     func read(context: ChannelHandlerContext) {
-        if answering {
+        if answering, (pending?.readableBytes ?? 0) >= Self.holdLimit {
             heldRead = true
         } else {
             context.read()
