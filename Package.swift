@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "LoomServer", targets: ["LoomServer"]),
         .library(name: "LoomData", targets: ["LoomData"]),
         .library(name: "LoomModels", targets: ["LoomModels"]),
+        .library(name: "LoomSpec", targets: ["LoomSpec"]),
         .library(name: "LoomPipelines", targets: ["LoomPipelines"]),
         .library(name: "LoomServing", targets: ["LoomServing"]),
         .library(name: "LoomMonitoring", targets: ["LoomMonitoring"]),
@@ -72,9 +73,14 @@ let package = Package(
             swiftSettings: hotLoopSettings
         ),
         .target(
+            name: "LoomSpec",
+            dependencies: ["LoomCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "LoomPipelines",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomData",
+                "LoomCore", "LoomStore", "LoomData", "LoomSpec",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -101,7 +107,7 @@ let package = Package(
         ),
         .target(
             name: "LoomMonitoring",
-            dependencies: ["LoomCore", "LoomData"],
+            dependencies: ["LoomCore", "LoomData", "LoomSpec", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -132,7 +138,7 @@ let package = Package(
         .target(
             name: "LoomTracking",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomArtifacts", "LoomData", "LoomModels", "LoomPipelines",
+                "LoomCore", "LoomStore", "LoomArtifacts", "LoomData", "LoomModels", "LoomPipelines", "LoomSpec",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -142,7 +148,7 @@ let package = Package(
         .target(
             name: "LoomServer",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomData", "LoomPipelines", "LoomServing", "LoomModels",
+                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomData", "LoomPipelines", "LoomSpec", "LoomServing", "LoomModels",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -162,7 +168,7 @@ let package = Package(
         .target(
             name: "LoomCLI",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData", "LoomModels", "LoomPipelines", "LoomServing", "LoomMonitoring",
+                "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData", "LoomModels", "LoomPipelines", "LoomSpec", "LoomServing", "LoomMonitoring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -200,7 +206,7 @@ let package = Package(
             name: "LoomTests",
             dependencies: [
                 "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomServer", "LoomCLI", "LoomTesting", "LoomData", "LoomModels",
-                "LoomPipelines", "LoomServing", "LoomMonitoring",
+                "LoomPipelines", "LoomSpec", "LoomServing", "LoomMonitoring",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LoomCore
 import LoomPipelines
+import LoomSpec
 import LoomStore
 import LoomTracking
 import NIOHTTP1

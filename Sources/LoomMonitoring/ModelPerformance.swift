@@ -7,6 +7,9 @@ import LoomCore
 /// classes, macro-averaged for more), and ROC AUC when the answers carry scores. Regression:
 /// MAE, MSE, RMSE.
 public enum ModelPerformance {
+    /// The metrics `compute` gives (classification: the first five; regression: the rest).
+    public static let metricNames = ["accuracy", "precision", "recall", "f1", "auc", "mae", "mse", "rmse"]
+
     public enum Task: String, Sendable, Codable {
         case classification, regression
     }

@@ -1,4 +1,5 @@
 import LoomCore
+import LoomSpec
 
 /// The order a pipeline's steps run in: each step after the steps its inputs come from and the
 /// steps it `needs`. Independent steps share a level and may run at once.

@@ -1,5 +1,6 @@
 import Foundation
 import LoomCore
+import LoomSpec
 import LoomStore
 import Logging
 import Synchronization

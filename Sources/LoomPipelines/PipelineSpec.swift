@@ -1,4 +1,5 @@
 import LoomCore
+import LoomSpec
 
 /// A pipeline as written in YAML (docs/pipelines.md): typed parameters, steps wired by their
 /// inputs and outputs, schedules and triggers. Made by `PipelineSpec.parse`, which checks it

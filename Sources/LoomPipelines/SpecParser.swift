@@ -1,29 +1,14 @@
 import Foundation
 import LoomCore
+import LoomSpec
 import Yams
-
-/// A problem with a pipeline spec: where (line, field) and what.
-public struct SpecProblem: Sendable, Hashable, CustomStringConvertible {
-    public var line: Int?
-    /// The field's path: `steps.train.inputs.data`.
-    public var field: String
-    public var message: String
-
-    public var description: String {
-        (line.map { "line \($0), " } ?? "") + (field.isEmpty ? "" : "\(field): ") + message
-    }
-}
 
 extension PipelineSpec {
     /// Parses and checks a spec; throws one error naming every problem found (line and field),
     /// so that nothing runs from a spec that cannot run whole.
     public static func parse(yaml text: String, file: String = "pipeline.yaml") throws(LoomError) -> PipelineSpec {
         let (spec, problems) = check(yaml: text)
-        guard let spec, problems.isEmpty else {
-            let list = problems.count == 1 ? problems[0].description
-                : "\(problems.count) problems:\n" + problems.map { "  " + $0.description }.joined(separator: "\n")
-            throw .invalidParameter("\(file): \(list)")
-        }
+        guard let spec, problems.isEmpty else { throw SpecProblem.error(problems, file: file) }
         return spec
     }
 
@@ -33,113 +18,16 @@ extension PipelineSpec {
         let spec = reader.read(text)
         if let spec { reader.checkWiring(spec) }
         // In the file's order (problems without a line first: they concern the whole file).
-        let sorted = reader.problems.enumerated().sorted { ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset) }
-        return (spec, sorted.map(\.element))
+        return (spec, SpecProblem.ordered(reader.problems))
     }
 }
 
-/// Reads the YAML node by node, keeping every node's line for the problems it finds.
-final class SpecReader {
-    private(set) var problems: [SpecProblem] = []
-
-    func problem(_ node: Node?, _ field: String, _ message: String) {
-        problems.append(SpecProblem(line: node?.mark?.line, field: field, message: message))
-    }
-
-    func problem(line: Int?, _ field: String, _ message: String) {
-        problems.append(SpecProblem(line: line, field: field, message: message))
-    }
-
-    typealias Pair = (key: String, keyNode: Node, value: Node)
-
-    /// The pairs of a mapping, in order (the YAML parser refuses a key given twice); a problem
-    /// for anything else.
-    func pairs(_ node: Node, _ field: String, what: String = "a mapping") -> [Pair]? {
-        guard let mapping = node.mapping else {
-            problem(node, field, "must be \(what)")
-            return nil
-        }
-        var out: [Pair] = []
-        for (k, v) in mapping {
-            guard let key = k.string, k.scalar != nil else {
-                problem(k, field, "keys must be text")
-                continue
-            }
-            out.append((key, k, v))
-        }
-        return out
-    }
-
-    func unknownKeys(_ pairs: [Pair], _ allowed: [String], _ field: String) {
-        for p in pairs where !allowed.contains(p.key) {
-            problem(p.keyNode, field.isEmpty ? p.key : "\(field).\(p.key)", "unknown key (expected one of: \(allowed.joined(separator: ", ")))")
-        }
-    }
-
-    func text(_ node: Node, _ field: String) -> String? {
-        guard case .string(let s)? = scalar(node) else {
-            problem(node, field, "must be text")
-            return nil
-        }
-        return s
-    }
-
-    /// A letter, then letters, digits, `_` or `-`; at most 64.
-    static func isName(_ s: String) -> Bool {
-        let u = s.utf8
-        guard let first = u.first, u.count <= 64, (first | 0x20) >= 0x61, (first | 0x20) <= 0x7A else { return false }
-        return u.allSatisfy { c in
-            ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x5F || c == 0x2D
-        }
-    }
-
-    /// What a YAML scalar holds, by YAML 1.2's core schema: quoted scalars are text; plain ones
-    /// are null (`~`, `null`, empty), booleans (`true`, `false`), integers, floats (`.inf`,
-    /// `.nan` too) or text. (The parser runs with Yams' basic resolver, which types nothing:
-    /// its regular expressions per scalar cost more than the rest of reading a spec.)
-    enum Scalar: Equatable {
-        case null, bool(Bool), int(Int), float(Double), string(String)
-    }
-
-    func scalar(_ node: Node) -> Scalar? {
-        guard let s = node.scalar else { return nil }
-        let text = s.string
-        guard s.style == .plain else { return .string(text) }
-        switch text {
-        case "", "~", "null", "Null", "NULL": return .null
-        case "true", "True", "TRUE": return .bool(true)
-        case "false", "False", "FALSE": return .bool(false)
-        case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": return .float(.infinity)
-        case "-.inf", "-.Inf", "-.INF": return .float(-.infinity)
-        case ".nan", ".NaN", ".NAN": return .float(.nan)
-        default: break
-        }
-        if let i = Int(text) { return .int(i) }
-        if text.hasPrefix("0x"), let i = Int(text.dropFirst(2), radix: 16) { return .int(i) }
-        if text.hasPrefix("0o"), let i = Int(text.dropFirst(2), radix: 8) { return .int(i) }
-        if text.contains(where: \.isNumber), text.allSatisfy({ "0123456789+-.eE".contains($0) }), let d = Double(text) { return .float(d) }
-        return .string(text)
-    }
-
-    func int(_ node: Node) -> Int? {
-        if case .int(let i)? = scalar(node) { return i }
-        return nil
-    }
-
+/// Reads a pipeline spec node by node, keeping every node's line for the problems it finds.
+final class SpecReader: SpecNodeReader {
     // MARK: - The document
 
     func read(_ text: String) -> PipelineSpec? {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text, .basic)
-        } catch {
-            problem(line: nil, "", "not valid YAML: \(error)")
-            return nil
-        }
-        guard let root, let top = pairs(root, "", what: "a mapping with pipeline, parameters, steps, schedules, triggers") else {
-            if root == nil { problem(line: nil, "", "the spec is empty") }
-            return nil
-        }
+        guard let (root, top) = document(text, what: "a mapping with pipeline, parameters, steps, schedules, triggers") else { return nil }
         unknownKeys(top, ["pipeline", "description", "parameters", "steps", "concurrency", "schedules", "triggers"], "")
         var spec = PipelineSpec(name: "", description: nil, parameters: [], steps: [], concurrency: nil, schedules: [], triggers: [])
         let byKey = Dictionary(top.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
@@ -405,50 +293,6 @@ final class SpecReader {
             source = .literal(raw)
         }
         return .init(name: p.key, source: source, type: type, line: line)
-    }
-
-    func json(_ node: Node) -> JSONValue {
-        switch node {
-        case .scalar(let raw):
-            switch scalar(node) {
-            case .null?, nil: return .null
-            case .bool(let b)?: return .bool(b)
-            case .int(let i)?: return .number(Double(i), raw: raw.string)
-            case .float(let d)?: return d.isFinite ? .number(d, raw: raw.string) : .string(raw.string)
-            case .string(let s)?: return .string(s)
-            }
-        case .sequence(let s): return .array(s.map { json($0) })
-        case .mapping(let m):
-            var out: [String: JSONValue] = [:]
-            for (k, v) in m { out[k.string ?? ""] = json(v) }
-            return .object(out)
-        case .alias: return .null
-        }
-    }
-
-    /// `90`, `90s`, `10m`, `2h`, `1d`, `1.5h`: seconds.
-    func duration(_ node: Node) -> Double? {
-        switch scalar(node) {
-        case .int(let i)?: return i >= 0 ? Double(i) : nil
-        case .float(let d)?: return d >= 0 && d.isFinite ? d : nil
-        case .string(let text)?:
-            return duration(text.trimmingCharacters(in: .whitespaces))
-        default: return nil
-        }
-    }
-
-    func duration(_ s: String) -> Double? {
-        guard let unit = s.last else { return nil }
-        let scale: Double
-        switch unit {
-        case "s": scale = 1
-        case "m": scale = 60
-        case "h": scale = 3600
-        case "d": scale = 86400
-        default: return nil
-        }
-        guard let v = Double(s.dropLast()), v >= 0, v.isFinite else { return nil }
-        return v * scale
     }
 
     // MARK: - Schedules and triggers

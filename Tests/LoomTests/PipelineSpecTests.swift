@@ -1,6 +1,7 @@
 import Foundation
 import LoomCore
 import LoomPipelines
+import LoomSpec
 import Testing
 
 @Suite("Pipeline specs: parsing, checking, planning")
