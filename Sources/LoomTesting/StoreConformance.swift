@@ -492,6 +492,83 @@ public enum StoreConformance {
         #expect(try await store.rollouts(endpoint: "ep", workspace: Workspace.defaultName, limit: 1).map(\.id) == ["r2"])
     }
 
+    /// Monitors: applied by name (a changed spec is a new version), due by their next run,
+    /// leased to one runner, passes recorded as time series with their alerts: one open per
+    /// monitor and signal until the signal passes.
+    public static func monitors(_ t: TrackingService) async throws {
+        let store = t.store
+        let spec = "name: m1\nendpoint: ep\n"
+        var (m1, changed) = try await store.applyMonitor(Monitor(name: "m1", endpoint: "ep", specText: spec, nextRunTime: 1000, createdBy: "ann", creationTime: 100))
+        #expect(changed && m1.version == 1 && m1.enabled && m1.nextRunTime == 1000)
+        (m1, changed) = try await store.applyMonitor(Monitor(name: "m1", endpoint: "ep", specText: spec, nextRunTime: 5000, createdBy: "ann", creationTime: 200))
+        #expect(!changed && m1.version == 1 && m1.nextRunTime == 1000, "the same text changes nothing")
+        (m1, changed) = try await store.applyMonitor(
+            Monitor(name: "m1", endpoint: "ep", specText: spec + "schedule: {every: 1h}\n", nextRunTime: 1500, createdBy: "bob", creationTime: 300))
+        #expect(changed && m1.version == 2 && m1.nextRunTime == 1500 && m1.createdBy == "ann" && m1.lastUpdatedTime == 300)
+        _ = try await store.applyMonitor(Monitor(name: "m0", endpoint: "ep", specText: "x", nextRunTime: nil, createdBy: "ann", creationTime: 100))
+        _ = try await store.applyMonitor(Monitor(workspace: "other", name: "m1", endpoint: "ep", specText: "y", nextRunTime: 900, createdBy: "c", creationTime: 100))
+        #expect(try await store.monitors(workspace: Workspace.defaultName).map(\.name) == ["m0", "m1"])
+        #expect(try await store.monitor(name: "m1", workspace: "other")?.specText == "y")
+        #expect(try await store.dueMonitors(now: 1000).map { "\($0.workspace)/\($0.name)" } == ["other/m1"])
+        #expect(try await store.dueMonitors(now: 2000).map { "\($0.workspace)/\($0.name)" } == ["other/m1", "\(Workspace.defaultName)/m1"])
+
+        #expect(try await store.leaseMonitor(name: "m1", workspace: Workspace.defaultName, owner: "a", until: 3000, now: 2000))
+        #expect(try await !store.leaseMonitor(name: "m1", workspace: Workspace.defaultName, owner: "b", until: 3500, now: 2500))
+
+        func result(_ pass: String, _ signal: String, _ passed: Bool, at time: Millis, value: Double? = 0.5) -> MonitorResult {
+            MonitorResult(
+                passID: pass, workspace: Workspace.defaultName, monitor: "m1", signal: signal, kind: signal, time: time, windowStart: time - 100,
+                windowEnd: time, rows: 42, value: value, passed: passed, summary: "\(signal) \(passed ? "passed" : "failed")", detailJSON: #"{"k": 1}"#)
+        }
+        // Pass 1: drift fails (an alert opens), quality passes (nothing).
+        var changes = try await store.recordMonitorPass(
+            [result("p1", "data_drift", false, at: 2000), result("p1", "data_quality", true, at: 2000, value: nil)], monitor: "m1",
+            workspace: Workspace.defaultName, nextRunTime: 5600, owner: "a")
+        #expect(changes.opened.map(\.signal) == ["data_drift"] && changes.continued.isEmpty && changes.resolved.isEmpty)
+        let alertID = try #require(changes.opened.first?.id)
+        let after = try #require(try await store.monitor(name: "m1", workspace: Workspace.defaultName))
+        #expect(after.lastRunTime == 2000 && after.nextRunTime == 5600)
+        #expect(try await store.leaseMonitor(name: "m1", workspace: Workspace.defaultName, owner: "b", until: 3500, now: 2500), "the pass released the lease")
+        // Pass 2: drift fails again (the same alert, counted), quality fails (a second alert).
+        changes = try await store.recordMonitorPass(
+            [result("p2", "data_drift", false, at: 3000), result("p2", "data_quality", false, at: 3000)], monitor: "m1",
+            workspace: Workspace.defaultName, nextRunTime: 6600, owner: nil)
+        #expect(changes.opened.map(\.signal) == ["data_quality"] && changes.continued.map(\.id) == [alertID])
+        #expect(try await store.monitorAlert(id: alertID)?.count == 2)
+        #expect(try await store.monitorAlert(id: alertID)?.lastPassID == "p2")
+        // Pass 3: drift passes (its alert resolves); quality still fails.
+        changes = try await store.recordMonitorPass(
+            [result("p3", "data_drift", true, at: 4000), result("p3", "data_quality", false, at: 4000)], monitor: "m1",
+            workspace: Workspace.defaultName, nextRunTime: 7600, owner: nil)
+        #expect(changes.resolved.map(\.id) == [alertID] && changes.continued.map(\.signal) == ["data_quality"])
+        let resolved = try #require(try await store.monitorAlert(id: alertID))
+        #expect(resolved.state == .resolved && resolved.resolvedTime == 4000 && resolved.firstPassID == "p1")
+        // Pass 4: drift fails again: a new alert, since the last one resolved.
+        changes = try await store.recordMonitorPass([result("p4", "data_drift", false, at: 5000)], monitor: "m1", workspace: Workspace.defaultName, nextRunTime: nil, owner: nil)
+        #expect(changes.opened.count == 1 && changes.opened[0].id != alertID)
+        #expect(try await store.monitorAlerts(workspace: Workspace.defaultName, monitor: "m1", state: .open, limit: 10).map(\.signal).sorted() == ["data_drift", "data_quality"])
+        #expect(try await store.monitorAlerts(workspace: Workspace.defaultName, monitor: nil, state: nil, limit: 10).count == 3)
+        #expect(try await store.monitorAlerts(workspace: "other", monitor: nil, state: nil, limit: 10).isEmpty)
+        try await store.setAlertAction(id: changes.opened[0].id, runID: "run-9")
+        #expect(try await store.monitorAlert(id: changes.opened[0].id)?.actionRunID == "run-9")
+
+        let series = try await store.monitorResults(monitor: "m1", workspace: Workspace.defaultName, signal: "data_drift", limit: 10)
+        #expect(series.map(\.passID) == ["p4", "p3", "p2", "p1"])
+        #expect(series.map(\.passed) == [false, true, false, false])
+        #expect(series.first?.rows == 42 && series.first?.value == 0.5 && series.first?.detailJSON == #"{"k": 1}"#)
+        #expect(try await store.monitorResults(monitor: "m1", workspace: Workspace.defaultName, signal: nil, limit: 3).count == 3)
+        #expect(try await store.monitorResults(monitor: "m1", workspace: Workspace.defaultName, signal: "data_quality", limit: 10).last?.value == nil)
+        await #expect(throws: LoomError.self) {
+            _ = try await store.recordMonitorPass([result("p5", "x", true, at: 1)], monitor: "nope", workspace: Workspace.defaultName, nextRunTime: nil, owner: nil)
+        }
+
+        #expect(try await store.deleteMonitor(name: "m1", workspace: Workspace.defaultName))
+        #expect(try await !store.deleteMonitor(name: "m1", workspace: Workspace.defaultName))
+        #expect(try await store.monitorResults(monitor: "m1", workspace: Workspace.defaultName, signal: nil, limit: 10).isEmpty)
+        #expect(try await store.monitorAlerts(workspace: Workspace.defaultName, monitor: "m1", state: nil, limit: 10).isEmpty)
+        #expect(try await store.monitor(name: "m1", workspace: "other") != nil)
+    }
+
     /// Applied pipelines are replaced by name; a trigger fires once per occasion.
     public static func appliedPipelines(_ t: TrackingService) async throws {
         let store = t.store

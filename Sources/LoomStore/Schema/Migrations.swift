@@ -660,6 +660,67 @@ enum Migrations {
             )
             """,
         ]),
+        // Monitors, their results as time series, and alerts (issue 6). One replica runs each
+        // due pass, under a lease.
+        Migration(version: 15, name: "monitors", statements: [
+            """
+            CREATE TABLE monitors (
+              workspace TEXT NOT NULL,
+              name TEXT NOT NULL,
+              endpoint TEXT NOT NULL,
+              spec_text TEXT NOT NULL,
+              version BIGINT NOT NULL,
+              enabled BIGINT NOT NULL,
+              next_run_time BIGINT,
+              last_run_time BIGINT,
+              lease_owner TEXT,
+              lease_expiry BIGINT,
+              created_by TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              last_updated_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, name)
+            )
+            """,
+            "CREATE INDEX monitors_due ON monitors (next_run_time)",
+            """
+            CREATE TABLE monitor_results (
+              pass_id TEXT NOT NULL,
+              workspace TEXT NOT NULL,
+              monitor TEXT NOT NULL,
+              signal TEXT NOT NULL,
+              kind TEXT NOT NULL,
+              time BIGINT NOT NULL,
+              window_start BIGINT NOT NULL,
+              window_end BIGINT NOT NULL,
+              rows_read BIGINT NOT NULL,
+              value DOUBLE PRECISION,
+              passed BIGINT NOT NULL,
+              summary TEXT NOT NULL,
+              detail_json TEXT NOT NULL,
+              PRIMARY KEY (pass_id, signal)
+            )
+            """,
+            "CREATE INDEX monitor_results_by_time ON monitor_results (workspace, monitor, time)",
+            """
+            CREATE TABLE monitor_alerts (
+              id TEXT PRIMARY KEY,
+              workspace TEXT NOT NULL,
+              monitor TEXT NOT NULL,
+              signal TEXT NOT NULL,
+              state TEXT NOT NULL,
+              opened_time BIGINT NOT NULL,
+              resolved_time BIGINT,
+              first_pass_id TEXT NOT NULL,
+              last_pass_id TEXT NOT NULL,
+              pass_count BIGINT NOT NULL,
+              summary TEXT NOT NULL,
+              action_run_id TEXT
+            )
+            """,
+            "CREATE INDEX monitor_alerts_by_monitor ON monitor_alerts (workspace, monitor, opened_time)",
+            // At most one open alert per monitor and signal, whatever races.
+            "CREATE UNIQUE INDEX monitor_alerts_one_open ON monitor_alerts (workspace, monitor, signal) WHERE state = 'open'",
+        ]),
     ]
 }
 

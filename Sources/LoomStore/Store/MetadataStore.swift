@@ -170,6 +170,33 @@ public protocol MetadataStore: Sendable {
     /// driving it carries it out); false when it is not active.
     func requestRolloutAction(id: String, action: String, actor: String) async throws -> Bool
 
+    // MARK: Monitors
+    /// Makes `monitor` the workspace's monitor of that name: new (version 1), or its spec
+    /// replaced (version bumped, schedule restarted at `monitor.nextRunTime`) when the text
+    /// changed; unchanged text leaves it as it is. Returns it as stored and whether it changed.
+    func applyMonitor(_ monitor: Monitor) async throws -> (Monitor, changed: Bool)
+    func monitor(name: String, workspace: String) async throws -> Monitor?
+    func monitors(workspace: String) async throws -> [Monitor]
+    /// Deletes a monitor with its results and alerts; false when there is none.
+    func deleteMonitor(name: String, workspace: String) async throws -> Bool
+    /// Enabled monitors of every workspace whose next pass is due at `now`.
+    func dueMonitors(now: Millis) async throws -> [Monitor]
+    /// Takes (or renews) the right to run a monitor's pass until `until` (as `leaseRollout`).
+    func leaseMonitor(name: String, workspace: String, owner: String, until: Millis, now: Millis) async throws -> Bool
+    /// Records a pass in one transaction: its results, the monitor's last and next run (and
+    /// the lease released when `owner` held it), and the alerts: one opened for each failing
+    /// signal without an open one, open ones of passing signals resolved.
+    func recordMonitorPass(
+        _ results: [MonitorResult], monitor: String, workspace: String, nextRunTime: Millis?, owner: String?
+    ) async throws -> AlertChanges
+    /// A monitor's results, newest first (one signal's, or all).
+    func monitorResults(monitor: String, workspace: String, signal: String?, limit: Int) async throws -> [MonitorResult]
+    /// Alerts, newest first: of one monitor or all of the workspace's, in one state or any.
+    func monitorAlerts(workspace: String, monitor: String?, state: MonitorAlert.State?, limit: Int) async throws -> [MonitorAlert]
+    func monitorAlert(id: String) async throws -> MonitorAlert?
+    /// Notes the pipeline run an alert's action started.
+    func setAlertAction(id: String, runID: String) async throws
+
     // MARK: Lineage
     /// Records edges; one already recorded (same workspace, ends and relation) is left as it is.
     func addLineageEdges(_ edges: [LineageEdge]) async throws
