@@ -148,7 +148,7 @@ let package = Package(
         .target(
             name: "LoomServer",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomData", "LoomPipelines", "LoomSpec", "LoomServing", "LoomModels",
+                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomData", "LoomPipelines", "LoomSpec", "LoomServing", "LoomModels", "LoomMonitoring",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -31,7 +31,11 @@ public struct DriftTable: Sendable {
 
     /// Reads a CSV or JSON Lines file (or a folder of them) whole.
     public static func read(path: String) throws -> DriftTable {
-        let files = try TableFiles.list(path)
+        try read(files: try TableFiles.list(path))
+    }
+
+    /// Reads table files whole, one after the other.
+    public static func read(files: [TableFile]) throws -> DriftTable {
         var loader = Loader()
         _ = try TableReader.read(files, into: &loader, digesting: false)
         return loader.table()

@@ -45,7 +45,7 @@ public func buildApplication(
         configuration: configuration,
         // Shut down in reverse order: endpoints drain and stop their model servers, pipeline
         // runs give their steps back, then the store closes.
-        services: [StoreShutdownService(store: services.store)] + (services.pipelines.map { [$0] } ?? []) + [services.endpoints],
+        services: [StoreShutdownService(store: services.store)] + (services.pipelines.map { [$0] } ?? []) + [services.endpoints, services.monitors],
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? 0
             services.pipelines?.serverRunning(port: port)

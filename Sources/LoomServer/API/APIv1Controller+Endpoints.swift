@@ -203,9 +203,7 @@ extension APIv1Controller {
             let name = try Self.param(context, "name")
             try await auth.requireRole(context, .viewer)
             _ = try await serving.endpoint(name: name, workspace: context.workspace)
-            let limit = try request.query.int("max_results") ?? 20
-            guard (1...1000).contains(limit) else { throw LoomError.invalidParameter("max_results must be between 1 and 1000") }
-            let list = try await tracking.store.rollouts(endpoint: name, workspace: context.workspace, limit: limit)
+            let list = try await tracking.store.rollouts(endpoint: name, workspace: context.workspace, limit: try Self.limit(request, default: 20))
             return try Self.respond(Listing(items: list.map { RolloutBody($0, decisions: nil) }, nextPageToken: nil))
         }
         routes.get("\(p)/:name/rollouts/:id") { _, context in

@@ -34,6 +34,13 @@ struct APIv1Controller {
 
     static let noContent = Response(status: .noContent)
 
+    /// `max_results` of a listing: 1 to 1000.
+    static func limit(_ request: Request, default value: Int = 100) throws -> Int {
+        let limit = try request.query.int("max_results") ?? value
+        guard (1...1000).contains(limit) else { throw LoomError.invalidParameter("max_results must be between 1 and 1000") }
+        return limit
+    }
+
     struct Listing<T: Encodable & Sendable>: Encodable, Sendable {
         let items: [T]
         let nextPageToken: String?
@@ -49,6 +56,7 @@ struct APIv1Controller {
         addLineageRoutes(to: routes)
         addWorkerRoutes(to: routes)
         addEndpointRoutes(to: routes)
+        addMonitorRoutes(to: routes)
     }
 
     static func body(_ request: Request, _ context: Context) async throws -> JSONBody {

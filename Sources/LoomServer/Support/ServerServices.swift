@@ -18,10 +18,12 @@ public struct ServerServices: Sendable {
     /// Online endpoints: their deployments' runtimes and the table invocations are routed by.
     public let endpoints: EndpointService
     public var serving: ServingService { endpoints.serving }
+    /// Monitors: passes on demand and on their schedules.
+    public let monitors: MonitorService
 
     public init(
         tracking: TrackingService, access: AccessService, configuration: ServerConfiguration, logger: Logger, pipelines: PipelineService? = nil,
-        endpoints: EndpointService? = nil
+        endpoints: EndpointService? = nil, monitors: MonitorService? = nil
     ) {
         self.tracking = tracking
         self.access = access
@@ -30,6 +32,7 @@ public struct ServerServices: Sendable {
         self.pipelines = pipelines
         self.endpoints = endpoints ?? EndpointService(
             tracking: tracking, logRoot: configuration.dataDirectory.map { "\($0)/endpoints" }, logger: logger)
+        self.monitors = monitors ?? MonitorService(tracking: tracking, logger: logger)
     }
 
     public var store: any MetadataStore { tracking.store }

@@ -1,0 +1,316 @@
+import Foundation
+import LoomArtifacts
+import LoomCore
+import LoomData
+import LoomMonitoring
+import LoomSpec
+import LoomStore
+import LoomTracking
+import Logging
+import ServiceLifecycle
+
+/// Runs monitors (docs/monitoring.md): applies specs, and makes passes: reads the production
+/// window from the endpoint's collected files, the reference (from lineage, a dataset, or an
+/// earlier window), labels and the model version's metrics, judges each signal, and records the
+/// results with their alerts. Scheduled passes run on whichever replica takes the monitor's lease.
+public final class MonitorService: Service, Sendable {
+    let tracking: TrackingService
+    let logger: Logger
+    /// This replica's name for leases.
+    let owner: String
+    /// How often due monitors are looked for.
+    let tickSeconds: Double
+
+    /// Windows longer than this are refused (a month of hourly folders).
+    static let longestWindowHours = 31 * 24
+
+    public init(tracking: TrackingService, logger: Logger, tickSeconds: Double = 15) {
+        self.tracking = tracking
+        self.logger = logger
+        self.owner = "monitor-" + Identifiers.newHexID().prefix(12)
+        self.tickSeconds = tickSeconds
+    }
+
+    var store: any MetadataStore { tracking.store }
+
+    // MARK: Applying
+
+    /// Checks a spec whole (every problem with its field and line) and makes it the workspace's
+    /// monitor of its name; the endpoint must exist. The first scheduled pass is one interval
+    /// (or the next cron time) away.
+    public func apply(yaml: String, workspace: String, actor: String, now: Millis = Clock.nowMillis()) async throws -> (Monitor, changed: Bool, spec: MonitorSpec) {
+        let spec = try MonitorSpec.parse(yaml: yaml)
+        guard try await store.endpoint(name: spec.endpoint, workspace: workspace) != nil else {
+            throw LoomError.notFound("No endpoint named \(spec.endpoint) in workspace \(workspace): the monitor watches an endpoint's collected requests")
+        }
+        let monitor = Monitor(
+            workspace: workspace, name: spec.name, endpoint: spec.endpoint, specText: yaml, nextRunTime: Self.nextRun(spec, after: now),
+            createdBy: actor, creationTime: now)
+        let (saved, changed) = try await store.applyMonitor(monitor)
+        return (saved, changed, spec)
+    }
+
+    static func nextRun(_ spec: MonitorSpec, after now: Millis) -> Millis? {
+        switch spec.schedule {
+        case nil: return nil
+        case .every(let seconds)?: return now + Millis(seconds * 1000)
+        case .cron(let expression)?:
+            guard let cron = try? CronSchedule(parsing: expression),
+                let next = cron.next(after: Date(timeIntervalSince1970: Double(now) / 1000))
+            else { return nil }
+            return Millis((next.timeIntervalSince1970 * 1000).rounded())
+        }
+    }
+
+    // MARK: Passes
+
+    /// What a pass did.
+    public struct PassReport: Sendable, Codable {
+        public var monitor: String
+        public var passID: String
+        public var time: Millis
+        public var windowStart: Millis
+        public var windowEnd: Millis
+        public var rows: Int
+        public var reference: String
+        public var referenceRows: Int
+        public var results: [MonitorResult]
+        public var alerts: AlertChanges
+    }
+
+    /// Makes one pass of a monitor now (`loom monitor run`, or the schedule). `owner`: the lease
+    /// holder when the schedule runs it.
+    public func runPass(name: String, workspace: String, now: Millis = Clock.nowMillis(), owner: String? = nil) async throws -> PassReport {
+        guard let monitor = try await store.monitor(name: name, workspace: workspace) else {
+            throw LoomError.notFound("No monitor named \(name) in workspace \(workspace)")
+        }
+        let spec = try MonitorSpec.parse(yaml: monitor.specText, file: "monitor \(name)")
+        let bounds = spec.window.bounds(now: now)
+        let keepPredictions = spec.signals.contains { $0.kind == .modelPerformance }
+        var window = try await readWindow(spec, workspace: workspace, bounds: bounds, keepPredictions: keepPredictions)
+        let reference = try await readReference(spec, workspace: workspace, now: now)
+        var labels: [String: JSONValue] = [:]
+        if keepPredictions {
+            labels = try await readLabels(spec, workspace: workspace, from: bounds.start, to: now)
+        }
+        let predictions = window.predictions
+        let current = window.table()
+        let inputs = MonitorEvaluation.Inputs(
+            reference: reference.table, current: current, target: reference.target, predictions: predictions, labels: labels,
+            baselineMetrics: reference.metrics)
+        let outcomes = MonitorEvaluation.evaluate(spec, inputs)
+        let passID = Identifiers.newHexID()
+        let results = outcomes.map { o in
+            MonitorResult(
+                passID: passID, workspace: workspace, monitor: name, signal: o.signal, kind: o.kind.rawValue, time: now, windowStart: bounds.start,
+                windowEnd: bounds.end, rows: Int64(o.rows), value: o.value, passed: o.passed, summary: o.summary, detailJSON: o.detail)
+        }
+        let next = monitor.nextRunTime == nil ? nil : Self.nextRun(spec, after: now)
+        let changes = try await store.recordMonitorPass(results, monitor: name, workspace: workspace, nextRunTime: next, owner: owner)
+        for r in results {
+            logger.info("monitor pass", metadata: [
+                "monitor": "\(name)", "signal": "\(r.signal)", "passed": "\(r.passed)", "summary": "\(r.summary)", "rows": "\(r.rows)",
+            ])
+        }
+        for alert in changes.opened {
+            logger.warning("monitor alert opened", metadata: ["monitor": "\(name)", "signal": "\(alert.signal)", "alert": "\(alert.id)", "summary": "\(alert.summary)"])
+        }
+        for alert in changes.resolved {
+            logger.notice("monitor alert resolved", metadata: ["monitor": "\(name)", "signal": "\(alert.signal)", "alert": "\(alert.id)"])
+        }
+        return PassReport(
+            monitor: name, passID: passID, time: now, windowStart: bounds.start, windowEnd: bounds.end, rows: current.rowCount,
+            reference: reference.description, referenceRows: reference.table.rowCount, results: results, alerts: changes)
+    }
+
+    /// The hour folders of an endpoint's collected files (or labels) that [start, end) touches.
+    static func hourFolders(workspace: String, endpoint: String, labels: Bool, start: Millis, end: Millis) throws -> [String] {
+        guard end > start else { return [] }
+        let first = start / 3_600_000
+        let last = (end - 1) / 3_600_000
+        guard last - first < Millis(longestWindowHours) else {
+            throw LoomError.invalidParameter("windows longer than \(longestWindowHours / 24) days are not read (\((last - first + 1) / 24) days asked)")
+        }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return (first...last).map { hour in
+            let c = calendar.dateComponents([.year, .month, .day, .hour], from: Date(timeIntervalSince1970: Double(hour * 3600)))
+            func two(_ v: Int?) -> String { v.map { $0 < 10 ? "0\($0)" : "\($0)" } ?? "00" }
+            return "collected/\(workspace)/\(endpoint)/\(labels ? "labels/" : "")\(c.year ?? 1970)/\(two(c.month))/\(two(c.day))/\(two(c.hour))"
+        }
+    }
+
+    /// Local folders holding the given stored folders' files (the store's own files when it is
+    /// local; otherwise copies under `staging`); folders with nothing stored are left out.
+    func localFolders(_ folders: [String], staging: String) async throws -> [String] {
+        var out: [String] = []
+        for folder in folders {
+            if let local = tracking.artifacts as? LocalArtifactStore {
+                let path = (local.root as NSString).appendingPathComponent(folder)
+                if FileManager.default.fileExists(atPath: path) { out.append(path) }
+                continue
+            }
+            let path = try ArtifactPath(folder)
+            guard try await !tracking.artifacts.list(path).isEmpty else { continue }
+            let target = (staging as NSString).appendingPathComponent(folder.replacingOccurrences(of: "/", with: "_"))
+            try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+            out.append(try await tracking.download(path, into: target))
+        }
+        return out
+    }
+
+    func withStaging<T>(_ body: (String) async throws -> T) async throws -> T {
+        let staging = FileManager.default.temporaryDirectory.appendingPathComponent("loom-monitor-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        return try await body(staging)
+    }
+
+    func readWindow(_ spec: MonitorSpec, workspace: String, bounds: (start: Millis, end: Millis), keepPredictions: Bool) async throws -> CollectedWindow {
+        let folders = try Self.hourFolders(workspace: workspace, endpoint: spec.endpoint, labels: false, start: bounds.start, end: bounds.end)
+        let options = CollectedWindow.Options(from: bounds.start, to: bounds.end, deployment: spec.deployment, keepPredictions: keepPredictions)
+        return try await withStaging { staging in
+            var window = CollectedWindow(options: options)
+            for folder in try await localFolders(folders, staging: staging) {
+                window.append(contentsOf: try CollectedWindow.read(folder: folder, options: options))
+            }
+            return window
+        }
+    }
+
+    func readLabels(_ spec: MonitorSpec, workspace: String, from start: Millis, to end: Millis) async throws -> [String: JSONValue] {
+        // Labels arrive after the answers they belong to: from the window's start until now.
+        let first = max(start, end - Millis(Self.longestWindowHours - 1) * 3_600_000)
+        let folders = try Self.hourFolders(workspace: workspace, endpoint: spec.endpoint, labels: true, start: first, end: end + 1)
+        return try await withStaging { staging in
+            var labels: [String: JSONValue] = [:]
+            for folder in try await localFolders(folders, staging: staging) {
+                labels.merge(try CollectedLabels.read(folder: folder)) { _, later in later }
+            }
+            return labels
+        }
+    }
+
+    struct Reference {
+        var table: DriftTable
+        var description: String
+        /// The training target column (a training dataset reference).
+        var target: String?
+        /// The model version's run metrics.
+        var metrics: [String: Double] = [:]
+    }
+
+    func readReference(_ spec: MonitorSpec, workspace: String, now: Millis) async throws -> Reference {
+        switch spec.reference {
+        case .window(let size, let offset):
+            let end = now - Millis(offset * 1000)
+            let bounds = (start: end - Millis(size * 1000), end: end)
+            var window = try await readWindow(spec, workspace: workspace, bounds: bounds, keepPredictions: false)
+            let model = try? await servedModel(spec, workspace: workspace)
+            return Reference(
+                table: window.table(), description: "production window \(Self.iso(bounds.start)) to \(Self.iso(bounds.end))",
+                target: model?.target, metrics: model?.metrics ?? [:])
+        case .dataset(let name, let version):
+            let (files, _, found) = try await tracking.files(of: .version(name: name, version: version), workspace: workspace)
+            let model = try? await servedModel(spec, workspace: workspace)
+            return Reference(
+                table: try DriftTable.read(files: files), description: "dataset \(name)@\(found?.version ?? version ?? 0)", target: model?.target,
+                metrics: model?.metrics ?? [:])
+        case .lineage:
+            let model = try await servedModel(spec, workspace: workspace)
+            guard let dataset = model.dataset else {
+                throw LoomError.invalidState(
+                    "The reference comes from lineage, but model \(model.node) has no training dataset recorded: give reference: {dataset: NAME@VERSION} in the monitor")
+            }
+            let (files, _, _) = try await tracking.files(of: .version(name: dataset.name, version: dataset.version), workspace: workspace)
+            return Reference(
+                table: try DriftTable.read(files: files), description: "dataset \(dataset.name)@\(dataset.version) (training data of \(model.node))",
+                target: model.target, metrics: model.metrics)
+        }
+    }
+
+    struct ServedModel {
+        var node: String
+        var dataset: (name: String, version: Int64)?
+        var target: String?
+        var metrics: [String: Double]
+    }
+
+    /// The model version the endpoint serves (the monitored deployment's, or the one with the
+    /// most live traffic), its training dataset from lineage, its target and run metrics.
+    func servedModel(_ spec: MonitorSpec, workspace: String) async throws -> ServedModel {
+        guard let endpoint = try await store.endpoint(name: spec.endpoint, workspace: workspace) else {
+            throw LoomError.notFound("No endpoint named \(spec.endpoint) in workspace \(workspace)")
+        }
+        let deployments = try await store.deployments(endpoint: spec.endpoint, workspace: workspace)
+        let name = spec.deployment ?? endpoint.traffic.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
+        guard let deployment = deployments.first(where: { $0.name == name }) ?? deployments.first, let served = deployment.modelVersion,
+            let slash = served.lastIndex(of: "/")
+        else {
+            throw LoomError.invalidState("Endpoint \(spec.endpoint) serves no registered model version to take a reference from")
+        }
+        let modelName = String(served[..<slash])
+        let version = String(served[served.index(after: slash)...])
+        let node = LineageNodes.model(modelName, version)
+        var out = ServedModel(node: node, dataset: nil, target: nil, metrics: [:])
+        let graph = try await tracking.lineage(of: node, directions: [.upstream], depth: 6, workspace: workspace)
+        if let edge = graph.edges.first(where: { $0.relation == "trained" && LineageNodes.kind($0.source) == "dataset" }) {
+            let text = edge.source.dropFirst("dataset:".count)
+            if let at = text.lastIndex(of: "@"), let v = Int64(text[text.index(after: at)...]) {
+                out.dataset = (String(text[..<at]), v)
+            }
+        }
+        if let mv = try? await tracking.modelVersion(name: modelName, version: version, workspace: workspace), let runID = mv.runID,
+            let run = try? await tracking.run(id: runID)
+        {
+            out.target = run.params.first { $0.key == "target" }?.value
+            var metrics: [String: Double] = [:]
+            for m in run.metrics where m.value.isFinite { metrics[m.key] = m.value }
+            // The version's own figure for each metric: on validation data when it has one.
+            for name in ModelPerformance.metricNames {
+                if let v = metrics["validation_\(name)"] ?? metrics[name] ?? metrics["training_\(name)"] { out.metrics[name] = v }
+            }
+        }
+        return out
+    }
+
+    static func iso(_ ms: Millis) -> String {
+        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+    }
+
+    // MARK: The schedule
+
+    /// Runs the passes that are due, each under its lease.
+    public func tick(now: Millis = Clock.nowMillis()) async {
+        let due: [Monitor]
+        do {
+            due = try await store.dueMonitors(now: now)
+        } catch {
+            logger.error("monitors: cannot list due monitors: \(error)")
+            return
+        }
+        for monitor in due {
+            do {
+                guard try await store.leaseMonitor(name: monitor.name, workspace: monitor.workspace, owner: owner, until: now + 10 * 60_000, now: now) else {
+                    continue
+                }
+                _ = try await runPass(name: monitor.name, workspace: monitor.workspace, now: now, owner: owner)
+            } catch {
+                logger.error("monitor pass failed", metadata: ["monitor": "\(monitor.name)", "error": "\(error)"])
+                // Tried again at the next interval, not at every tick.
+                let spec = try? MonitorSpec.parse(yaml: monitor.specText)
+                _ = try? await store.recordMonitorPass(
+                    [], monitor: monitor.name, workspace: monitor.workspace, nextRunTime: spec.flatMap { Self.nextRun($0, after: now) }, owner: owner)
+            }
+        }
+    }
+
+    public func run() async throws {
+        let seconds = tickSeconds
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.tick()
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            }
+        }
+    }
+}

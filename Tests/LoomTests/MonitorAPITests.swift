@@ -1,0 +1,126 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import LoomCore
+import LoomServer
+import LoomStore
+import LoomTesting
+import NIOCore
+import Testing
+
+@Suite("Monitors over HTTP")
+struct MonitorAPITests {
+    static func apply(_ client: any TestClientProtocol, _ yaml: String) async throws -> (HTTPResponse.Status, [String: Any]) {
+        try await DatasetAPITests.upload(client, "/api/v1/monitors", yaml, headers: [.contentType: "application/yaml"])
+    }
+
+    @Test("apply, pass over collected traffic, alerts that open once and resolve, results over time", arguments: TestBackend.available)
+    func monitorLoop(_ backend: TestBackend) async throws {
+        let upstream = Upstream()
+        try await upstream.run { base in
+            try await withTestApp(backend) { client, services, _ in
+                let collector = try #require(services.serving.collector)
+                let writing = Task { await collector.run() }
+                // The reference: the same 0..29 the traffic sends, and a shifted copy.
+                var (status, body) = try await DatasetAPITests.upload(
+                    client, "/api/v1/datasets/ref/versions?file_name=ref.csv", "input_0\n" + (0..<30).map { "\($0)\n" }.joined())
+                #expect(status == .created)
+                (status, body) = try await DatasetAPITests.upload(
+                    client, "/api/v1/datasets/shifted/versions?file_name=s.csv", "input_0\n" + (0..<30).map { "\($0 + 100)\n" }.joined())
+                #expect(status == .created)
+                (status, _) = try await client.json(.post, "/api/v1/endpoints", body: #"{"name": "col", "sampling_rate": 1}"#)
+                #expect(status == .created)
+                (status, _) = try await client.json(.post, "/api/v1/endpoints/col/deployments", body: #"{"name": "live", "runtime": "external", "url": "\#(base)/score"}"#)
+                #expect(status == .created)
+                (status, _) = try await client.json(.put, "/api/v1/endpoints/col/traffic", body: #"{"traffic": {"live": 100}}"#)
+                #expect(status == .ok)
+
+                // Bad specs are refused with the field named; a monitor of no endpoint is a 404.
+                (status, body) = try await Self.apply(client, "name: m\nendpoint: col\nsignals: [{type: data_drift, drift_share: 7}]\n")
+                #expect(status == .badRequest && (body["message"] as? String)?.contains("signals[0].drift_share") == true, "\(body)")
+                (status, body) = try await Self.apply(client, "name: m\nendpoint: nope\n")
+                #expect(status == .notFound)
+                (status, body) = try await client.json(.get, "/api/v1/monitors")
+                #expect(status == .ok && (body["items"] as? [Any])?.isEmpty == true, "nothing applied: \(body)")
+
+                let spec = """
+                    kind: monitor
+                    name: m
+                    endpoint: col
+                    schedule: {every: 1h}
+                    window: {size: 1h}
+                    reference: {dataset: ref}
+                    signals:
+                      - {type: data_drift, numerical_method: ks}
+                      - {type: data_quality}
+                      - {type: model_performance, metrics: {accuracy: {min: 0.9}}}
+                    """
+                (status, body) = try await Self.apply(client, spec)
+                #expect(status == .created && body["changed"] as? Bool == true, "\(body)")
+                #expect((body["monitor"] as? [String: Any])?["next_run_time"] as? Int ?? 0 > Int(LoomStore.Clock.nowMillis()) + 3_000_000)
+                (status, body) = try await client.json(.post, "/api/v1/monitors", body: try String(data: JSONSerialization.data(withJSONObject: ["spec": spec]), encoding: .utf8)!)
+                #expect(status == .ok && body["changed"] as? Bool == false, "the same spec again changes nothing")
+
+                for i in 0..<30 {
+                    let r = try await EndpointTests.invoke(client, "col", #"{"instances": [[\#(i)]]}"#, headers: [HTTPField.Name("loom-correlation-id")!: "req-\(i)"])
+                    #expect(r.code == .ok)
+                }
+                let labels = (0..<10).map { #"{"correlation_id": "req-\#($0)", "label": "upstream"}"# } + (10..<20).map { #"{"correlation_id": "req-\#($0)", "label": "other"}"# }
+                (status, _) = try await client.json(.post, "/api/v1/endpoints/col/labels", body: #"{"labels": [\#(labels.joined(separator: ","))]}"#)
+                #expect(status == .created)
+                collector.finish()
+                await writing.value
+
+                // Pass 1: same distribution, quality fine; 10 of 20 labelled answers right: accuracy 0.5 < 0.9.
+                (status, body) = try await client.json(.post, "/api/v1/monitors/m/run")
+                #expect(status == .ok, "\(body)")
+                #expect(body["rows"] as? Int == 30 && body["reference"] as? String == "dataset ref@1" && body["reference_rows"] as? Int == 30)
+                var results = try #require(body["results"] as? [[String: Any]])
+                #expect(results.map { $0["signal"] as? String } == ["data_drift", "data_quality", "model_performance"])
+                #expect(results.map { $0["passed"] as? Bool } == [true, true, false], "\(results.map { $0["summary"] ?? "" })")
+                #expect(results[2]["value"] as? Double == 0.5)
+                let drift = try #require(results[0]["detail"] as? [String: Any])
+                #expect((drift["columns"] as? [[String: Any]])?.first?["method"] as? String == "ks")
+                let opened = try #require(body["alerts_opened"] as? [[String: Any]])
+                #expect(opened.map { $0["signal"] as? String } == ["model_performance"])
+                let alertID = try #require(opened.first?["id"] as? String)
+
+                // Pass 2: still failing: the same alert, counted, none new.
+                (status, body) = try await client.json(.post, "/api/v1/monitors/m/run")
+                #expect((body["alerts_opened"] as? [Any])?.isEmpty == true && (body["alerts_continued"] as? [[String: Any]])?.first?["id"] as? String == alertID)
+
+                // A shifted reference: data drift fails too; a looser accuracy rule resolves the other alert.
+                (status, body) = try await Self.apply(client, spec.replacingOccurrences(of: "dataset: ref", with: "dataset: shifted").replacingOccurrences(of: "min: 0.9", with: "min: 0.4"))
+                #expect(status == .ok && body["changed"] as? Bool == true && (body["monitor"] as? [String: Any])?["version"] as? Int == 2)
+                (status, body) = try await client.json(.post, "/api/v1/monitors/m/run")
+                results = try #require(body["results"] as? [[String: Any]])
+                #expect(results.map { $0["passed"] as? Bool } == [false, false, true], "\(results.map { $0["summary"] ?? "" })")
+                #expect((body["alerts_resolved"] as? [[String: Any]])?.first?["id"] as? String == alertID)
+                #expect((body["alerts_opened"] as? [[String: Any]])?.compactMap { $0["signal"] as? String }.sorted() == ["data_drift", "data_quality"])
+
+                // Results over time, newest first; alerts by state.
+                (status, body) = try await client.json(.get, "/api/v1/monitors/m/results?signal=model_performance")
+                let series = try #require(body["items"] as? [[String: Any]])
+                #expect(series.map { $0["passed"] as? Bool } == [true, false, false] && series.allSatisfy { $0["detail"] == nil })
+                (status, body) = try await client.json(.get, "/api/v1/alerts?state=open")
+                #expect((body["items"] as? [[String: Any]])?.compactMap { $0["signal"] as? String }.sorted() == ["data_drift", "data_quality"])
+                (status, body) = try await client.json(.get, "/api/v1/alerts?monitor=m")
+                let all = try #require(body["items"] as? [[String: Any]])
+                #expect(all.count == 3 && all.first { $0["id"] as? String == alertID }?["passes"] as? Int == 2)
+                #expect(try await client.json(.get, "/api/v1/alerts?state=maybe").0 == .badRequest)
+                (status, body) = try await client.json(.get, "/api/v1/monitors/m")
+                #expect(body["open_alerts"] as? Int == 2 && (body["spec"] as? String)?.contains("shifted") == true && body["schedule"] as? String == "every 3600s")
+                (status, body) = try await client.json(.get, "/api/v1/monitors")
+                #expect((body["items"] as? [[String: Any]])?.first?["signals"] as? [String] == ["data_drift", "data_quality", "model_performance"])
+
+                #expect(try await client.json(.post, "/api/v1/monitors/nope/run").0 == .notFound)
+                #expect(try await client.json(.get, "/api/v1/monitors/nope/results").0 == .notFound)
+                #expect(try await client.json(.delete, "/api/v1/monitors/m").0 == .noContent)
+                #expect(try await client.json(.get, "/api/v1/monitors/m").0 == .notFound)
+                (status, body) = try await client.json(.get, "/api/v1/alerts")
+                #expect(status == .ok && (body["items"] as? [Any])?.isEmpty == true, "a deleted monitor's alerts go with it: \(body)")
+            }
+        }
+    }
+}
