@@ -9,7 +9,8 @@ import NIOHTTP1
 import Yams
 
 /// `loom apply -f spec.yaml`: makes a spec the live one: a pipeline (whose schedules and
-/// triggers `loom server` then fires), or a rollout (`kind: rollout`, started on a running server).
+/// triggers `loom server` then fires), a rollout (`kind: rollout`, started on a running server), or
+/// a monitor (`kind: monitor`, applied on a running server).
 struct ApplyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply", abstract: "Apply a spec: a pipeline becomes the version whose schedules and triggers the server fires; a rollout starts.",
@@ -21,6 +22,9 @@ struct ApplyCommand: AsyncParsableCommand {
 
             A spec with `kind: rollout` (endpoint, to, strategy, steps, bake, gates, ...) starts a rollout on a running \
             server (--server, default http://127.0.0.1:5000); --wait follows it. See docs/deployment.md.
+
+            A spec with `kind: monitor` (endpoint, schedule, window, reference, signals, alerts, actions) becomes the \
+            workspace's monitor of its name on a running server. See docs/monitoring.md.
             """)
 
     @Option(name: .shortAndLong, help: "The spec (YAML).") var file: String
@@ -40,6 +44,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let rollout = try Self.rolloutSpec(file) { return try await applyRollout(rollout) }
+        if let monitor = try Self.monitorSpec(file) { return try await applyMonitor(monitor) }
         let (spec, _) = try PipelineCommand.load(file)
         let text = try String(contentsOfFile: file, encoding: .utf8)
         let (tracking, _) = try await storage.open(logger: cliLogger())
@@ -69,6 +74,23 @@ struct ApplyCommand: AsyncParsableCommand {
             throw LoomError.invalidParameter("\(file): unknown key \(unknown) in a rollout spec (\(known.sorted().joined(separator: ", ")))")
         }
         return body
+    }
+
+    /// The text of a `kind: monitor` spec, or nil for another kind.
+    static func monitorSpec(_ file: String) throws -> String? {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw LoomError.notFound("no file at \(file)") }
+        guard let node = try? Yams.load(yaml: text) as? [String: Any], node["kind"] as? String == "monitor" else { return nil }
+        return text
+    }
+
+    func applyMonitor(_ text: String) async throws {
+        let r = try await connection.api().object(.POST, "/api/v1/monitors", json: ["spec": text])
+        if output.json { return try EndpointCommand.printJSON(r) }
+        let m = r["monitor"] as? [String: Any] ?? [:]
+        let changed = r["changed"] as? Bool ?? false
+        print("monitor \(m["name"] as? String ?? "?") version \(m["version"] as? Int ?? 0)\(changed ? "" : " (unchanged)") applied to endpoint \(m["endpoint"] as? String ?? "?"): "
+            + "\((m["signals"] as? [String] ?? []).joined(separator: ", ")); \(m["schedule"] as? String ?? "runs on demand (loom monitor run)")")
+        if let next = m["next_run_time"] { print("  next pass at \(MonitorCommand.time(next))") }
     }
 
     func applyRollout(_ spec: [String: Any]) async throws {
