@@ -209,6 +209,7 @@ let package = Package(
                 "LoomPipelines", "LoomSpec", "LoomServing", "LoomMonitoring",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ],
             exclude: ["Fixtures"],

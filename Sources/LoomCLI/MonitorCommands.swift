@@ -27,6 +27,11 @@ struct MonitorCommand: AsyncParsableCommand {
         return String(format: "%.4g", v)
     }
 
+    static func verdict(_ result: [String: Any]) -> String {
+        if result["skipped"] as? Bool == true { return "skipped" }
+        return result["passed"] as? Bool == true ? "yes" : "NO"
+    }
+
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make one pass of a monitor now: read its window and reference, judge each signal, open or resolve alerts.",
@@ -45,7 +50,7 @@ struct MonitorCommand: AsyncParsableCommand {
                     + "(\(MonitorCommand.time(pass["window_start"])) to \(MonitorCommand.time(pass["window_end"]))), reference \(pass["reference"] as? String ?? "?")")
                 let results = pass["results"] as? [[String: Any]] ?? []
                 Output.table(["SIGNAL", "KIND", "VALUE", "PASSED", "SUMMARY"], results.map { r in
-                    [r["signal"] as? String ?? "?", r["kind"] as? String ?? "?", MonitorCommand.number(r["value"]), (r["passed"] as? Bool ?? false) ? "yes" : "NO",
+                    [r["signal"] as? String ?? "?", r["kind"] as? String ?? "?", MonitorCommand.number(r["value"]), MonitorCommand.verdict(r),
                      r["summary"] as? String ?? ""]
                 })
                 for (key, verb) in [("alerts_opened", "opened"), ("alerts_resolved", "resolved")] {
@@ -105,7 +110,7 @@ struct MonitorCommand: AsyncParsableCommand {
             if output.json { return try EndpointCommand.printJSON(items) }
             Output.table(["TIME", "SIGNAL", "ROWS", "VALUE", "PASSED", "SUMMARY"], items.map { r in
                 [MonitorCommand.time(r["time"]), r["signal"] as? String ?? "?", "\(r["rows"] as? Int ?? 0)", MonitorCommand.number(r["value"]),
-                 (r["passed"] as? Bool ?? false) ? "yes" : "NO", r["summary"] as? String ?? ""]
+                 MonitorCommand.verdict(r), r["summary"] as? String ?? ""]
             })
         }
     }

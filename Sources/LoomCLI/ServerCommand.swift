@@ -83,7 +83,10 @@ struct ServerCommand: AsyncParsableCommand {
             pipelines: PipelineService(tracking: tracking, logger: logger, tickSeconds: config.double(forKey: "loom.scheduler.interval", default: 10)),
             endpoints: EndpointService(
                 tracking: tracking, logRoot: resolved.dataDirectory + "/endpoints", logger: logger,
-                refreshSeconds: max(0.1, config.double(forKey: "loom.endpoint.refresh", default: 2)), ownClient: true))
+                refreshSeconds: max(0.1, config.double(forKey: "loom.endpoint.refresh", default: 2)), ownClient: true),
+            monitors: MonitorService(
+                tracking: tracking, logger: logger, tickSeconds: max(0.1, config.double(forKey: "loom.monitor.interval", default: 15)),
+                retrySeconds: max(0.1, config.double(forKey: "loom.webhook.retry", default: 5))))
         let storeDescription = Redaction.redactURL(resolved.storeURL)
         let app = buildApplication(services: services) { boundPort in
             let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)"

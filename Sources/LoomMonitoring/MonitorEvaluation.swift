@@ -42,6 +42,8 @@ public enum MonitorEvaluation {
         public var rows: Int
         public var value: Double?
         public var passed: Bool
+        /// Nothing to judge: an empty window, no labels yet, no predictions to compare.
+        public var skipped = false
         public var summary: String
         /// The signal's result as JSON text.
         public var detail: String
@@ -81,7 +83,7 @@ public enum MonitorEvaluation {
     }
 
     static func skipped(_ signal: MonitorSpec.Signal, rows: Int, _ why: String) -> Outcome {
-        Outcome(signal: signal.name, kind: signal.kind, rows: rows, value: nil, passed: true, summary: why, detail: json(["skipped": .string(why)]))
+        Outcome(signal: signal.name, kind: signal.kind, rows: rows, value: nil, passed: true, skipped: true, summary: why, detail: json(["skipped": .string(why)]))
     }
 
     static func failed(_ signal: MonitorSpec.Signal, rows: Int, _ error: LoomError) -> Outcome {

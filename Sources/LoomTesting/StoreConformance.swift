@@ -520,10 +520,19 @@ public enum StoreConformance {
                 passID: pass, workspace: Workspace.defaultName, monitor: "m1", signal: signal, kind: signal, time: time, windowStart: time - 100,
                 windowEnd: time, rows: 42, value: value, passed: passed, summary: "\(signal) \(passed ? "passed" : "failed")", detailJSON: #"{"k": 1}"#)
         }
+        // Each opened or resolved alert makes a webhook call, in the pass's transaction.
+        let hooks: @Sendable (AlertChanges) -> [WebhookDelivery] = { changes in
+            (changes.opened.map { ("alert.opened", $0) } + changes.resolved.map { ("alert.resolved", $0) }).map { event, alert in
+                WebhookDelivery(
+                    id: "\(alert.id)-\(event)", workspace: alert.workspace, monitor: alert.monitor, alertID: alert.id, event: event, url: "http://hook/x",
+                    secretEnv: "S", payload: #"{"signal": "\#(alert.signal)"}"#, nextAttemptTime: alert.resolvedTime ?? alert.openedTime,
+                    creationTime: alert.resolvedTime ?? alert.openedTime)
+            }
+        }
         // Pass 1: drift fails (an alert opens), quality passes (nothing).
         var changes = try await store.recordMonitorPass(
             [result("p1", "data_drift", false, at: 2000), result("p1", "data_quality", true, at: 2000, value: nil)], monitor: "m1",
-            workspace: Workspace.defaultName, nextRunTime: 5600, owner: "a")
+            workspace: Workspace.defaultName, nextRunTime: 5600, owner: "a", deliveries: hooks)
         #expect(changes.opened.map(\.signal) == ["data_drift"] && changes.continued.isEmpty && changes.resolved.isEmpty)
         let alertID = try #require(changes.opened.first?.id)
         let after = try #require(try await store.monitor(name: "m1", workspace: Workspace.defaultName))
@@ -532,25 +541,62 @@ public enum StoreConformance {
         // Pass 2: drift fails again (the same alert, counted), quality fails (a second alert).
         changes = try await store.recordMonitorPass(
             [result("p2", "data_drift", false, at: 3000), result("p2", "data_quality", false, at: 3000)], monitor: "m1",
-            workspace: Workspace.defaultName, nextRunTime: 6600, owner: nil)
+            workspace: Workspace.defaultName, nextRunTime: 6600, owner: nil, deliveries: hooks)
         #expect(changes.opened.map(\.signal) == ["data_quality"] && changes.continued.map(\.id) == [alertID])
         #expect(try await store.monitorAlert(id: alertID)?.count == 2)
         #expect(try await store.monitorAlert(id: alertID)?.lastPassID == "p2")
         // Pass 3: drift passes (its alert resolves); quality still fails.
         changes = try await store.recordMonitorPass(
             [result("p3", "data_drift", true, at: 4000), result("p3", "data_quality", false, at: 4000)], monitor: "m1",
-            workspace: Workspace.defaultName, nextRunTime: 7600, owner: nil)
+            workspace: Workspace.defaultName, nextRunTime: 7600, owner: nil, deliveries: hooks)
         #expect(changes.resolved.map(\.id) == [alertID] && changes.continued.map(\.signal) == ["data_quality"])
         let resolved = try #require(try await store.monitorAlert(id: alertID))
         #expect(resolved.state == .resolved && resolved.resolvedTime == 4000 && resolved.firstPassID == "p1")
         // Pass 4: drift fails again: a new alert, since the last one resolved.
-        changes = try await store.recordMonitorPass([result("p4", "data_drift", false, at: 5000)], monitor: "m1", workspace: Workspace.defaultName, nextRunTime: nil, owner: nil)
+        changes = try await store.recordMonitorPass([result("p4", "data_drift", false, at: 5000)], monitor: "m1", workspace: Workspace.defaultName, nextRunTime: nil, owner: nil, deliveries: hooks)
         #expect(changes.opened.count == 1 && changes.opened[0].id != alertID)
+        let reopened = changes.opened[0]
+        // A skipped signal (nothing to judge) resolves nothing.
+        var skipped = result("p4", "data_quality", true, at: 5000, value: nil)
+        skipped.skipped = true
+        changes = try await store.recordMonitorPass([skipped], monitor: "m1", workspace: Workspace.defaultName, nextRunTime: nil, owner: nil, deliveries: hooks)
+        #expect(changes == AlertChanges())
+        #expect(try await store.monitorResults(monitor: "m1", workspace: Workspace.defaultName, signal: "data_quality", limit: 1).first?.skipped == true)
+        changes.opened = [reopened]
         #expect(try await store.monitorAlerts(workspace: Workspace.defaultName, monitor: "m1", state: .open, limit: 10).map(\.signal).sorted() == ["data_drift", "data_quality"])
         #expect(try await store.monitorAlerts(workspace: Workspace.defaultName, monitor: nil, state: nil, limit: 10).count == 3)
         #expect(try await store.monitorAlerts(workspace: "other", monitor: nil, state: nil, limit: 10).isEmpty)
         try await store.setAlertAction(id: changes.opened[0].id, runID: "run-9")
         #expect(try await store.monitorAlert(id: changes.opened[0].id)?.actionRunID == "run-9")
+
+        // Calls: one per opened (3) and resolved (1) alert, due from their time, claimed by one.
+        var calls = try await store.webhookDeliveries(workspace: Workspace.defaultName, monitor: "m1", limit: 10)
+        #expect(calls.count == 4 && calls.filter { $0.event == "alert.resolved" }.map(\.alertID) == [alertID])
+        #expect(try await store.dueWebhookDeliveries(now: 2500, limit: 10).map(\.event) == ["alert.opened"])
+        let due = try await store.dueWebhookDeliveries(now: 10_000, limit: 10)
+        #expect(due.count == 4 && due.first?.secretEnv == "S" && due.first?.payload.contains("signal") == true)
+        let call = try #require(due.first)
+        #expect(try await store.claimWebhookDelivery(id: call.id, owner: "a", until: 70_000, now: 10_000))
+        #expect(try await !store.claimWebhookDelivery(id: call.id, owner: "b", until: 70_000, now: 10_000), "claimed by a")
+        var retried = call
+        retried.attempts = 1
+        retried.lastStatus = 500
+        retried.lastError = "HTTP 500"
+        retried.nextAttemptTime = 15_000
+        try await store.finishWebhookAttempt(retried)
+        #expect(try await !store.dueWebhookDeliveries(now: 12_000, limit: 10).contains { $0.id == call.id })
+        #expect(try await store.claimWebhookDelivery(id: call.id, owner: "b", until: 75_000, now: 15_000))
+        var delivered = retried
+        delivered.attempts = 2
+        delivered.state = .delivered
+        delivered.lastStatus = 204
+        delivered.lastError = nil
+        delivered.deliveredTime = 15_100
+        try await store.finishWebhookAttempt(delivered)
+        calls = try await store.webhookDeliveries(workspace: Workspace.defaultName, monitor: nil, limit: 10)
+        let done = try #require(calls.first { $0.id == call.id })
+        #expect(done.state == .delivered && done.attempts == 2 && done.lastStatus == 204 && done.lastError == nil && done.deliveredTime == 15_100)
+        #expect(try await !store.dueWebhookDeliveries(now: 100_000, limit: 10).contains { $0.id == call.id })
 
         let series = try await store.monitorResults(monitor: "m1", workspace: Workspace.defaultName, signal: "data_drift", limit: 10)
         #expect(series.map(\.passID) == ["p4", "p3", "p2", "p1"])
@@ -559,13 +605,14 @@ public enum StoreConformance {
         #expect(try await store.monitorResults(monitor: "m1", workspace: Workspace.defaultName, signal: nil, limit: 3).count == 3)
         #expect(try await store.monitorResults(monitor: "m1", workspace: Workspace.defaultName, signal: "data_quality", limit: 10).last?.value == nil)
         await #expect(throws: LoomError.self) {
-            _ = try await store.recordMonitorPass([result("p5", "x", true, at: 1)], monitor: "nope", workspace: Workspace.defaultName, nextRunTime: nil, owner: nil)
+            _ = try await store.recordMonitorPass([result("p5", "x", true, at: 1)], monitor: "nope", workspace: Workspace.defaultName, nextRunTime: nil, owner: nil, deliveries: hooks)
         }
 
         #expect(try await store.deleteMonitor(name: "m1", workspace: Workspace.defaultName))
         #expect(try await !store.deleteMonitor(name: "m1", workspace: Workspace.defaultName))
         #expect(try await store.monitorResults(monitor: "m1", workspace: Workspace.defaultName, signal: nil, limit: 10).isEmpty)
         #expect(try await store.monitorAlerts(workspace: Workspace.defaultName, monitor: "m1", state: nil, limit: 10).isEmpty)
+        #expect(try await store.webhookDeliveries(workspace: Workspace.defaultName, monitor: "m1", limit: 10).isEmpty)
         #expect(try await store.monitor(name: "m1", workspace: "other") != nil)
     }
 

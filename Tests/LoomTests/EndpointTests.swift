@@ -110,6 +110,8 @@ struct ScoringInputTests {
 final class Upstream: Sendable {
     let hits = Mutex<[String: Int]>([:])
     let bodies = Mutex<[String]>([])
+    /// Webhook calls received: signature, event, body.
+    let hooks = Mutex<[(signature: String, event: String, body: String)]>([])
 
     func count(_ path: String) -> Int { hits.withLock { $0[path] ?? 0 } }
 
@@ -130,6 +132,16 @@ final class Upstream: Sendable {
             self.hits.withLock { $0["/slow", default: 0] += 1 }
             try await Task.sleep(for: .milliseconds(400))
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"predictions": ["slow"]}"#)))
+        }
+        // A webhook receiver that refuses its first call.
+        router.post("/hook") { request, context in
+            let text = String(buffer: try await request.body.collect(upTo: 1 << 20))
+            let n = self.hits.withLock { h in
+                h["/hook", default: 0] += 1
+                return h["/hook"]!
+            }
+            self.hooks.withLock { $0.append((request.headers[HTTPField.Name("loom-signature")!] ?? "", request.headers[HTTPField.Name("loom-event")!] ?? "", text)) }
+            return Response(status: n == 1 ? .serviceUnavailable : .noContent)
         }
         router.post("/fail") { _, _ in
             Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: #"{"error": "boom"}"#)))

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -99,10 +100,24 @@ struct MonitorAPITests {
                 #expect((body["alerts_resolved"] as? [[String: Any]])?.first?["id"] as? String == alertID)
                 #expect((body["alerts_opened"] as? [[String: Any]])?.compactMap { $0["signal"] as? String }.sorted() == ["data_drift", "data_quality"])
 
+                // The schedule: when the next pass is due, the server's tick makes it and moves the next one on.
+                let due = try #require(try await services.store.monitor(name: "m", workspace: Workspace.defaultName)?.nextRunTime)
+                await services.monitors.tick(now: due - 1)
+                #expect(try await services.store.monitorResults(monitor: "m", workspace: Workspace.defaultName, signal: "data_drift", limit: 10).count == 3)
+                await services.monitors.tick(now: due + 1)
+                let scheduled = try await services.store.monitorResults(monitor: "m", workspace: Workspace.defaultName, signal: "data_drift", limit: 10)
+                #expect(scheduled.count == 4 && scheduled.first?.time == due + 1)
+                // An hour on, the window is empty: skipped, and the open alerts stay open.
+                #expect(scheduled.first?.skipped == true && scheduled.first?.passed == true && scheduled.first?.summary == "no production data in the window")
+                #expect(try await services.store.monitor(name: "m", workspace: Workspace.defaultName)?.nextRunTime == due + 1 + 3_600_000)
+                // Another replica's tick finds nothing due.
+                await services.monitors.tick(now: due + 2)
+                #expect(try await services.store.monitorResults(monitor: "m", workspace: Workspace.defaultName, signal: nil, limit: 100).count == 12)
+
                 // Results over time, newest first; alerts by state.
                 (status, body) = try await client.json(.get, "/api/v1/monitors/m/results?signal=model_performance")
                 let series = try #require(body["items"] as? [[String: Any]])
-                #expect(series.map { $0["passed"] as? Bool } == [true, false, false] && series.allSatisfy { $0["detail"] == nil })
+                #expect(series.map { $0["passed"] as? Bool } == [true, true, false, false] && series.map { $0["skipped"] as? Bool } == [true, false, false, false] && series.allSatisfy { $0["detail"] == nil })
                 (status, body) = try await client.json(.get, "/api/v1/alerts?state=open")
                 #expect((body["items"] as? [[String: Any]])?.compactMap { $0["signal"] as? String }.sorted() == ["data_drift", "data_quality"])
                 (status, body) = try await client.json(.get, "/api/v1/alerts?monitor=m")
@@ -120,6 +135,76 @@ struct MonitorAPITests {
                 #expect(try await client.json(.get, "/api/v1/monitors/m").0 == .notFound)
                 (status, body) = try await client.json(.get, "/api/v1/alerts")
                 #expect(status == .ok && (body["items"] as? [Any])?.isEmpty == true, "a deleted monitor's alerts go with it: \(body)")
+            }
+        }
+    }
+
+    @Test("alerts call webhooks, signed with HMAC-SHA256, retried until delivered")
+    func webhooks() async throws {
+        let upstream = Upstream()
+        setenv("LOOM_TEST_HOOK_SECRET", "s3cret", 1)
+        try await upstream.run { base in
+            try await withTestApp(.sqlite) { client, services, _ in
+                let collector = try #require(services.serving.collector)
+                let writing = Task { await collector.run() }
+                var (status, body) = try await DatasetAPITests.upload(
+                    client, "/api/v1/datasets/far/versions?file_name=far.csv", "input_0\n" + (0..<30).map { "\($0 + 1000)\n" }.joined())
+                #expect(status == .created)
+                (status, _) = try await client.json(.post, "/api/v1/endpoints", body: #"{"name": "hooked", "sampling_rate": 1}"#)
+                (status, _) = try await client.json(.post, "/api/v1/endpoints/hooked/deployments", body: #"{"name": "live", "runtime": "external", "url": "\#(base)/score"}"#)
+                (status, _) = try await client.json(.put, "/api/v1/endpoints/hooked/traffic", body: #"{"traffic": {"live": 100}}"#)
+                #expect(status == .ok)
+                (status, body) = try await Self.apply(client, """
+                    name: hooked-drift
+                    endpoint: hooked
+                    window: {size: 1h}
+                    reference: {dataset: far}
+                    signals: [{type: data_drift}]
+                    alerts:
+                      webhooks:
+                        - {url: "\(base)/hook", secret_env: LOOM_TEST_HOOK_SECRET}
+                        - {url: "\(base)/hook", secret_env: LOOM_TEST_HOOK_UNSET}
+                    """)
+                #expect(status == .created, "\(body)")
+                for i in 0..<20 {
+                    #expect(try await EndpointTests.invoke(client, "hooked", #"{"instances": [[\#(i)]]}"#).code == .ok)
+                }
+                collector.finish()
+                await writing.value
+                (status, body) = try await client.json(.post, "/api/v1/monitors/hooked-drift/run")
+                #expect((body["alerts_opened"] as? [[String: Any]])?.count == 1, "\(body)")
+                let alertID = try #require((body["alerts_opened"] as? [[String: Any]])?.first?["id"] as? String)
+
+                // The pass sends its calls at once: the first is refused (503), the unsigned one is given up.
+                for _ in 0..<200 where upstream.count("/hook") < 1 { try await Task.sleep(for: .milliseconds(20)) }
+                var calls: [WebhookDelivery] = []
+                for _ in 0..<200 {
+                    calls = try await services.store.webhookDeliveries(workspace: Workspace.defaultName, monitor: "hooked-drift", limit: 10)
+                    if calls.allSatisfy({ $0.attempts >= 1 }) { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let signed = try #require(calls.first { $0.secretEnv == "LOOM_TEST_HOOK_SECRET" })
+                let unsigned = try #require(calls.first { $0.secretEnv == "LOOM_TEST_HOOK_UNSET" })
+                #expect(signed.state == .pending && signed.attempts == 1 && signed.lastStatus == 503)
+                #expect(unsigned.state == .failed && unsigned.lastError?.contains("LOOM_TEST_HOOK_UNSET") == true && upstream.count("/hook") == 1)
+                // Not due yet; once the backoff passes, the retry is delivered.
+                await services.monitors.deliverWebhooks(now: LoomStore.Clock.nowMillis())
+                #expect(upstream.count("/hook") == 1)
+                await services.monitors.deliverWebhooks(now: LoomStore.Clock.nowMillis() + 60_000)
+                #expect(upstream.count("/hook") == 2)
+                let done = try #require(try await services.store.webhookDeliveries(workspace: Workspace.defaultName, monitor: nil, limit: 10).first { $0.id == signed.id })
+                #expect(done.state == .delivered && done.attempts == 2 && done.lastStatus == 204)
+                await services.monitors.deliverWebhooks(now: LoomStore.Clock.nowMillis() + 3_600_000)
+                #expect(upstream.count("/hook") == 2, "a delivered call is not sent again")
+
+                // What the receiver got: the event, and a signature it can check with the shared secret.
+                let received = upstream.hooks.withLock { $0 }
+                #expect(received.count == 2 && received.allSatisfy { $0.event == "alert.opened" && $0.body == received[0].body })
+                let mac = HMAC<SHA256>.authenticationCode(for: Array(received[1].body.utf8), using: SymmetricKey(data: Array("s3cret".utf8)))
+                #expect(received[1].signature == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+                let payload = try #require(try JSONSerialization.jsonObject(with: Data(received[1].body.utf8)) as? [String: Any])
+                #expect(payload["alert_id"] as? String == alertID && payload["signal"] as? String == "data_drift" && payload["monitor"] as? String == "hooked-drift")
+                #expect(payload["endpoint"] as? String == "hooked" && payload["state"] as? String == "open" && (payload["summary"] as? String)?.contains("input_0") == true)
             }
         }
     }

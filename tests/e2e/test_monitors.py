@@ -11,9 +11,13 @@ the `loom apply` / `loom monitor` CLI.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -46,6 +50,35 @@ def churn(n: int, seed: int, shift: float = 0.0, plans=("basic", "plus", "pro"))
     return df
 
 
+class Hooks:
+    """A webhook receiver on loopback that refuses its first call (503), then takes them (204)."""
+
+    def __init__(self):
+        self.calls: list[tuple[dict, bytes]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(503 if len(outer.calls) == 1 else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+SECRET = "e2e-hook-secret"
+
+
 @pytest.fixture(scope="module")
 def setup():
     data = loomproc.temp_data_dir("loom-monitors-")
@@ -57,7 +90,8 @@ def setup():
     p = subprocess.run([loomproc.loom_bin(), "train", "--data", "churn-train@1", "--target", "churned", "--model", "logistic",
                         "--register", "churn", "--data-dir", store], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    server = loomproc.LoomServer(data=store, env={"LOOM_ENDPOINT_REFRESH": "0.5"}).start()
+    server = loomproc.LoomServer(data=store, env={
+        "LOOM_ENDPOINT_REFRESH": "0.5", "LOOM_MONITOR_INTERVAL": "0.5", "LOOM_WEBHOOK_RETRY": "0.5", "LOOM_HOOK_SECRET": SECRET}).start()
     cli(server, "endpoint", "create", "churn", "--sampling-rate", "1")
     cli(server, "endpoint", "deploy", "churn", "--name", "blue", "--model", "models:/churn/1")
     cli(server, "endpoint", "traffic", "churn", "blue=100")
@@ -112,14 +146,18 @@ signals:
   - {type: prediction_drift}
   - {type: data_quality}
   - {type: model_performance, metrics: {accuracy: {min: 0.6}}}
+alerts:
+  webhooks:
+    - {url: "@HOOK_URL@", secret_env: LOOM_HOOK_SECRET}
 """
 
 
 def test_monitor_detects_drift_and_keeps_one_alert_per_signal(setup):
     server, data, store = setup
+    hooks = Hooks()
     spec = os.path.join(data, "monitor.yaml")
     with open(spec, "w") as f:
-        f.write(SPEC)
+        f.write(SPEC.replace("@HOOK_URL@", hooks.url))
     p = cli(server, "apply", "-f", spec)
     assert "monitor churn-watch version 1 applied to endpoint churn" in p.stdout, p.stdout
     listed = cli_json(server, "monitor", "list")
@@ -164,6 +202,21 @@ def test_monitor_detects_drift_and_keeps_one_alert_per_signal(setup):
     assert [r["passed"] for r in series] == [False, False, True]
     shown = cli_json(server, "monitor", "show", "churn-watch")
     assert shown["open_alerts"] == len(opened) and "kind: monitor" in shown["spec"]
+
+    # Each opened alert called the webhook once it was delivered: the first call was refused
+    # and retried; every body is signed with the shared secret.
+    deadline = time.time() + 30
+    while len(hooks.calls) < len(opened) + 1 and time.time() < deadline:
+        time.sleep(0.1)
+    hooks.stop()
+    assert len(hooks.calls) == len(opened) + 1, [h["loom-event"] for h, _ in hooks.calls]
+    events = [json.loads(body) for _, body in hooks.calls]
+    assert sorted({e["signal"] for e in events}) == sorted(a["signal"] for a in opened)
+    assert all(e["event"] == "alert.opened" and e["monitor"] == "churn-watch" and e["endpoint"] == "churn" for e in events)
+    for headers, body in hooks.calls:
+        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["loom-signature"], expected)
+        assert headers["loom-event"] == "alert.opened" and headers["loom-delivery"]
 
 
 def test_bad_monitor_specs_are_refused_with_the_field(setup):

@@ -52,6 +52,8 @@ public struct MonitorResult: Sendable, Codable, Hashable {
     /// furthest past its rule (nil when there was nothing to measure).
     public var value: Double?
     public var passed: Bool
+    /// Nothing to judge (an empty window, no labels yet): passed, but an open alert stays open.
+    public var skipped: Bool
     /// One line for people: what failed or that nothing did.
     public var summary: String
     /// The signal's whole result (per column, per metric) as JSON.
@@ -59,7 +61,7 @@ public struct MonitorResult: Sendable, Codable, Hashable {
 
     public init(
         passID: String, workspace: String, monitor: String, signal: String, kind: String, time: Millis, windowStart: Millis, windowEnd: Millis,
-        rows: Int64, value: Double?, passed: Bool, summary: String, detailJSON: String
+        rows: Int64, value: Double?, passed: Bool, skipped: Bool = false, summary: String, detailJSON: String
     ) {
         self.passID = passID
         self.workspace = workspace
@@ -72,6 +74,7 @@ public struct MonitorResult: Sendable, Codable, Hashable {
         self.rows = rows
         self.value = value
         self.passed = passed
+        self.skipped = skipped
         self.summary = summary
         self.detailJSON = detailJSON
     }
@@ -125,12 +128,60 @@ public struct AlertChanges: Sendable, Codable, Hashable {
     public var opened: [MonitorAlert] = []
     /// Open alerts the pass found failing again.
     public var continued: [MonitorAlert] = []
-    /// Open alerts the pass resolved (their signal passed).
+    /// Open alerts the pass resolved (their signal passed; a skipped signal resolves nothing).
     public var resolved: [MonitorAlert] = []
 
     public init(opened: [MonitorAlert] = [], continued: [MonitorAlert] = [], resolved: [MonitorAlert] = []) {
         self.opened = opened
         self.continued = continued
         self.resolved = resolved
+    }
+}
+
+/// A webhook call about an alert (opened or resolved), kept until it is delivered or given up:
+/// sent with retries and backoff, signed with HMAC-SHA256 when the monitor names a secret.
+public struct WebhookDelivery: Sendable, Codable, Hashable {
+    public enum State: String, Sendable, Codable, Hashable, CaseIterable {
+        case pending, delivered, failed
+    }
+
+    public var id: String
+    public var workspace: String
+    public var monitor: String
+    public var alertID: String
+    /// `alert.opened` or `alert.resolved`.
+    public var event: String
+    public var url: String
+    /// The environment variable holding the signing secret (never the secret).
+    public var secretEnv: String?
+    public var payload: String
+    public var state: State
+    public var attempts: Int64
+    public var nextAttemptTime: Millis
+    public var lastStatus: Int64?
+    public var lastError: String?
+    public var creationTime: Millis
+    public var deliveredTime: Millis?
+
+    public init(
+        id: String, workspace: String, monitor: String, alertID: String, event: String, url: String, secretEnv: String?, payload: String,
+        state: State = .pending, attempts: Int64 = 0, nextAttemptTime: Millis, lastStatus: Int64? = nil, lastError: String? = nil,
+        creationTime: Millis, deliveredTime: Millis? = nil
+    ) {
+        self.id = id
+        self.workspace = workspace
+        self.monitor = monitor
+        self.alertID = alertID
+        self.event = event
+        self.url = url
+        self.secretEnv = secretEnv
+        self.payload = payload
+        self.state = state
+        self.attempts = attempts
+        self.nextAttemptTime = nextAttemptTime
+        self.lastStatus = lastStatus
+        self.lastError = lastError
+        self.creationTime = creationTime
+        self.deliveredTime = deliveredTime
     }
 }

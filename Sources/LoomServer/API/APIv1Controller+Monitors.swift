@@ -47,12 +47,13 @@ extension APIv1Controller {
         let rows: Int64
         let value: Double?
         let passed: Bool
+        let skipped: Bool
         let summary: String
         let detail: JSONValue?
 
         init(_ r: MonitorResult, detail: Bool) {
             (passId, signal, kind, time, windowStart, windowEnd) = (r.passID, r.signal, r.kind, r.time, r.windowStart, r.windowEnd)
-            (rows, value, passed, summary) = (r.rows, r.value, r.passed, r.summary)
+            (rows, value, passed, skipped, summary) = (r.rows, r.value, r.passed, r.skipped, r.summary)
             self.detail = detail ? try? JSONValue.parse(Array(r.detailJSON.utf8)) : nil
         }
     }

@@ -1,3 +1,5 @@
+import AsyncHTTPClient
+import Crypto
 import Foundation
 import LoomArtifacts
 import LoomCore
@@ -7,6 +9,8 @@ import LoomSpec
 import LoomStore
 import LoomTracking
 import Logging
+import NIOCore
+import NIOHTTP1
 import ServiceLifecycle
 
 /// Runs monitors (docs/monitoring.md): applies specs, and makes passes: reads the production
@@ -18,17 +22,24 @@ public final class MonitorService: Service, Sendable {
     let logger: Logger
     /// This replica's name for leases.
     let owner: String
-    /// How often due monitors are looked for.
+    /// How often due monitors and webhook calls are looked for.
     let tickSeconds: Double
+    /// The first webhook retry's delay; each next one is three times longer.
+    let retrySeconds: Double
+    let client: HTTPClient
+    /// Attempts of a webhook call before it is given up.
+    static let webhookAttempts: Int64 = 6
 
     /// Windows longer than this are refused (a month of hourly folders).
     static let longestWindowHours = 31 * 24
 
-    public init(tracking: TrackingService, logger: Logger, tickSeconds: Double = 15) {
+    public init(tracking: TrackingService, logger: Logger, tickSeconds: Double = 15, retrySeconds: Double = 5, client: HTTPClient = .shared) {
         self.tracking = tracking
         self.logger = logger
         self.owner = "monitor-" + Identifiers.newHexID().prefix(12)
         self.tickSeconds = tickSeconds
+        self.retrySeconds = retrySeconds
+        self.client = client
     }
 
     var store: any MetadataStore { tracking.store }
@@ -103,10 +114,15 @@ public final class MonitorService: Service, Sendable {
         let results = outcomes.map { o in
             MonitorResult(
                 passID: passID, workspace: workspace, monitor: name, signal: o.signal, kind: o.kind.rawValue, time: now, windowStart: bounds.start,
-                windowEnd: bounds.end, rows: Int64(o.rows), value: o.value, passed: o.passed, summary: o.summary, detailJSON: o.detail)
+                windowEnd: bounds.end, rows: Int64(o.rows), value: o.value, passed: o.passed, skipped: o.skipped, summary: o.summary, detailJSON: o.detail)
         }
         let next = monitor.nextRunTime == nil ? nil : Self.nextRun(spec, after: now)
-        let changes = try await store.recordMonitorPass(results, monitor: name, workspace: workspace, nextRunTime: next, owner: owner)
+        let calls = Self.deliveries(spec, workspace: workspace, passID: passID, now: now)
+        let changes = try await store.recordMonitorPass(results, monitor: name, workspace: workspace, nextRunTime: next, owner: owner, deliveries: calls)
+        if owner == nil, !spec.webhooks.isEmpty, !(changes.opened.isEmpty && changes.resolved.isEmpty) {
+            // Asked for by a person: the calls go out now, not at the next tick.
+            Task { await self.deliverWebhooks() }
+        }
         for r in results {
             logger.info("monitor pass", metadata: [
                 "monitor": "\(name)", "signal": "\(r.signal)", "passed": "\(r.passed)", "summary": "\(r.summary)", "rows": "\(r.rows)",
@@ -299,9 +315,125 @@ public final class MonitorService: Service, Sendable {
                 // Tried again at the next interval, not at every tick.
                 let spec = try? MonitorSpec.parse(yaml: monitor.specText)
                 _ = try? await store.recordMonitorPass(
-                    [], monitor: monitor.name, workspace: monitor.workspace, nextRunTime: spec.flatMap { Self.nextRun($0, after: now) }, owner: owner)
+                    [], monitor: monitor.name, workspace: monitor.workspace, nextRunTime: spec.flatMap { Self.nextRun($0, after: now) }, owner: owner,
+                    deliveries: { _ in [] })
             }
         }
+    }
+
+    // MARK: Webhooks
+
+    /// What a webhook receives about an alert.
+    struct AlertEvent: Encodable {
+        let event: String
+        let workspace: String
+        let monitor: String
+        let endpoint: String
+        let signal: String
+        let alertId: String
+        let state: String
+        let summary: String
+        let passId: String
+        let openedTime: Millis
+        let resolvedTime: Millis?
+        let passes: Int64
+    }
+
+    /// The webhook calls for a pass's alert changes: one per opened or resolved alert and hook.
+    static func deliveries(_ spec: MonitorSpec, workspace: String, passID: String, now: Millis) -> @Sendable (AlertChanges) -> [WebhookDelivery] {
+        { changes in
+            guard !spec.webhooks.isEmpty else { return [] }
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            var out: [WebhookDelivery] = []
+            for (event, alerts) in [("alert.opened", changes.opened), ("alert.resolved", changes.resolved)] {
+                for alert in alerts {
+                    let body = AlertEvent(
+                        event: event, workspace: workspace, monitor: spec.name, endpoint: spec.endpoint, signal: alert.signal, alertId: alert.id,
+                        state: alert.state.rawValue, summary: alert.summary, passId: passID, openedTime: alert.openedTime, resolvedTime: alert.resolvedTime,
+                        passes: alert.count)
+                    let payload = (try? encoder.encode(body)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                    for hook in spec.webhooks {
+                        out.append(WebhookDelivery(
+                            id: Identifiers.newHexID(), workspace: workspace, monitor: spec.name, alertID: alert.id, event: event, url: hook.url,
+                            secretEnv: hook.secretEnv, payload: payload, nextAttemptTime: now, creationTime: now))
+                    }
+                }
+            }
+            return out
+        }
+    }
+
+    /// `sha256=` and the HMAC-SHA256 of `body` under `secret`, in hex: the `loom-signature` header.
+    public static func signature(_ body: String, secret: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(body.utf8), using: SymmetricKey(data: Array(secret.utf8)))
+        return "sha256=" + Identifiers.hex(bytes: mac)
+    }
+
+    /// Sends the webhook calls that are due, each claimed first so that one replica sends it.
+    public func deliverWebhooks(now: Millis = Clock.nowMillis()) async {
+        let due: [WebhookDelivery]
+        do {
+            due = try await store.dueWebhookDeliveries(now: now, limit: 100)
+        } catch {
+            logger.error("webhooks: cannot list due calls: \(error)")
+            return
+        }
+        for delivery in due {
+            do {
+                guard try await store.claimWebhookDelivery(id: delivery.id, owner: owner, until: now + 60_000, now: now) else { continue }
+                try await store.finishWebhookAttempt(await attempt(delivery, now: now))
+            } catch {
+                logger.error("webhook call failed to record", metadata: ["delivery": "\(delivery.id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// One attempt of a call; the delivery as it stands after it.
+    func attempt(_ delivery: WebhookDelivery, now: Millis) async -> WebhookDelivery {
+        var d = delivery
+        d.attempts += 1
+        var request = HTTPClientRequest(url: d.url)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "user-agent", value: "loom/\(LoomVersion.current)")
+        request.headers.add(name: "loom-event", value: d.event)
+        request.headers.add(name: "loom-delivery", value: d.id)
+        if let name = d.secretEnv {
+            guard let secret = ProcessInfo.processInfo.environment[name], !secret.isEmpty else {
+                // Nothing will change while this server runs: give up now, saying why.
+                d.state = .failed
+                d.lastError = "the signing secret's environment variable \(name) is not set on the server"
+                logger.error("webhook not sent", metadata: ["url": "\(d.url)", "error": "\(d.lastError!)"])
+                return d
+            }
+            request.headers.add(name: "loom-signature", value: Self.signature(d.payload, secret: secret))
+        }
+        request.body = .bytes(ByteBuffer(string: d.payload))
+        do {
+            let response = try await client.execute(request, timeout: .seconds(10))
+            _ = try? await response.body.collect(upTo: 64 << 10)
+            d.lastStatus = Int64(response.status.code)
+            if (200..<300).contains(response.status.code) {
+                d.state = .delivered
+                d.deliveredTime = Clock.nowMillis()
+                d.lastError = nil
+                return d
+            }
+            d.lastError = "HTTP \(response.status.code)"
+        } catch {
+            d.lastError = "\(error)"
+        }
+        if d.attempts >= Self.webhookAttempts {
+            d.state = .failed
+            logger.error("webhook given up", metadata: ["url": "\(d.url)", "attempts": "\(d.attempts)", "error": "\(d.lastError ?? "")"])
+        } else {
+            // 5 s, 15 s, 45 s, ~2 min, ~7 min by default.
+            d.nextAttemptTime = now + Millis(retrySeconds * pow(3, Double(d.attempts - 1)) * 1000)
+            logger.warning("webhook will be retried", metadata: ["url": "\(d.url)", "attempt": "\(d.attempts)", "error": "\(d.lastError ?? "")"])
+        }
+        return d
     }
 
     public func run() async throws {
@@ -309,6 +441,7 @@ public final class MonitorService: Service, Sendable {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await self.tick()
+                await self.deliverWebhooks()
                 try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
             }
         }

@@ -695,6 +695,7 @@ enum Migrations {
               rows_read BIGINT NOT NULL,
               value DOUBLE PRECISION,
               passed BIGINT NOT NULL,
+              skipped BIGINT NOT NULL,
               summary TEXT NOT NULL,
               detail_json TEXT NOT NULL,
               PRIMARY KEY (pass_id, signal)
@@ -720,6 +721,31 @@ enum Migrations {
             "CREATE INDEX monitor_alerts_by_monitor ON monitor_alerts (workspace, monitor, opened_time)",
             // At most one open alert per monitor and signal, whatever races.
             "CREATE UNIQUE INDEX monitor_alerts_one_open ON monitor_alerts (workspace, monitor, signal) WHERE state = 'open'",
+        ]),
+        // Webhook calls about alerts, retried with backoff until delivered or given up.
+        Migration(version: 16, name: "webhook deliveries", statements: [
+            """
+            CREATE TABLE webhook_deliveries (
+              id TEXT PRIMARY KEY,
+              workspace TEXT NOT NULL,
+              monitor TEXT NOT NULL,
+              alert_id TEXT NOT NULL,
+              event TEXT NOT NULL,
+              url TEXT NOT NULL,
+              secret_env TEXT,
+              payload TEXT NOT NULL,
+              state TEXT NOT NULL,
+              attempts BIGINT NOT NULL,
+              next_attempt_time BIGINT NOT NULL,
+              claim_owner TEXT,
+              last_status BIGINT,
+              last_error TEXT,
+              creation_time BIGINT NOT NULL,
+              delivered_time BIGINT
+            )
+            """,
+            "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_time)",
+            "CREATE INDEX webhook_deliveries_by_monitor ON webhook_deliveries (workspace, monitor, creation_time)",
         ]),
     ]
 }

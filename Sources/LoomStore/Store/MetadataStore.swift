@@ -186,8 +186,11 @@ public protocol MetadataStore: Sendable {
     /// Records a pass in one transaction: its results, the monitor's last and next run (and
     /// the lease released when `owner` held it), and the alerts: one opened for each failing
     /// signal without an open one, open ones of passing signals resolved.
+    /// `deliveries` makes the webhook calls for the alert changes, recorded in the same
+    /// transaction (nothing is lost between an alert and its calls).
     func recordMonitorPass(
-        _ results: [MonitorResult], monitor: String, workspace: String, nextRunTime: Millis?, owner: String?
+        _ results: [MonitorResult], monitor: String, workspace: String, nextRunTime: Millis?, owner: String?,
+        deliveries: @escaping @Sendable (AlertChanges) -> [WebhookDelivery]
     ) async throws -> AlertChanges
     /// A monitor's results, newest first (one signal's, or all).
     func monitorResults(monitor: String, workspace: String, signal: String?, limit: Int) async throws -> [MonitorResult]
@@ -196,6 +199,15 @@ public protocol MetadataStore: Sendable {
     func monitorAlert(id: String) async throws -> MonitorAlert?
     /// Notes the pipeline run an alert's action started.
     func setAlertAction(id: String, runID: String) async throws
+    /// Pending webhook calls whose next attempt is due at `now`, oldest first.
+    func dueWebhookDeliveries(now: Millis, limit: Int) async throws -> [WebhookDelivery]
+    /// Takes a due pending call for one attempt (its next attempt moves to `until`, so that no
+    /// other replica sends it meanwhile); false when another took it first.
+    func claimWebhookDelivery(id: String, owner: String, until: Millis, now: Millis) async throws -> Bool
+    /// Records an attempt's outcome: delivered, pending again at `nextAttemptTime`, or failed.
+    func finishWebhookAttempt(_ delivery: WebhookDelivery) async throws
+    /// Webhook calls of a monitor (or all of the workspace's), newest first.
+    func webhookDeliveries(workspace: String, monitor: String?, limit: Int) async throws -> [WebhookDelivery]
 
     // MARK: Lineage
     /// Records edges; one already recorded (same workspace, ends and relation) is left as it is.

@@ -48,6 +48,7 @@ extension SQLMetadataStore {
             }
             try await db.raw("DELETE FROM monitor_results WHERE workspace = \(bind: workspace) AND monitor = \(bind: name)").run()
             try await db.raw("DELETE FROM monitor_alerts WHERE workspace = \(bind: workspace) AND monitor = \(bind: name)").run()
+            try await db.raw("DELETE FROM webhook_deliveries WHERE workspace = \(bind: workspace) AND monitor = \(bind: name)").run()
             try await db.raw("DELETE FROM monitors WHERE workspace = \(bind: workspace) AND name = \(bind: name)").run()
             return true
         }
@@ -75,7 +76,8 @@ extension SQLMetadataStore {
     }
 
     public func recordMonitorPass(
-        _ results: [MonitorResult], monitor: String, workspace: String, nextRunTime: Millis?, owner: String?
+        _ results: [MonitorResult], monitor: String, workspace: String, nextRunTime: Millis?, owner: String?,
+        deliveries: @escaping @Sendable (AlertChanges) -> [WebhookDelivery]
     ) async throws -> AlertChanges {
         let passID = results.first?.passID ?? ""
         let failed = results.filter { !$0.passed }.map(\.signal)
@@ -87,9 +89,9 @@ extension SQLMetadataStore {
             for r in results {
                 try await db.raw("""
                     INSERT INTO monitor_results (pass_id, workspace, monitor, signal, kind, time, window_start, window_end, rows_read, value, passed,
-                      summary, detail_json)
+                      skipped, summary, detail_json)
                     VALUES (\(bind: r.passID), \(bind: r.workspace), \(bind: r.monitor), \(bind: r.signal), \(bind: r.kind), \(bind: r.time),
-                      \(bind: r.windowStart), \(bind: r.windowEnd), \(bind: r.rows), \(bind: r.value), \(bind: r.passed ? 1 : 0), \(bind: r.summary),
+                      \(bind: r.windowStart), \(bind: r.windowEnd), \(bind: r.rows), \(bind: r.value), \(bind: r.passed ? 1 : 0), \(bind: r.skipped ? 1 : 0), \(bind: r.summary),
                       \(bind: r.detailJSON))
                     """).run()
             }
@@ -126,19 +128,91 @@ extension SQLMetadataStore {
                     alert.count += 1
                     alert.summary = r.summary
                     changes.continued.append(alert)
-                case (var alert?, true):
+                case (var alert?, true) where !r.skipped:
                     try await db.raw("""
                         UPDATE monitor_alerts SET state = 'resolved', resolved_time = \(bind: r.time) WHERE id = \(bind: alert.id)
                         """).run()
                     alert.state = .resolved
                     alert.resolvedTime = r.time
                     changes.resolved.append(alert)
-                case (nil, true):
+                case (_, true):
                     break
                 }
             }
+            for d in deliveries(changes) {
+                try await Self.insertDelivery(db, d)
+            }
             return changes
         }
+    }
+
+    static func insertDelivery(_ db: any SQLDatabase, _ d: WebhookDelivery) async throws {
+        try await db.raw("""
+            INSERT INTO webhook_deliveries (id, workspace, monitor, alert_id, event, url, secret_env, payload, state, attempts, next_attempt_time,
+              claim_owner, last_status, last_error, creation_time, delivered_time)
+            VALUES (\(bind: d.id), \(bind: d.workspace), \(bind: d.monitor), \(bind: d.alertID), \(bind: d.event), \(bind: d.url), \(bind: d.secretEnv),
+              \(bind: d.payload), \(bind: d.state.rawValue), \(bind: d.attempts), \(bind: d.nextAttemptTime), NULL, \(bind: d.lastStatus),
+              \(bind: d.lastError), \(bind: d.creationTime), \(bind: d.deliveredTime))
+            """).run()
+    }
+
+    public func dueWebhookDeliveries(now: Millis, limit: Int) async throws -> [WebhookDelivery] {
+        try await read { db in
+            try await db.raw("""
+                SELECT * FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_time <= \(bind: now)
+                ORDER BY next_attempt_time, creation_time, id LIMIT \(bind: limit)
+                """).all().map(Self.delivery)
+        }
+    }
+
+    public func claimWebhookDelivery(id: String, owner: String, until: Millis, now: Millis) async throws -> Bool {
+        try await writeUnaudited { db in
+            try await db.raw("""
+                UPDATE webhook_deliveries SET claim_owner = \(bind: owner), next_attempt_time = \(bind: until)
+                WHERE id = \(bind: id) AND state = 'pending' AND next_attempt_time <= \(bind: now)
+                """).run()
+            let row = try await db.raw("SELECT claim_owner, next_attempt_time FROM webhook_deliveries WHERE id = \(bind: id)").first()
+            return try row?.optionalString("claim_owner") == owner && row?.optionalInt64("next_attempt_time") == until
+        }
+    }
+
+    public func finishWebhookAttempt(_ d: WebhookDelivery) async throws {
+        let detail = "\(d.event) to \(d.url): \(d.state.rawValue) after \(d.attempts) attempt\(d.attempts == 1 ? "" : "s")"
+        let body: @Sendable (any SQLDatabase) async throws -> Bool = { db in
+            try await db.raw("""
+                UPDATE webhook_deliveries SET state = \(bind: d.state.rawValue), attempts = \(bind: d.attempts), next_attempt_time = \(bind: d.nextAttemptTime),
+                  claim_owner = NULL, last_status = \(bind: d.lastStatus), last_error = \(bind: d.lastError), delivered_time = \(bind: d.deliveredTime)
+                WHERE id = \(bind: d.id)
+                """).run()
+            return true
+        }
+        // Retries are not audit events; the end of a call is.
+        if d.state == .pending {
+            _ = try await writeUnaudited(body)
+        } else {
+            _ = try await write("webhook_\(d.state.rawValue)", "webhook_delivery", d.id, detail: detail, body)
+        }
+    }
+
+    public func webhookDeliveries(workspace: String, monitor: String?, limit: Int) async throws -> [WebhookDelivery] {
+        try await read { db in
+            let byMonitor: SQLQueryString = monitor.map { "AND monitor = \(bind: $0)" } ?? ""
+            return try await db.raw("""
+                SELECT * FROM webhook_deliveries WHERE workspace = \(bind: workspace) \(byMonitor)
+                ORDER BY creation_time DESC, id DESC LIMIT \(bind: limit)
+                """).all().map(Self.delivery)
+        }
+    }
+
+    static func delivery(_ row: any SQLRow) throws -> WebhookDelivery {
+        let state = try row.string("state")
+        guard let parsed = WebhookDelivery.State(rawValue: state) else { throw LoomError.internalError("webhook delivery state '\(state)'") }
+        return WebhookDelivery(
+            id: try row.string("id"), workspace: try row.string("workspace"), monitor: try row.string("monitor"), alertID: try row.string("alert_id"),
+            event: try row.string("event"), url: try row.string("url"), secretEnv: try row.optionalString("secret_env"), payload: try row.string("payload"),
+            state: parsed, attempts: try row.int64("attempts"), nextAttemptTime: try row.int64("next_attempt_time"),
+            lastStatus: try row.optionalInt64("last_status"), lastError: try row.optionalString("last_error"), creationTime: try row.int64("creation_time"),
+            deliveredTime: try row.optionalInt64("delivered_time"))
     }
 
     public func monitorResults(monitor: String, workspace: String, signal: String?, limit: Int) async throws -> [MonitorResult] {
@@ -152,7 +226,7 @@ extension SQLMetadataStore {
                     passID: try row.string("pass_id"), workspace: try row.string("workspace"), monitor: try row.string("monitor"),
                     signal: try row.string("signal"), kind: try row.string("kind"), time: try row.int64("time"),
                     windowStart: try row.int64("window_start"), windowEnd: try row.int64("window_end"), rows: try row.int64("rows_read"),
-                    value: try row.optionalDouble("value"), passed: try row.int64("passed") != 0, summary: try row.string("summary"),
+                    value: try row.optionalDouble("value"), passed: try row.int64("passed") != 0, skipped: try row.int64("skipped") != 0, summary: try row.string("summary"),
                     detailJSON: try row.string("detail_json"))
             }
         }
