@@ -78,15 +78,15 @@ struct ServerCommand: AsyncParsableCommand {
         }
         var configuration = ServerConfiguration(host: host, port: port, authEnabled: authEnabled, maxArtifactBytes: maxArtifact, dataDirectory: resolved.dataDirectory)
         configuration.workerLeaseSeconds = max(1, config.double(forKey: "loom.worker.lease", default: 30))
+        let pipelines = PipelineService(tracking: tracking, logger: logger, tickSeconds: config.double(forKey: "loom.scheduler.interval", default: 10))
+        let endpoints = EndpointService(
+            tracking: tracking, logRoot: resolved.dataDirectory + "/endpoints", logger: logger,
+            refreshSeconds: max(0.1, config.double(forKey: "loom.endpoint.refresh", default: 2)), ownClient: true)
         let services = ServerServices(
-            tracking: tracking, access: access, configuration: configuration, logger: logger,
-            pipelines: PipelineService(tracking: tracking, logger: logger, tickSeconds: config.double(forKey: "loom.scheduler.interval", default: 10)),
-            endpoints: EndpointService(
-                tracking: tracking, logRoot: resolved.dataDirectory + "/endpoints", logger: logger,
-                refreshSeconds: max(0.1, config.double(forKey: "loom.endpoint.refresh", default: 2)), ownClient: true),
+            tracking: tracking, access: access, configuration: configuration, logger: logger, pipelines: pipelines, endpoints: endpoints,
             monitors: MonitorService(
                 tracking: tracking, logger: logger, tickSeconds: max(0.1, config.double(forKey: "loom.monitor.interval", default: 15)),
-                retrySeconds: max(0.1, config.double(forKey: "loom.webhook.retry", default: 5))))
+                retrySeconds: max(0.1, config.double(forKey: "loom.webhook.retry", default: 5)), pipelines: pipelines, endpoints: endpoints))
         let storeDescription = Redaction.redactURL(resolved.storeURL)
         let app = buildApplication(services: services) { boundPort in
             let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)"

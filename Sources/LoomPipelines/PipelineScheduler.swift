@@ -97,6 +97,20 @@ public final class PipelineScheduler: Sendable {
         return started
     }
 
+    /// Runs the applied pipeline `pipeline` for a monitor's action, once per `occasion` (the
+    /// alert): the run, or nil when it had run for this occasion. Not found when the pipeline
+    /// is not applied; a bad parameter is refused before anything is recorded.
+    public func action(
+        pipeline: String, workspace: String, occasion: String, parameters: [String: ParameterValue]
+    ) async throws -> PipelineRun? {
+        guard let applied = try await store.appliedPipelines(workspace: workspace).first(where: { $0.name == pipeline }) else {
+            throw LoomError.notFound("No applied pipeline named \(pipeline) (apply it with loom apply -f)")
+        }
+        let (version, spec) = try await load(applied)
+        _ = try spec.resolveParameters(parameters)
+        return await fire(applied, version, spec, trigger: "monitor", key: "monitor action", occasion: occasion, parameters: parameters)
+    }
+
     func load(_ applied: AppliedPipeline) async throws -> (PipelineVersion, PipelineSpec) {
         guard let version = try await store.pipelineVersion(name: applied.name, version: applied.version, workspace: applied.workspace) else {
             throw LoomError.notFound("Pipeline \(applied.name) has no version \(applied.version)")

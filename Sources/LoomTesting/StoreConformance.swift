@@ -568,6 +568,11 @@ public enum StoreConformance {
         #expect(try await store.monitorAlerts(workspace: "other", monitor: nil, state: nil, limit: 10).isEmpty)
         try await store.setAlertAction(id: changes.opened[0].id, runID: "run-9")
         #expect(try await store.monitorAlert(id: changes.opened[0].id)?.actionRunID == "run-9")
+        #expect(try await store.alertsAwaitingAction(limit: 10).map(\.id) == [changes.opened[0].id])
+        try await store.finishAlertAction(id: changes.opened[0].id, rolloutID: "ro-1", message: "rolled out")
+        let acted = try #require(try await store.monitorAlert(id: changes.opened[0].id))
+        #expect(acted.actionDone && acted.actionRolloutID == "ro-1" && acted.actionMessage == "rolled out")
+        #expect(try await store.alertsAwaitingAction(limit: 10).isEmpty)
 
         // Calls: one per opened (3) and resolved (1) alert, due from their time, claimed by one.
         var calls = try await store.webhookDeliveries(workspace: Workspace.defaultName, monitor: "m1", limit: 10)

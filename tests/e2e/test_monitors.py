@@ -234,3 +234,98 @@ def test_bad_monitor_specs_are_refused_with_the_field(setup):
     assert [m["name"] for m in cli_json(server, "monitor", "list")] in (["churn-watch"], [])
     p = cli(server, "monitor", "run", "nope", check=False)
     assert p.returncode == 2, p.stderr
+
+
+RETRAIN = """
+pipeline: retrain
+parameters:
+  data: {type: dataset, default: churn-train@latest}
+  reason: {type: string, default: manual}
+steps:
+  train:
+    kind: train
+    inputs: {data: "${{ parameters.data }}"}
+    with: {target: churned, model: logistic}
+  register:
+    kind: register
+    inputs: {model: "${{ steps.train.outputs.model }}"}
+    with: {name: churn, description: "retrained: ${{ parameters.reason }}"}
+"""
+
+LOOP = """
+kind: monitor
+name: churn-loop
+endpoint: churn
+window: {size: 1h}
+signals:
+  - {type: data_drift}
+actions:
+  - on: [data_drift]
+    run_pipeline: {name: retrain, parameters: {reason: "${signal} on ${endpoint}"}}
+    then_rollout: {strategy: canary, steps: [50, 100], bake: 1s, gate_interval: 1s, min_requests: 5}
+"""
+
+
+def test_drift_starts_retraining_then_a_canary_rollout(setup):
+    """The closed loop: a failing signal runs the named pipeline with its parameters; the version
+    it registers is rolled out on the endpoint as a canary, whose gates promote it."""
+    server, data, store = setup
+    folder = os.path.join(data, "retrain")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "pipeline.yaml"), "w") as f:
+        f.write(RETRAIN)
+    # A pipeline is applied to the store the server uses.
+    p = loomproc.run_cli("apply", "-f", os.path.join(folder, "pipeline.yaml"), data=store)
+    assert p.returncode == 0, p.stderr
+    spec = os.path.join(data, "loop.yaml")
+    with open(spec, "w") as f:
+        f.write(LOOP)
+    cli(server, "apply", "-f", spec)
+    # The window holds the shifted traffic of the first test: data drift fails at once.
+    p = cli(server, "monitor", "run", "churn-loop", check=False)
+    assert "alert opened: data_drift" in p.stdout, p.stdout + p.stderr
+    alert = cli_json(server, "monitor", "alerts", "churn-loop")[0]
+    assert alert["signal"] == "data_drift" and alert["action_run_id"], alert
+
+    # The pipeline runs in the server, registers churn version 2, and the canary starts.
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        alert = cli_json(server, "monitor", "alerts", "churn-loop")[0]
+        if alert.get("action_rollout_id") or alert.get("action_message"):
+            break
+        time.sleep(0.5)
+    assert alert.get("action_rollout_id"), alert
+    assert "registered churn/2" in alert["action_message"], alert["action_message"]
+    run = requests.get(f"{server.url}/api/v1/pipeline-runs/{alert['action_run_id']}", timeout=10).json()["run"]
+    assert run["state"] == "succeeded" and run["trigger"] == "monitor", run
+    assert run["parameters"]["reason"] == "data_drift on churn", run["parameters"]
+    version = requests.get(f"{server.url}/api/v1/models/churn/versions/2", timeout=10).json()
+    assert version["description"] == "retrained: data_drift on churn", version
+
+    # Traffic through the canary (a steady stream beside the checks); its gates pass and it is promoted.
+    features = ["tenure", "plan", "monthly"]
+    body = {"dataframe_records": churn(40, 9)[features].to_dict(orient="records")}
+    stop = threading.Event()
+
+    def traffic():
+        with requests.Session() as s:
+            while not stop.is_set():
+                s.post(f"{server.url}/endpoints/churn/invocations", json=body, timeout=30)
+
+    sender = threading.Thread(target=traffic, daemon=True)
+    sender.start()
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            rollout = requests.get(f"{server.url}/api/v1/endpoints/churn/rollouts/{alert['action_rollout_id']}", timeout=10).json()
+            if rollout["state"] not in ("running", "paused"):
+                break
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        sender.join()
+    assert rollout["state"] == "succeeded", (rollout.get("message"), [(d["kind"], d["summary"]) for d in rollout.get("decisions") or []])
+    endpoint = cli_json(server, "endpoint", "show", "churn")
+    assert endpoint["traffic"][rollout["candidate"]] == 100 and sum(endpoint["traffic"].values()) == 100
+    deployments = {d["name"]: d for d in endpoint["deployments"]}
+    assert deployments[rollout["candidate"]]["model_version"] == "churn/2"

@@ -102,10 +102,17 @@ public struct MonitorAlert: Sendable, Codable, Hashable {
     public var summary: String
     /// What the monitor's action started for it (a pipeline run), when it did.
     public var actionRunID: String?
+    /// The rollout started for the version that run registered.
+    public var actionRolloutID: String?
+    /// How the action ended (or why it did nothing more).
+    public var actionMessage: String?
+    /// The action is over: nothing more will be started for this alert.
+    public var actionDone: Bool
 
     public init(
         id: String, workspace: String, monitor: String, signal: String, state: State = .open, openedTime: Millis, resolvedTime: Millis? = nil,
-        firstPassID: String, lastPassID: String, count: Int64 = 1, summary: String, actionRunID: String? = nil
+        firstPassID: String, lastPassID: String, count: Int64 = 1, summary: String, actionRunID: String? = nil, actionRolloutID: String? = nil,
+        actionMessage: String? = nil, actionDone: Bool = false
     ) {
         self.id = id
         self.workspace = workspace
@@ -119,6 +126,9 @@ public struct MonitorAlert: Sendable, Codable, Hashable {
         self.count = count
         self.summary = summary
         self.actionRunID = actionRunID
+        self.actionRolloutID = actionRolloutID
+        self.actionMessage = actionMessage
+        self.actionDone = actionDone
     }
 }
 

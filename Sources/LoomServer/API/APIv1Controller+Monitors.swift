@@ -70,10 +70,14 @@ extension APIv1Controller {
         let passes: Int64
         let summary: String
         let actionRunId: String?
+        let actionRolloutId: String?
+        let actionMessage: String?
+        let actionDone: Bool
 
         init(_ a: MonitorAlert) {
             (id, monitor, signal, state, openedTime, resolvedTime) = (a.id, a.monitor, a.signal, a.state.rawValue, a.openedTime, a.resolvedTime)
             (firstPassId, lastPassId, passes, summary, actionRunId) = (a.firstPassID, a.lastPassID, a.count, a.summary, a.actionRunID)
+            (actionRolloutId, actionMessage, actionDone) = (a.actionRolloutID, a.actionMessage, a.actionDone)
         }
     }
 

@@ -5,6 +5,8 @@ import LoomArtifacts
 import LoomCore
 import LoomData
 import LoomMonitoring
+import LoomPipelines
+import LoomServing
 import LoomSpec
 import LoomStore
 import LoomTracking
@@ -27,13 +29,21 @@ public final class MonitorService: Service, Sendable {
     /// The first webhook retry's delay; each next one is three times longer.
     let retrySeconds: Double
     let client: HTTPClient
+    /// What runs an action's pipeline and its rollout (nil: actions are recorded as not possible).
+    let pipelines: PipelineService?
+    let endpoints: EndpointService?
     /// Attempts of a webhook call before it is given up.
     static let webhookAttempts: Int64 = 6
 
     /// Windows longer than this are refused (a month of hourly folders).
     static let longestWindowHours = 31 * 24
 
-    public init(tracking: TrackingService, logger: Logger, tickSeconds: Double = 15, retrySeconds: Double = 5, client: HTTPClient = .shared) {
+    public init(
+        tracking: TrackingService, logger: Logger, tickSeconds: Double = 15, retrySeconds: Double = 5, client: HTTPClient = .shared,
+        pipelines: PipelineService? = nil, endpoints: EndpointService? = nil
+    ) {
+        self.pipelines = pipelines
+        self.endpoints = endpoints
         self.tracking = tracking
         self.logger = logger
         self.owner = "monitor-" + Identifiers.newHexID().prefix(12)
@@ -128,6 +138,7 @@ public final class MonitorService: Service, Sendable {
                 "monitor": "\(name)", "signal": "\(r.signal)", "passed": "\(r.passed)", "summary": "\(r.summary)", "rows": "\(r.rows)",
             ])
         }
+        await startActions(spec, changes.opened, workspace: workspace, bounds: bounds)
         for alert in changes.opened {
             logger.warning("monitor alert opened", metadata: ["monitor": "\(name)", "signal": "\(alert.signal)", "alert": "\(alert.id)", "summary": "\(alert.summary)"])
         }
@@ -321,6 +332,102 @@ public final class MonitorService: Service, Sendable {
         }
     }
 
+    // MARK: Actions
+
+    /// For each opened alert of a signal an action lists: its pipeline, run with its parameters
+    /// (`${monitor}`, `${endpoint}`, `${signal}`, `${alert.id}`, `${window.start}`,
+    /// `${window.end}` substituted), once per alert.
+    func startActions(_ spec: MonitorSpec, _ opened: [MonitorAlert], workspace: String, bounds: (start: Millis, end: Millis)) async {
+        for alert in opened {
+            guard let action = spec.actions.first(where: { $0.on.contains(alert.signal) }) else { continue }
+            guard let service = pipelines, let scheduler = service.scheduler else {
+                try? await store.finishAlertAction(id: alert.id, rolloutID: nil, message: "this server runs no pipelines: \(action.pipeline) was not run")
+                continue
+            }
+            let values: [String: String] = [
+                "monitor": spec.name, "endpoint": spec.endpoint, "signal": alert.signal, "alert.id": alert.id,
+                "window.start": Self.iso(bounds.start), "window.end": Self.iso(bounds.end),
+            ]
+            var parameters: [String: JSONValue] = [:]
+            for (key, value) in action.parameters {
+                if case .string(var text) = value {
+                    for (name, v) in values { text = text.replacingOccurrences(of: "${\(name)}", with: v) }
+                    parameters[key] = .string(text)
+                } else {
+                    parameters[key] = value
+                }
+            }
+            do {
+                let given = try APIv1Controller.parameterValues(JSONBody(parameters))
+                guard let run = try await scheduler.action(pipeline: action.pipeline, workspace: workspace, occasion: alert.id, parameters: given) else { continue }
+                service.start(runID: run.id)
+                try await store.setAlertAction(id: alert.id, runID: run.id)
+                try? await store.addLineageEdges([LineageEdge(
+                    workspace: workspace, source: "alert:\(alert.id)", target: "pipeline-run:\(run.id)", relation: "action", creationTime: Clock.nowMillis())])
+                logger.notice("monitor action started", metadata: ["monitor": "\(spec.name)", "alert": "\(alert.id)", "pipeline": "\(action.pipeline)", "run": "\(run.id)"])
+            } catch {
+                logger.error("monitor action could not start", metadata: ["monitor": "\(spec.name)", "alert": "\(alert.id)", "error": "\(error)"])
+                try? await store.finishAlertAction(id: alert.id, rolloutID: nil, message: "\(action.pipeline) could not start: \(error)")
+            }
+        }
+    }
+
+    /// Follows the actions' pipeline runs: when one ends, and it succeeded and registered a
+    /// model version, starts the action's rollout of that version on the monitored endpoint
+    /// (its gates then promote or roll back).
+    public func followActions() async {
+        guard let waiting = try? await store.alertsAwaitingAction(limit: 100) else { return }
+        for alert in waiting {
+            guard let runID = alert.actionRunID, let run = try? await store.pipelineRun(id: runID), run.state.isFinished else { continue }
+            do {
+                guard run.state == .succeeded else {
+                    try await store.finishAlertAction(id: alert.id, rolloutID: nil, message: "pipeline run \(runID) \(run.state.rawValue)\(run.message.map { ": \($0)" } ?? "")")
+                    continue
+                }
+                guard let monitor = try await store.monitor(name: alert.monitor, workspace: alert.workspace) else {
+                    try await store.finishAlertAction(id: alert.id, rolloutID: nil, message: "the monitor was deleted")
+                    continue
+                }
+                let spec = try MonitorSpec.parse(yaml: monitor.specText)
+                guard let action = spec.actions.first(where: { $0.on.contains(alert.signal) }), case .object(var fields)? = action.rollout else {
+                    try await store.finishAlertAction(id: alert.id, rolloutID: nil, message: "pipeline run \(runID) succeeded")
+                    continue
+                }
+                guard let version = try await registeredVersion(runID: runID, workspace: alert.workspace) else {
+                    try await store.finishAlertAction(id: alert.id, rolloutID: nil, message: "pipeline run \(runID) succeeded but registered no model version: nothing to roll out")
+                    continue
+                }
+                guard let endpoints else {
+                    try await store.finishAlertAction(id: alert.id, rolloutID: nil, message: "this server runs no endpoints: \(version) was not rolled out")
+                    continue
+                }
+                fields["to"] = .string("models:/\(version)")
+                let rolloutSpec = try await APIv1Controller.rolloutSpec(
+                    JSONBody(fields), endpoint: spec.endpoint, workspace: alert.workspace, serving: endpoints.serving)
+                let rollout = try await endpoints.rollouts.start(endpoint: spec.endpoint, spec: rolloutSpec, workspace: alert.workspace)
+                try await store.finishAlertAction(
+                    id: alert.id, rolloutID: rollout.id, message: "pipeline run \(runID) registered \(version); rollout \(rollout.id) started")
+                logger.notice("monitor action rolled out", metadata: ["alert": "\(alert.id)", "version": "\(version)", "rollout": "\(rollout.id)"])
+            } catch {
+                logger.error("monitor action could not roll out", metadata: ["alert": "\(alert.id)", "error": "\(error)"])
+                try? await store.finishAlertAction(id: alert.id, rolloutID: nil, message: "the rollout could not start: \(error)")
+            }
+        }
+    }
+
+    /// The model version (`NAME/VERSION`) a pipeline run's steps registered (lineage: a step's
+    /// output edge to a model node), the last one when several.
+    func registeredVersion(runID: String, workspace: String) async throws -> String? {
+        var found: String?
+        for step in try await store.stepRuns(pipelineRunID: runID) {
+            let graph = try await tracking.lineage(of: LineageNodes.step(runID, step.step), directions: [.downstream], depth: 1, workspace: workspace)
+            for edge in graph.edges where LineageNodes.kind(edge.target) == "model" {
+                found = String(edge.target.dropFirst("model:".count))
+            }
+        }
+        return found
+    }
+
     // MARK: Webhooks
 
     /// What a webhook receives about an alert.
@@ -442,6 +549,7 @@ public final class MonitorService: Service, Sendable {
             while !Task.isCancelled {
                 await self.tick()
                 await self.deliverWebhooks()
+                await self.followActions()
                 try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
             }
         }

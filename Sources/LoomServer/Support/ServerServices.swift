@@ -32,7 +32,7 @@ public struct ServerServices: Sendable {
         self.pipelines = pipelines
         self.endpoints = endpoints ?? EndpointService(
             tracking: tracking, logRoot: configuration.dataDirectory.map { "\($0)/endpoints" }, logger: logger)
-        self.monitors = monitors ?? MonitorService(tracking: tracking, logger: logger)
+        self.monitors = monitors ?? MonitorService(tracking: tracking, logger: logger, pipelines: pipelines, endpoints: self.endpoints)
     }
 
     public var store: any MetadataStore { tracking.store }

@@ -715,7 +715,10 @@ enum Migrations {
               last_pass_id TEXT NOT NULL,
               pass_count BIGINT NOT NULL,
               summary TEXT NOT NULL,
-              action_run_id TEXT
+              action_run_id TEXT,
+              action_rollout_id TEXT,
+              action_message TEXT,
+              action_done BIGINT NOT NULL
             )
             """,
             "CREATE INDEX monitor_alerts_by_monitor ON monitor_alerts (workspace, monitor, opened_time)",

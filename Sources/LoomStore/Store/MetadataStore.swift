@@ -199,6 +199,10 @@ public protocol MetadataStore: Sendable {
     func monitorAlert(id: String) async throws -> MonitorAlert?
     /// Notes the pipeline run an alert's action started.
     func setAlertAction(id: String, runID: String) async throws
+    /// Alerts whose action started a pipeline run and is not over, oldest first.
+    func alertsAwaitingAction(limit: Int) async throws -> [MonitorAlert]
+    /// Ends an alert's action: the rollout it started (if any) and how it ended.
+    func finishAlertAction(id: String, rolloutID: String?, message: String) async throws
     /// Pending webhook calls whose next attempt is due at `now`, oldest first.
     func dueWebhookDeliveries(now: Millis, limit: Int) async throws -> [WebhookDelivery]
     /// Takes a due pending call for one attempt (its next attempt moves to `until`, so that no

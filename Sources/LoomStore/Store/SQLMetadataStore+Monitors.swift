@@ -114,9 +114,9 @@ extension SQLMetadataStore {
                         firstPassID: passID, lastPassID: passID, summary: r.summary)
                     try await db.raw("""
                         INSERT INTO monitor_alerts (id, workspace, monitor, signal, state, opened_time, resolved_time, first_pass_id, last_pass_id,
-                          pass_count, summary, action_run_id)
+                          pass_count, summary, action_run_id, action_rollout_id, action_message, action_done)
                         VALUES (\(bind: alert.id), \(bind: workspace), \(bind: monitor), \(bind: r.signal), 'open', \(bind: r.time), NULL,
-                          \(bind: passID), \(bind: passID), 1, \(bind: r.summary), NULL)
+                          \(bind: passID), \(bind: passID), 1, \(bind: r.summary), NULL, NULL, NULL, 0)
                         """).run()
                     changes.opened.append(alert)
                 case (var alert?, false):
@@ -254,6 +254,23 @@ extension SQLMetadataStore {
         }
     }
 
+    public func alertsAwaitingAction(limit: Int) async throws -> [MonitorAlert] {
+        try await read { db in
+            try await db.raw("""
+                SELECT * FROM monitor_alerts WHERE action_run_id IS NOT NULL AND action_done = 0 ORDER BY opened_time, id LIMIT \(bind: limit)
+                """).all().map(Self.alert)
+        }
+    }
+
+    public func finishAlertAction(id: String, rolloutID: String?, message: String) async throws {
+        _ = try await write("alert_action_done", "monitor_alert", id, detail: message) { db in
+            try await db.raw("""
+                UPDATE monitor_alerts SET action_rollout_id = \(bind: rolloutID), action_message = \(bind: message), action_done = 1 WHERE id = \(bind: id)
+                """).run()
+            return true
+        }
+    }
+
     static func monitor(_ row: any SQLRow) throws -> Monitor {
         Monitor(
             workspace: try row.string("workspace"), name: try row.string("name"), endpoint: try row.string("endpoint"),
@@ -269,6 +286,8 @@ extension SQLMetadataStore {
             id: try row.string("id"), workspace: try row.string("workspace"), monitor: try row.string("monitor"), signal: try row.string("signal"),
             state: parsed, openedTime: try row.int64("opened_time"), resolvedTime: try row.optionalInt64("resolved_time"),
             firstPassID: try row.string("first_pass_id"), lastPassID: try row.string("last_pass_id"), count: try row.int64("pass_count"),
-            summary: try row.string("summary"), actionRunID: try row.optionalString("action_run_id"))
+            summary: try row.string("summary"), actionRunID: try row.optionalString("action_run_id"),
+            actionRolloutID: try row.optionalString("action_rollout_id"), actionMessage: try row.optionalString("action_message"),
+            actionDone: try row.int64("action_done") != 0)
     }
 }
