@@ -16,6 +16,10 @@ struct MonitorAPITests {
         try await DatasetAPITests.upload(client, "/api/v1/monitors", yaml, headers: [.contentType: "application/yaml"])
     }
 
+    static func page(_ client: any TestClientProtocol, _ uri: String) async throws -> (HTTPResponse.Status, String) {
+        try await client.execute(uri: uri, method: .get) { response in (response.status, String(buffer: response.body)) }
+    }
+
     @Test("apply, pass over collected traffic, alerts that open once and resolve, results over time", arguments: TestBackend.available)
     func monitorLoop(_ backend: TestBackend) async throws {
         let upstream = Upstream()
@@ -128,6 +132,18 @@ struct MonitorAPITests {
                 #expect(body["open_alerts"] as? Int == 2 && (body["spec"] as? String)?.contains("shifted") == true && body["schedule"] as? String == "every 3600s")
                 (status, body) = try await client.json(.get, "/api/v1/monitors")
                 #expect((body["items"] as? [[String: Any]])?.first?["signals"] as? [String] == ["data_drift", "data_quality", "model_performance"])
+
+                // The UI: the list, the monitor's page (a chart per signal, alerts, passes), a pass's drift report.
+                let list = try await Self.page(client, "/monitors")
+                #expect(list.0 == .ok && list.1.contains("href=\"/monitors/m\"") && list.1.contains("every 1h"))
+                let page = try await Self.page(client, "/monitors/m")
+                #expect(page.0 == .ok && page.1.components(separatedBy: "<svg class=\"chart\"").count == 4, "three signals, three charts")
+                #expect(page.1.contains("id=\"alerts\"") && page.1.contains("data_quality") && page.1.contains("skipped"))
+                let link = try #require(page.1.range(of: #"/monitors/m/passes/[0-9a-f]+/data_drift"#, options: .regularExpression).map { String(page.1[$0]) })
+                let report = try await Self.page(client, link)
+                #expect(report.0 == .ok && report.1.contains("input_0") && report.1.contains("columns drifted"), "\(report.1.prefix(300))")
+                #expect(try await Self.page(client, "/monitors/m/passes/nope/data_drift").0 == .notFound)
+                #expect(try await Self.page(client, "/monitors/nope").0 == .notFound)
 
                 #expect(try await client.json(.post, "/api/v1/monitors/nope/run").0 == .notFound)
                 #expect(try await client.json(.get, "/api/v1/monitors/nope/results").0 == .notFound)

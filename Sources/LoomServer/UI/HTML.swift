@@ -30,6 +30,7 @@ enum HTML {
             <a href="/datasets"\(active == "datasets" ? " class=\"active\"" : "")>Datasets</a>
             <a href="/pipelines"\(active == "pipelines" ? " class=\"active\"" : "")>Pipelines</a>
             <a href="/endpoints"\(active == "endpoints" ? " class=\"active\"" : "")>Endpoints</a>
+            <a href="/monitors"\(active == "monitors" ? " class=\"active\"" : "")>Monitors</a>
             <a href="/openapi.yaml">API</a></nav></header>
             <main>\(body)</main>
             <script src="/static/loom.js"></script>

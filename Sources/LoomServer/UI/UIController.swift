@@ -27,6 +27,7 @@ struct UIController {
         routes.get("/datasets/:name") { request, context in try await datasetPage(request, context) }
         addPipelineRoutes(to: routes)
         addEndpointRoutes(to: routes)
+        addMonitorRoutes(to: routes)
         routes.get("/static/loom.css") { _, _ in Self.asset(UIAssets.css, "text/css; charset=utf-8") }
         routes.get("/static/loom.js") { _, _ in Self.asset(UIAssets.js, "text/javascript; charset=utf-8") }
     }
