@@ -11,7 +11,7 @@ public struct LoomCommand: AsyncParsableCommand {
         subcommands: [
             ServerCommand.self, DBCommand.self, ExperimentsCommand.self, RunsCommand.self, ModelsCommand.self,
             UsersCommand.self, TokensCommand.self, DatasetsCommand.self, TrainCommand.self, PredictCommand.self,
-            PipelineCommand.self, ApplyCommand.self, LineageCommand.self, WorkerCommand.self, EndpointCommand.self, DriftCommand.self, MonitorCommand.self,
+            PipelineCommand.self, ApplyCommand.self, LineageCommand.self, WorkerCommand.self, EndpointCommand.self, DriftCommand.self, MonitorCommand.self, QuickstartCommand.self,
         ])
 
     public init() {}
