@@ -178,7 +178,72 @@ def bench_collected(records: int, runs: int, loom: str) -> dict:
             "current_rows": result["current_rows"], "drifted_columns": result["number_of_drifted_columns"], "columns": result["number_of_columns"]}
 
 
-def report(results: list[dict], collected: dict | None = None) -> str:
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_monitor_pass(records: int, runs: int, loom: str) -> dict:
+    """`loom monitor run` on a running server: the window of `records` collected records sits in
+    the server's artifact store (hourly files, as the collector writes them), the reference is a
+    registered dataset; the pass reads the window, computes data drift and data quality, and
+    records the results. Timed from the CLI's call to its answer; the server's peak RSS."""
+    import shutil
+    import urllib.request
+    train, window = make_collected(records)
+    data = os.path.join(ROOT, "bench", ".data", f"monitor-{records}")
+    shutil.rmtree(data, ignore_errors=True)
+    os.makedirs(os.path.join(data, "artifacts"))
+    os.symlink(os.path.dirname(os.path.dirname(window)), os.path.join(data, "artifacts", "collected"))
+    p = subprocess.run([loom, "datasets", "register", train, "--name", "bench-train", "--data", data], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr)
+    port = free_port()
+    server = subprocess.Popen([loom, "server", "--data", data, "--port", str(port), "--no-auth"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        req = urllib.request.Request(base + "/api/v1/endpoints", data=json.dumps({"name": "churn"}).encode(), headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10)
+        spec = os.path.join(data, "monitor.yaml")
+        with open(spec, "w") as f:
+            f.write("kind: monitor\nname: bench\nendpoint: churn\n"
+                    "window: {type: fixed, start: '2025-10-09T00:00:00Z', end: '2025-10-10T00:00:00Z'}\n"
+                    "reference: {dataset: bench-train}\n"
+                    "signals: [{type: data_drift, numerical_method: auto, categorical_method: auto}, {type: data_quality}]\n")
+        p = subprocess.run([loom, "apply", "-f", spec, "--server", base], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(p.stdout + p.stderr)
+        times = []
+        result = {}
+        for i in range(runs):
+            log(f"{records:,} collected records: loom monitor run #{i + 1}")
+            started = time.perf_counter()
+            p = subprocess.run([loom, "monitor", "run", "bench", "--json", "--server", base], capture_output=True, text=True)
+            times.append(time.perf_counter() - started)
+            if p.returncode != 0:
+                raise RuntimeError(p.stdout + p.stderr)
+            result = json.loads(p.stdout)
+        with open(f"/proc/{server.pid}/status") as f:
+            hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    drift = next(r for r in result["results"] if r["signal"] == "data_drift")
+    size = sum(os.path.getsize(os.path.join(d, n)) for d, _, files in os.walk(window) for n in files)
+    return {"records": records, "bytes": size, "seconds": sorted(times)[len(times) // 2], "server_peak_mib": hwm, "rows": result["rows"],
+            "drifted_columns": len([c for c in drift["detail"]["columns"] if c["drifted"]]), "columns": len(drift["detail"]["columns"]),
+            "signals": {r["signal"]: r["passed"] for r in result["results"]}}
+
+
+def report(results: list[dict], collected: dict | None = None, monitor: dict | None = None) -> str:
     lines = ["# Data drift: loom drift vs Evidently", "",
              f"`bench/drift_bench.py` on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start. 20 columns.", "",
              "| rows per side | Loom (whole process) | Loom peak RSS | Evidently (whole process) | Evidently report alone | Evidently peak RSS | speed-up | memory | same verdicts | max score diff |",
@@ -195,6 +260,13 @@ def report(results: list[dict], collected: dict | None = None) -> str:
                   "| ---: | ---: | ---: | ---: | ---: | --- |",
                   f"| {c['records']:,} | {c['bytes'] / 1e6:.0f} MB | {c['seconds']:.2f} s | {c['peak_mib']:.0f} MiB | {c['current_rows']:,} | "
                   f"{c['drifted_columns']} of {c['columns']} |"]
+    if monitor:
+        m = monitor
+        lines += ["", "## `loom monitor run` on a server, over collected records", "",
+                  "| records | files | pass (CLI call to answer: read the window, drift, data quality, record) | server peak RSS | rows | drifted |",
+                  "| ---: | ---: | ---: | ---: | ---: | --- |",
+                  f"| {m['records']:,} | {m['bytes'] / 1e6:.0f} MB | {m['seconds']:.2f} s | {m['server_peak_mib']:.0f} MiB | {m['rows']:,} | "
+                  f"{m['drifted_columns']} of {m['columns']} |"]
     return "\n".join(lines) + "\n"
 
 
@@ -203,17 +275,19 @@ def main() -> int:
     ap.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--collected", type=int, default=0, help="also a window of this many collected records (0: none)")
+    ap.add_argument("--monitor-pass", type=int, default=0, help="also `loom monitor run` over this many collected records on a server (0: none)")
     ap.add_argument("--loom", default=os.environ.get("LOOM_BIN") or os.path.join(ROOT, ".build-rel2", "release", "loom"))
     ap.add_argument("--evidently-python", default=os.environ.get("LOOM_EVIDENTLY_PYTHON") or os.path.join(ROOT, ".venv-evidently", "bin", "python"))
     args = ap.parse_args()
     results = [bench(rows, args.runs, args.loom, args.evidently_python) for rows in args.rows]
     collected = bench_collected(args.collected, args.runs, args.loom) if args.collected else None
-    text = report(results, collected)
+    monitor = bench_monitor_pass(args.monitor_pass, args.runs, args.loom) if args.monitor_pass else None
+    text = report(results, collected, monitor)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "drift.md"), "w") as f:
         f.write(text)
     with open(os.path.join(RESULTS, "drift.json"), "w") as f:
-        json.dump({"tables": results, "collected": collected}, f, indent=2)
+        json.dump({"tables": results, "collected": collected, "monitor_pass": monitor}, f, indent=2)
     print(text)
     return 0
 

@@ -83,7 +83,7 @@ struct QuickstartCommand: AsyncParsableCommand {
         environment["LOOM_SCHEDULER_INTERVAL"] = "1"
         server.environment = environment
         let log = (folder as NSString).appendingPathComponent("server.log")
-        FileManager.default.createFile(atPath: log, contents: nil)
+        guard FileManager.default.createFile(atPath: log, contents: nil) else { throw LoomError.internalError("cannot write \(log)") }
         let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         server.standardOutput = logHandle
         server.standardError = logHandle

@@ -104,15 +104,20 @@ public enum MonitorEvaluation {
 
     static func drift(_ signal: MonitorSpec.Signal, reference: DriftTable, current: DriftTable, columns: [String], what: String) -> Outcome {
         do {
-            var result = try DriftAnalysis.run(reference: reference, current: current, options: options(signal, columns: columns))
-            result.distributions = nil
+            let result = try DriftAnalysis.run(reference: reference, current: current, options: options(signal, columns: columns))
+            // The result as `loom drift --json` writes it, with each column's distributions for
+            // the report's plots.
+            var detail = encodeObject(result)
+            if let distributions = result.distributions, let parsed = try? JSONValue.parse(Array(encode(distributions).utf8)) {
+                detail["distributions"] = parsed
+            }
             let drifted = result.columns.filter(\.drifted).map(\.name)
             let summary = result.datasetDrifted
                 ? "\(drifted.count) of \(result.numberOfColumns) \(what) drifted (share \(format(result.shareDrifted)) ≥ \(format(signal.driftShare))): \(drifted.prefix(8).joined(separator: ", "))"
                 : "\(drifted.count) of \(result.numberOfColumns) \(what) drifted (share \(format(result.shareDrifted)) < \(format(signal.driftShare)))"
             return Outcome(
                 signal: signal.name, kind: signal.kind, rows: current.rowCount, value: result.shareDrifted, passed: !result.datasetDrifted,
-                summary: summary, detail: encode(result))
+                summary: summary, detail: json(detail))
         } catch {
             return failed(signal, rows: current.rowCount, error)
         }

@@ -142,6 +142,7 @@ struct MonitorAPITests {
                 let link = try #require(page.1.range(of: #"/monitors/m/passes/[0-9a-f]+/data_drift"#, options: .regularExpression).map { String(page.1[$0]) })
                 let report = try await Self.page(client, link)
                 #expect(report.0 == .ok && report.1.contains("input_0") && report.1.contains("columns drifted"), "\(report.1.prefix(300))")
+                #expect(report.1.contains("<svg"), "the report plots each column's distributions")
                 #expect(try await Self.page(client, "/monitors/m/passes/nope/data_drift").0 == .notFound)
                 #expect(try await Self.page(client, "/monitors/nope").0 == .notFound)
 

@@ -111,8 +111,8 @@ extension UIController {
         }
     }
 
-    /// The drift report of one pass's signal (the page `loom drift --html` writes, without the
-    /// distributions, which a pass does not keep).
+    /// The drift report of one pass's signal: the page `loom drift --html` writes, with each
+    /// column's distributions as the pass kept them.
     func driftReport(_ request: Request, _ context: Context) async throws -> Response {
         try await guarded {
             let name = try Self.param(context, "name")
@@ -121,9 +121,11 @@ extension UIController {
             try await auth.requireRole(context, .viewer)
             let results = try await services.store.monitorResults(monitor: name, workspace: context.workspace, signal: signal, limit: 1000)
             guard let r = results.first(where: { $0.passID == pass }) else { throw LoomError.notFound("No pass \(pass) of \(name) for \(signal)") }
-            guard let drift = try? JSONDecoder().decode(DriftResult.self, from: Data(r.detailJSON.utf8)) else {
+            guard var drift = try? JSONDecoder().decode(DriftResult.self, from: Data(r.detailJSON.utf8)) else {
                 throw LoomError.notFound("Pass \(pass) of \(name) has no drift result for \(signal)")
             }
+            struct Plots: Decodable { let distributions: [ColumnDistribution]? }
+            drift.distributions = (try? JSONDecoder().decode(Plots.self, from: Data(r.detailJSON.utf8)))?.distributions
             let html = DriftReport.html(
                 drift, reference: "the monitor's reference", current: "\(HTML.time(r.windowStart)) to \(HTML.time(r.windowEnd))",
                 title: "\(name): \(signal) at \(HTML.time(r.time))")
