@@ -191,23 +191,30 @@ extension CollectedWindow {
     /// Reads every collection file under `folder` (`*.jsonl` and `*.jsonl.gz` at any depth;
     /// `labels` folders left out): an endpoint's folder, a day's or an hour's.
     public static func read(folder: String, options: Options = Options()) throws -> CollectedWindow {
-        var window = CollectedWindow(options: options)
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else { throw LoomError.notFound("No such file or folder: \(folder)") }
+        try read(folders: [folder], options: options)
+    }
+
+    /// Reads every collection file under each of `folders` (hour folders of one window, say),
+    /// in order, the files shared between two threads.
+    public static func read(folders: [String], options: Options = Options()) throws -> CollectedWindow {
         var files: [String] = []
-        if isFolder.boolValue {
-            let root = URL(fileURLWithPath: folder)
-            let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)
+        for folder in folders {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else { throw LoomError.notFound("No such file or folder: \(folder)") }
+            guard isFolder.boolValue else {
+                files.append(folder)
+                continue
+            }
+            var found: [String] = []
+            let walker = FileManager.default.enumerator(at: URL(fileURLWithPath: folder), includingPropertiesForKeys: nil)
             while let url = walker?.nextObject() as? URL {
                 if url.lastPathComponent == "labels" {
                     walker?.skipDescendants()
                     continue
                 }
-                if url.path.hasSuffix(".jsonl") || url.path.hasSuffix(".jsonl.gz") { files.append(url.path) }
+                if url.path.hasSuffix(".jsonl") || url.path.hasSuffix(".jsonl.gz") { found.append(url.path) }
             }
-            files.sort()
-        } else {
-            files = [folder]
+            files += found.sorted()
         }
         // Files are read on two threads, each into a window of its own; then joined in order.
         let halves = [files.enumerated().filter { $0.offset % 2 == 0 }.map(\.element), files.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)]
@@ -220,8 +227,7 @@ extension CollectedWindow {
             }
             parts.withLock { $0[k] = r }
         }
-        let (first, second) = try parts.withLock { (try $0[0]!.get(), try $0[1]!.get()) }
-        window = first
+        var (window, second) = try parts.withLock { (try $0[0]!.get(), try $0[1]!.get()) }
         window.append(contentsOf: second)
         return window
     }

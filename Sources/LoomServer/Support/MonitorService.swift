@@ -119,7 +119,7 @@ public final class MonitorService: Service, Sendable {
         let inputs = MonitorEvaluation.Inputs(
             reference: reference.table, current: current, target: reference.target, predictions: predictions, labels: labels,
             baselineMetrics: reference.metrics)
-        let outcomes = MonitorEvaluation.evaluate(spec, inputs)
+        let outcomes = try await DataWork.run { MonitorEvaluation.evaluate(spec, inputs) }
         let passID = Identifiers.newHexID()
         let results = outcomes.map { o in
             MonitorResult(
@@ -196,11 +196,9 @@ public final class MonitorService: Service, Sendable {
         let folders = try Self.hourFolders(workspace: workspace, endpoint: spec.endpoint, labels: false, start: bounds.start, end: bounds.end)
         let options = CollectedWindow.Options(from: bounds.start, to: bounds.end, deployment: spec.deployment, keepPredictions: keepPredictions)
         return try await withStaging { staging in
-            var window = CollectedWindow(options: options)
-            for folder in try await localFolders(folders, staging: staging) {
-                window.append(contentsOf: try CollectedWindow.read(folder: folder, options: options))
-            }
-            return window
+            let local = try await localFolders(folders, staging: staging)
+            // Reading and parsing is CPU work: off the cooperative pool.
+            return try await DataWork.run { try CollectedWindow.read(folders: local, options: options) }
         }
     }
 
@@ -240,7 +238,7 @@ public final class MonitorService: Service, Sendable {
             let (files, _, found) = try await tracking.files(of: .version(name: name, version: version), workspace: workspace)
             let model = try? await servedModel(spec, workspace: workspace)
             return Reference(
-                table: try DriftTable.read(files: files), description: "dataset \(name)@\(found?.version ?? version ?? 0)", target: model?.target,
+                table: try await DataWork.run { try DriftTable.read(files: files) }, description: "dataset \(name)@\(found?.version ?? version ?? 0)", target: model?.target,
                 metrics: model?.metrics ?? [:])
         case .lineage:
             let model = try await servedModel(spec, workspace: workspace)
@@ -250,7 +248,7 @@ public final class MonitorService: Service, Sendable {
             }
             let (files, _, _) = try await tracking.files(of: .version(name: dataset.name, version: dataset.version), workspace: workspace)
             return Reference(
-                table: try DriftTable.read(files: files), description: "dataset \(dataset.name)@\(dataset.version) (training data of \(model.node))",
+                table: try await DataWork.run { try DriftTable.read(files: files) }, description: "dataset \(dataset.name)@\(dataset.version) (training data of \(model.node))",
                 target: model.target, metrics: model.metrics)
         }
     }
