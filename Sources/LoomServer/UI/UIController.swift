@@ -93,6 +93,8 @@ struct UIController {
             let filter = (q["filter"] ?? "").trimmingCharacters(in: .whitespaces)
             let order = q["order"].flatMap { $0.isEmpty ? nil : $0 } ?? "attributes.start_time DESC"
             let pageNumber = max(1, try q.int("page") ?? 1)
+            // Beyond this the run offset would overflow; no experiment has that many pages.
+            guard pageNumber <= 1_000_000 else { throw LoomError.invalidParameter("page must be at most 1000000") }
             let view: ViewType = q["view"] == "deleted" ? .deletedOnly : q["view"] == "all" ? .all : .activeOnly
             let metricKeys = try await services.store.metricKeys(experimentIDs: [id])
             let paramKeys = try await services.store.paramKeys(experimentIDs: [id])
