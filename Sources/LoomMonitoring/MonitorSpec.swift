@@ -143,6 +143,15 @@ public struct MonitorSpec: Sendable, Equatable, Codable {
 
 /// Reads a monitor spec node by node.
 final class MonitorSpecReader: SpecNodeReader {
+    /// The longest duration a spec may give (windows, offsets, intervals): a year. Longer ones
+    /// mean nothing for a monitor and would overflow millisecond arithmetic.
+    static let longestSeconds = 366.0 * 86400
+
+    /// A duration within a year, or nil.
+    func boundedDuration(_ node: Node) -> Double? {
+        duration(node).flatMap { $0 <= Self.longestSeconds ? $0 : nil }
+    }
+
     static let topKeys = ["kind", "name", "description", "endpoint", "deployment", "schedule", "window", "reference", "signals", "alerts", "actions"]
 
     func read(_ yaml: String) -> MonitorSpec? {
@@ -225,8 +234,8 @@ final class MonitorSpecReader: SpecNodeReader {
         }
         let (key, _, value) = p[0]
         if key == "every" {
-            guard let seconds = duration(value), seconds >= 60 else {
-                problem(value, "schedule.every", "must be a duration of at least 1m (90s, 15m, 1h, 1d)")
+            guard let seconds = boundedDuration(value), seconds >= 60 else {
+                problem(value, "schedule.every", "must be a duration from 1m to 366d (90s, 15m, 1h, 1d)")
                 return nil
             }
             return .every(seconds)
@@ -251,9 +260,9 @@ final class MonitorSpecReader: SpecNodeReader {
         for (key, _, value) in p {
             switch key {
             case "size":
-                if let d = duration(value), d > 0 { window.size = d } else { problem(value, "window.size", "must be a duration above 0 (90s, 15m, 1h, 7d)") }
+                if let d = boundedDuration(value), d > 0 { window.size = d } else { problem(value, "window.size", "must be a duration above 0, at most 366d (90s, 15m, 1h, 7d)") }
             case "offset":
-                if let d = duration(value) { window.offset = d } else { problem(value, "window.offset", "must be a duration (0s, 1h, 1d)") }
+                if let d = boundedDuration(value) { window.offset = d } else { problem(value, "window.offset", "must be a duration of at most 366d (0s, 1h, 1d)") }
             case "type":
                 if let t = text(value, "window.type"), ["rolling", "fixed"].contains(t) { type = t } else { problem(value, "window.type", "must be rolling or fixed") }
             case "start", "end":
@@ -303,8 +312,8 @@ final class MonitorSpecReader: SpecNodeReader {
             var size = window.size
             var offset = 2 * window.size
             for (key, _, value) in wp {
-                guard let d = duration(value), key == "offset" || d > 0 else {
-                    problem(value, "reference.window.\(key)", "must be a duration\(key == "size" ? " above 0" : "")")
+                guard let d = boundedDuration(value), key == "offset" || d > 0 else {
+                    problem(value, "reference.window.\(key)", "must be a duration\(key == "size" ? " above 0" : ""), at most 366d")
                     continue
                 }
                 if key == "size" { size = d } else { offset = d }

@@ -158,13 +158,8 @@ public final class MonitorService: Service, Sendable {
         guard last - first < Millis(longestWindowHours) else {
             throw LoomError.invalidParameter("windows longer than \(longestWindowHours / 24) days are not read (\((last - first + 1) / 24) days asked)")
         }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return (first...last).map { hour in
-            let c = calendar.dateComponents([.year, .month, .day, .hour], from: Date(timeIntervalSince1970: Double(hour * 3600)))
-            func two(_ v: Int?) -> String { v.map { $0 < 10 ? "0\($0)" : "\($0)" } ?? "00" }
-            return "collected/\(workspace)/\(endpoint)/\(labels ? "labels/" : "")\(c.year ?? 1970)/\(two(c.month))/\(two(c.day))/\(two(c.hour))"
-        }
+        // The collector's own layout (RequestCollector.folder), one folder per hour.
+        return (first...last).map { hour in RequestCollector.folder(workspace: workspace, endpoint: endpoint, time: hour * 3_600_000, labels: labels) }
     }
 
     /// Local folders holding the given stored folders' files (the store's own files when it is
