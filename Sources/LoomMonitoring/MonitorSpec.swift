@@ -147,6 +147,9 @@ final class MonitorSpecReader: SpecNodeReader {
     /// mean nothing for a monitor and would overflow millisecond arithmetic.
     static let longestSeconds = 366.0 * 86400
 
+    /// The longest window a pass reads (its hourly folders): 31 days.
+    static let longestWindowSeconds = 31.0 * 86400
+
     /// A duration within a year, or nil.
     func boundedDuration(_ node: Node) -> Double? {
         duration(node).flatMap { $0 <= Self.longestSeconds ? $0 : nil }
@@ -253,7 +256,8 @@ final class MonitorSpecReader: SpecNodeReader {
     func window(_ node: Node?, interval: Double?) -> MonitorSpec.Window {
         // Azure ML: the production window is the monitoring interval, offset 0; a day when the
         // monitor has no interval (cron or on demand).
-        var window = MonitorSpec.Window(size: interval ?? 86400, offset: 0, start: nil, end: nil)
+        // (at most the longest window a pass reads).
+        var window = MonitorSpec.Window(size: min(interval ?? 86400, Self.longestWindowSeconds), offset: 0, start: nil, end: nil)
         guard let node, let p = pairs(node, "window") else { return window }
         unknownKeys(p, ["size", "offset", "type", "start", "end"], "window")
         var type = "rolling"
@@ -274,9 +278,13 @@ final class MonitorSpecReader: SpecNodeReader {
             default: break
             }
         }
+        if window.size > Self.longestWindowSeconds {
+            problem(node, "window.size", "a window covers at most 31d")
+        }
         if type == "fixed" {
             if let s = window.start, let e = window.end {
                 if e <= s { problem(node, "window.end", "must be after window.start") }
+                if Double(e - s) > Self.longestWindowSeconds * 1000 { problem(node, "window.end", "a fixed window covers at most 31d") }
             } else {
                 problem(node, "window", "a fixed window gives start and end")
             }
@@ -318,6 +326,7 @@ final class MonitorSpecReader: SpecNodeReader {
                 }
                 if key == "size" { size = d } else { offset = d }
             }
+            if size > Self.longestWindowSeconds { problem(w, "reference.window.size", "a window covers at most 31d") }
             return .window(size: size, offset: offset)
         }
         let d = p.first { $0.key == "dataset" }!.value

@@ -82,6 +82,7 @@ struct MonitorSpecTests {
         let perf = try MonitorSpec.parse(yaml: "name: m\nendpoint: e\nsignals: [{type: model_performance}]\n")
         #expect(perf.signals[0].metrics == ["accuracy": .init(min: 0.9)])
         #expect(perf.schedule == nil && perf.window.size == 86400)
+        #expect(try MonitorSpec.parse(yaml: "name: m\nendpoint: e\nschedule: {every: 90d}\n").window.size == 31 * 86400, "the default window is capped")
         // A recent-production reference ends twice the production window back unless told.
         let recent = try MonitorSpec.parse(yaml: "name: m\nendpoint: e\nwindow: {size: 1h}\nreference: {window: {size: 7d}}\n")
         #expect(recent.reference == .window(size: 7 * 86400, offset: 7200))
@@ -103,6 +104,9 @@ struct MonitorSpecTests {
         ("name: m\nendpoint: e\nwindow: {size: soon}\n", "window.size: must be a duration"),
         // Durations past a year would overflow milliseconds: refused, not a trap.
         ("name: m\nendpoint: e\nwindow: {size: 1e300d}\n", "window.size: must be a duration above 0, at most 366d"),
+        ("name: m\nendpoint: e\nwindow: {size: 40d}\n", "window.size: a window covers at most 31d"),
+        ("name: m\nendpoint: e\nwindow: {type: fixed, start: '2026-01-01T00:00:00Z', end: '2026-03-01T00:00:00Z'}\n", "window.end: a fixed window covers at most 31d"),
+        ("name: m\nendpoint: e\nreference: {window: {size: 60d}}\n", "reference.window.size: a window covers at most 31d"),
         ("name: m\nendpoint: e\nwindow: {offset: 400d}\n", "window.offset: must be a duration of at most 366d"),
         ("name: m\nendpoint: e\nschedule: {every: 1e30h}\n", "schedule.every: must be a duration from 1m to 366d"),
         ("name: m\nendpoint: e\nreference: {window: {size: 1e30s}}\n", "reference.window.size: must be a duration above 0, at most 366d"),
