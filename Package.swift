@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "LoomPipelines", targets: ["LoomPipelines"]),
         .library(name: "LoomServing", targets: ["LoomServing"]),
         .library(name: "LoomMonitoring", targets: ["LoomMonitoring"]),
+        .library(name: "LoomGenAI", targets: ["LoomGenAI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -111,6 +112,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "LoomGenAI",
+            dependencies: [
+                "LoomCore", "LoomStore", "LoomSpec",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "LoomStore",
             dependencies: [
                 "LoomCore",
@@ -148,7 +163,7 @@ let package = Package(
         .target(
             name: "LoomServer",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomData", "LoomPipelines", "LoomSpec", "LoomServing", "LoomModels", "LoomMonitoring",
+                "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomData", "LoomPipelines", "LoomSpec", "LoomServing", "LoomModels", "LoomMonitoring", "LoomGenAI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -168,7 +183,7 @@ let package = Package(
         .target(
             name: "LoomCLI",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData", "LoomModels", "LoomPipelines", "LoomSpec", "LoomServing", "LoomMonitoring",
+                "LoomCore", "LoomStore", "LoomTracking", "LoomServer", "LoomData", "LoomModels", "LoomPipelines", "LoomSpec", "LoomServing", "LoomMonitoring", "LoomGenAI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -185,6 +200,12 @@ let package = Package(
         .executableTarget(
             name: "loom",
             dependencies: ["LoomCLI"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "loom-test-llm-double",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "tests/llm-double",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -206,7 +227,7 @@ let package = Package(
             name: "LoomTests",
             dependencies: [
                 "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomServer", "LoomCLI", "LoomTesting", "LoomData", "LoomModels",
-                "LoomPipelines", "LoomSpec", "LoomServing", "LoomMonitoring",
+                "LoomPipelines", "LoomSpec", "LoomServing", "LoomMonitoring", "LoomGenAI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

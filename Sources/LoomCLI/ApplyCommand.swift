@@ -45,6 +45,7 @@ struct ApplyCommand: AsyncParsableCommand {
     func run() async throws {
         if let rollout = try Self.rolloutSpec(file) { return try await applyRollout(rollout) }
         if let monitor = try Self.monitorSpec(file) { return try await applyMonitor(monitor) }
+        if let (kind, text) = try Self.gatewaySpec(file) { return try await applyGateway(kind, text) }
         let (spec, _) = try PipelineCommand.load(file)
         let text = try String(contentsOfFile: file, encoding: .utf8)
         let (tracking, _) = try await storage.open(logger: cliLogger())
@@ -81,6 +82,20 @@ struct ApplyCommand: AsyncParsableCommand {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw LoomError.notFound("no file at \(file)") }
         guard let node = try? Yams.load(yaml: text) as? [String: Any], node["kind"] as? String == "monitor" else { return nil }
         return text
+    }
+
+    /// The kind (`provider` or `route`) and text of a gateway spec, or nil for another kind.
+    static func gatewaySpec(_ file: String) throws -> (String, String)? {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw LoomError.notFound("no file at \(file)") }
+        guard let node = try? Yams.load(yaml: text) as? [String: Any], let kind = node["kind"] as? String, ["provider", "route"].contains(kind) else { return nil }
+        return (kind, text)
+    }
+
+    func applyGateway(_ kind: String, _ text: String) async throws {
+        let r = try await connection.api().object(.POST, "/api/v1/gateway/\(kind)s", json: ["spec": text])
+        if output.json { return try EndpointCommand.printJSON(r) }
+        let changed = r["changed"] as? Bool ?? false
+        print("\(kind) \(r["name"] as? String ?? "?") version \(r["version"] as? Int ?? 0)\(changed ? "" : " (unchanged)") applied")
     }
 
     func applyMonitor(_ text: String) async throws {

@@ -19,6 +19,7 @@ public func buildRouter(services: ServerServices, catalog: RouteCatalog = RouteC
     ArtifactsController(services: services).addRoutes(to: routes)
     APIv1Controller(services: services).addRoutes(to: routes)
     InvocationController(services: services).addRoutes(to: routes)
+    GatewayController(services: services).addRoutes(to: routes)
     UIController(services: services).addRoutes(to: routes)
     return router
 }
@@ -45,7 +46,7 @@ public func buildApplication(
         configuration: configuration,
         // Shut down in reverse order: endpoints drain and stop their model servers, pipeline
         // runs give their steps back, then the store closes.
-        services: [StoreShutdownService(store: services.store)] + (services.pipelines.map { [$0] } ?? []) + [services.endpoints, services.monitors],
+        services: [StoreShutdownService(store: services.store)] + (services.pipelines.map { [$0] } ?? []) + [services.endpoints, services.monitors, services.gateway],
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? 0
             services.pipelines?.serverRunning(port: port)

@@ -492,6 +492,61 @@ public enum StoreConformance {
         #expect(try await store.rollouts(endpoint: "ep", workspace: Workspace.defaultName, limit: 1).map(\.id) == ["r2"])
     }
 
+    /// The gateway: providers and routes applied by name (a changed text is a new version), the
+    /// catalog upserted, keys created and revoked, usage summed per day and identity.
+    public static func gateway(_ t: TrackingService) async throws {
+        let store = t.store
+        let ws = Workspace.defaultName
+        var (p, changed) = try await store.applyGatewayResource(GatewayResource(kind: .provider, name: "p1", specText: "a", createdBy: "ann", creationTime: 10))
+        #expect(changed && p.version == 1)
+        (p, changed) = try await store.applyGatewayResource(GatewayResource(kind: .provider, name: "p1", specText: "a", createdBy: "bob", creationTime: 20))
+        #expect(!changed && p.version == 1 && p.lastUpdatedTime == 10)
+        (p, changed) = try await store.applyGatewayResource(GatewayResource(kind: .provider, name: "p1", specText: "b", createdBy: "bob", creationTime: 30))
+        #expect(changed && p.version == 2 && p.createdBy == "ann" && p.lastUpdatedTime == 30 && p.specText == "b")
+        _ = try await store.applyGatewayResource(GatewayResource(kind: .route, name: "p1", specText: "r", createdBy: "ann", creationTime: 10))
+        _ = try await store.applyGatewayResource(GatewayResource(workspace: "other", kind: .route, name: "r2", specText: "r", createdBy: "c", creationTime: 10))
+        #expect(try await store.gatewayResources(workspace: ws, kind: nil).map { "\($0.kind.rawValue)/\($0.name)" } == ["provider/p1", "route/p1"])
+        #expect(try await store.gatewayResources(workspace: nil, kind: .route).map { "\($0.workspace)/\($0.name)" } == ["\(ws)/p1", "other/r2"])
+        #expect(try await store.deleteGatewayResource(kind: .route, name: "p1", workspace: ws))
+        #expect(try await !store.deleteGatewayResource(kind: .route, name: "p1", workspace: ws))
+        #expect(try await store.gatewayResources(workspace: ws, kind: nil).map(\.name) == ["p1"])
+
+        try await store.upsertCatalogModels([
+            CatalogModel(provider: "p1", model: "m-b", capabilities: ["chat", "tools"], contextLength: 8192, inputPrice: 0.5, outputPrice: 1.5, lastUpdatedTime: 1),
+            CatalogModel(provider: "p1", model: "m-a", capabilities: ["embeddings"], source: "sync", lastUpdatedTime: 1),
+        ])
+        try await store.upsertCatalogModels([CatalogModel(provider: "p1", model: "m-b", capabilities: ["chat"], status: "deprecated", lastUpdatedTime: 2)])
+        let catalog = try await store.catalogModels(workspace: ws, provider: nil)
+        #expect(catalog.map(\.model) == ["m-a", "m-b"])
+        #expect(catalog[1].capabilities == ["chat"] && catalog[1].status == "deprecated" && catalog[1].inputPrice == nil && catalog[1].isDeprecated)
+        #expect(catalog[0].source == "sync" && catalog[0].capabilities == ["embeddings"])
+        #expect(try await store.deleteCatalogModel(provider: "p1", model: "m-a", workspace: ws))
+        #expect(try await store.catalogModels(workspace: ws, provider: "p1").map(\.model) == ["m-b"])
+
+        let key = GatewayKey(id: "k1", name: "ci", prefix: "lgk_abc", keyHash: "h1", routes: ["chat"], requestsPerMinute: 60, spendPerDay: 2.5, createdBy: "ann", creationTime: 5)
+        _ = try await store.createGatewayKey(key)
+        await #expect(throws: (any Error).self) {
+            _ = try await store.createGatewayKey(GatewayKey(id: "k2", name: "dup", prefix: "x", keyHash: "h1", createdBy: "ann", creationTime: 6))
+        }
+        #expect(try await store.gatewayKeys(workspace: ws) == [key])
+        #expect(try await !store.revokeGatewayKey(id: "k1", workspace: "other", time: 7), "another workspace's key is not found")
+        #expect(try await store.revokeGatewayKey(id: "k1", workspace: ws, time: 7))
+        #expect(try await !store.revokeGatewayKey(id: "k1", workspace: ws, time: 8), "revoked once")
+        #expect(try await store.gatewayKeys(workspace: nil).first?.revokedTime == 7)
+
+        func usage(_ day: String, _ model: String, requests: Int64, cost: Double) -> GatewayUsage {
+            GatewayUsage(day: day, key: "k1", route: "chat", provider: "p1", model: model, requests: requests, errors: 1, cached: 0, promptTokens: 10 * requests,
+                completionTokens: 5 * requests, cost: cost)
+        }
+        try await store.addGatewayUsage([usage("2026-11-25", "m-b", requests: 2, cost: 0.25), usage("2026-11-26", "m-b", requests: 3, cost: 0.5)])
+        try await store.addGatewayUsage([usage("2026-11-26", "m-b", requests: 4, cost: 0.125), usage("2026-11-26", "m-c", requests: 1, cost: 0)])
+        let rows = try await store.gatewayUsage(workspace: ws, fromDay: "2026-11-26", toDay: "2026-11-26")
+        #expect(rows.map(\.model) == ["m-b", "m-c"])
+        #expect(rows[0].requests == 7 && rows[0].errors == 2 && rows[0].promptTokens == 70 && rows[0].completionTokens == 35 && rows[0].cost == 0.625)
+        #expect(try await store.gatewayUsage(workspace: ws, fromDay: "2026-11-01", toDay: "2026-11-30").count == 3)
+        #expect(try await store.gatewayUsage(workspace: "other", fromDay: "2026-11-01", toDay: "2026-11-30").isEmpty)
+    }
+
     /// Monitors: applied by name (a changed spec is a new version), due by their next run,
     /// leased to one runner, passes recorded as time series with their alerts: one open per
     /// monitor and signal until the signal passes.

@@ -182,7 +182,7 @@ extension APIv1Controller {
     static func specText(_ request: Request, _ context: Context) async throws -> String {
         if request.headers[.contentType]?.hasPrefix("application/json") == true {
             let body = try await Self.body(request, context)
-            guard let text = try body.string("spec") else { throw LoomError.invalidParameter("Give the monitor's YAML as spec") }
+            guard let text = try body.string("spec") else { throw LoomError.invalidParameter("Give the spec's YAML text as spec") }
             return text
         }
         let buffer = try await request.body.collect(upTo: 1 << 20)

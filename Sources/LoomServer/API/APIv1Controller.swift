@@ -57,6 +57,7 @@ struct APIv1Controller {
         addWorkerRoutes(to: routes)
         addEndpointRoutes(to: routes)
         addMonitorRoutes(to: routes)
+        addGatewayRoutes(to: routes)
     }
 
     static func body(_ request: Request, _ context: Context) async throws -> JSONBody {

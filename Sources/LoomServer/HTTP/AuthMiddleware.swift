@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import LoomCore
+import LoomGenAI
 import LoomStore
 import LoomServing
 import LoomTracking
@@ -41,6 +42,17 @@ struct AuthMiddleware: RouterMiddleware {
             // The handler decides: an endpoint with a key of its own does not use the server's auth.
             if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer " + ServingService.keyPrefix) {
                 context.deferredAuthError = .unauthenticated("Endpoint keys authenticate only endpoints with key auth")
+            } else {
+                do {
+                    context.actor = try await authenticate(request)
+                } catch let e as LoomError where e.code == .unauthenticated {
+                    context.deferredAuthError = e
+                }
+            }
+        } else if enabled && path.hasPrefix("/v1/") {
+            // The gateway answers in OpenAI's shape and takes its own keys: it decides.
+            if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer " + GatewayKeys.prefix) {
+                context.actor = Actor(username: "gateway-key", isAdmin: false)
             } else {
                 do {
                     context.actor = try await authenticate(request)

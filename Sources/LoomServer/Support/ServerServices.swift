@@ -1,5 +1,6 @@
 import LoomArtifacts
 import LoomCore
+import LoomGenAI
 import LoomStore
 import LoomServing
 import LoomTracking
@@ -20,10 +21,12 @@ public struct ServerServices: Sendable {
     public var serving: ServingService { endpoints.serving }
     /// Monitors: passes on demand and on their schedules.
     public let monitors: MonitorService
+    /// The LLM gateway and its management.
+    public let gateway: GatewayService
 
     public init(
         tracking: TrackingService, access: AccessService, configuration: ServerConfiguration, logger: Logger, pipelines: PipelineService? = nil,
-        endpoints: EndpointService? = nil, monitors: MonitorService? = nil
+        endpoints: EndpointService? = nil, monitors: MonitorService? = nil, gateway: GatewayService? = nil
     ) {
         self.tracking = tracking
         self.access = access
@@ -33,6 +36,7 @@ public struct ServerServices: Sendable {
         self.endpoints = endpoints ?? EndpointService(
             tracking: tracking, logRoot: configuration.dataDirectory.map { "\($0)/endpoints" }, logger: logger)
         self.monitors = monitors ?? MonitorService(tracking: tracking, logger: logger, pipelines: pipelines, endpoints: self.endpoints)
+        self.gateway = gateway ?? GatewayService(tracking: tracking, logger: logger)
     }
 
     public var store: any MetadataStore { tracking.store }

@@ -750,6 +750,75 @@ enum Migrations {
             "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_time)",
             "CREATE INDEX webhook_deliveries_by_monitor ON webhook_deliveries (workspace, monitor, creation_time)",
         ]),
+        // The LLM gateway (docs/gateway.md): providers and routes as applied specs, the model
+        // catalog, gateway keys (hashed) and usage per day, key, route and provider model.
+        Migration(version: 17, name: "gateway", statements: [
+            """
+            CREATE TABLE gateway_resources (
+              workspace TEXT NOT NULL,
+              kind TEXT NOT NULL,
+              name TEXT NOT NULL,
+              spec_text TEXT NOT NULL,
+              version BIGINT NOT NULL,
+              created_by TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              last_updated_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, kind, name)
+            )
+            """,
+            """
+            CREATE TABLE catalog_models (
+              workspace TEXT NOT NULL,
+              provider TEXT NOT NULL,
+              model TEXT NOT NULL,
+              capabilities TEXT NOT NULL,
+              context_length BIGINT,
+              input_price {REAL},
+              output_price {REAL},
+              license TEXT,
+              status TEXT NOT NULL,
+              deprecation_date TEXT,
+              description TEXT NOT NULL,
+              source TEXT NOT NULL,
+              last_updated_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, provider, model)
+            )
+            """,
+            """
+            CREATE TABLE gateway_keys (
+              id TEXT PRIMARY KEY,
+              workspace TEXT NOT NULL,
+              name TEXT NOT NULL,
+              key_prefix TEXT NOT NULL,
+              key_hash TEXT NOT NULL UNIQUE,
+              routes TEXT NOT NULL,
+              requests_per_minute BIGINT,
+              tokens_per_minute BIGINT,
+              spend_per_day {REAL},
+              created_by TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              revoked_time BIGINT
+            )
+            """,
+            "CREATE INDEX gateway_keys_by_workspace ON gateway_keys (workspace, name)",
+            """
+            CREATE TABLE gateway_usage (
+              workspace TEXT NOT NULL,
+              day TEXT NOT NULL,
+              key_id TEXT NOT NULL,
+              route TEXT NOT NULL,
+              provider TEXT NOT NULL,
+              model TEXT NOT NULL,
+              requests BIGINT NOT NULL,
+              errors BIGINT NOT NULL,
+              cached BIGINT NOT NULL,
+              prompt_tokens BIGINT NOT NULL,
+              completion_tokens BIGINT NOT NULL,
+              cost {REAL} NOT NULL,
+              PRIMARY KEY (workspace, day, key_id, route, provider, model)
+            )
+            """,
+        ]),
     ]
 }
 

@@ -213,6 +213,29 @@ public protocol MetadataStore: Sendable {
     /// Webhook calls of a monitor (or all of the workspace's), newest first.
     func webhookDeliveries(workspace: String, monitor: String?, limit: Int) async throws -> [WebhookDelivery]
 
+    // MARK: Gateway
+    /// Makes `resource` the workspace's provider or route of its name: new (version 1), or its
+    /// text replaced (version bumped) when it differs; `changed` is false when it did not.
+    func applyGatewayResource(_ resource: GatewayResource) async throws -> (GatewayResource, changed: Bool)
+    /// Providers and routes of one workspace (nil: every workspace), of one kind or both, by name.
+    func gatewayResources(workspace: String?, kind: GatewayResource.Kind?) async throws -> [GatewayResource]
+    /// Deletes a provider or route; false when there is none.
+    func deleteGatewayResource(kind: GatewayResource.Kind, name: String, workspace: String) async throws -> Bool
+    /// Adds catalog entries or replaces those with the same provider and model.
+    func upsertCatalogModels(_ models: [CatalogModel]) async throws
+    /// The workspace's catalog (one provider's, or all), by provider and model.
+    func catalogModels(workspace: String?, provider: String?) async throws -> [CatalogModel]
+    func deleteCatalogModel(provider: String, model: String, workspace: String) async throws -> Bool
+    func createGatewayKey(_ key: GatewayKey) async throws -> GatewayKey
+    /// Keys of one workspace (nil: every workspace), revoked ones included, by name.
+    func gatewayKeys(workspace: String?) async throws -> [GatewayKey]
+    /// Revokes a key (from `time` on); false when there is no such key or it was revoked already.
+    func revokeGatewayKey(id: String, workspace: String, time: Millis) async throws -> Bool
+    /// Adds usage to the day's sums (rows with the same identity are summed, not replaced).
+    func addGatewayUsage(_ rows: [GatewayUsage]) async throws
+    /// Usage sums of a workspace for days in [fromDay, toDay] (`YYYY-MM-DD`), by day, key, route, provider, model.
+    func gatewayUsage(workspace: String, fromDay: String, toDay: String) async throws -> [GatewayUsage]
+
     // MARK: Lineage
     /// Records edges; one already recorded (same workspace, ends and relation) is left as it is.
     func addLineageEdges(_ edges: [LineageEdge]) async throws

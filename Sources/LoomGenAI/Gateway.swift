@@ -1,0 +1,638 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import LoomCore
+import LoomStore
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Who calls the gateway: the workspace whose routes answer, and the gateway key used (nil: a
+/// server without auth, or a signed-in user).
+public struct GatewayCaller: Sendable {
+    public var workspace: String
+    public var key: GatewayKey?
+
+    public init(workspace: String, key: GatewayKey? = nil) {
+        self.workspace = workspace
+        self.key = key
+    }
+}
+
+/// The gateway's answer: a whole body, or a stream that the HTTP layer relays as it comes.
+public enum GatewayAnswer: Sendable {
+    case complete(body: [UInt8], headers: [(String, String)])
+    case stream(GatewayStream, headers: [(String, String)])
+}
+
+/// What `/v1/models` lists: the workspace's routes.
+public struct GatewayModel: Sendable {
+    public var name: String
+    public var task: RouteSpec.Task
+    public var created: Millis
+}
+
+/// The LLM gateway (docs/gateway.md): OpenAI-compatible chat completions and embeddings
+/// answered by the workspace's routes, each a weighted split over provider models with ordered
+/// fallbacks, retries that respect `Retry-After`, rate limits and budgets, an opt-in exact-match
+/// cache, and usage and cost accounting. Reads its providers, routes, keys and prices from an
+/// in-memory table that `reload()` rebuilds from the store.
+public final class Gateway: Sendable {
+    struct LiveRoute: Sendable {
+        let workspace: String
+        let spec: RouteSpec
+        let created: Millis
+        let version: Int64
+        let totalWeight: Int
+    }
+
+    struct Table: Sendable {
+        var providers: [String: ResolvedProvider] = [:]
+        var routes: [String: LiveRoute] = [:]
+        var keys: [String: GatewayKey] = [:]
+        var catalog: [String: CatalogModel] = [:]
+    }
+
+    static func id(_ workspace: String, _ name: String) -> String { workspace + "\u{1F}" + name }
+
+    let store: any MetadataStore
+    let client: HTTPClient
+    let logger: Logger
+    let secrets: @Sendable () -> SecretSource
+    let table = Mutex(Table())
+    let limiter = RateLimiter()
+    /// Each route's cache, for the route's version: a changed route starts empty.
+    let caches = Mutex<[String: (version: Int64, cache: ResponseCache)]>([:])
+    let meter = UsageMeter()
+    let metrics = GatewayMetrics()
+    /// The longest answer body read from a provider.
+    static let answerLimit = 32 << 20
+
+    public init(store: any MetadataStore, client: HTTPClient, logger: Logger, secrets: @escaping @Sendable () -> SecretSource = { SecretSource() }) {
+        self.store = store
+        self.client = client
+        self.logger = logger
+        self.secrets = secrets
+    }
+
+    // MARK: Table
+
+    /// Rebuilds the table from the store: providers (with their keys read again), routes, keys,
+    /// catalog prices; and today's spend per route and key, for the budgets.
+    public func reload(now: Millis = Clock.nowMillis()) async throws {
+        let resources = try await store.gatewayResources(workspace: nil, kind: nil)
+        let keys = try await store.gatewayKeys(workspace: nil)
+        let catalog = try await store.catalogModels(workspace: nil, provider: nil)
+        let source = secrets()
+        var next = Table()
+        for r in resources {
+            switch r.kind {
+            case .provider:
+                guard let spec = try? ProviderSpec.parse(yaml: r.specText) else {
+                    logger.warning("gateway: provider \(r.name) in workspace \(r.workspace) no longer parses; skipped")
+                    continue
+                }
+                next.providers[Self.id(r.workspace, spec.name)] = ResolvedProvider(spec: spec, secrets: source)
+            case .route:
+                guard let spec = try? RouteSpec.parse(yaml: r.specText) else {
+                    logger.warning("gateway: route \(r.name) in workspace \(r.workspace) no longer parses; skipped")
+                    continue
+                }
+                next.routes[Self.id(r.workspace, spec.name)] = LiveRoute(
+                    workspace: r.workspace, spec: spec, created: r.creationTime, version: r.version, totalWeight: spec.targets.reduce(0) { $0 + $1.weight })
+            }
+        }
+        for k in keys where k.revokedTime == nil { next.keys[k.keyHash] = k }
+        for m in catalog { next.catalog[m.workspace + "\u{1F}" + m.provider + "\u{1F}" + m.model] = m }
+        let day = UTCDay.string(millis: now)
+        for workspace in Set(resources.map(\.workspace)) {
+            var byRoute: [String: Double] = [:]
+            var byKey: [String: Double] = [:]
+            for row in try await store.gatewayUsage(workspace: workspace, fromDay: day, toDay: day) {
+                byRoute[row.route, default: 0] += row.cost
+                if !row.key.isEmpty { byKey[row.key, default: 0] += row.cost }
+            }
+            for (route, cost) in byRoute { meter.seed("route:" + Self.id(workspace, route), day: day, amount: cost) }
+            for (key, cost) in byKey { meter.seed("key:" + key, day: day, amount: cost) }
+        }
+        table.withLock { $0 = next }
+        caches.withLock { caches in
+            caches = caches.filter { id, entry in next.routes[id]?.version == entry.version }
+        }
+    }
+
+    func cache(for route: LiveRoute) -> ResponseCache {
+        let id = Self.id(route.workspace, route.spec.name)
+        return caches.withLock { caches in
+            if let entry = caches[id], entry.version == route.version { return entry.cache }
+            let cache = ResponseCache()
+            caches[id] = (route.version, cache)
+            return cache
+        }
+    }
+
+    /// Why each of a workspace's providers cannot be called (its key is missing), by name.
+    public func providerProblems(workspace: String) -> [String: String] {
+        table.withLock { t in
+            var out: [String: String] = [:]
+            for p in t.providers.values where p.keyProblem != nil && t.providers[Self.id(workspace, p.spec.name)] != nil {
+                out[p.spec.name] = p.keyProblem
+            }
+            return out
+        }
+    }
+
+    /// The key whose secret is `secret` (not revoked), if any.
+    public func key(secret: String) -> GatewayKey? {
+        let hash = GatewayKeys.hash(secret)
+        return table.withLock { $0.keys[hash] }
+    }
+
+    /// The routes a caller may use, by name.
+    public func models(for caller: GatewayCaller) -> [GatewayModel] {
+        table.withLock { t in
+            t.routes.values.filter { $0.workspace == caller.workspace && (caller.key?.allows(route: $0.spec.name) ?? true) }
+                .map { GatewayModel(name: $0.spec.name, task: $0.spec.task, created: $0.created) }
+                .sorted { $0.name < $1.name }
+        }
+    }
+
+    // MARK: Calls
+
+    /// `POST /v1/chat/completions`.
+    public func chat(_ bytes: [UInt8], caller: GatewayCaller) async throws(GatewayError) -> GatewayAnswer {
+        let body = try Self.object(bytes)
+        let (route, model) = try routeFor(body, caller: caller, task: .chat)
+        guard let messages = body["messages"]?.arrayValue, !messages.isEmpty else {
+            throw .invalid(body["messages"] == nil ? "Missing required parameter: 'messages'." : "'messages' must be a non-empty array of messages.", param: "messages")
+        }
+        for (i, m) in messages.enumerated() {
+            guard case .object(let o) = m, let role = o["role"]?.stringValue else {
+                throw .invalid("messages[\(i)] must be an object with a 'role'.", param: "messages[\(i)]")
+            }
+            guard ["system", "developer", "user", "assistant", "tool", "function"].contains(role) else {
+                throw .invalid("Invalid value for 'messages[\(i)].role': '\(role)'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'.", param: "messages[\(i)].role")
+            }
+        }
+        var stream = false
+        switch body["stream"] {
+        case nil, .null?: break
+        case .bool(let b)?: stream = b
+        default: throw .invalid("'stream' must be a boolean.", param: "stream")
+        }
+        let includeUsage = body["stream_options"]?["include_usage"] == .bool(true)
+        return try await call(route: route, publicModel: model, caller: caller, body: body, stream: stream, includeUsage: includeUsage)
+    }
+
+    /// `POST /v1/embeddings`.
+    public func embeddings(_ bytes: [UInt8], caller: GatewayCaller) async throws(GatewayError) -> GatewayAnswer {
+        let body = try Self.object(bytes)
+        let (route, model) = try routeFor(body, caller: caller, task: .embeddings)
+        switch body["input"] {
+        case .string?: break
+        case .array(let items)? where !items.isEmpty: break
+        case nil: throw .invalid("Missing required parameter: 'input'.", param: "input")
+        default: throw .invalid("'input' must be a string or a non-empty array of strings or token arrays.", param: "input")
+        }
+        return try await call(route: route, publicModel: model, caller: caller, body: body, stream: false, includeUsage: false)
+    }
+
+    static func object(_ bytes: [UInt8]) throws(GatewayError) -> [String: JSONValue] {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes)
+        } catch {
+            throw .invalid("We could not parse the JSON body of your request. (\(error.message))")
+        }
+        guard case .object(let o) = value else { throw .invalid("The request body must be a JSON object.") }
+        return o
+    }
+
+    func routeFor(_ body: [String: JSONValue], caller: GatewayCaller, task: RouteSpec.Task) throws(GatewayError) -> (LiveRoute, String) {
+        guard let value = body["model"] else { throw .invalid("Missing required parameter: 'model'.", param: "model") }
+        guard let model = value.stringValue else { throw .invalid("'model' must be a string.", param: "model") }
+        guard let route = table.withLock({ $0.routes[Self.id(caller.workspace, model)] }) else { throw .modelNotFound(model) }
+        if let key = caller.key, !key.allows(route: model) {
+            throw .forbidden("The gateway key \(key.name) may not call `\(model)` (it may call: \(key.routes.joined(separator: ", "))).")
+        }
+        guard route.spec.task == task else {
+            throw .invalid("The model `\(model)` is a \(route.spec.task.rawValue) route: call /v1/\(route.spec.task == .chat ? "chat/completions" : "embeddings").", param: "model")
+        }
+        return (route, model)
+    }
+
+    /// One call through a route: limits, cache, then the picked target and the fallbacks, each
+    /// with its retries.
+    func call(
+        route: LiveRoute, publicModel: String, caller: GatewayCaller, body: [String: JSONValue], stream: Bool, includeUsage: Bool
+    ) async throws(GatewayError) -> GatewayAnswer {
+        let started = ContinuousClock.now
+        let nowMillis = Clock.nowMillis()
+        let now = Double(nowMillis) / 1000
+        let day = UTCDay.string(millis: nowMillis)
+        let routeScope = "route:" + Self.id(route.workspace, route.spec.name)
+        var scopes = [RateLimiter.Scope(id: routeScope, what: "route \(route.spec.name)", limits: route.spec.limits, spentToday: meter.spent(routeScope, day: day))]
+        if let key = caller.key {
+            let limits = RouteSpec.Limits(requestsPerMinute: key.requestsPerMinute, tokensPerMinute: key.tokensPerMinute, spendPerDay: key.spendPerDay)
+            scopes.append(RateLimiter.Scope(id: "key:" + key.id, what: "gateway key \(key.name)", limits: limits, spentToday: meter.spent("key:" + key.id, day: day)))
+        }
+        var headers: [(String, String)]
+        switch limiter.admit(scopes, now: now) {
+        case .success(let h): headers = h
+        case .failure(let e):
+            metrics.refused(route: route.spec.name)
+            throw e
+        }
+        let usageScopes = scopes.map(\.id)
+        let record: @Sendable (RouteSpec.Target, TokenUsage?, Bool, Bool) -> Void = { target, usage, failed, cached in
+            self.record(route: route, caller: caller, target: target, usage: usage, failed: failed, cached: cached, day: day, scopes: usageScopes)
+        }
+
+        var cached: (key: String, cache: ResponseCache)?
+        if route.spec.cache != nil, !stream {
+            let key = Self.cacheKey(route: route, body: body)
+            let cache = cache(for: route)
+            cached = (key, cache)
+            if let hit = cache.get(key, now: now) {
+                headers.append(("x-loom-cache", "hit"))
+                headers.append(("x-loom-route", route.spec.name))
+                record(hit.target, hit.usage, false, true)
+                metrics.latency(route: route.spec.name, since: started)
+                return .complete(body: hit.body, headers: headers)
+            }
+            headers.append(("x-loom-cache", "miss"))
+        }
+
+        let candidates = Self.candidates(route)
+        var last: Failure?
+        var attempts = 0
+        for target in candidates {
+            let provider = table.withLock { $0.providers[Self.id(route.workspace, target.provider)] }
+            guard let provider else {
+                last = Failure(status: 503, message: "provider \(target.provider) is not defined in workspace \(route.workspace)", retryAfter: nil, kind: .unavailable)
+                continue
+            }
+            if let problem = provider.keyProblem {
+                last = Failure(status: 503, message: problem, retryAfter: nil, kind: .unavailable)
+                continue
+            }
+            let upstream = route.spec.task == .embeddings
+                ? ProviderAdapter.embeddings(body, model: target.model, provider: provider)
+                : ProviderAdapter.chat(body, model: target.model, stream: stream, provider: provider)
+            var backoff = route.spec.backoff
+            for attempt in 0...route.spec.retries {
+                attempts += 1
+                let outcome = await send(upstream, provider: provider, target: target, route: route, stream: stream)
+                switch outcome {
+                case .answered(let response):
+                    headers += [("x-loom-route", route.spec.name), ("x-loom-provider", target.provider), ("x-loom-model", target.model), ("x-loom-attempts", String(attempts))]
+                    if stream {
+                        metrics.latency(route: route.spec.name, since: started)
+                        let relay = GatewayStream(
+                            response: response, kind: provider.spec.kind, model: target.model, includeUsage: includeUsage,
+                            finished: { usage, failed in
+                                record(target, usage, failed, false)
+                                if let usage { self.limiter.addTokens(usage.total, scopes: usageScopes, now: Double(Clock.nowMillis()) / 1000) }
+                            })
+                        return .stream(relay, headers: headers)
+                    }
+                    let (bytes, usage) = await complete(response, provider: provider, target: target)
+                    guard let bytes else {
+                        record(target, nil, true, false)
+                        last = Failure(status: 502, message: "provider \(target.provider) (model \(target.model)): the answer could not be read", retryAfter: nil, kind: .retryable)
+                        break
+                    }
+                    record(target, usage, false, false)
+                    if let usage { limiter.addTokens(usage.total, scopes: usageScopes, now: Double(Clock.nowMillis()) / 1000) }
+                    if let cached, let c = route.spec.cache {
+                        cached.cache.put(cached.key, body: bytes, usage: usage, target: target, ttl: c.ttl, maxEntries: c.maxEntries, now: Double(Clock.nowMillis()) / 1000)
+                    }
+                    metrics.latency(route: route.spec.name, since: started)
+                    return .complete(body: bytes, headers: headers)
+                case .failed(let failure):
+                    record(target, nil, true, false)
+                    last = failure
+                    logger.debug("gateway: \(route.spec.name) → \(target.provider)/\(target.model) attempt \(attempt + 1) failed: \(failure.status) \(failure.message)")
+                    switch failure.kind {
+                    case .request:
+                        // The request itself is wrong for the provider: no other will take it.
+                        metrics.latency(route: route.spec.name, since: started)
+                        throw GatewayError(status: failure.status, type: "invalid_request_error", message: failure.message)
+                    case .unavailable:
+                        break
+                    case .retryable:
+                        guard attempt < route.spec.retries else { break }
+                        var wait = min(backoff, route.spec.maxBackoff)
+                        if let after = failure.retryAfter {
+                            guard after <= route.spec.maxRetryAfter else { break }
+                            wait = after
+                        }
+                        backoff *= 2
+                        if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
+                        continue
+                    }
+                }
+                break
+            }
+        }
+        metrics.latency(route: route.spec.name, since: started)
+        let failure = last ?? Failure(status: 503, message: "route \(route.spec.name) has no target", retryAfter: nil, kind: .unavailable)
+        throw Self.clientError(failure, attempts: attempts)
+    }
+
+    /// The target picked by weight, then the fallbacks in order (each once).
+    static func candidates(_ route: LiveRoute) -> [RouteSpec.Target] {
+        var picked = route.spec.targets.first { $0.weight > 0 } ?? route.spec.targets[0]
+        if route.spec.targets.count > 1, route.totalWeight > 0 {
+            var r = Int.random(in: 0..<route.totalWeight)
+            for t in route.spec.targets {
+                if r < t.weight {
+                    picked = t
+                    break
+                }
+                r -= t.weight
+            }
+        }
+        var out = [picked]
+        for f in route.spec.fallbacks where !out.contains(f) { out.append(f) }
+        return out
+    }
+
+    static func cacheKey(route: LiveRoute, body: [String: JSONValue]) -> String {
+        var b = body
+        b["stream"] = nil
+        b["stream_options"] = nil
+        var bytes = Array((route.workspace + "\u{1F}" + route.spec.name + "\u{1F}").utf8)
+        JSONValue.object(b).write(into: &bytes)
+        return Identifiers.hex(bytes: SHA256.hash(data: bytes))
+    }
+
+    struct Failure: Sendable {
+        enum Kind: Sendable {
+            /// Worth another attempt at the same target (429, 5xx, timeouts, refused connections).
+            case retryable
+            /// This target cannot answer (its key, its model): try the next.
+            case unavailable
+            /// The request is wrong: answered to the client as it is.
+            case request
+        }
+
+        var status: Int
+        var message: String
+        var retryAfter: Double?
+        var kind: Kind
+        var timedOut = false
+    }
+
+    enum Outcome: Sendable {
+        case answered(HTTPClientResponse)
+        case failed(Failure)
+    }
+
+    /// One attempt: the provider's answer when its status is 2xx, else why not.
+    func send(_ upstream: UpstreamCall, provider: ResolvedProvider, target: RouteSpec.Target, route: LiveRoute, stream: Bool) async -> Outcome {
+        var request = HTTPClientRequest(url: upstream.url)
+        request.method = .POST
+        for (name, value) in upstream.headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: upstream.body))
+        let what = "provider \(target.provider) (model \(target.model))"
+        let timeout = route.spec.timeout
+        do {
+            let response: HTTPClientResponse
+            if stream {
+                // The timeout bounds the wait for the answer's head; the stream itself may run long.
+                let client = self.client
+                let prepared = request
+                response = try await withThrowingTaskGroup(of: HTTPClientResponse?.self) { group in
+                    group.addTask { try await client.execute(prepared, timeout: .hours(1)) }
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(timeout))
+                        return nil
+                    }
+                    let first = try await group.next()!
+                    group.cancelAll()
+                    guard let first else { throw HTTPClientError.deadlineExceeded }
+                    return first
+                }
+            } else {
+                response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
+            }
+            let status = Int(response.status.code)
+            if (200..<300).contains(status) { return .answered(response) }
+            let body = (try? await response.body.collect(upTo: 64 << 10)).map { Array($0.readableBytesView) } ?? []
+            let message = "\(what) answered \(status): \(ProviderAdapter.errorMessage(body))"
+            let retryAfter = Self.retryAfter(response.headers)
+            switch status {
+            case 408, 409, 425, 429, 500, 502, 503, 504, 529:
+                return .failed(Failure(status: status, message: message, retryAfter: retryAfter, kind: .retryable))
+            case 400, 413, 422:
+                return .failed(Failure(status: status, message: message, retryAfter: nil, kind: .request))
+            default:
+                return .failed(Failure(status: status, message: message, retryAfter: nil, kind: .unavailable))
+            }
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return .failed(Failure(status: 504, message: "\(what) did not answer within \(RateLimiter.seconds(timeout))", retryAfter: nil, kind: .retryable, timedOut: true))
+        } catch {
+            return .failed(Failure(status: 502, message: "\(what) could not be reached: \(error)", retryAfter: nil, kind: .retryable))
+        }
+    }
+
+    /// A provider's `Retry-After` (seconds or an HTTP date) or `retry-after-ms`, in seconds.
+    static func retryAfter(_ headers: HTTPHeaders) -> Double? {
+        if let ms = headers.first(name: "retry-after-ms").flatMap(Double.init), ms >= 0 { return ms / 1000 }
+        guard let value = headers.first(name: "retry-after") else { return nil }
+        if let s = Double(value.trimmingCharacters(in: .whitespaces)), s >= 0 { return s }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return f.date(from: value).map { max(0, $0.timeIntervalSinceNow) }
+    }
+
+    /// A whole answer, in OpenAI's shape, with its usage.
+    func complete(_ response: HTTPClientResponse, provider: ResolvedProvider, target: RouteSpec.Target) async -> ([UInt8]?, TokenUsage?) {
+        guard let buffer = try? await response.body.collect(upTo: Self.answerLimit) else { return (nil, nil) }
+        let bytes = Array(buffer.readableBytesView)
+        guard let value = try? JSONValue.parse(bytes) else { return (nil, nil) }
+        if provider.spec.kind == .anthropic {
+            let (translated, usage) = AnthropicTranslation.response(value, model: target.model, created: Clock.nowMillis() / 1000)
+            return (translated.jsonBytes, usage)
+        }
+        return (bytes, TokenUsage(value["usage"]))
+    }
+
+    /// What the client is told when every attempt failed: the last provider's message, with a
+    /// status that says whose fault it was (429 rate limited, 504 timed out, 503 unavailable,
+    /// 502 a bad answer or an unreachable provider).
+    static func clientError(_ f: Failure, attempts: Int) -> GatewayError {
+        let message = f.message + (attempts > 1 ? " (after \(attempts) attempts)" : "")
+        if f.timedOut { return GatewayError(status: 504, type: "api_error", code: "timeout", message: message) }
+        switch f.status {
+        case 429:
+            return GatewayError(
+                status: 429, type: "rate_limit_error", code: "rate_limit_exceeded", message: message,
+                headers: f.retryAfter.map { [("retry-after", String(Int($0.rounded(.up))))] } ?? [])
+        case 503, 529:
+            return GatewayError(status: 503, type: "api_error", code: "provider_unavailable", message: message,
+                headers: f.retryAfter.map { [("retry-after", String(Int($0.rounded(.up))))] } ?? [])
+        case 504: return GatewayError(status: 504, type: "api_error", code: "timeout", message: message)
+        default: return GatewayError(status: 502, type: "api_error", code: "provider_error", message: message)
+        }
+    }
+
+    func record(
+        route: LiveRoute, caller: GatewayCaller, target: RouteSpec.Target, usage: TokenUsage?, failed: Bool, cached: Bool, day: String, scopes: [String]
+    ) {
+        let price = table.withLock { $0.catalog[route.workspace + "\u{1F}" + target.provider + "\u{1F}" + target.model] }
+        let tokens = cached ? TokenUsage() : (usage ?? TokenUsage())
+        let cost = price?.cost(promptTokens: tokens.prompt, completionTokens: tokens.completion) ?? 0
+        meter.record(GatewayUsage(
+            workspace: route.workspace, day: day, key: caller.key?.id ?? "", route: route.spec.name, provider: target.provider, model: target.model,
+            requests: 1, errors: failed ? 1 : 0, cached: cached ? 1 : 0, promptTokens: tokens.prompt, completionTokens: tokens.completion, cost: cost),
+            scopes: scopes)
+        metrics.count(route: route.spec.name, provider: target.provider, model: target.model, failed: failed, cached: cached, usage: tokens, cost: cost)
+    }
+
+    // MARK: Catalog
+
+    /// A model in a provider's listing.
+    public struct ListedModel: Sendable {
+        public var id: String
+        public var capabilities: [String]
+        public var contextLength: Int64?
+        public var description: String
+    }
+
+    /// A provider's model listing (`GET /models`; Anthropic's `/v1/models`).
+    public func listModels(provider name: String, workspace: String) async throws -> [ListedModel] {
+        guard let provider = table.withLock({ $0.providers[Self.id(workspace, name)] }) else {
+            throw LoomError.notFound("No provider named \(name) in workspace \(workspace)")
+        }
+        if let problem = provider.keyProblem { throw LoomError.unavailable(problem) }
+        guard let call = ProviderAdapter.models(provider) else { return [] }
+        var request = HTTPClientRequest(url: call.url)
+        for (n, v) in call.headers where n != "content-type" { request.headers.add(name: n, value: v) }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .seconds(30))
+        } catch {
+            throw LoomError(.badGateway, "provider \(name): its model listing could not be read: \(error)")
+        }
+        let body = Array((try? await response.body.collect(upTo: 16 << 20))?.readableBytesView ?? ByteBuffer().readableBytesView)
+        guard response.status.code == 200 else {
+            throw LoomError(.badGateway, "provider \(name) answered \(response.status.code) to its model listing: \(ProviderAdapter.errorMessage(body))")
+        }
+        guard let value = try? JSONValue.parse(body), let items = value["data"]?.arrayValue ?? value["models"]?.arrayValue else {
+            throw LoomError(.badGateway, "provider \(name): its model listing is not a JSON list of models")
+        }
+        return items.compactMap { item -> ListedModel? in
+            guard let id = item["id"]?.stringValue ?? item["name"]?.stringValue, !id.isEmpty else { return nil }
+            let lower = id.lowercased()
+            var capabilities: [String]
+            if lower.contains("embed") {
+                capabilities = ["embeddings"]
+            } else if provider.spec.kind == .anthropic {
+                capabilities = ["chat", "tools", "vision"]
+            } else {
+                capabilities = ["chat"]
+            }
+            if let listed = item["capabilities"]?.arrayValue?.compactMap(\.stringValue), !listed.isEmpty { capabilities = listed }
+            let context = (item["context_length"] ?? item["max_model_len"] ?? item["context_window"])?.doubleValue.map { Int64($0) }
+            let description = item["display_name"]?.stringValue ?? item["owned_by"].flatMap { $0.stringValue.map { "owned by \($0)" } } ?? ""
+            return ListedModel(id: id, capabilities: capabilities, contextLength: context, description: description)
+        }
+    }
+
+    // MARK: Usage
+
+    /// Writes the usage summed since the last flush (put back if the write fails).
+    public func flushUsage() async {
+        let rows = meter.takePending()
+        guard !rows.isEmpty else { return }
+        do {
+            try await store.addGatewayUsage(rows)
+        } catch {
+            meter.restore(rows)
+            logger.warning("gateway: usage not written yet (\(error)); kept for the next flush")
+        }
+    }
+
+    public func usage(workspace: String, fromDay: String, toDay: String) async throws -> [GatewayUsage] {
+        await flushUsage()
+        return try await store.gatewayUsage(workspace: workspace, fromDay: fromDay, toDay: toDay)
+    }
+
+    /// Forgets every cached answer.
+    public func clearCache() { caches.withLock { $0.removeAll() } }
+}
+
+/// Gateway keys: `lgk_` and 40 hex digits, stored as their SHA-256.
+public enum GatewayKeys {
+    public static let prefix = "lgk_"
+
+    public static func newSecret() -> String { prefix + Identifiers.newHexID() + Identifiers.newHexID().prefix(8) }
+
+    public static func hash(_ secret: String) -> String { Identifiers.hex(bytes: SHA256.hash(data: Array(secret.utf8))) }
+}
+
+/// Prometheus figures of the gateway, their counters made once per label set.
+final class GatewayMetrics: Sendable {
+    struct Counters {
+        let requests: Counter
+        let errors: Counter
+        let cached: Counter
+        let promptTokens: Counter
+        let completionTokens: Counter
+        let cost: FloatingPointCounter
+    }
+
+    let counters = Mutex<[String: Counters]>([:])
+    let timers = Mutex<[String: Metrics.Timer]>([:])
+    let refusals = Mutex<[String: Counter]>([:])
+
+    func count(route: String, provider: String, model: String, failed: Bool, cached: Bool, usage: TokenUsage, cost: Double) {
+        let key = route + "\u{1F}" + provider + "\u{1F}" + model
+        let c = counters.withLock { all in
+            if let c = all[key] { return c }
+            let d = [("route", route), ("provider", provider), ("model", model)]
+            let c = Counters(
+                requests: Counter(label: "loom_gateway_requests_total", dimensions: d),
+                errors: Counter(label: "loom_gateway_errors_total", dimensions: d),
+                cached: Counter(label: "loom_gateway_cache_hits_total", dimensions: d),
+                promptTokens: Counter(label: "loom_gateway_tokens_total", dimensions: d + [("type", "prompt")]),
+                completionTokens: Counter(label: "loom_gateway_tokens_total", dimensions: d + [("type", "completion")]),
+                cost: FloatingPointCounter(label: "loom_gateway_cost_total", dimensions: d))
+            all[key] = c
+            return c
+        }
+        c.requests.increment()
+        if failed { c.errors.increment() }
+        if cached { c.cached.increment() }
+        if usage.prompt > 0 { c.promptTokens.increment(by: usage.prompt) }
+        if usage.completion > 0 { c.completionTokens.increment(by: usage.completion) }
+        if cost > 0 { c.cost.increment(by: cost) }
+    }
+
+    func refused(route: String) {
+        let c = refusals.withLock { all in
+            if let c = all[route] { return c }
+            let c = Counter(label: "loom_gateway_rate_limited_total", dimensions: [("route", route)])
+            all[route] = c
+            return c
+        }
+        c.increment()
+    }
+
+    func latency(route: String, since start: ContinuousClock.Instant) {
+        let t = timers.withLock { all in
+            if let t = all[route] { return t }
+            let t = Metrics.Timer(label: "loom_gateway_request_duration_seconds", dimensions: [("route", route)])
+            all[route] = t
+            return t
+        }
+        let d = ContinuousClock.now - start
+        t.recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,191 @@
+import AsyncHTTPClient
+import Foundation
+import LoomCore
+import LoomGenAI
+import LoomSpec
+import LoomStore
+import LoomTracking
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The LLM gateway's management (docs/gateway.md): applies providers and routes (checked
+/// against each other), issues and revokes gateway keys, keeps the model catalog, and runs the
+/// gateway's background work: its table reloaded from the store (what other replicas applied),
+/// and usage written in batches.
+public final class GatewayService: Service, Sendable {
+    public let gateway: Gateway
+    let store: any MetadataStore
+    let client: HTTPClient
+    let logger: Logger
+    let reloadSeconds: Double
+    let flushSeconds: Double
+
+    public init(tracking: TrackingService, logger: Logger, reloadSeconds: Double = 5, flushSeconds: Double = 2, secrets: @escaping @Sendable () -> SecretSource = { SecretSource() }) {
+        let client = Self.sharedClient
+        self.client = client
+        self.store = tracking.store
+        self.logger = logger
+        self.reloadSeconds = reloadSeconds
+        self.flushSeconds = flushSeconds
+        self.gateway = Gateway(store: tracking.store, client: client, logger: logger, secrets: secrets)
+    }
+
+    /// The process's client for providers (like `HTTPClient.shared`, never shut down), with room
+    /// for many connections per provider: a stream holds one for as long as it runs.
+    static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
+        configuration.timeout = .init(connect: .seconds(10))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    public func run() async throws {
+        do {
+            try await gateway.reload()
+        } catch {
+            logger.warning("gateway: table not loaded yet (\(error))")
+        }
+        var lastReload = ContinuousClock.now
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(min(flushSeconds, reloadSeconds)))
+            await gateway.flushUsage()
+            if ContinuousClock.now - lastReload >= .seconds(reloadSeconds) {
+                lastReload = .now
+                do {
+                    try await gateway.reload()
+                } catch {
+                    logger.warning("gateway: reload failed (\(error)); the previous table stays")
+                }
+            }
+        }
+        await gateway.flushUsage()
+    }
+
+    // MARK: Providers and routes
+
+    /// Checks a `kind: provider` or `kind: route` spec whole and makes it the workspace's resource
+    /// of its name. A route's providers must exist; a provider must be able to serve the route's task.
+    public func apply(yaml: String, workspace: String, actor: String, now: Millis = Clock.nowMillis()) async throws -> (GatewayResource, changed: Bool) {
+        guard let kind = gatewaySpecKind(yaml) else { throw LoomError.invalidParameter("The spec's kind must be provider or route") }
+        let name: String
+        switch kind {
+        case .provider:
+            name = try ProviderSpec.parse(yaml: yaml).name
+        case .route:
+            let spec = try RouteSpec.parse(yaml: yaml)
+            name = spec.name
+            let providers = try await providerSpecs(workspace: workspace)
+            for target in spec.targets + spec.fallbacks {
+                guard let p = providers[target.provider] else {
+                    throw LoomError.invalidParameter("route \(spec.name): no provider named \(target.provider) in workspace \(workspace) (apply it first)")
+                }
+                if spec.task == .embeddings && p.kind == .anthropic {
+                    throw LoomError.invalidParameter("route \(spec.name): provider \(p.name) (anthropic) has no embeddings API")
+                }
+            }
+        }
+        let (saved, changed) = try await store.applyGatewayResource(
+            GatewayResource(workspace: workspace, kind: kind, name: name, specText: yaml, createdBy: actor, creationTime: now))
+        if changed {
+            try await gateway.reload()
+        }
+        return (saved, changed)
+    }
+
+    func providerSpecs(workspace: String) async throws -> [String: ProviderSpec] {
+        var out: [String: ProviderSpec] = [:]
+        for r in try await store.gatewayResources(workspace: workspace, kind: .provider) {
+            if let spec = try? ProviderSpec.parse(yaml: r.specText) { out[spec.name] = spec }
+        }
+        return out
+    }
+
+    /// Deletes a provider (refused while a route uses it) or a route.
+    public func delete(kind: GatewayResource.Kind, name: String, workspace: String) async throws {
+        if kind == .provider {
+            for r in try await store.gatewayResources(workspace: workspace, kind: .route) {
+                if let spec = try? RouteSpec.parse(yaml: r.specText), spec.providers.contains(name) {
+                    throw LoomError.invalidState("Provider \(name) is used by route \(spec.name): change or delete the route first")
+                }
+            }
+        }
+        guard try await store.deleteGatewayResource(kind: kind, name: name, workspace: workspace) else {
+            throw LoomError.notFound("No \(kind.rawValue) named \(name) in workspace \(workspace)")
+        }
+        try await gateway.reload()
+    }
+
+    // MARK: Keys
+
+    /// A new key: its record, and the secret (shown once, stored only as a hash).
+    public func createKey(
+        name: String, routes: [String], limits: RouteSpec.Limits, workspace: String, actor: String, now: Millis = Clock.nowMillis()
+    ) async throws -> (GatewayKey, secret: String) {
+        guard SpecNodeReader.isName(name) else { throw LoomError.invalidParameter("A key's name starts with a letter and holds letters, digits, _ or - (at most 64)") }
+        let known = Set(try await store.gatewayResources(workspace: workspace, kind: .route).map(\.name))
+        if let unknown = routes.first(where: { !known.contains($0) }) {
+            throw LoomError.invalidParameter("No route named \(unknown) in workspace \(workspace)")
+        }
+        let secret = GatewayKeys.newSecret()
+        let key = GatewayKey(
+            id: "gk-" + Identifiers.newHexID().prefix(16), workspace: workspace, name: name, prefix: String(secret.prefix(10)), keyHash: GatewayKeys.hash(secret),
+            routes: routes, requestsPerMinute: limits.requestsPerMinute, tokensPerMinute: limits.tokensPerMinute, spendPerDay: limits.spendPerDay,
+            createdBy: actor, creationTime: now)
+        let saved = try await store.createGatewayKey(key)
+        try await gateway.reload()
+        return (saved, secret)
+    }
+
+    public func revokeKey(id: String, workspace: String) async throws {
+        guard try await store.revokeGatewayKey(id: id, workspace: workspace, time: Clock.nowMillis()) else {
+            throw LoomError.notFound("No active gateway key \(id) in workspace \(workspace)")
+        }
+        try await gateway.reload()
+    }
+
+    // MARK: Catalog
+
+    public func setCatalogModel(_ model: CatalogModel) async throws {
+        guard try await providerSpecs(workspace: model.workspace)[model.provider] != nil else {
+            throw LoomError.invalidParameter("No provider named \(model.provider) in workspace \(model.workspace)")
+        }
+        try await store.upsertCatalogModels([model])
+        try await gateway.reload()
+    }
+
+    /// Reads providers' model listings into the catalog: new models are added (capabilities
+    /// guessed from their ids, no prices), known ones keep what people entered, and synced
+    /// models a provider no longer lists are marked retired.
+    public func syncCatalog(workspace: String, provider only: String?) async throws -> [CatalogModel] {
+        let providers = try await providerSpecs(workspace: workspace)
+        if let only, providers[only] == nil { throw LoomError.notFound("No provider named \(only) in workspace \(workspace)") }
+        let existing = try await store.catalogModels(workspace: workspace, provider: only)
+        var changed: [CatalogModel] = []
+        let now = Clock.nowMillis()
+        for name in providers.keys.sorted() where only == nil || only == name {
+            let listed = try await gateway.listModels(provider: name, workspace: workspace)
+            let ids = Set(listed.map(\.id))
+            for entry in listed {
+                if var known = existing.first(where: { $0.provider == name && $0.model == entry.id }) {
+                    if known.status == "retired" { known.status = "available" }
+                    known.lastUpdatedTime = now
+                    if known.source == "sync" && known.description.isEmpty { known.description = entry.description }
+                    changed.append(known)
+                } else {
+                    changed.append(CatalogModel(
+                        workspace: workspace, provider: name, model: entry.id, capabilities: entry.capabilities, contextLength: entry.contextLength,
+                        description: entry.description, source: "sync", lastUpdatedTime: now))
+                }
+            }
+            for var gone in existing where gone.provider == name && gone.source == "sync" && !ids.contains(gone.model) && gone.status != "retired" {
+                gone.status = "retired"
+                gone.lastUpdatedTime = now
+                changed.append(gone)
+            }
+        }
+        try await store.upsertCatalogModels(changed)
+        try await gateway.reload()
+        return changed
+    }
+}

@@ -1,0 +1,242 @@
+import Foundation
+import LoomCore
+@testable import LoomGenAI
+import Testing
+
+@Suite("Gateway specs")
+struct GatewaySpecTests {
+    @Test func providerDefaultsAndKeySources() throws {
+        let openai = try ProviderSpec.parse(yaml: "kind: provider\nname: openai\ntype: openai\napi_key_env: OPENAI_API_KEY\n")
+        #expect(openai.baseURL == "https://api.openai.com/v1" && openai.apiKeyEnv == "OPENAI_API_KEY" && openai.kind == .openai)
+        let azure = try ProviderSpec.parse(yaml: "kind: provider\nname: az\ntype: azure-openai\nbase_url: https://x.openai.azure.com/\napi_key_secret: azure\n")
+        #expect(azure.baseURL == "https://x.openai.azure.com" && azure.apiVersion == ProviderSpec.defaultAzureAPIVersion && azure.apiKeySecret == "azure")
+        let claude = try ProviderSpec.parse(yaml: "kind: provider\nname: claude\ntype: anthropic\n")
+        #expect(claude.baseURL == "https://api.anthropic.com" && claude.anthropicVersion == "2023-06-01")
+    }
+
+    @Test func providerProblemsAreNamed() {
+        let text = """
+            kind: provider
+            name: local
+            type: vllm
+            api_key: sk-secret
+            api_key_env: "not a name"
+            """
+        #expect(throws: LoomError.self) { try ProviderSpec.parse(yaml: text) }
+        do {
+            _ = try ProviderSpec.parse(yaml: text)
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains("type") && message.contains("openai-compatible"))
+            #expect(message.contains("api_key") && message.contains("never written in specs"))
+            #expect(message.contains("api_key_env") && message.contains("NAME of an environment variable"))
+            #expect(!message.contains("sk-secret"), "a key given by mistake is not echoed")
+        }
+        // openai-compatible servers need their URL.
+        #expect(throws: LoomError.self) { try ProviderSpec.parse(yaml: "kind: provider\nname: x\ntype: openai-compatible\n") }
+        #expect(throws: LoomError.self) { try ProviderSpec.parse(yaml: "kind: provider\nname: x\ntype: openai-compatible\nbase_url: ftp://h/v1\n") }
+    }
+
+    @Test func routeDefaultsAndChecks() throws {
+        let route = try RouteSpec.parse(yaml: """
+            kind: route
+            name: gpt-4o
+            targets:
+              - {provider: a, model: m1, weight: 80}
+              - {provider: b, model: m2, weight: 20}
+            fallbacks:
+              - {provider: c, model: m3}
+            cache: {ttl: 5m}
+            limits: {requests_per_minute: 60, spend_per_day: 2.5}
+            """)
+        #expect(route.task == .chat && route.retries == 2 && route.timeout == 60 && route.backoff == 0.2)
+        #expect(route.targets.map(\.weight) == [80, 20] && route.fallbacks.map(\.model) == ["m3"])
+        #expect(route.cache == RouteSpec.Cache(ttl: 300, maxEntries: 1000))
+        #expect(route.limits == RouteSpec.Limits(requestsPerMinute: 60, tokensPerMinute: nil, spendPerDay: 2.5))
+        #expect(route.providers == ["a", "b", "c"])
+
+        do {
+            _ = try RouteSpec.parse(yaml: """
+                kind: route
+                name: bad name
+                task: images
+                targets:
+                  - {provider: a, model: m1, weight: 0}
+                  - {provider: a, model: m1}
+                retries: 50
+                timeout: forever
+                limits: {requests_per_minute: 0}
+                """)
+            Issue.record("a bad route was accepted")
+        } catch {
+            let message = "\(error)"
+            for field in ["name", "task", "targets[1]", "retries", "timeout", "limits.requests_per_minute"] {
+                #expect(message.contains(field), "\(field) is named in: \(message)")
+            }
+        }
+        #expect(throws: LoomError.self) { try RouteSpec.parse(yaml: "kind: route\nname: r\n") }
+        #expect(gatewaySpecKind("kind: route\nname: r\n") == .route && gatewaySpecKind("kind: monitor\n") == nil)
+    }
+}
+
+@Suite("Gateway parts")
+struct GatewayPartTests {
+    @Test func serverSentEventsInAnySplit() {
+        let text = Array("event: a\r\ndata: {\"x\":1}\r\n\r\n: comment\ndata: line1\ndata: line2\n\ndata: [DONE]\n\n".utf8)
+        for split in [1, 2, 3, 7, text.count] {
+            var parser = ServerSentEventParser()
+            var events: [ServerSentEvent] = []
+            var i = 0
+            while i < text.count {
+                events += parser.feed(text[i..<min(i + split, text.count)])
+                i += split
+            }
+            events += parser.finish()
+            #expect(events == [
+                ServerSentEvent(event: "a", data: Array(#"{"x":1}"#.utf8)),
+                ServerSentEvent(event: nil, data: Array("line1\nline2".utf8)),
+                ServerSentEvent(event: nil, data: Array("[DONE]".utf8)),
+            ], "split \(split)")
+        }
+    }
+
+    @Test func anthropicRequestTranslation() throws {
+        let body = try #require(try JSONValue.parse(Array("""
+            {"model": "r", "max_tokens": 50, "temperature": 0.2, "stop": "END",
+             "messages": [{"role": "system", "content": "be brief"},
+                          {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                          {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\\"a\\": 1}"}}]},
+                          {"role": "tool", "tool_call_id": "c1", "content": "42"}],
+             "tools": [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}}}],
+             "tool_choice": "required"}
+            """.utf8)).objectValue)
+        let out = AnthropicTranslation.request(body, model: "claude-x", stream: true)
+        #expect(out["model"] == .string("claude-x") && out["system"] == .string("be brief") && out["max_tokens"]?.doubleValue == 50)
+        #expect(out["stop_sequences"] == .array([.string("END")]) && out["stream"] == .bool(true) && out["tool_choice"]?["type"] == .string("any"))
+        let messages = try #require(out["messages"]?.arrayValue)
+        #expect(messages.count == 3)
+        #expect(messages[1]["content"]?.arrayValue?.first?["type"] == .string("tool_use"))
+        #expect(messages[1]["content"]?.arrayValue?.first?["input"]?["a"]?.doubleValue == 1)
+        #expect(messages[2]["content"]?.arrayValue?.first?["type"] == .string("tool_result"))
+        #expect(out["tools"]?.arrayValue?.first?["input_schema"] == .object(["type": .string("object")]))
+    }
+
+    @Test func anthropicAnswersBecomeOpenAIs() throws {
+        let message = try JSONValue.parse(Array("""
+            {"id": "msg_1", "type": "message", "model": "claude-x", "stop_reason": "tool_use",
+             "content": [{"type": "text", "text": "Let me."}, {"type": "tool_use", "id": "t1", "name": "f", "input": {"q": "x"}}],
+             "usage": {"input_tokens": 12, "output_tokens": 7}}
+            """.utf8))
+        let (out, usage) = AnthropicTranslation.response(message, model: "claude-x", created: 5)
+        #expect(usage == TokenUsage(prompt: 12, completion: 7))
+        let choice = try #require(out["choices"]?.arrayValue?.first)
+        #expect(choice["finish_reason"] == .string("tool_calls") && choice["message"]?["content"] == .string("Let me."))
+        #expect(choice["message"]?["tool_calls"]?.arrayValue?.first?["function"]?["arguments"] == .string(#"{"q":"x"}"#))
+        #expect(out["usage"]?["total_tokens"]?.doubleValue == 19)
+
+        var stream = AnthropicStreamTranslator(model: "claude-x", created: 5)
+        var text = ""
+        for event in [
+            #"{"type":"message_start","message":{"id":"msg_2","usage":{"input_tokens":3,"output_tokens":0}}}"#,
+            #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"echo:"}}"#,
+            #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" hi"}}"#,
+            #"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}"#,
+        ] {
+            for chunk in stream.translate(try JSONValue.parse(Array(event.utf8))) {
+                #expect(chunk["id"] == .string("msg_2") && chunk["object"] == .string("chat.completion.chunk"))
+                text += chunk["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue ?? ""
+            }
+        }
+        #expect(text == "echo: hi" && stream.usage == TokenUsage(prompt: 3, completion: 2) && stream.finish == "stop")
+    }
+
+    @Test func rateLimitsSlideAndRefuseWithHeaders() {
+        let limiter = RateLimiter()
+        let scope = RateLimiter.Scope(id: "r", what: "route r", limits: RouteSpec.Limits(requestsPerMinute: 3, tokensPerMinute: 100), spentToday: 0)
+        let t0 = 600.0  // the start of a minute
+        for i in 0..<3 {
+            guard case .success(let headers) = limiter.admit([scope], now: t0 + Double(i)) else {
+                Issue.record("request \(i) refused")
+                return
+            }
+            #expect(headers.contains { $0 == ("x-ratelimit-remaining-requests", String(2 - i)) })
+        }
+        guard case .failure(let refused) = limiter.admit([scope], now: t0 + 10) else {
+            Issue.record("a fourth request in the minute was let through")
+            return
+        }
+        #expect(refused.status == 429 && refused.type == "rate_limit_error")
+        #expect(refused.headers.contains { $0.0 == "retry-after" && (Int($0.1) ?? 0) >= 1 })
+        // Half-way through the next minute, half of the previous minute still counts: 1.5 of 3.
+        guard case .success = limiter.admit([scope], now: t0 + 90) else {
+            Issue.record("the window did not slide")
+            return
+        }
+        // Tokens: once a minute's tokens reach the limit, requests are refused until it slides.
+        let tokenScope = RateLimiter.Scope(id: "t", what: "key t", limits: RouteSpec.Limits(tokensPerMinute: 100), spentToday: 0)
+        guard case .success = limiter.admit([tokenScope], now: t0 + 90) else {
+            Issue.record("a first request was refused")
+            return
+        }
+        limiter.addTokens(150, scopes: ["t"], now: t0 + 91)
+        guard case .failure(let tokens) = limiter.admit([tokenScope], now: t0 + 92) else {
+            Issue.record("tokens over the limit were let through")
+            return
+        }
+        #expect(tokens.message.contains("tokens per minute"))
+        // A spent budget refuses until midnight, and a refusal counts nothing.
+        var broke = scope
+        broke.id = "k"
+        broke.limits = RouteSpec.Limits(spendPerDay: 1)
+        broke.spentToday = 1.5
+        guard case .failure(let budget) = limiter.admit([broke], now: 86_400 * 3 + 3600) else {
+            Issue.record("a spent budget was let through")
+            return
+        }
+        #expect(budget.code == "budget_exceeded" && budget.headers.first?.1 == String(86_400 - 3600))
+    }
+
+    @Test func cacheExpiresAndDropsTheLeastRecentlyUsed() {
+        let cache = ResponseCache()
+        let t = RouteSpec.Target(provider: "p", model: "m")
+        for i in 0..<10 { cache.put("k\(i)", body: [UInt8(i)], usage: nil, target: t, ttl: 60, maxEntries: 10, now: Double(i)) }
+        _ = cache.get("k0", now: 20)  // k0 is now the most recently used
+        cache.put("k10", body: [10], usage: nil, target: t, ttl: 60, maxEntries: 10, now: 21)
+        #expect(cache.get("k0", now: 22)?.body == [0])
+        #expect(cache.get("k1", now: 22) == nil, "the least recently used went")
+        #expect(cache.get("k10", now: 100) == nil, "expired")
+    }
+
+    @Test func usageSumsAndDays() {
+        let meter = UsageMeter()
+        meter.record(GatewayUsage(day: "2026-11-26", route: "r", provider: "p", model: "m", requests: 1, promptTokens: 5, cost: 0.5), scopes: ["route:r"])
+        meter.record(GatewayUsage(day: "2026-11-26", route: "r", provider: "p", model: "m", requests: 1, errors: 1), scopes: ["route:r"])
+        meter.record(GatewayUsage(day: "2026-11-26", route: "r", provider: "p", model: "m", requests: 1, promptTokens: 3, cost: 0.25), scopes: ["route:r"])
+        #expect(meter.spent("route:r", day: "2026-11-26") == 0.75 && meter.spent("route:r", day: "2026-11-27") == 0)
+        let rows = meter.takePending()
+        #expect(rows.count == 1 && rows[0].requests == 3 && rows[0].errors == 1 && rows[0].promptTokens == 8)
+        #expect(meter.takePending().isEmpty)
+        #expect(UTCDay.string(millis: 0) == "1970-01-01")
+        #expect(UTCDay.string(millis: 1_795_651_200_000) == "2026-11-26")
+        #expect(UTCDay.string(millis: 951_782_400_000) == "2000-02-29")
+    }
+
+    @Test func jsonWriterRoundTrips() throws {
+        let text = #"{"a":[1,2.5,"x\n\"y\"",null,true],"b":{"c":-3}}"#
+        let value = try JSONValue.parse(Array(text.utf8))
+        #expect(value.jsonString == text)
+        #expect(try JSONValue.parse(value.jsonBytes) == value)
+    }
+
+    @Test func secretsFileFormats() {
+        #expect(SecretSource.parse("openai: sk-1\nother: 'x y'\n") == ["openai": "sk-1", "other": "x y"])
+        #expect(SecretSource.parse("# keys\nOPENAI=sk-2\nQUOTED=\"a=b\"\n") == ["OPENAI": "sk-2", "QUOTED": "a=b"])
+    }
+
+    @Test func usageMarkerFoundBeforeParsing() {
+        #expect(GatewayStream.mentionsUsage(Array(#"{"choices":[],"usage": {"prompt_tokens":1}}"#.utf8)))
+        #expect(!GatewayStream.mentionsUsage(Array(#"{"choices":[{}],"usage":null}"#.utf8)))
+        #expect(!GatewayStream.mentionsUsage(Array(#"{"choices":[{"delta":{"content":"usage"}}]}"#.utf8)))
+    }
+}

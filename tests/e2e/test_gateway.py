@@ -1,0 +1,323 @@
+"""The LLM gateway end to end (docs/gateway.md): a real `loom server`, the official `openai`
+Python client with only `base_url` and `api_key` changed, and `loom-test-llm-double`, a TEST
+DOUBLE standing in for OpenAI, Azure OpenAI and Anthropic (no real provider is reachable here).
+
+Covers chat (plain, streamed, tools), embeddings, the three provider dialects, fallbacks, retries
+that respect Retry-After, timeouts, provider failures mapped to 502/503/504 with the provider's
+message kept, rate limits (429 and headers), the cache, gateway keys and their scopes, usage and
+cost accounting, metrics, and that provider keys never leave the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import openai
+import pytest
+import requests
+
+import loomproc
+
+DOUBLE_KEY = "double-secret-key-123"
+
+
+class Double:
+    """The test double LLM server, on a free port."""
+
+    def __init__(self):
+        self.port = loomproc.free_port()
+        binary = os.path.join(os.path.dirname(loomproc.loom_bin()), "loom-test-llm-double")
+        env = dict(os.environ, LLM_DOUBLE_KEY=DOUBLE_KEY)
+        self.proc = subprocess.Popen([binary, str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+        line = self.proc.stdout.readline()
+        assert "listening" in line, f"the double did not start: {line}"
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def requests(self) -> list[dict]:
+        return requests.get(self.url + "/double/requests", timeout=5).json()
+
+    def reset(self):
+        requests.post(self.url + "/double/reset", timeout=5)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+PROVIDERS = {
+    "double": "type: openai-compatible\nbase_url: {url}/v1\napi_key_env: LLM_DOUBLE_KEY\n",
+    "azure": "type: azure-openai\nbase_url: {url}\napi_key_env: LLM_DOUBLE_KEY\napi_version: 2024-10-21\n",
+    "claude": "type: anthropic\nbase_url: {url}\napi_key_secret: claude\n",
+    "nokey": "type: openai-compatible\nbase_url: {url}/v1\napi_key_env: LOOM_E2E_UNSET_KEY\n",
+}
+
+ROUTES = {
+    "chat": "targets: [{provider: double, model: echo-1}]",
+    "claude": "targets: [{provider: claude, model: claude-echo}]",
+    "azure-chat": "targets: [{provider: azure, model: echo-1}]",
+    "embed": "task: embeddings\ntargets: [{provider: double, model: embed-1}]",
+    "fallback": "targets: [{provider: double, model: fail-503}]\nfallbacks: [{provider: double, model: echo-2}]\nretries: 1\nbackoff: 0.01s",
+    "flaky": "targets: [{provider: double, model: flaky-2-503}]\nretries: 2\nbackoff: 0.01s",
+    "patient": "targets: [{provider: double, model: retry-after-1-1}]\nretries: 1\nbackoff: 0.01s",
+    "down": "targets: [{provider: double, model: fail-500}]\nretries: 1\nbackoff: 0.01s",
+    "slow": "targets: [{provider: double, model: slow-3000}]\nretries: 0\ntimeout: 0.5s",
+    "unkeyed": "targets: [{provider: nokey, model: echo-1}]",
+    "limited": "targets: [{provider: double, model: echo-1}]\nlimits: {requests_per_minute: 3}",
+    "cached": "targets: [{provider: double, model: echo-1}]\ncache: {ttl: 1m}",
+    "split": "targets: [{provider: double, model: echo-1, weight: 50}, {provider: double, model: echo-2, weight: 50}]",
+    "priced": "targets: [{provider: double, model: echo-2}]",
+    "dripping": "targets: [{provider: double, model: stream-slow-300}]",
+}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    double = Double()
+    work = tmp_path_factory.mktemp("gateway")
+    secrets = work / "secrets.yaml"
+    secrets.write_text(f"claude: {DOUBLE_KEY}\n")
+    data = loomproc.temp_data_dir()
+    server = loomproc.LoomServer(data=data, env={"LLM_DOUBLE_KEY": DOUBLE_KEY, "LOOM_SECRETS_FILE": str(secrets)}).start()
+    for kind, specs in (("provider", PROVIDERS), ("route", ROUTES)):
+        for name, body in specs.items():
+            f = work / f"{kind}-{name}.yaml"
+            f.write_text(f"kind: {kind}\nname: {name}\n" + body.replace("{url}", double.url) + "\n")
+            p = subprocess.run([loomproc.loom_bin(), "apply", "-f", str(f), "--server", server.url], capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, f"{f}: {p.stdout}{p.stderr}"
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused-without-auth", max_retries=0, timeout=30)
+    yield server, double, client
+    server.stop()
+    double.stop()
+    loomproc.remove(data)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_chat_answers_through_the_route(env):
+    server, double, client = env
+    double.reset()
+    raw = client.chat.completions.with_raw_response.create(
+        model="chat", messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}])
+    reply = raw.parse()
+    assert reply.choices[0].message.content == "echo: hello there"
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage.prompt_tokens == 4 and reply.usage.completion_tokens == 3 and reply.usage.total_tokens == 7
+    assert raw.headers["x-loom-provider"] == "double" and raw.headers["x-loom-model"] == "echo-1" and raw.headers["x-loom-attempts"] == "1"
+    sent = double.requests()[-1]
+    assert sent["path"] == "/v1/chat/completions" and sent["body"]["model"] == "echo-1", "the provider gets its own model name"
+    assert sent["authorized"] is True
+
+
+def test_streaming_relays_chunks_and_strips_the_usage_it_asked_for(env):
+    _, double, client = env
+    chunks = list(client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "one two three"}], stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "echo: one two three"
+    assert all(c.usage is None for c in chunks), "the client did not ask for usage"
+    assert double.requests()[-1]["body"]["stream_options"]["include_usage"] is True, "the gateway asks the provider for usage"
+
+    chunks = list(client.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "one two"}], stream=True, stream_options={"include_usage": True}))
+    usage = [c.usage for c in chunks if c.usage]
+    assert len(usage) == 1 and usage[0].prompt_tokens == 2 and usage[0].completion_tokens == 3
+
+
+def test_tools_pass_through(env):
+    _, _, client = env
+    tools = [{"type": "function", "function": {"name": "lookup", "description": "find", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]
+    for model in ("chat", "claude"):
+        reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "weather in Oslo"}], tools=tools)
+        call = reply.choices[0].message.tool_calls[0]
+        assert reply.choices[0].finish_reason == "tool_calls", model
+        assert call.function.name == "lookup" and json.loads(call.function.arguments) == {"echo": "weather in Oslo"}, model
+
+
+def test_anthropic_and_azure_dialects(env):
+    _, double, client = env
+    reply = client.chat.completions.create(model="claude", messages=[{"role": "system", "content": "sys"}, {"role": "user", "content": "hi claude"}], max_tokens=100)
+    assert reply.choices[0].message.content == "echo: hi claude" and reply.usage.prompt_tokens == 3 and reply.usage.completion_tokens == 3
+    sent = double.requests()[-1]
+    assert sent["path"] == "/v1/messages" and sent["body"]["system"] == "sys" and sent["body"]["max_tokens"] == 100
+    chunks = list(client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "a b c"}], stream=True, stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: a b c"
+    assert [c.usage.completion_tokens for c in chunks if c.usage] == [4]
+
+    reply = client.chat.completions.create(model="azure-chat", messages=[{"role": "user", "content": "via azure"}])
+    assert reply.choices[0].message.content == "echo: via azure"
+    assert double.requests()[-1]["path"].startswith("/openai/deployments/echo-1/chat/completions")
+
+
+def test_embeddings(env):
+    _, _, client = env
+    out = client.embeddings.create(model="embed", input=["first text", "second"])  # base64 by default
+    assert [len(d.embedding) for d in out.data] == [8, 8]
+    assert out.data[0].embedding != out.data[1].embedding
+    again = client.embeddings.create(model="embed", input="first text", encoding_format="float")
+    assert again.data[0].embedding == pytest.approx(out.data[0].embedding, abs=1e-6)
+    assert out.usage.prompt_tokens == 3
+    with pytest.raises(openai.BadRequestError, match="chat route"):
+        client.embeddings.create(model="chat", input="x")
+
+
+def test_models_list_the_routes(env):
+    _, _, client = env
+    names = {m.id for m in client.models.list()}
+    assert {"chat", "claude", "embed", "fallback"} <= names
+    assert client.models.retrieve("embed").id == "embed"
+
+
+def test_bad_requests_get_openai_errors(env):
+    server, _, client = env
+    with pytest.raises(openai.NotFoundError, match="does not exist"):
+        client.chat.completions.create(model="no-such-route", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError, match="messages"):
+        client.chat.completions.create(model="chat", messages=[])
+    with pytest.raises(openai.BadRequestError, match="role"):
+        client.chat.completions.create(model="chat", messages=[{"role": "wizard", "content": "x"}])
+    r = requests.post(server.url + "/v1/chat/completions", data=b"{not json", headers={"content-type": "application/json"}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    r = requests.post(server.url + "/v1/chat/completions", json={"model": "chat", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "stream"
+
+
+def test_fallbacks_and_retries(env):
+    _, double, client = env
+    raw = client.chat.completions.with_raw_response.create(model="fallback", messages=[{"role": "user", "content": "fall back"}])
+    assert raw.parse().choices[0].message.content == "echo: fall back"
+    assert raw.headers["x-loom-model"] == "echo-2" and raw.headers["x-loom-attempts"] == "3", "two attempts at the failing target, then the fallback"
+
+    double.reset()
+    raw = client.chat.completions.with_raw_response.create(model="flaky", messages=[{"role": "user", "content": "try again"}])
+    assert raw.parse().choices[0].message.content == "echo: try again" and raw.headers["x-loom-attempts"] == "3"
+
+    started = time.monotonic()
+    raw = client.chat.completions.with_raw_response.create(model="patient", messages=[{"role": "user", "content": "wait"}])
+    assert raw.parse().choices[0].message.content == "echo: wait"
+    assert time.monotonic() - started >= 0.95, "the retry waited for the provider's Retry-After (1 s), not the 10 ms backoff"
+
+
+def test_provider_failures_keep_the_message(env):
+    _, _, client = env
+    with pytest.raises(openai.APIStatusError) as e:
+        client.chat.completions.create(model="down", messages=[{"role": "user", "content": "x"}])
+    assert e.value.status_code == 502 and "failing on demand with 500" in e.value.message and "after 2 attempts" in e.value.message
+    with pytest.raises(openai.APIStatusError) as e:
+        client.chat.completions.create(model="slow", messages=[{"role": "user", "content": "x"}])
+    assert e.value.status_code == 504 and "did not answer within" in e.value.message
+    with pytest.raises(openai.APIStatusError) as e:
+        client.chat.completions.create(model="unkeyed", messages=[{"role": "user", "content": "x"}])
+    assert e.value.status_code == 503 and "LOOM_E2E_UNSET_KEY" in e.value.message
+
+
+def test_rate_limit_answers_429_with_headers(env):
+    server, _, client = env
+    for _ in range(3):
+        client.chat.completions.create(model="limited", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.RateLimitError) as e:
+        client.chat.completions.create(model="limited", messages=[{"role": "user", "content": "x"}])
+    headers = e.value.response.headers
+    assert int(headers["retry-after"]) >= 1 and headers["x-ratelimit-remaining-requests"] == "0"
+    assert "3 requests per minute" in e.value.message
+
+
+def test_cache_answers_repeats_without_the_provider(env):
+    _, double, client = env
+    double.reset()
+    message = [{"role": "user", "content": "cache me"}]
+    first = client.chat.completions.with_raw_response.create(model="cached", messages=message)
+    second = client.chat.completions.with_raw_response.create(model="cached", messages=message)
+    other = client.chat.completions.with_raw_response.create(model="cached", messages=[{"role": "user", "content": "not the same"}])
+    assert first.headers["x-loom-cache"] == "miss" and second.headers["x-loom-cache"] == "hit" and other.headers["x-loom-cache"] == "miss"
+    assert second.parse().choices[0].message.content == "echo: cache me"
+    assert len(double.requests()) == 2, "the repeat never reached the provider"
+
+
+def test_weighted_split_uses_both_targets(env):
+    _, _, client = env
+    seen = {client.chat.completions.with_raw_response.create(model="split", messages=[{"role": "user", "content": "x"}]).headers["x-loom-model"] for _ in range(40)}
+    assert seen == {"echo-1", "echo-2"}
+
+
+def test_keys_scope_callers(env):
+    server, _, _ = env
+    r = requests.post(server.url + "/api/v1/gateway/keys", json={"name": "ci", "routes": ["chat"], "requests_per_minute": 100}, timeout=10)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    secret = created["key"]
+    assert secret.startswith("lgk_")
+    keyed = openai.OpenAI(base_url=server.url + "/v1", api_key=secret, max_retries=0)
+    assert keyed.chat.completions.create(model="chat", messages=[{"role": "user", "content": "with key"}]).choices[0].message.content == "echo: with key"
+    assert {m.id for m in keyed.models.list()} == {"chat"}
+    with pytest.raises(openai.PermissionDeniedError):
+        keyed.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=server.url + "/v1", api_key="lgk_" + "0" * 40, max_retries=0).models.list()
+    listed = requests.get(server.url + "/api/v1/gateway/keys", timeout=10).json()["items"]
+    assert [k["name"] for k in listed] == ["ci"] and listed[0].get("key") is None, "the secret is shown only once"
+    assert requests.delete(server.url + f"/api/v1/gateway/keys/{created['id']}", timeout=10).status_code == 204
+    with pytest.raises(openai.AuthenticationError):
+        keyed.models.list()
+
+
+def test_usage_and_cost_are_counted(env):
+    server, _, client = env
+    r = requests.put(server.url + "/api/v1/catalog/double/echo-2", json={"capabilities": ["chat"], "input_price_per_million": 1000, "output_price_per_million": 2000}, timeout=10)
+    assert r.status_code == 200, r.text
+    reply = client.chat.completions.create(model="priced", messages=[{"role": "user", "content": "count my tokens"}])
+    assert reply.usage.prompt_tokens == 3 and reply.usage.completion_tokens == 4
+    report = requests.get(server.url + "/api/v1/gateway/usage", params={"group_by": "route,model"}, timeout=10).json()
+    row = next(i for i in report["items"] if i["route"] == "priced")
+    assert row["requests"] == 1 and row["prompt_tokens"] == 3 and row["completion_tokens"] == 4
+    assert row["cost"] == pytest.approx((3 * 1000 + 4 * 2000) / 1e6)
+    down = next(i for i in report["items"] if i["route"] == "down")
+    assert down["errors"] == down["requests"] >= 2
+    p = subprocess.run([loomproc.loom_bin(), "gateway", "usage", "--group-by", "route", "--json", "--server", server.url], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert any(i["route"] == "priced" for i in json.loads(p.stdout)["items"])
+    metrics = requests.get(server.url + "/metrics", timeout=10).text
+    assert 'loom_gateway_requests_total{' in metrics and 'route="priced"' in metrics and "loom_gateway_tokens_total" in metrics
+
+
+def test_client_disconnect_mid_stream_leaves_the_server_well(env):
+    server, _, client = env
+    stream = client.chat.completions.create(model="dripping", messages=[{"role": "user", "content": "a b c d e f g h"}], stream=True)
+    first = next(iter(stream))
+    assert first.choices[0].delta.role == "assistant"
+    stream.close()
+    reply = client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "still here"}])
+    assert reply.choices[0].message.content == "echo: still here"
+
+
+def test_catalog_sync_and_cli(env):
+    server, _, _ = env
+    p = subprocess.run([loomproc.loom_bin(), "catalog", "sync", "--provider", "double", "--json", "--server", server.url], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    synced = {m["model"]: m for m in json.loads(p.stdout)}
+    assert "embed-1" in synced and synced["embed-1"]["capabilities"] == ["embeddings"]
+    assert synced["echo-2"]["input_price_per_million"] == 1000, "sync keeps prices entered by hand"
+    listed = requests.get(server.url + "/api/v1/catalog", params={"provider": "double"}, timeout=10).json()["items"]
+    assert {"echo-1", "echo-2", "embed-1"} <= {m["model"] for m in listed}
+    routes = subprocess.run([loomproc.loom_bin(), "gateway", "routes", "--server", server.url], capture_output=True, text=True, timeout=60)
+    assert routes.returncode == 0 and "fallback" in routes.stdout and "double/echo-2" in routes.stdout
+
+
+def test_specs_are_checked_and_keys_never_leak(env, tmp_path):
+    server, _, _ = env
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: route\nname: broken\ntargets: [{provider: nowhere, model: m}]\n")
+    p = subprocess.run([loomproc.loom_bin(), "apply", "-f", str(bad), "--server", server.url], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "no provider named nowhere" in p.stderr
+    r = requests.post(server.url + "/api/v1/gateway/providers", json={"spec": "kind: provider\nname: x\ntype: openai\napi_key: sk-live-123\n"}, timeout=10)
+    assert r.status_code == 400 and "never written in specs" in r.text and "sk-live-123" not in r.text
+    r = requests.delete(server.url + "/api/v1/gateway/providers/double", timeout=10)
+    assert r.status_code == 400 and "used by route" in r.text
+    providers = requests.get(server.url + "/api/v1/gateway/providers", timeout=10).text
+    assert DOUBLE_KEY not in providers and "env:LLM_DOUBLE_KEY" in providers
+    assert DOUBLE_KEY not in server.log()
+    for row in requests.get(server.url + "/api/v1/gateway/providers", timeout=10).json()["items"]:
+        assert (row.get("key_problem") is not None) == (row["name"] == "nokey")
