@@ -87,12 +87,12 @@ struct ApplyCommand: AsyncParsableCommand {
     /// The kind (`provider` or `route`) and text of a gateway spec, or nil for another kind.
     static func gatewaySpec(_ file: String) throws -> (String, String)? {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw LoomError.notFound("no file at \(file)") }
-        guard let node = try? Yams.load(yaml: text) as? [String: Any], let kind = node["kind"] as? String, ["provider", "route"].contains(kind) else { return nil }
+        guard let node = try? Yams.load(yaml: text) as? [String: Any], let kind = node["kind"] as? String, ["provider", "route", "policy"].contains(kind) else { return nil }
         return (kind, text)
     }
 
     func applyGateway(_ kind: String, _ text: String) async throws {
-        let r = try await connection.api().object(.POST, "/api/v1/gateway/\(kind)s", json: ["spec": text])
+        let r = try await connection.api().object(.POST, "/api/v1/gateway/\(kind == "policy" ? "policies" : kind + "s")", json: ["spec": text])
         if output.json { return try EndpointCommand.printJSON(r) }
         let changed = r["changed"] as? Bool ?? false
         print("\(kind) \(r["name"] as? String ?? "?") version \(r["version"] as? Int ?? 0)\(changed ? "" : " (unchanged)") applied")

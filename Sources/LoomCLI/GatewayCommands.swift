@@ -52,14 +52,14 @@ struct GatewayCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a provider (not while a route uses it) or a route.")
-        @Argument(help: "provider or route") var kind: String
+        static let configuration = CommandConfiguration(abstract: "Delete a provider or policy (not while a route uses it) or a route.")
+        @Argument(help: "provider, route or policy") var kind: String
         @Argument var name: String
         @OptionGroup var connection: ServerOptions
 
         func run() async throws {
-            guard ["provider", "route"].contains(kind) else { throw LoomError.invalidParameter("kind is provider or route, not \(kind)") }
-            _ = try await connection.api().object(.DELETE, "/api/v1/gateway/\(kind)s/" + ServerAPI.escape(name))
+            guard ["provider", "route", "policy"].contains(kind) else { throw LoomError.invalidParameter("kind is provider, route or policy, not \(kind)") }
+            _ = try await connection.api().object(.DELETE, "/api/v1/gateway/\(kind == "policy" ? "policies" : kind + "s")/" + ServerAPI.escape(name))
             print("\(kind) \(name) deleted")
         }
     }

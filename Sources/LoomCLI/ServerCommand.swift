@@ -86,7 +86,11 @@ struct ServerCommand: AsyncParsableCommand {
             tracking: tracking, access: access, configuration: configuration, logger: logger, pipelines: pipelines, endpoints: endpoints,
             monitors: MonitorService(
                 tracking: tracking, logger: logger, tickSeconds: max(0.1, config.double(forKey: "loom.monitor.interval", default: 15)),
-                retrySeconds: max(0.1, config.double(forKey: "loom.webhook.retry", default: 5)), pipelines: pipelines, endpoints: endpoints))
+                retrySeconds: max(0.1, config.double(forKey: "loom.webhook.retry", default: 5)), pipelines: pipelines, endpoints: endpoints),
+            gateway: GatewayService(
+                tracking: tracking, logger: logger, reloadSeconds: max(0.1, config.double(forKey: "loom.gateway.reload", default: 5)),
+                traceRetentionDays: max(0, config.double(forKey: "loom.trace.retention.days", default: 7)),
+                otlpEndpoint: config.string(forKey: "loom.otlp.endpoint")))
         let storeDescription = Redaction.redactURL(resolved.storeURL)
         let app = buildApplication(services: services) { boundPort in
             let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)"

@@ -14,10 +14,13 @@ import Synchronization
 public struct GatewayCaller: Sendable {
     public var workspace: String
     public var key: GatewayKey?
+    /// The trace id of the caller's W3C `traceparent`, which the call's trace continues.
+    public var traceID: String?
 
-    public init(workspace: String, key: GatewayKey? = nil) {
+    public init(workspace: String, key: GatewayKey? = nil, traceParent: String? = nil) {
         self.workspace = workspace
         self.key = key
+        self.traceID = TraceParent.traceID(traceParent)
     }
 }
 
@@ -46,6 +49,10 @@ public final class Gateway: Sendable {
         let created: Millis
         let version: Int64
         let totalWeight: Int
+        /// The route's policies, compiled.
+        let policies: PolicySet
+        /// Policies the route names that cannot be read: it answers 503 rather than run unchecked.
+        let missingPolicies: [String]
     }
 
     struct Table: Sendable {
@@ -61,16 +68,30 @@ public final class Gateway: Sendable {
     let client: HTTPClient
     let logger: Logger
     let secrets: @Sendable () -> SecretSource
+    let prompts: (any PromptSource)?
+    /// Prompt versions routes bind, kept a few seconds (an alias moved elsewhere is followed
+    /// within `promptSeconds`; one moved through this server at once).
+    let promptCache = Mutex<[String: (prompt: ResolvedPrompt, expires: Double)]>([:])
+    let promptSeconds: Double
+    /// Called with each batch of finished traces after it is stored (the OTLP export).
+    let onTraces: (@Sendable ([GatewayTrace]) async -> Void)?
     let table = Mutex(Table())
     let limiter = RateLimiter()
     /// Each route's cache, for the route's version: a changed route starts empty.
     let caches = Mutex<[String: (version: Int64, cache: ResponseCache)]>([:])
     let meter = UsageMeter()
+    let traces = TraceRecorder()
     let metrics = GatewayMetrics()
     /// The longest answer body read from a provider.
     static let answerLimit = 32 << 20
 
-    public init(store: any MetadataStore, client: HTTPClient, logger: Logger, secrets: @escaping @Sendable () -> SecretSource = { SecretSource() }) {
+    public init(
+        store: any MetadataStore, client: HTTPClient, logger: Logger, secrets: @escaping @Sendable () -> SecretSource = { SecretSource() },
+        prompts: (any PromptSource)? = nil, promptSeconds: Double = 5, onTraces: (@Sendable ([GatewayTrace]) async -> Void)? = nil
+    ) {
+        self.onTraces = onTraces
+        self.prompts = prompts
+        self.promptSeconds = promptSeconds
         self.store = store
         self.client = client
         self.logger = logger
@@ -87,6 +108,14 @@ public final class Gateway: Sendable {
         let catalog = try await store.catalogModels(workspace: nil, provider: nil)
         let source = secrets()
         var next = Table()
+        var policies: [String: PolicySpec] = [:]
+        for r in resources where r.kind == .policy {
+            guard let spec = try? PolicySpec.parse(yaml: r.specText) else {
+                logger.warning("gateway: policy \(r.name) in workspace \(r.workspace) no longer parses; skipped")
+                continue
+            }
+            policies[Self.id(r.workspace, spec.name)] = spec
+        }
         for r in resources {
             switch r.kind {
             case .provider:
@@ -101,7 +130,11 @@ public final class Gateway: Sendable {
                     continue
                 }
                 next.routes[Self.id(r.workspace, spec.name)] = LiveRoute(
-                    workspace: r.workspace, spec: spec, created: r.creationTime, version: r.version, totalWeight: spec.targets.reduce(0) { $0 + $1.weight })
+                    workspace: r.workspace, spec: spec, created: r.creationTime, version: r.version, totalWeight: spec.targets.reduce(0) { $0 + $1.weight },
+                    policies: PolicySet(spec.policies.compactMap { policies[Self.id(r.workspace, $0)] }),
+                    missingPolicies: spec.policies.filter { policies[Self.id(r.workspace, $0)] == nil })
+            case .policy:
+                break
             }
         }
         for k in keys where k.revokedTime == nil { next.keys[k.keyHash] = k }
@@ -163,8 +196,51 @@ public final class Gateway: Sendable {
 
     /// `POST /v1/chat/completions`.
     public func chat(_ bytes: [UInt8], caller: GatewayCaller) async throws(GatewayError) -> GatewayAnswer {
-        let body = try Self.object(bytes)
+        try await traced(caller, task: "chat") { trace throws(GatewayError) in try await self.chat(bytes, caller: caller, trace: trace) }
+    }
+
+    /// `POST /v1/embeddings`.
+    public func embeddings(_ bytes: [UInt8], caller: GatewayCaller) async throws(GatewayError) -> GatewayAnswer {
+        try await traced(caller, task: "embeddings") { trace throws(GatewayError) in try await self.embeddings(bytes, caller: caller, trace: trace) }
+    }
+
+    /// Runs a call with its trace: `x-loom-trace-id` on the answer (errors too), and the trace
+    /// recorded when the call ends (a stream's when it has been relayed).
+    func traced(
+        _ caller: GatewayCaller, task: String, _ body: (TraceBuilder) async throws(GatewayError) -> GatewayAnswer
+    ) async throws(GatewayError) -> GatewayAnswer {
+        let trace = TraceBuilder(caller: caller, task: task)
+        let header = ("x-loom-trace-id", trace.id)
+        do {
+            switch try await body(trace) {
+            case .complete(let b, let headers):
+                traces.add(trace.finish(status: 200, error: nil))
+                return .complete(body: b, headers: headers + [header])
+            case .stream(let s, let headers):
+                return .stream(s, headers: headers + [header])
+            }
+        } catch {
+            traces.add(trace.finish(status: error.status, error: error.message))
+            var e = error
+            e.headers.append(header)
+            throw e
+        }
+    }
+
+    func chat(_ bytes: [UInt8], caller: GatewayCaller, trace: TraceBuilder) async throws(GatewayError) -> GatewayAnswer {
+        var body = try Self.object(bytes)
         let (route, model) = try routeFor(body, caller: caller, task: .chat)
+        trace.update { $0.route = route.spec.name; $0.workspace = route.workspace }
+        var prompted: ResolvedPrompt?
+        if let reference = route.spec.prompt {
+            let started = ContinuousClock.now
+            let prompt = try await prompt(reference, route: route)
+            try Self.apply(prompt, to: &body)
+            prompted = prompt
+            trace.span("prompt", since: started, ["prompt": .string("\(prompt.name)@\(prompt.version)")])
+        } else if body["prompt_variables"] != nil {
+            throw .invalid("The route `\(model)` binds no prompt: prompt_variables is not used.", param: "prompt_variables")
+        }
         guard let messages = body["messages"]?.arrayValue, !messages.isEmpty else {
             throw .invalid(body["messages"] == nil ? "Missing required parameter: 'messages'." : "'messages' must be a non-empty array of messages.", param: "messages")
         }
@@ -183,20 +259,87 @@ public final class Gateway: Sendable {
         default: throw .invalid("'stream' must be a boolean.", param: "stream")
         }
         let includeUsage = body["stream_options"]?["include_usage"] == .bool(true)
-        return try await call(route: route, publicModel: model, caller: caller, body: body, stream: stream, includeUsage: includeUsage)
+        if stream, route.policies.applies(to: .output), let n = body["n"]?.doubleValue, n > 1 {
+            throw .invalid("A streamed request with n > 1 cannot be checked by the route's output policies: ask for one choice, or do not stream.", param: "n")
+        }
+        trace.update { $0.stream = stream }
+        let decisions = route.policies.applies(to: .input) ? try await guardInput(&body, route: route, trace: trace) : []
+        trace.update { $0.input = (body["messages"] ?? .null).jsonString }
+        let answer = try await call(
+            route: route, publicModel: model, caller: caller, body: body, stream: stream, includeUsage: includeUsage, inputDecisions: decisions, trace: trace)
+        guard let prompted else { return answer }
+        let header = ("x-loom-prompt", "\(prompted.name)@\(prompted.version)")
+        switch answer {
+        case .complete(let b, let headers): return .complete(body: b, headers: headers + [header])
+        case .stream(let s, let headers): return .stream(s, headers: headers + [header])
+        }
     }
 
-    /// `POST /v1/embeddings`.
-    public func embeddings(_ bytes: [UInt8], caller: GatewayCaller) async throws(GatewayError) -> GatewayAnswer {
+    /// The version a route's prompt reference means now.
+    func prompt(_ reference: PromptReference, route: LiveRoute) async throws(GatewayError) -> ResolvedPrompt {
+        let key = Self.id(route.workspace, reference.description)
+        let now = Double(Clock.nowMillis()) / 1000
+        if let hit = promptCache.withLock({ $0[key] }), hit.expires > now { return hit.prompt }
+        guard let prompts else { throw GatewayError(status: 503, type: "api_error", message: "This server has no prompt registry.") }
+        do {
+            let resolved = try await prompts.prompt(reference, workspace: route.workspace)
+            promptCache.withLock { $0[key] = (resolved, now + promptSeconds) }
+            return resolved
+        } catch {
+            throw GatewayError(
+                status: 503, type: "api_error", code: "prompt_unavailable",
+                message: "The route `\(route.spec.name)` binds the prompt \(reference), which cannot be read: \((error as? LoomError)?.message ?? "\(error)")")
+        }
+    }
+
+    /// Forgets the prompt versions kept (an alias moved).
+    public func forgetPrompts() { promptCache.withLock { $0.removeAll() } }
+
+    /// Puts a prompt's rendered messages before the client's (a text prompt is the system
+    /// message) and fills the model settings the client did not give from its `model_config`.
+    static func apply(_ prompt: ResolvedPrompt, to body: inout [String: JSONValue]) throws(GatewayError) {
+        var values: [String: JSONValue] = [:]
+        switch body.removeValue(forKey: "prompt_variables") {
+        case nil, .null?: break
+        case .object(let o)?: values = o
+        default: throw .invalid("'prompt_variables' must be an object of the prompt's {{variables}}.", param: "prompt_variables")
+        }
+        let rendered: [PromptContent.Message]
+        do {
+            rendered = try prompt.content.render(values, textRole: "system")
+        } catch {
+            throw .invalid("\(error.message) (prompt \(prompt.name) version \(prompt.version); pass them as prompt_variables)", param: "prompt_variables")
+        }
+        let given: [JSONValue]
+        switch body["messages"] {
+        case nil, .null?: given = []
+        case .array(let a)?: given = a
+        default: throw .invalid("'messages' must be an array of messages.", param: "messages")
+        }
+        body["messages"] = .array(rendered.map { .object(["role": .string($0.role), "content": .string($0.content)]) } + given)
+        let config = prompt.content.modelConfig
+        for key in ["temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "seed"] where body[key] == nil {
+            if let v = config[key] { body[key] = v }
+        }
+        if body["stop"] == nil, let stop = config["stop_sequences"] ?? config["stop"] { body["stop"] = stop }
+        for (k, v) in config["extra_params"]?.objectValue ?? [:] where body[k] == nil { body[k] = v }
+    }
+
+    func embeddings(_ bytes: [UInt8], caller: GatewayCaller, trace: TraceBuilder) async throws(GatewayError) -> GatewayAnswer {
         let body = try Self.object(bytes)
         let (route, model) = try routeFor(body, caller: caller, task: .embeddings)
+        trace.update { $0.route = route.spec.name; $0.workspace = route.workspace }
         switch body["input"] {
         case .string?: break
         case .array(let items)? where !items.isEmpty: break
         case nil: throw .invalid("Missing required parameter: 'input'.", param: "input")
         default: throw .invalid("'input' must be a string or a non-empty array of strings or token arrays.", param: "input")
         }
-        return try await call(route: route, publicModel: model, caller: caller, body: body, stream: false, includeUsage: false)
+        var checked = body
+        let decisions = route.policies.applies(to: .input) ? try await guardInput(&checked, route: route, trace: trace) : []
+        trace.update { $0.input = (checked["input"] ?? .null).jsonString }
+        return try await call(
+            route: route, publicModel: model, caller: caller, body: checked, stream: false, includeUsage: false, inputDecisions: decisions, trace: trace)
     }
 
     static func object(_ bytes: [UInt8]) throws(GatewayError) -> [String: JSONValue] {
@@ -217,6 +360,11 @@ public final class Gateway: Sendable {
         if let key = caller.key, !key.allows(route: model) {
             throw .forbidden("The gateway key \(key.name) may not call `\(model)` (it may call: \(key.routes.joined(separator: ", "))).")
         }
+        guard route.missingPolicies.isEmpty else {
+            throw GatewayError(
+                status: 503, type: "api_error", code: "policy_unavailable",
+                message: "The route `\(model)` names policies that cannot be read (\(route.missingPolicies.joined(separator: ", "))): it is closed until they are fixed.")
+        }
         guard route.spec.task == task else {
             throw .invalid("The model `\(model)` is a \(route.spec.task.rawValue) route: call /v1/\(route.spec.task == .chat ? "chat/completions" : "embeddings").", param: "model")
         }
@@ -226,7 +374,8 @@ public final class Gateway: Sendable {
     /// One call through a route: limits, cache, then the picked target and the fallbacks, each
     /// with its retries.
     func call(
-        route: LiveRoute, publicModel: String, caller: GatewayCaller, body: [String: JSONValue], stream: Bool, includeUsage: Bool
+        route: LiveRoute, publicModel: String, caller: GatewayCaller, body: [String: JSONValue], stream: Bool, includeUsage: Bool,
+        inputDecisions: [PolicyDecision] = [], trace: TraceBuilder
     ) async throws(GatewayError) -> GatewayAnswer {
         let started = ContinuousClock.now
         let nowMillis = Clock.nowMillis()
@@ -243,11 +392,19 @@ public final class Gateway: Sendable {
         case .success(let h): headers = h
         case .failure(let e):
             metrics.refused(route: route.spec.name)
+            trace.span("rate_limit", since: started, ["refused": .string(e.message)])
             throw e
         }
         let usageScopes = scopes.map(\.id)
         let record: @Sendable (RouteSpec.Target, TokenUsage?, Bool, Bool) -> Void = { target, usage, failed, cached in
-            self.record(route: route, caller: caller, target: target, usage: usage, failed: failed, cached: cached, day: day, scopes: usageScopes)
+            let cost = self.record(route: route, caller: caller, target: target, usage: usage, failed: failed, cached: cached, day: day, scopes: usageScopes)
+            guard !failed else { return }
+            trace.update { s in
+                s.provider = target.provider
+                s.model = target.model
+                if !cached, let usage { s.usage = usage }
+                s.cost = cost
+            }
         }
 
         var cached: (key: String, cache: ResponseCache)?
@@ -255,14 +412,19 @@ public final class Gateway: Sendable {
             let key = Self.cacheKey(route: route, body: body)
             let cache = cache(for: route)
             cached = (key, cache)
+            let lookedUp = ContinuousClock.now
             if let hit = cache.get(key, now: now) {
+                trace.span("cache", since: lookedUp, ["hit": .bool(true)])
                 headers.append(("x-loom-cache", "hit"))
                 headers.append(("x-loom-route", route.spec.name))
                 record(hit.target, hit.usage, false, true)
+                let (answer, outputDecisions) = await guardOutput(hit.body, route: route, trace: trace)
+                if let h = Self.policyHeader(inputDecisions + outputDecisions) { headers.append(h) }
                 metrics.latency(route: route.spec.name, since: started)
-                return .complete(body: hit.body, headers: headers)
+                return .complete(body: answer, headers: headers)
             }
             headers.append(("x-loom-cache", "miss"))
+            trace.span("cache", since: lookedUp, ["hit": .bool(false)])
         }
 
         let candidates = Self.candidates(route)
@@ -284,17 +446,44 @@ public final class Gateway: Sendable {
             var backoff = route.spec.backoff
             for attempt in 0...route.spec.retries {
                 attempts += 1
+                let attemptStarted = ContinuousClock.now
                 let outcome = await send(upstream, provider: provider, target: target, route: route, stream: stream)
+                var attempted: [String: JSONValue] = ["provider": .string(target.provider), "model": .string(target.model), "attempt": .int(Int64(attempts))]
+                switch outcome {
+                case .answered(let response): attempted["status"] = .int(Int64(response.status.code))
+                case .failed(let f):
+                    attempted["status"] = .int(Int64(f.status))
+                    attempted["error"] = .string(f.message)
+                }
+                trace.span("attempt", since: attemptStarted, attempted)
                 switch outcome {
                 case .answered(let response):
                     headers += [("x-loom-route", route.spec.name), ("x-loom-provider", target.provider), ("x-loom-model", target.model), ("x-loom-attempts", String(attempts))]
                     if stream {
                         metrics.latency(route: route.spec.name, since: started)
+                        if let h = Self.policyHeader(inputDecisions) { headers.append(h) }
+                        let metrics = self.metrics
+                        let routeName = route.spec.name
                         let relay = GatewayStream(
                             response: response, kind: provider.spec.kind, model: target.model, includeUsage: includeUsage,
-                            finished: { usage, failed in
-                                record(target, usage, failed, false)
-                                if let usage { self.limiter.addTokens(usage.total, scopes: usageScopes, now: Double(Clock.nowMillis()) / 1000) }
+                            guard: route.policies.applies(to: .output) ? StreamGuard(route.policies) : nil,
+                            decided: { decisions in
+                                metrics.decisions(decisions, route: routeName)
+                                trace.update { $0.spans.append(TraceBuilder.Span(
+                                    name: "policy.output", startMicros: trace.micros(.now), durationMicros: 0,
+                                    attributes: ["decisions": .array(decisions.map { .string($0.summary) })])) }
+                            },
+                            finished: { summary in
+                                record(target, summary.usage, summary.failed, false)
+                                if let usage = summary.usage { self.limiter.addTokens(usage.total, scopes: usageScopes, now: Double(Clock.nowMillis()) / 1000) }
+                                trace.update { s in
+                                    s.output = summary.output
+                                    s.spans.append(TraceBuilder.Span(
+                                        name: "stream", startMicros: trace.micros(summary.headAt), durationMicros: trace.micros(.now) - trace.micros(summary.headAt),
+                                        attributes: ["first_event_us": .int(summary.firstEventAt.map { trace.micros($0) - trace.micros(summary.headAt) } ?? -1),
+                                                     "completed": .bool(summary.completed)]))
+                                }
+                                self.traces.add(trace.finish(status: 200, error: summary.failed ? "the stream failed or was cut short" : nil))
                             })
                         return .stream(relay, headers: headers)
                     }
@@ -309,8 +498,11 @@ public final class Gateway: Sendable {
                     if let cached, let c = route.spec.cache {
                         cached.cache.put(cached.key, body: bytes, usage: usage, target: target, ttl: c.ttl, maxEntries: c.maxEntries, now: Double(Clock.nowMillis()) / 1000)
                     }
+                    let (answer, outputDecisions) = await guardOutput(bytes, route: route, trace: trace)
+                    if let h = Self.policyHeader(inputDecisions + outputDecisions) { headers.append(h) }
                     metrics.latency(route: route.spec.name, since: started)
-                    return .complete(body: bytes, headers: headers)
+                    trace.update { $0.output = Self.answerText(answer) }
+                    return .complete(body: answer, headers: headers)
                 case .failed(let failure):
                     record(target, nil, true, false)
                     last = failure
@@ -340,6 +532,11 @@ public final class Gateway: Sendable {
         metrics.latency(route: route.spec.name, since: started)
         let failure = last ?? Failure(status: 503, message: "route \(route.spec.name) has no target", retryAfter: nil, kind: .unavailable)
         throw Self.clientError(failure, attempts: attempts)
+    }
+
+    /// `x-loom-policy`: what the route's policies decided, when they decided something.
+    static func policyHeader(_ decisions: [PolicyDecision]) -> (String, String)? {
+        decisions.isEmpty ? nil : ("x-loom-policy", decisions.map(\.summary).joined(separator: "; "))
     }
 
     /// The target picked by weight, then the fallbacks in order (each once).
@@ -482,9 +679,11 @@ public final class Gateway: Sendable {
         }
     }
 
+    /// Counts a call (or attempt) in the usage and the metrics; its cost.
+    @discardableResult
     func record(
         route: LiveRoute, caller: GatewayCaller, target: RouteSpec.Target, usage: TokenUsage?, failed: Bool, cached: Bool, day: String, scopes: [String]
-    ) {
+    ) -> Double {
         let price = table.withLock { $0.catalog[route.workspace + "\u{1F}" + target.provider + "\u{1F}" + target.model] }
         let tokens = cached ? TokenUsage() : (usage ?? TokenUsage())
         let cost = price?.cost(promptTokens: tokens.prompt, completionTokens: tokens.completion) ?? 0
@@ -493,6 +692,19 @@ public final class Gateway: Sendable {
             requests: 1, errors: failed ? 1 : 0, cached: cached ? 1 : 0, promptTokens: tokens.prompt, completionTokens: tokens.completion, cost: cost),
             scopes: scopes)
         metrics.count(route: route.spec.name, provider: target.provider, model: target.model, failed: failed, cached: cached, usage: tokens, cost: cost)
+        return cost
+    }
+
+    /// What a whole answer says: the first choice's text (or its tool calls), or what an
+    /// embeddings answer holds.
+    static func answerText(_ bytes: [UInt8]) -> String {
+        guard let value = try? JSONValue.parse(bytes) else { return "" }
+        if let message = value["choices"]?.arrayValue?.first?["message"] {
+            if let text = message["content"]?.stringValue { return text }
+            if let calls = message["tool_calls"] { return calls.jsonString }
+        }
+        if let data = value["data"]?.arrayValue { return "\(data.count) embedding\(data.count == 1 ? "" : "s")" }
+        return ""
     }
 
     // MARK: Catalog
@@ -547,8 +759,19 @@ public final class Gateway: Sendable {
 
     // MARK: Usage
 
-    /// Writes the usage summed since the last flush (put back if the write fails).
+    /// Writes the usage summed and the traces finished since the last flush (put back if the
+    /// write fails).
     public func flushUsage() async {
+        let finished = traces.take()
+        if !finished.isEmpty {
+            do {
+                try await store.addGatewayTraces(finished)
+                await onTraces?(finished)
+            } catch {
+                traces.restore(finished)
+                logger.warning("gateway: traces not written yet (\(error)); kept for the next flush")
+            }
+        }
         let rows = meter.takePending()
         guard !rows.isEmpty else { return }
         do {
@@ -591,6 +814,7 @@ final class GatewayMetrics: Sendable {
     let counters = Mutex<[String: Counters]>([:])
     let timers = Mutex<[String: Metrics.Timer]>([:])
     let refusals = Mutex<[String: Counter]>([:])
+    let policyCounters = Mutex<[String: Counter]>([:])
 
     func count(route: String, provider: String, model: String, failed: Bool, cached: Bool, usage: TokenUsage, cost: Double) {
         let key = route + "\u{1F}" + provider + "\u{1F}" + model

@@ -98,6 +98,11 @@ public struct RouteSpec: Sendable, Equatable, Codable {
     public var timeout: Double
     public var cache: Cache?
     public var limits: Limits
+    /// A registry prompt whose rendered messages go before the client's (`NAME@ALIAS`: the
+    /// alias is followed as it moves).
+    public var prompt: PromptReference?
+    /// Safety policies (`kind: policy`) applied to inputs and outputs, in order.
+    public var policies: [String]
 
     public static func parse(yaml text: String, file: String = "route.yaml") throws(LoomError) -> RouteSpec {
         let reader = GatewaySpecReader()
@@ -111,7 +116,7 @@ public struct RouteSpec: Sendable, Equatable, Codable {
     public var providers: Set<String> { Set((targets + fallbacks).map(\.provider)) }
 }
 
-/// The kind a gateway spec declares (`provider` or `route`), or nil.
+/// The kind a gateway spec declares (`provider`, `route` or `policy`), or nil.
 public func gatewaySpecKind(_ text: String) -> GatewayResource.Kind? {
     guard let node = try? Yams.compose(yaml: text, .basic), let mapping = node.mapping else { return nil }
     for (k, v) in mapping where k.string == "kind" {
@@ -190,7 +195,7 @@ final class GatewaySpecReader: SpecNodeReader {
     func route(_ yaml: String) -> RouteSpec? {
         guard let (root, top) = document(yaml, what: "a mapping with kind: route, name, targets") else { return nil }
         unknownKeys(
-            top, ["kind", "name", "description", "task", "targets", "fallbacks", "retries", "backoff", "max_backoff", "max_retry_after", "timeout", "cache", "limits"],
+            top, ["kind", "name", "description", "task", "targets", "fallbacks", "retries", "backoff", "max_backoff", "max_retry_after", "timeout", "cache", "limits", "prompt", "policies"],
             "")
         func value(_ key: String) -> Node? { top.first { $0.key == key }?.value }
         kind(value("kind"), "route", root)
@@ -244,11 +249,30 @@ final class GatewaySpecReader: SpecNodeReader {
         }
         var limits = RouteSpec.Limits()
         if let node = value("limits") { limits = self.limits(node, "limits") }
+        var prompt: PromptReference?
+        if let node = value("prompt"), let s = text(node, "prompt") {
+            do {
+                prompt = try PromptReference(parsing: s)
+            } catch {
+                problem(node, "prompt", error.message)
+            }
+            if task == .embeddings { problem(node, "prompt", "an embeddings route cannot bind a prompt") }
+        }
+        var policies: [String] = []
+        if let node = value("policies") {
+            for item in node.sequence ?? [node] {
+                guard let s = text(item, "policies"), Self.isName(s) else {
+                    problem(item, "policies", "must list policy names")
+                    continue
+                }
+                if policies.contains(s) { problem(item, "policies", "\(s) is listed twice") } else { policies.append(s) }
+            }
+        }
         let description = value("description").flatMap { text($0, "description") }
         guard let name else { return nil }
         return RouteSpec(
             name: name, description: description, task: task, targets: targets, fallbacks: fallbacks, retries: retries, backoff: backoff,
-            maxBackoff: maxBackoff, maxRetryAfter: maxRetryAfter, timeout: timeout, cache: cache, limits: limits)
+            maxBackoff: maxBackoff, maxRetryAfter: maxRetryAfter, timeout: timeout, cache: cache, limits: limits, prompt: prompt, policies: policies)
     }
 
     func limits(_ node: Node, _ field: String) -> RouteSpec.Limits {

@@ -7,20 +7,42 @@ import NIOCore
 /// A streamed chat completion on its way from the provider to the client: `relay` writes each
 /// event as OpenAI's server-sent events as soon as it arrives (Anthropic's events translated),
 /// counts the tokens from the provider's usage, and leaves out the usage chunk the gateway asked
-/// for when the client did not. When the client goes away, the write fails, the relay stops
-/// reading, and the provider's request is cancelled with it.
+/// for when the client did not. With output policies, content passes through a `StreamGuard`
+/// that holds back only what a finding could still grow into. When the client goes away, the
+/// write fails, the relay stops reading, and the provider's request is cancelled with it.
 public final class GatewayStream: Sendable {
     let response: HTTPClientResponse
     let kind: ProviderSpec.Kind
     let model: String
     let includeUsage: Bool
-    let finished: @Sendable (TokenUsage?, Bool) -> Void
+    let streamGuard: StreamGuard?
+    let decided: @Sendable ([PolicyDecision]) -> Void
+    let finished: @Sendable (Summary) -> Void
+    /// When the provider's answer started (the stream's head).
+    let headAt = ContinuousClock.now
 
-    init(response: HTTPClientResponse, kind: ProviderSpec.Kind, model: String, includeUsage: Bool, finished: @escaping @Sendable (TokenUsage?, Bool) -> Void) {
+    /// How a relayed stream went, for the usage and the trace.
+    struct Summary: Sendable {
+        var usage: TokenUsage?
+        var failed: Bool
+        /// The content the client got (cut at the trace's limit).
+        var output: String
+        var headAt: ContinuousClock.Instant
+        var firstEventAt: ContinuousClock.Instant?
+        /// Whether the stream reached its end (not cut by the client or the provider).
+        var completed: Bool
+    }
+
+    init(
+        response: HTTPClientResponse, kind: ProviderSpec.Kind, model: String, includeUsage: Bool, guard streamGuard: StreamGuard? = nil,
+        decided: @escaping @Sendable ([PolicyDecision]) -> Void = { _ in }, finished: @escaping @Sendable (Summary) -> Void
+    ) {
         self.response = response
         self.kind = kind
         self.model = model
         self.includeUsage = includeUsage
+        self.streamGuard = streamGuard
+        self.decided = decided
         self.finished = finished
     }
 
@@ -34,22 +56,62 @@ public final class GatewayStream: Sendable {
         return b
     }
 
+    /// What the relay knows as it goes.
+    struct State {
+        var usage: TokenUsage?
+        var sawDone = false
+        var failed = false
+        var filtered = false
+        var streamGuard: StreamGuard?
+        var anthropic: AnthropicStreamTranslator?
+        var lastChunk: JSONValue?
+        var firstEventAt: ContinuousClock.Instant?
+        var completed = false
+        /// The content written, when chunks are parsed anyway (a guard, Anthropic's events).
+        var output = ""
+        /// Otherwise the events as relayed, read for the trace once the stream is over.
+        var events: [[UInt8]] = []
+        var eventBytes = 0
+
+        mutating func keep(_ data: [UInt8]) {
+            guard eventBytes < 256 << 10 else { return }
+            events.append(data)
+            eventBytes += data.count
+        }
+
+        /// The content of the relayed events, read once the client has them all.
+        func content() -> String {
+            guard !events.isEmpty else { return output }
+            var text = output
+            for e in events {
+                guard let v = try? JSONValue.parse(e), let s = v["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue else { continue }
+                text += s
+                if text.utf8.count > TraceBuilder.textLimit { break }
+            }
+            return text
+        }
+    }
+
     /// Relays the stream through `write`; throws what `write` throws (the client went away).
     public func relay(_ write: (ByteBuffer) async throws -> Void) async throws {
         var parser = ServerSentEventParser()
-        var usage: TokenUsage?
-        var anthropic = kind == .anthropic ? AnthropicStreamTranslator(model: model, created: LoomStore.Clock.nowMillis() / 1000) : nil
-        var sawDone = false
-        var failed = false
-        defer { finished(usage ?? anthropic.map { $0.usage }, failed) }
+        var state = State(
+            streamGuard: streamGuard,
+            anthropic: kind == .anthropic ? AnthropicStreamTranslator(model: model, created: LoomStore.Clock.nowMillis() / 1000) : nil)
+        defer {
+            if let g = state.streamGuard, !g.decisions.isEmpty { decided(g.decisions) }
+            finished(Summary(
+                usage: state.usage ?? state.anthropic.map { $0.usage }, failed: state.failed, output: state.content(), headAt: headAt,
+                firstEventAt: state.firstEventAt, completed: state.completed))
+        }
         var upstream = response.body.makeAsyncIterator()
-        while true {
+        reading: while true {
             let next: ByteBuffer?
             do {
                 next = try await upstream.next()
             } catch {
                 // The provider's stream broke: tell the client in the stream, and count a failure.
-                failed = true
+                state.failed = true
                 try await write(Self.event(JSONValue.object(["error": .object([
                     "message": .string("the provider's stream ended early: \(error)"), "type": .string("api_error"),
                 ])]).jsonBytes))
@@ -57,43 +119,127 @@ public final class GatewayStream: Sendable {
             }
             guard let chunk = next else { break }
             for event in parser.feed(chunk.readableBytesView) {
-                    if var translator = anthropic {
-                        guard let value = try? JSONValue.parse(event.data) else { continue }
-                        if value["type"]?.stringValue == "error" {
-                            failed = true
-                            try await write(Self.event(JSONValue.object(["error": .object([
-                                "message": .string(value["error"]?["message"]?.stringValue ?? "provider error"), "type": .string("api_error"),
-                            ])]).jsonBytes))
-                            continue
-                        }
-                        for out in translator.translate(value) { try await write(Self.event(out.jsonBytes)) }
-                        if value["type"]?.stringValue == "message_stop" {
-                            usage = translator.usage
-                            if includeUsage { try await write(Self.event(translator.usageChunk().jsonBytes)) }
-                            try await write(Self.done)
-                            sawDone = true
-                        }
-                        anthropic = translator
-                        continue
-                    }
-                    if event.data.elementsEqual("[DONE]".utf8) {
-                        try await write(Self.done)
-                        sawDone = true
-                        continue
-                    }
-                    if event.data.starts(with: Array(#"{"error""#.utf8)) { failed = true }
-                    // The usage chunk (or usage on another chunk): read it; pass it on only when asked.
-                    if Self.mentionsUsage(event.data), let value = try? JSONValue.parse(event.data), let u = TokenUsage(value["usage"]) {
-                        usage = u
-                        if !includeUsage && (value["choices"]?.arrayValue?.isEmpty ?? true) { continue }
-                    }
-                    try await write(Self.event(event.data))
+                try await handle(event, &state, write)
+                if state.filtered { break reading }
             }
         }
-        if !sawDone {
-            // The provider ended without [DONE]: end the client's stream properly anyway.
+        if !state.sawDone {
+            // The provider ended without [DONE] (or a policy ended the stream): end it properly.
+            if state.streamGuard != nil && !state.filtered { try await flushGuard(&state, write) }
             try await write(Self.done)
         }
+        state.completed = true
+    }
+
+    func handle(_ event: ServerSentEvent, _ state: inout State, _ write: (ByteBuffer) async throws -> Void) async throws {
+        if var translator = state.anthropic {
+            guard let value = try? JSONValue.parse(event.data) else { return }
+            if value["type"]?.stringValue == "error" {
+                state.failed = true
+                try await write(Self.event(JSONValue.object(["error": .object([
+                    "message": .string(value["error"]?["message"]?.stringValue ?? "provider error"), "type": .string("api_error"),
+                ])]).jsonBytes))
+                return
+            }
+            let chunks = translator.translate(value)
+            state.anthropic = translator
+            for out in chunks { try await emit(out, &state, write) }
+            if value["type"]?.stringValue == "message_stop" {
+                state.usage = translator.usage
+                if includeUsage { try await write(Self.event(translator.usageChunk().jsonBytes)) }
+                try await write(Self.done)
+                state.sawDone = true
+            }
+            return
+        }
+        if event.data.elementsEqual("[DONE]".utf8) {
+            if state.streamGuard != nil { try await flushGuard(&state, write) }
+            try await write(Self.done)
+            state.sawDone = true
+            return
+        }
+        if event.data.starts(with: Array(#"{"error""#.utf8)) { state.failed = true }
+        // The usage chunk (or usage on another chunk): read it; pass it on only when asked.
+        if Self.mentionsUsage(event.data), let value = try? JSONValue.parse(event.data), let u = TokenUsage(value["usage"]) {
+            state.usage = u
+            if !includeUsage && (value["choices"]?.arrayValue?.isEmpty ?? true) { return }
+            if value["choices"]?.arrayValue?.isEmpty ?? true {
+                try await write(Self.event(event.data))
+                return
+            }
+        }
+        guard state.streamGuard != nil else {
+            if state.firstEventAt == nil { state.firstEventAt = .now }
+            try await write(Self.event(event.data))
+            state.keep(event.data)
+            return
+        }
+        guard let value = try? JSONValue.parse(event.data) else {
+            try await write(Self.event(event.data))
+            return
+        }
+        try await emit(value, &state, write)
+    }
+
+    /// Writes an OpenAI chunk, through the guard when there is one.
+    func emit(_ chunk: JSONValue, _ state: inout State, _ write: (ByteBuffer) async throws -> Void) async throws {
+        guard var g = state.streamGuard, case .object(var object) = chunk, var choices = object["choices"]?.arrayValue, !choices.isEmpty,
+            case .object(var choice) = choices[0]
+        else {
+            if !state.filtered {
+                if state.firstEventAt == nil { state.firstEventAt = .now }
+                try await write(Self.event(chunk.jsonBytes))
+                if let s = chunk["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue { state.output += s }
+            }
+            return
+        }
+        state.lastChunk = chunk
+        var delta = choice["delta"]?.objectValue ?? [:]
+        let finish = choice["finish_reason"].flatMap { $0 == .null ? nil : $0 }
+        var text = ""
+        if case .string(let content)? = delta["content"] {
+            text = g.release(content, final: finish != nil)
+        } else if finish != nil {
+            text = g.release("", final: true)
+        }
+        state.streamGuard = g
+        if g.blocked {
+            state.filtered = true
+            try await write(Self.event(Self.filteredChunk(object).jsonBytes))
+            return
+        }
+        delta["content"] = text.isEmpty ? nil : .string(text)
+        if delta.isEmpty && finish == nil { return }  // nothing to show yet
+        choice["delta"] = .object(delta)
+        choices[0] = .object(choice)
+        object["choices"] = .array(choices)
+        if state.firstEventAt == nil { state.firstEventAt = .now }
+        try await write(Self.event(JSONValue.object(object).jsonBytes))
+        state.output += text
+    }
+
+    /// Releases what the guard still holds when the content ends without a finish chunk.
+    func flushGuard(_ state: inout State, _ write: (ByteBuffer) async throws -> Void) async throws {
+        guard var g = state.streamGuard, !g.pending.isEmpty, case .object(var object)? = state.lastChunk else { return }
+        let text = g.release("", final: true)
+        state.streamGuard = g
+        if g.blocked {
+            state.filtered = true
+            try await write(Self.event(Self.filteredChunk(object).jsonBytes))
+            return
+        }
+        guard !text.isEmpty else { return }
+        object["choices"] = .array([.object(["index": .int(0), "delta": .object(["content": .string(text)]), "finish_reason": .null])])
+        try await write(Self.event(JSONValue.object(object).jsonBytes))
+        state.output += text
+    }
+
+    /// The last chunk of a stream a policy stopped: nothing more, `finish_reason: content_filter`.
+    static func filteredChunk(_ like: [String: JSONValue]) -> JSONValue {
+        var o = like
+        o["choices"] = .array([.object(["index": .int(0), "delta": .object([:]), "finish_reason": .string("content_filter")])])
+        o["usage"] = nil
+        return .object(o)
     }
 
     /// Whether an event's JSON has a non-null `"usage"` (checked on the bytes before parsing).

@@ -545,6 +545,24 @@ public enum StoreConformance {
         #expect(rows[0].requests == 7 && rows[0].errors == 2 && rows[0].promptTokens == 70 && rows[0].completionTokens == 35 && rows[0].cost == 0.625)
         #expect(try await store.gatewayUsage(workspace: ws, fromDay: "2026-11-01", toDay: "2026-11-30").count == 3)
         #expect(try await store.gatewayUsage(workspace: "other", fromDay: "2026-11-01", toDay: "2026-11-30").isEmpty)
+
+        func trace(_ id: String, _ route: String, _ status: Int, at time: Millis, workspace: String = ws) -> GatewayTrace {
+            GatewayTrace(
+                id: id, workspace: workspace, route: route, key: "k1", provider: "p1", model: "m-b", status: status, stream: status == 200,
+                startTime: time, durationMicros: 1500, promptTokens: 10, completionTokens: 4, cost: 0.001, input: "[{\"role\":\"user\"}]",
+                output: "hi", error: status >= 400 ? "boom" : nil, spansJSON: "[{\"name\":\"attempt\"}]")
+        }
+        try await store.addGatewayTraces([trace("t1", "chat", 200, at: 100), trace("t2", "chat", 502, at: 200), trace("t3", "embed", 200, at: 300)])
+        try await store.addGatewayTraces([trace("t1", "chat", 500, at: 999), trace("t9", "chat", 200, at: 150, workspace: "other")])
+        #expect(try await store.gatewayTraces(workspace: ws, route: nil, failedOnly: false, before: nil, limit: 10).map(\.id) == ["t3", "t2", "t1"])
+        #expect(try await store.gatewayTraces(workspace: ws, route: "chat", failedOnly: false, before: nil, limit: 10).map(\.id) == ["t2", "t1"])
+        #expect(try await store.gatewayTraces(workspace: ws, route: nil, failedOnly: true, before: nil, limit: 10).map(\.id) == ["t2"])
+        #expect(try await store.gatewayTraces(workspace: ws, route: nil, failedOnly: false, before: 300, limit: 1).map(\.id) == ["t2"])
+        let t1 = try #require(try await store.gatewayTrace(id: "t1", workspace: ws))
+        #expect(t1 == trace("t1", "chat", 200, at: 100), "a trace id seen before is left as it was")
+        #expect(try await store.gatewayTrace(id: "t9", workspace: ws) == nil)
+        #expect(try await store.deleteGatewayTraces(before: 250) == 3)
+        #expect(try await store.gatewayTraces(workspace: ws, route: nil, failedOnly: false, before: nil, limit: 10).map(\.id) == ["t3"])
     }
 
     /// Monitors: applied by name (a changed spec is a new version), due by their next run,

@@ -161,3 +161,15 @@ private func base64Floats(_ vector: [Float]) -> String {
     }
     return Data(bytes).base64EncodedString()
 }
+
+/// `POST /v1/moderations`: flags any input that contains the word "forbidden" (category
+/// `harassment`), deterministically, so that a gateway's moderation rule can be tested.
+func moderations(_ request: Request) async throws -> Response {
+    let (body, model) = try await receive(request, keys: .bearer)
+    let inputs: [String] = (body["input"] as? String).map { [$0] } ?? (body["input"] as? [Any])?.compactMap { $0 as? String } ?? []
+    let results: [JSON] = inputs.map { text in
+        let flagged = text.lowercased().contains("forbidden")
+        return ["flagged": .bool(flagged), "categories": ["harassment": .bool(flagged), "violence": .bool(false)]]
+    }
+    return jsonResponse(["id": "modr-double", "model": .string(model), "results": .array(results)])
+}

@@ -44,6 +44,7 @@ let router = Router()
 router.get("/v1/models") { request, _ in try await listModels(request) }
 router.post("/v1/chat/completions") { request, _ in try await chatCompletions(request, keys: .bearer) }
 router.post("/v1/embeddings") { request, _ in try await embeddings(request, keys: .bearer) }
+router.post("/v1/moderations") { request, _ in try await moderations(request) }
 
 // Azure OpenAI: the deployment stands for the model; `api-version` is accepted whatever it is.
 router.post("/openai/deployments/{deployment}/chat/completions") { request, context in

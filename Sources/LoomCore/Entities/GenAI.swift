@@ -5,6 +5,11 @@ public struct GatewayResource: Sendable, Codable, Hashable {
     public enum Kind: String, Sendable, Codable, Hashable, CaseIterable {
         case provider
         case route
+        /// A content-safety policy routes attach.
+        case policy
+
+        /// The API's collection name: `providers`, `routes`, `policies`.
+        public var plural: String { self == .policy ? "policies" : rawValue + "s" }
     }
 
     public var workspace: String
@@ -174,5 +179,62 @@ public struct GatewayUsage: Sendable, Codable, Hashable {
         promptTokens += other.promptTokens
         completionTokens += other.completionTokens
         cost += other.cost
+    }
+}
+
+/// One gateway call, as a trace (docs/gateway.md, "Traces"): who called which route, which
+/// provider answered, tokens, cost, latency, what went in and came out (after the policies),
+/// and its spans (policies, prompt, limits, cache, each provider attempt).
+public struct GatewayTrace: Sendable, Codable, Hashable {
+    /// 32 hex digits (a W3C trace id: the caller's `traceparent` when it sent one).
+    public var id: String
+    public var workspace: String
+    public var route: String
+    /// The gateway key's id; empty without one.
+    public var key: String
+    /// `chat` or `embeddings`.
+    public var task: String
+    /// Who answered (nil: no provider did).
+    public var provider: String?
+    public var model: String?
+    /// The HTTP status the client got.
+    public var status: Int
+    public var stream: Bool
+    public var startTime: Millis
+    public var durationMicros: Int64
+    public var promptTokens: Int64
+    public var completionTokens: Int64
+    public var cost: Double
+    /// The messages (or embeddings input) as sent to the provider, JSON, cut at 16 KiB.
+    public var input: String
+    /// The answer's text as the client got it, cut at 16 KiB.
+    public var output: String
+    public var error: String?
+    /// `[{name, start_us, duration_us, attributes}]`, offsets from `startTime`.
+    public var spansJSON: String
+
+    public init(
+        id: String, workspace: String = Workspace.defaultName, route: String, key: String = "", task: String = "chat", provider: String? = nil,
+        model: String? = nil, status: Int, stream: Bool = false, startTime: Millis, durationMicros: Int64, promptTokens: Int64 = 0,
+        completionTokens: Int64 = 0, cost: Double = 0, input: String = "", output: String = "", error: String? = nil, spansJSON: String = "[]"
+    ) {
+        self.id = id
+        self.workspace = workspace
+        self.route = route
+        self.key = key
+        self.task = task
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.stream = stream
+        self.startTime = startTime
+        self.durationMicros = durationMicros
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.cost = cost
+        self.input = input
+        self.output = output
+        self.error = error
+        self.spansJSON = spansJSON
     }
 }

@@ -52,6 +52,8 @@ extension APIv1Controller {
         let requestsPerMinute: Int64?
         let tokensPerMinute: Int64?
         let spendPerDay: Double?
+        let prompt: String?
+        let policies: [String]
         let version: Int64
         let spec: String?
         let createdBy: String
@@ -60,6 +62,8 @@ extension APIv1Controller {
 
         init(_ r: GatewayResource, withSpec: Bool) {
             let spec = try? RouteSpec.parse(yaml: r.specText)
+            prompt = spec?.prompt?.description
+            policies = spec?.policies ?? []
             name = r.name
             task = spec?.task.rawValue ?? "?"
             targets = spec?.targets.map { TargetBody(provider: $0.provider, model: $0.model, weight: $0.weight) } ?? []
@@ -68,6 +72,33 @@ extension APIv1Controller {
             timeoutSeconds = spec?.timeout ?? 0
             cacheTtlSeconds = spec?.cache?.ttl
             (requestsPerMinute, tokensPerMinute, spendPerDay) = (spec?.limits.requestsPerMinute, spec?.limits.tokensPerMinute, spec?.limits.spendPerDay)
+            version = r.version
+            self.spec = withSpec ? r.specText : nil
+            (createdBy, creationTime, lastUpdatedTime) = (r.createdBy, r.creationTime, r.lastUpdatedTime)
+        }
+    }
+
+    struct PolicyBody: Encodable, Sendable {
+        struct RuleBody: Encodable, Sendable {
+            let type: String
+            let action: String
+            let applyTo: [String]
+        }
+
+        let name: String
+        let description: String?
+        let rules: [RuleBody]
+        let version: Int64
+        let spec: String?
+        let createdBy: String
+        let creationTime: Millis
+        let lastUpdatedTime: Millis
+
+        init(_ r: GatewayResource, withSpec: Bool) {
+            let spec = try? PolicySpec.parse(yaml: r.specText)
+            name = r.name
+            description = spec?.description
+            rules = spec?.rules.map { RuleBody(type: $0.check.name, action: $0.action.rawValue, applyTo: $0.stages.map(\.rawValue).sorted()) } ?? []
             version = r.version
             self.spec = withSpec ? r.specText : nil
             (createdBy, creationTime, lastUpdatedTime) = (r.createdBy, r.creationTime, r.lastUpdatedTime)
@@ -125,6 +156,37 @@ extension APIv1Controller {
         let totals: UsageBody
     }
 
+    struct TraceBody: Encodable, Sendable {
+        let id: String
+        let route: String
+        let key: String?
+        let task: String
+        let provider: String?
+        let model: String?
+        let status: Int
+        let stream: Bool
+        let startTime: Millis
+        let durationMs: Double
+        let promptTokens: Int64
+        let completionTokens: Int64
+        let cost: Double
+        let error: String?
+        let input: String
+        let output: String
+        let spans: JSONValue?
+
+        init(_ t: GatewayTrace, full: Bool) {
+            (id, route, key, task, provider, model) = (t.id, t.route, t.key.isEmpty ? nil : t.key, t.task, t.provider, t.model)
+            (status, stream, startTime, durationMs) = (t.status, t.stream, t.startTime, Double(t.durationMicros) / 1000)
+            (promptTokens, completionTokens, cost, error) = (t.promptTokens, t.completionTokens, t.cost, t.error)
+            input = full ? t.input : Self.preview(t.input)
+            output = full ? t.output : Self.preview(t.output)
+            spans = full ? (try? JSONValue.parse(Array(t.spansJSON.utf8))) : nil
+        }
+
+        static func preview(_ s: String) -> String { s.count > 200 ? String(s.prefix(200)) + "…" : s }
+    }
+
     struct CatalogBody: Encodable, Sendable {
         let provider: String
         let model: String
@@ -161,7 +223,7 @@ extension APIv1Controller {
         let auth = self.auth
 
         for kind in GatewayResource.Kind.allCases {
-            let path = "\(p)/\(kind.rawValue)s"
+            let path = "\(p)/\(kind.plural)"
             // Applies a `kind: provider` / `kind: route` spec (YAML, or JSON `{"spec": "YAML"}`).
             routes.post(path) { request, context in
                 let text = try await Self.specText(request, context)
@@ -174,11 +236,13 @@ extension APIv1Controller {
             routes.get(path) { _, context in
                 try await auth.requireRole(context, .viewer)
                 let list = try await store.gatewayResources(workspace: context.workspace, kind: kind)
-                if kind == .provider {
+                switch kind {
+                case .provider:
                     let problems = service.gateway.providerProblems(workspace: context.workspace)
                     return try Self.respond(Listing(items: list.map { ProviderBody($0, problem: problems[$0.name], withSpec: false) }, nextPageToken: nil))
+                case .route: return try Self.respond(Listing(items: list.map { RouteBody($0, withSpec: false) }, nextPageToken: nil))
+                case .policy: return try Self.respond(Listing(items: list.map { PolicyBody($0, withSpec: false) }, nextPageToken: nil))
                 }
-                return try Self.respond(Listing(items: list.map { RouteBody($0, withSpec: false) }, nextPageToken: nil))
             }
             routes.get("\(path)/:name") { _, context in
                 let name = try Self.param(context, "name")
@@ -186,10 +250,12 @@ extension APIv1Controller {
                 guard let r = try await store.gatewayResources(workspace: context.workspace, kind: kind).first(where: { $0.name == name }) else {
                     throw LoomError.notFound("No \(kind.rawValue) named \(name) in workspace \(context.workspace)")
                 }
-                if kind == .provider {
+                switch kind {
+                case .provider:
                     return try Self.respond(ProviderBody(r, problem: service.gateway.providerProblems(workspace: context.workspace)[name], withSpec: true))
+                case .route: return try Self.respond(RouteBody(r, withSpec: true))
+                case .policy: return try Self.respond(PolicyBody(r, withSpec: true))
                 }
-                return try Self.respond(RouteBody(r, withSpec: true))
             }
             routes.delete("\(path)/:name") { _, context in
                 let name = try Self.param(context, "name")
@@ -252,6 +318,28 @@ extension APIv1Controller {
                 total.add(row)
             }
             return try Self.respond(UsageReport(from: from, to: to, groupBy: groupBy, items: order.map { UsageBody(grouped[$0]!) }, totals: UsageBody(total)))
+        }
+
+        // Traces, newest first: ?route=, ?failed=true, ?before= (a start time, for the next page).
+        routes.get("\(p)/traces") { request, context in
+            try await auth.requireRole(context, .viewer)
+            let failed = request.uri.queryParameters["failed"].map { $0 == "true" } ?? false
+            let before = try request.query.int("before").map(Millis.init)
+            let route = request.uri.queryParameters["route"].map(String.init)
+            let limit = try Self.limit(request, default: 50)
+            await service.gateway.flushUsage()
+            let list = try await store.gatewayTraces(workspace: context.workspace, route: route, failedOnly: failed, before: before, limit: limit)
+            return try Self.respond(Listing(
+                items: list.map { TraceBody($0, full: false) }, nextPageToken: list.count == limit ? list.last.map { String($0.startTime) } : nil))
+        }
+        routes.get("\(p)/traces/:id") { _, context in
+            let id = try Self.param(context, "id")
+            try await auth.requireRole(context, .viewer)
+            await service.gateway.flushUsage()
+            guard let t = try await store.gatewayTrace(id: id, workspace: context.workspace) else {
+                throw LoomError.notFound("No gateway trace \(id) in workspace \(context.workspace)")
+            }
+            return try Self.respond(TraceBody(t, full: true))
         }
 
         let c = Self.prefix + "/catalog"

@@ -58,6 +58,7 @@ struct APIv1Controller {
         addEndpointRoutes(to: routes)
         addMonitorRoutes(to: routes)
         addGatewayRoutes(to: routes)
+        addPromptRoutes(to: routes)
     }
 
     static func body(_ request: Request, _ context: Context) async throws -> JSONBody {

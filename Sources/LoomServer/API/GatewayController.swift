@@ -16,6 +16,8 @@ struct GatewayController {
     typealias Context = LoomRequestContext
     let services: ServerServices
 
+    static let traceParent = HTTPField.Name("traceparent")!
+
     /// The largest request body accepted.
     static let maxBodyBytes = 16 << 20
 
@@ -93,7 +95,7 @@ struct GatewayController {
             guard let key = gateway.key(secret: token) else {
                 throw GatewayError.unauthenticated("Incorrect API key provided: the gateway key is unknown or revoked.")
             }
-            return GatewayCaller(workspace: key.workspace, key: key)
+            return GatewayCaller(workspace: key.workspace, key: key, traceParent: request.headers[Self.traceParent])
         }
         if context.authEnabled {
             if let refused = context.deferredAuthError {
@@ -105,7 +107,7 @@ struct GatewayController {
                 throw GatewayError.from(e)
             }
         }
-        return GatewayCaller(workspace: context.workspace)
+        return GatewayCaller(workspace: context.workspace, traceParent: request.headers[Self.traceParent])
     }
 
     static func json(_ body: [UInt8], status: HTTPResponse.Status = .ok) -> Response {

@@ -15,20 +15,39 @@ import ServiceLifecycle
 /// and usage written in batches.
 public final class GatewayService: Service, Sendable {
     public let gateway: Gateway
+    public let prompts: PromptService
     let store: any MetadataStore
     let client: HTTPClient
     let logger: Logger
     let reloadSeconds: Double
     let flushSeconds: Double
+    /// Traces older than this many days are deleted (0: kept).
+    let traceRetentionDays: Double
+    /// Where finished traces are also sent (OTLP/HTTP), if anywhere.
+    let exporter: OTLPExporter?
 
-    public init(tracking: TrackingService, logger: Logger, reloadSeconds: Double = 5, flushSeconds: Double = 2, secrets: @escaping @Sendable () -> SecretSource = { SecretSource() }) {
+    public init(
+        tracking: TrackingService, logger: Logger, reloadSeconds: Double = 5, flushSeconds: Double = 2, traceRetentionDays: Double = 7,
+        otlpEndpoint: String? = nil, secrets: @escaping @Sendable () -> SecretSource = { SecretSource() }
+    ) {
+        self.traceRetentionDays = traceRetentionDays
+        if let otlpEndpoint, !otlpEndpoint.isEmpty {
+            self.exporter = OTLPExporter(endpoint: otlpEndpoint, client: Self.sharedClient, logger: logger)
+        } else {
+            self.exporter = nil
+        }
         let client = Self.sharedClient
         self.client = client
         self.store = tracking.store
         self.logger = logger
         self.reloadSeconds = reloadSeconds
         self.flushSeconds = flushSeconds
-        self.gateway = Gateway(store: tracking.store, client: client, logger: logger, secrets: secrets)
+        self.prompts = PromptService(tracking: tracking)
+        var onTraces: (@Sendable ([GatewayTrace]) async -> Void)?
+        if let exporter = self.exporter {
+            onTraces = { traces in await exporter.export(traces) }
+        }
+        self.gateway = Gateway(store: tracking.store, client: client, logger: logger, secrets: secrets, prompts: prompts, onTraces: onTraces)
     }
 
     /// The process's client for providers (like `HTTPClient.shared`, never shut down), with room
@@ -47,9 +66,17 @@ public final class GatewayService: Service, Sendable {
             logger.warning("gateway: table not loaded yet (\(error))")
         }
         var lastReload = ContinuousClock.now
+        var lastPrune = ContinuousClock.now - .seconds(3600)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: .seconds(min(flushSeconds, reloadSeconds)))
             await gateway.flushUsage()
+            if traceRetentionDays > 0, ContinuousClock.now - lastPrune >= .seconds(3600) {
+                lastPrune = .now
+                let cutoff = Clock.nowMillis() - Millis(traceRetentionDays * 86_400_000)
+                if let n = try? await store.deleteGatewayTraces(before: cutoff), n > 0 {
+                    logger.info("gateway: deleted \(n) traces older than \(traceRetentionDays) days")
+                }
+            }
             if ContinuousClock.now - lastReload >= .seconds(reloadSeconds) {
                 lastReload = .now
                 do {
@@ -67,7 +94,7 @@ public final class GatewayService: Service, Sendable {
     /// Checks a `kind: provider` or `kind: route` spec whole and makes it the workspace's resource
     /// of its name. A route's providers must exist; a provider must be able to serve the route's task.
     public func apply(yaml: String, workspace: String, actor: String, now: Millis = Clock.nowMillis()) async throws -> (GatewayResource, changed: Bool) {
-        guard let kind = gatewaySpecKind(yaml) else { throw LoomError.invalidParameter("The spec's kind must be provider or route") }
+        guard let kind = gatewaySpecKind(yaml) else { throw LoomError.invalidParameter("The spec's kind must be provider, route or policy") }
         let name: String
         switch kind {
         case .provider:
@@ -82,6 +109,29 @@ public final class GatewayService: Service, Sendable {
                 }
                 if spec.task == .embeddings && p.kind == .anthropic {
                     throw LoomError.invalidParameter("route \(spec.name): provider \(p.name) (anthropic) has no embeddings API")
+                }
+            }
+            let policies = Set(try await store.gatewayResources(workspace: workspace, kind: .policy).map(\.name))
+            if let missing = spec.policies.first(where: { !policies.contains($0) }) {
+                throw LoomError.invalidParameter("route \(spec.name): no policy named \(missing) in workspace \(workspace) (apply it first)")
+            }
+            if let reference = spec.prompt {
+                do {
+                    _ = try await prompts.version(reference, workspace: workspace)
+                } catch let e as LoomError {
+                    throw LoomError.invalidParameter("route \(spec.name) binds the prompt \(reference): \(e.message)")
+                }
+            }
+        case .policy:
+            let spec = try PolicySpec.parse(yaml: yaml)
+            name = spec.name
+            let providers = try await providerSpecs(workspace: workspace)
+            for provider in spec.moderationProviders {
+                guard let p = providers[provider] else {
+                    throw LoomError.invalidParameter("policy \(spec.name): no provider named \(provider) in workspace \(workspace) for its moderation rule")
+                }
+                guard p.kind == .openai || p.kind == .openaiCompatible else {
+                    throw LoomError.invalidParameter("policy \(spec.name): provider \(provider) (\(p.kind.rawValue)) has no moderation endpoint")
                 }
             }
         }
@@ -101,12 +151,20 @@ public final class GatewayService: Service, Sendable {
         return out
     }
 
-    /// Deletes a provider (refused while a route uses it) or a route.
+    /// Deletes a provider or a policy (refused while a route uses it) or a route.
     public func delete(kind: GatewayResource.Kind, name: String, workspace: String) async throws {
-        if kind == .provider {
+        if kind != .route {
             for r in try await store.gatewayResources(workspace: workspace, kind: .route) {
-                if let spec = try? RouteSpec.parse(yaml: r.specText), spec.providers.contains(name) {
-                    throw LoomError.invalidState("Provider \(name) is used by route \(spec.name): change or delete the route first")
+                guard let spec = try? RouteSpec.parse(yaml: r.specText) else { continue }
+                if kind == .provider ? spec.providers.contains(name) : spec.policies.contains(name) {
+                    throw LoomError.invalidState("\(kind == .provider ? "Provider" : "Policy") \(name) is used by route \(spec.name): change or delete the route first")
+                }
+            }
+        }
+        if kind == .provider {
+            for r in try await store.gatewayResources(workspace: workspace, kind: .policy) {
+                if let spec = try? PolicySpec.parse(yaml: r.specText), spec.moderationProviders.contains(name) {
+                    throw LoomError.invalidState("Provider \(name) is used by policy \(spec.name)'s moderation: change or delete the policy first")
                 }
             }
         }

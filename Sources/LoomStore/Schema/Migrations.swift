@@ -819,6 +819,33 @@ enum Migrations {
             )
             """,
         ]),
+        // One row per gateway call: its spans, tokens, cost and (policy-checked) text.
+        Migration(version: 18, name: "gateway traces", statements: [
+            """
+            CREATE TABLE gateway_traces (
+              id TEXT PRIMARY KEY,
+              workspace TEXT NOT NULL,
+              route TEXT NOT NULL,
+              key_id TEXT NOT NULL,
+              task TEXT NOT NULL,
+              provider TEXT,
+              model TEXT,
+              status BIGINT NOT NULL,
+              stream BIGINT NOT NULL,
+              start_time BIGINT NOT NULL,
+              duration_us BIGINT NOT NULL,
+              prompt_tokens BIGINT NOT NULL,
+              completion_tokens BIGINT NOT NULL,
+              cost {REAL} NOT NULL,
+              input TEXT NOT NULL,
+              output TEXT NOT NULL,
+              error TEXT,
+              spans TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX gateway_traces_by_time ON gateway_traces (workspace, start_time)",
+            "CREATE INDEX gateway_traces_by_route ON gateway_traces (workspace, route, start_time)",
+        ]),
     ]
 }
 

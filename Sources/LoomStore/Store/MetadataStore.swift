@@ -235,6 +235,14 @@ public protocol MetadataStore: Sendable {
     func addGatewayUsage(_ rows: [GatewayUsage]) async throws
     /// Usage sums of a workspace for days in [fromDay, toDay] (`YYYY-MM-DD`), by day, key, route, provider, model.
     func gatewayUsage(workspace: String, fromDay: String, toDay: String) async throws -> [GatewayUsage]
+    /// Records finished gateway calls (a trace id seen before is left as it is).
+    func addGatewayTraces(_ traces: [GatewayTrace]) async throws
+    /// A workspace's traces, newest first: of one route or all, before a time (paging), only
+    /// failed ones (status ≥ 400) when asked.
+    func gatewayTraces(workspace: String, route: String?, failedOnly: Bool, before: Millis?, limit: Int) async throws -> [GatewayTrace]
+    func gatewayTrace(id: String, workspace: String) async throws -> GatewayTrace?
+    /// Deletes traces that started before `time`; how many.
+    func deleteGatewayTraces(before time: Millis) async throws -> Int
 
     // MARK: Lineage
     /// Records edges; one already recorded (same workspace, ends and relation) is left as it is.

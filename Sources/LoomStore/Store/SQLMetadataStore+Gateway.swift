@@ -146,6 +146,58 @@ extension SQLMetadataStore {
         }
     }
 
+    public func addGatewayTraces(_ traces: [GatewayTrace]) async throws {
+        guard !traces.isEmpty else { return }
+        try await writeUnaudited { db in
+            for t in traces {
+                try await db.raw("""
+                    INSERT INTO gateway_traces (id, workspace, route, key_id, task, provider, model, status, stream, start_time, duration_us,
+                      prompt_tokens, completion_tokens, cost, input, output, error, spans)
+                    VALUES (\(bind: t.id), \(bind: t.workspace), \(bind: t.route), \(bind: t.key), \(bind: t.task), \(bind: t.provider), \(bind: t.model),
+                      \(bind: Int64(t.status)), \(bind: t.stream ? Int64(1) : Int64(0)), \(bind: t.startTime), \(bind: t.durationMicros), \(bind: t.promptTokens),
+                      \(bind: t.completionTokens), \(bind: t.cost), \(bind: t.input), \(bind: t.output), \(bind: t.error), \(bind: t.spansJSON))
+                    ON CONFLICT (id) DO NOTHING
+                    """).run()
+            }
+        }
+    }
+
+    public func gatewayTraces(workspace: String, route: String?, failedOnly: Bool, before: Millis?, limit: Int) async throws -> [GatewayTrace] {
+        try await read { db in
+            var conditions: [SQLQueryString] = ["workspace = \(bind: workspace)"]
+            if let route { conditions.append("route = \(bind: route)") }
+            if failedOnly { conditions.append("status >= 400") }
+            if let before { conditions.append("start_time < \(bind: before)") }
+            return try await db.raw("""
+                SELECT * FROM gateway_traces WHERE \(conditions.joined(separator: " AND ")) ORDER BY start_time DESC, id LIMIT \(bind: Int64(limit))
+                """).all().map(Self.gatewayTrace)
+        }
+    }
+
+    public func gatewayTrace(id: String, workspace: String) async throws -> GatewayTrace? {
+        try await read { db in
+            try await db.raw("SELECT * FROM gateway_traces WHERE id = \(bind: id) AND workspace = \(bind: workspace)").first().map(Self.gatewayTrace)
+        }
+    }
+
+    public func deleteGatewayTraces(before time: Millis) async throws -> Int {
+        try await writeUnaudited { db in
+            let n = try await db.raw("SELECT COUNT(*) AS n FROM gateway_traces WHERE start_time < \(bind: time)").first()?.int64("n") ?? 0
+            if n > 0 { try await db.raw("DELETE FROM gateway_traces WHERE start_time < \(bind: time)").run() }
+            return Int(n)
+        }
+    }
+
+    static func gatewayTrace(_ row: any SQLRow) throws -> GatewayTrace {
+        GatewayTrace(
+            id: try row.string("id"), workspace: try row.string("workspace"), route: try row.string("route"), key: try row.string("key_id"),
+            task: try row.string("task"), provider: try row.optionalString("provider"), model: try row.optionalString("model"),
+            status: Int(try row.int64("status")), stream: try row.int64("stream") != 0, startTime: try row.int64("start_time"),
+            durationMicros: try row.int64("duration_us"), promptTokens: try row.int64("prompt_tokens"), completionTokens: try row.int64("completion_tokens"),
+            cost: try row.optionalDouble("cost") ?? 0, input: try row.string("input"), output: try row.string("output"), error: try row.optionalString("error"),
+            spansJSON: try row.string("spans"))
+    }
+
     // MARK: Rows
 
     static func jsonList(_ items: [String]) -> String {

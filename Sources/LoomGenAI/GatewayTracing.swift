@@ -1,0 +1,127 @@
+import Foundation
+import LoomCore
+import LoomStore
+import Synchronization
+
+/// A gateway call's trace while it runs: spans are added as each step ends, and `finish`
+/// makes the record the recorder writes. Shared by the call and, for a stream, by the relay
+/// that ends it.
+final class TraceBuilder: Sendable {
+    struct Span {
+        var name: String
+        var startMicros: Int64
+        var durationMicros: Int64
+        var attributes: [String: JSONValue]
+    }
+
+    struct State {
+        var route: String?
+        var workspace: String
+        var key: String
+        var task: String
+        var provider: String?
+        var model: String?
+        var stream = false
+        var usage = TokenUsage()
+        var cost = 0.0
+        var input = ""
+        var output = ""
+        var spans: [Span] = []
+        var finished = false
+    }
+
+    let id: String
+    let started: ContinuousClock.Instant
+    let startMillis: Millis
+    let state: Mutex<State>
+
+    /// The longest input or output kept on a trace.
+    static let textLimit = 16 << 10
+
+    init(caller: GatewayCaller, task: String) {
+        id = caller.traceID ?? Identifiers.newHexID()
+        started = .now
+        startMillis = Clock.nowMillis()
+        state = Mutex(State(workspace: caller.workspace, key: caller.key?.id ?? "", task: task))
+    }
+
+    func micros(_ instant: ContinuousClock.Instant) -> Int64 {
+        let d = instant - started
+        return d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
+    }
+
+    /// A span from `start` to now.
+    func span(_ name: String, since start: ContinuousClock.Instant, _ attributes: [String: JSONValue] = [:]) {
+        let s = micros(start), e = micros(.now)
+        state.withLock { $0.spans.append(Span(name: name, startMicros: s, durationMicros: e - s, attributes: attributes)) }
+    }
+
+    func update(_ body: (inout State) -> Void) { state.withLock { body(&$0) } }
+
+    static func cut(_ text: String) -> String {
+        guard text.utf8.count > textLimit else { return text }
+        var end = text.utf8.index(text.utf8.startIndex, offsetBy: textLimit)
+        while end > text.startIndex, end.samePosition(in: text.unicodeScalars) == nil { end = text.utf8.index(before: end) }
+        return String(text[..<end]) + "…"
+    }
+
+    /// The finished record (nil when the call never reached a route, or it was finished already).
+    func finish(status: Int, error: String?) -> GatewayTrace? {
+        let duration = micros(.now)
+        return state.withLock { s -> GatewayTrace? in
+            guard let route = s.route, !s.finished else { return nil }
+            s.finished = true
+            let spans = JSONValue.array(s.spans.map { span in
+                var o: [String: JSONValue] = [
+                    "name": .string(span.name), "start_us": .int(span.startMicros), "duration_us": .int(span.durationMicros),
+                ]
+                if !span.attributes.isEmpty { o["attributes"] = .object(span.attributes) }
+                return .object(o)
+            })
+            return GatewayTrace(
+                id: id, workspace: s.workspace, route: route, key: s.key, task: s.task, provider: s.provider, model: s.model, status: status,
+                stream: s.stream, startTime: startMillis, durationMicros: duration, promptTokens: s.usage.prompt, completionTokens: s.usage.completion,
+                cost: s.cost, input: Self.cut(s.input), output: Self.cut(s.output), error: error, spansJSON: spans.jsonString)
+        }
+    }
+}
+
+/// Finished traces waiting to be written in a batch (with the usage, every couple of seconds);
+/// past `limit` waiting, new ones are dropped and counted rather than held without bound.
+final class TraceRecorder: Sendable {
+    let pending = Mutex<[GatewayTrace]>([])
+    let dropped = Atomic<Int>(0)
+    let limit: Int
+
+    init(limit: Int = 100_000) {
+        self.limit = limit
+    }
+
+    func add(_ trace: GatewayTrace?) {
+        guard let trace else { return }
+        let kept = pending.withLock { list -> Bool in
+            guard list.count < limit else { return false }
+            list.append(trace)
+            return true
+        }
+        if !kept { dropped.add(1, ordering: .relaxed) }
+    }
+
+    func take() -> [GatewayTrace] { pending.withLock { list in defer { list.removeAll(keepingCapacity: true) }; return list } }
+
+    func restore(_ traces: [GatewayTrace]) {
+        pending.withLock { list in list = Array((traces + list).prefix(limit)) }
+    }
+}
+
+/// W3C `traceparent`: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`; its trace id.
+enum TraceParent {
+    static func traceID(_ header: String?) -> String? {
+        guard let header else { return nil }
+        let parts = header.split(separator: "-")
+        guard parts.count == 4, parts[0].count == 2, parts[1].count == 32, parts[2].count == 16,
+            parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase }), parts[1] != String(repeating: "0", count: 32)
+        else { return nil }
+        return String(parts[1])
+    }
+}
