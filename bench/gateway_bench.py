@@ -17,7 +17,7 @@ and, as every route, usage and cost accounting (a catalog price is set, so cost 
 2. ttft: time to first token of a streamed completion (the first SSE event that carries content),
    sequential requests over one keep-alive connection, directly and through Loom, interleaved;
    the added median and p99. Measured on `bench` (input policies: nothing held back) and on
-   `bench-out` (a PII policy on the output too, which holds back up to 128 characters of the
+   `bench-out` (a PII policy on the output too, which holds back up to 256 bytes of the
    stream: reported for transparency).
 
 Markdown goes to stdout and bench/results/gateway.md (JSON next to it).
@@ -97,7 +97,7 @@ def first_token_ms(host: str, port: int, path: str, payload: str, n: int) -> lis
         first = None
         buf = b""
         while True:
-            line = r.fp.readline()
+            line = r.readline()
             if not line:
                 break
             if first is None and line.startswith(b"data: ") and b'"content":"' in line and b'"content":""' not in line:
@@ -217,7 +217,7 @@ def report(results: dict, command: str) -> str:
         "",
         f"Time to first token: direct p50 {ttft['bench']['direct_p50_ms']:.3f} ms, through Loom p50 {ttft['bench']['loom_p50_ms']:.3f} ms "
         f"(added p99 {ttft['bench']['added_p99_ms']:.3f} ms, {ttft['bench']['n']} streams). With a PII policy on the output "
-        f"(`bench-out`, which holds back up to 128 characters): added p50 {ttft['bench-out']['added_p50_ms']:.3f} ms.",
+        f"(`bench-out`, which holds back up to 256 bytes): added p50 {ttft['bench-out']['added_p50_ms']:.3f} ms.",
         "",
         f"Usage recorded by the gateway during the run: {lat['usage_rows']}.",
     ]

@@ -537,3 +537,33 @@ def test_every_call_is_a_trace(env):
     root = next(sp for sp in spans if "parentSpanId" not in sp)
     assert {a["key"]: a["value"] for a in root["attributes"]}["gen_ai.request.model"] == {"stringValue": "fallback"}
     assert [sp["name"] for sp in spans if sp.get("parentSpanId") == root["spanId"]].count("attempt") == 3
+
+
+def test_ui_pages_show_the_gateway(env):
+    server, _, client = env
+    raw = client.chat.completions.with_raw_response.create(model="chat", messages=[{"role": "user", "content": "for the ui"}])
+    trace_id = raw.headers["x-loom-trace-id"]
+    requests.post(server.url + "/api/v1/prompts", json={"name": "ui-prompt", "template": "line one\nline {{two}}"}, timeout=10)
+    requests.post(server.url + "/api/v1/prompts", json={"name": "ui-prompt", "template": "line one\nline {{two}} changed", "commit_message": "edit"}, timeout=10)
+
+    def page(path):
+        r = requests.get(server.url + path, headers={"Accept": "text/html"}, timeout=10)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), (path, r.status_code)
+        return r.text
+
+    gateway = page("/gateway")
+    assert 'id="routes"' in gateway and "fallback" in gateway and "double/echo-2" in gateway and 'id="providers"' in gateway
+    assert "LOOM_E2E_UNSET_KEY" in gateway, "the provider whose key cannot be read says why"
+    traces = page("/gateway/traces?route=chat")
+    assert f"/gateway/traces/{trace_id}" in traces
+    one = page(f"/gateway/traces/{trace_id}")
+    assert "echo: for the ui" in one and 'id="spans"' in one and "attempt" in one
+    assert "priced" in page("/gateway/usage") or 'id="usage"' in page("/gateway/usage")
+    assert "embed-1" in page("/catalog")
+    assert "ui-prompt" in page("/prompts")
+    prompt = page("/prompts/ui-prompt")
+    assert "<del>-line {{two}}</del>" in prompt and "<ins>+line {{two}} changed</ins>" in prompt
+    r = requests.get(server.url + "/gateway/usage?from=yesterday", headers={"Accept": "text/html"}, timeout=10)
+    assert r.status_code == 400
+    r = requests.get(server.url + "/gateway/traces/nope", headers={"Accept": "text/html"}, timeout=10)
+    assert r.status_code == 404

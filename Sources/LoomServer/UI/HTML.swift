@@ -31,6 +31,8 @@ enum HTML {
             <a href="/pipelines"\(active == "pipelines" ? " class=\"active\"" : "")>Pipelines</a>
             <a href="/endpoints"\(active == "endpoints" ? " class=\"active\"" : "")>Endpoints</a>
             <a href="/monitors"\(active == "monitors" ? " class=\"active\"" : "")>Monitors</a>
+            <a href="/gateway"\(active == "gateway" ? " class=\"active\"" : "")>Gateway</a>
+            <a href="/prompts"\(active == "prompts" ? " class=\"active\"" : "")>Prompts</a>
             <a href="/openapi.yaml">API</a></nav></header>
             <main>\(body)</main>
             <script src="/static/loom.js"></script>

@@ -32,6 +32,10 @@ enum UIAssets {
         .state-running { background: #dbeafe; } .state-skipped, .state-cancelled { background: #f3f4f6; }
         .state-rolled_back { background: #fee2e2; } .state-paused, .state-aborted { background: #fef9c3; }
         svg.bar { vertical-align: middle; } .bar-bg { fill: #f3f4f6; } .bar-fill { fill: #6366f1; }
+        td.bar { width: 30%; min-width: 160px; background: #f3f4f6; } td.bar span { display: block; height: 10px; background: #6366f1; border-radius: 2px; }
+        pre.text { white-space: pre-wrap; max-width: 60em; margin: 0; font-size: 12px; }
+        pre.diff { background: #f9fafb; padding: 8px; } pre.diff ins { background: #dcfce7; text-decoration: none; display: block; }
+        pre.diff del { background: #fee2e2; text-decoration: none; display: block; } pre.diff .same { display: block; color: #4b5563; }
         .rollout { border: 1px solid var(--line); border-radius: 6px; padding: 4px 12px; margin: 8px 0; }
         svg.dag, svg.lineage { display: block; margin: 12px 0; overflow: visible; }
         svg.dag text, svg.lineage text { font-family: inherit; }
