@@ -93,7 +93,7 @@ let package = Package(
         .target(
             name: "LoomServing",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomModels",
+                "LoomCore", "LoomStore", "LoomModels", "LoomForwarding",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -112,9 +112,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "LoomForwarding",
+            dependencies: [
+                "LoomCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "LoomGenAI",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomSpec",
+                "LoomCore", "LoomStore", "LoomSpec", "LoomForwarding",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -227,7 +236,7 @@ let package = Package(
             name: "LoomTests",
             dependencies: [
                 "LoomCore", "LoomStore", "LoomArtifacts", "LoomTracking", "LoomServer", "LoomCLI", "LoomTesting", "LoomData", "LoomModels",
-                "LoomPipelines", "LoomSpec", "LoomServing", "LoomMonitoring", "LoomGenAI",
+                "LoomPipelines", "LoomSpec", "LoomServing", "LoomMonitoring", "LoomGenAI", "LoomForwarding",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import LoomCore
+import LoomForwarding
 import LoomStore
 import Logging
 import Metrics
@@ -80,6 +81,8 @@ public final class Gateway: Sendable {
     /// Each route's cache, for the route's version: a changed route starts empty.
     let caches = Mutex<[String: (version: Int64, cache: ResponseCache)]>([:])
     let meter = UsageMeter()
+    /// Pooled raw HTTP/1.1 connections for whole answers from plain-HTTP providers.
+    let forwarding = ForwardingClient()
     let traces = TraceRecorder()
     let metrics = GatewayMetrics()
     /// The longest answer body read from a provider.
@@ -451,15 +454,16 @@ public final class Gateway: Sendable {
                 var attempted: [String: JSONValue] = ["provider": .string(target.provider), "model": .string(target.model), "attempt": .int(Int64(attempts))]
                 switch outcome {
                 case .answered(let response): attempted["status"] = .int(Int64(response.status.code))
+                case .body: attempted["status"] = .int(200)
                 case .failed(let f):
                     attempted["status"] = .int(Int64(f.status))
                     attempted["error"] = .string(f.message)
                 }
                 trace.span("attempt", since: attemptStarted, attempted)
                 switch outcome {
-                case .answered(let response):
+                case .answered, .body:
                     headers += [("x-loom-route", route.spec.name), ("x-loom-provider", target.provider), ("x-loom-model", target.model), ("x-loom-attempts", String(attempts))]
-                    if stream {
+                    if stream, case .answered(let response) = outcome {
                         metrics.latency(route: route.spec.name, since: started)
                         if let h = Self.policyHeader(inputDecisions) { headers.append(h) }
                         let metrics = self.metrics
@@ -487,7 +491,12 @@ public final class Gateway: Sendable {
                             })
                         return .stream(relay, headers: headers)
                     }
-                    let (bytes, usage) = await complete(response, provider: provider, target: target)
+                    let (bytes, usage): ([UInt8]?, TokenUsage?)
+                    switch outcome {
+                    case .answered(let response): (bytes, usage) = await complete(response, provider: provider, target: target)
+                    case .body(let raw): (bytes, usage) = Self.translate(raw, provider: provider, target: target)
+                    case .failed: (bytes, usage) = (nil, nil)
+                    }
                     guard let bytes else {
                         record(target, nil, true, false)
                         last = Failure(status: 502, message: "provider \(target.provider) (model \(target.model)): the answer could not be read", retryAfter: nil, kind: .retryable)
@@ -584,12 +593,20 @@ public final class Gateway: Sendable {
     }
 
     enum Outcome: Sendable {
+        /// A 2xx answer still to be read (a stream, or AsyncHTTPClient's).
         case answered(HTTPClientResponse)
+        /// A whole 2xx answer (over a pooled plain-HTTP connection).
+        case body([UInt8])
         case failed(Failure)
     }
 
-    /// One attempt: the provider's answer when its status is 2xx, else why not.
+    /// One attempt: the provider's answer when its status is 2xx, else why not. Whole answers
+    /// from plain-HTTP providers (local model servers, the test double) go over the pooled raw
+    /// connections of `ForwardingClient`; streams and HTTPS through AsyncHTTPClient.
     func send(_ upstream: UpstreamCall, provider: ResolvedProvider, target: RouteSpec.Target, route: LiveRoute, stream: Bool) async -> Outcome {
+        if !stream, let plain = PlainURL(upstream.url) {
+            return await forward(upstream, plain, target: target, timeout: route.spec.timeout)
+        }
         var request = HTTPClientRequest(url: upstream.url)
         request.method = .POST
         for (name, value) in upstream.headers { request.headers.add(name: name, value: value) }
@@ -620,15 +637,7 @@ public final class Gateway: Sendable {
             if (200..<300).contains(status) { return .answered(response) }
             let body = (try? await response.body.collect(upTo: 64 << 10)).map { Array($0.readableBytesView) } ?? []
             let message = "\(what) answered \(status): \(ProviderAdapter.errorMessage(body))"
-            let retryAfter = Self.retryAfter(response.headers)
-            switch status {
-            case 408, 409, 425, 429, 500, 502, 503, 504, 529:
-                return .failed(Failure(status: status, message: message, retryAfter: retryAfter, kind: .retryable))
-            case 400, 413, 422:
-                return .failed(Failure(status: status, message: message, retryAfter: nil, kind: .request))
-            default:
-                return .failed(Failure(status: status, message: message, retryAfter: nil, kind: .unavailable))
-            }
+            return .failed(Self.failure(status: status, message: message, retryAfter: Self.retryAfter(response.headers)))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             return .failed(Failure(status: 504, message: "\(what) did not answer within \(RateLimiter.seconds(timeout))", retryAfter: nil, kind: .retryable, timedOut: true))
         } catch {
@@ -636,10 +645,45 @@ public final class Gateway: Sendable {
         }
     }
 
+    func forward(_ upstream: UpstreamCall, _ plain: PlainURL, target: RouteSpec.Target, timeout: Double) async -> Outcome {
+        let what = "provider \(target.provider) (model \(target.model))"
+        do {
+            let answer = try await forwarding.post(
+                host: plain.host, port: plain.port, path: plain.path, headers: upstream.headers, body: ByteBuffer(bytes: upstream.body),
+                timeout: .milliseconds(Int64(timeout * 1000)))
+            let body = Array(answer.body.readableBytesView)
+            if (200..<300).contains(answer.status) { return .body(body) }
+            var retryAfter: Double?
+            if let raw = answer.retryAfter {
+                retryAfter = raw.hasPrefix("ms:") ? Double(raw.dropFirst(3)).map { $0 / 1000 } : Self.retryAfterSeconds(raw)
+            }
+            return .failed(Self.failure(status: answer.status, message: "\(what) answered \(answer.status): \(ProviderAdapter.errorMessage(body))", retryAfter: retryAfter))
+        } catch ForwardingError.timedOut {
+            return .failed(Failure(status: 504, message: "\(what) did not answer within \(RateLimiter.seconds(timeout))", retryAfter: nil, kind: .retryable, timedOut: true))
+        } catch ForwardingError.tooLarge {
+            return .failed(Failure(status: 502, message: "\(what) answered with more than \(Self.answerLimit >> 20) MiB", retryAfter: nil, kind: .unavailable))
+        } catch {
+            return .failed(Failure(status: 502, message: "\(what) could not be reached: \(error)", retryAfter: nil, kind: .retryable))
+        }
+    }
+
+    /// How a failed status is handled: retried, passed on as the request's fault, or the next target.
+    static func failure(status: Int, message: String, retryAfter: Double?) -> Failure {
+        switch status {
+        case 408, 409, 425, 429, 500, 502, 503, 504, 529: Failure(status: status, message: message, retryAfter: retryAfter, kind: .retryable)
+        case 400, 413, 422: Failure(status: status, message: message, retryAfter: nil, kind: .request)
+        default: Failure(status: status, message: message, retryAfter: nil, kind: .unavailable)
+        }
+    }
+
     /// A provider's `Retry-After` (seconds or an HTTP date) or `retry-after-ms`, in seconds.
     static func retryAfter(_ headers: HTTPHeaders) -> Double? {
         if let ms = headers.first(name: "retry-after-ms").flatMap(Double.init), ms >= 0 { return ms / 1000 }
         guard let value = headers.first(name: "retry-after") else { return nil }
+        return retryAfterSeconds(value)
+    }
+
+    static func retryAfterSeconds(_ value: String) -> Double? {
         if let s = Double(value.trimmingCharacters(in: .whitespaces)), s >= 0 { return s }
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
@@ -651,7 +695,11 @@ public final class Gateway: Sendable {
     /// A whole answer, in OpenAI's shape, with its usage.
     func complete(_ response: HTTPClientResponse, provider: ResolvedProvider, target: RouteSpec.Target) async -> ([UInt8]?, TokenUsage?) {
         guard let buffer = try? await response.body.collect(upTo: Self.answerLimit) else { return (nil, nil) }
-        let bytes = Array(buffer.readableBytesView)
+        return Self.translate(Array(buffer.readableBytesView), provider: provider, target: target)
+    }
+
+    /// A provider's whole answer in OpenAI's shape, with its usage (nil: not JSON).
+    static func translate(_ bytes: [UInt8], provider: ResolvedProvider, target: RouteSpec.Target) -> ([UInt8]?, TokenUsage?) {
         guard let value = try? JSONValue.parse(bytes) else { return (nil, nil) }
         if provider.spec.kind == .anthropic {
             let (translated, usage) = AnthropicTranslation.response(value, model: target.model, created: Clock.nowMillis() / 1000)
@@ -858,5 +906,37 @@ final class GatewayMetrics: Sendable {
         }
         let d = ContinuousClock.now - start
         t.recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+    }
+}
+
+/// `http://HOST[:PORT]/PATH[?QUERY]`, split for `ForwardingClient` (nil: not plain HTTP).
+struct PlainURL {
+    let host: String
+    let port: Int
+    let path: String
+
+    init?(_ url: String) {
+        guard url.hasPrefix("http://") else { return nil }
+        let rest = url.dropFirst(7)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = rest[..<slash]
+        path = slash == rest.endIndex ? "/" : String(rest[slash...])
+        guard !authority.isEmpty, !authority.contains("@") else { return nil }
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let after = authority[authority.index(after: close)...]
+            if after.isEmpty { port = 80 } else {
+                guard after.hasPrefix(":"), let p = Int(after.dropFirst()), (1...65535).contains(p) else { return nil }
+                port = p
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            guard let p = Int(authority[authority.index(after: colon)...]), (1...65535).contains(p) else { return nil }
+            host = String(authority[..<colon])
+            port = p
+        } else {
+            host = String(authority)
+            port = 80
+        }
     }
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import LoomCore
+import LoomForwarding
 import NIOCore
 import NIOHTTP1
 

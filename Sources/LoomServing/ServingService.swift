@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import LoomCore
+import LoomForwarding
 import LoomModels
 import LoomStore
 import Logging

@@ -4,6 +4,7 @@ import NIOPosix
 import Synchronization
 import Testing
 
+@testable import LoomForwarding
 @testable import LoomServing
 
 @Suite("Forwarding to upstream model servers")
@@ -24,6 +25,16 @@ struct ForwardingTests {
             #expect(chunk.readableBytes == 0)
         }
         return (closeAtEnd ? reader.closed() : nil, "")
+    }
+
+    @Test("Retry-After and retry-after-ms are kept for a gateway's retries")
+    func retryAfter() throws {
+        let (seconds, _) = try Self.read("HTTP/1.1 429 Too Many\r\nRetry-After: 2\r\ncontent-length: 0\r\n\r\n", piece: 5)
+        #expect(seconds?.status == 429 && seconds?.retryAfter == "2")
+        let (millis, _) = try Self.read("HTTP/1.1 503 Busy\r\nretry-after-ms: 250\r\ncontent-length: 0\r\n\r\n", piece: 1000)
+        #expect(millis?.retryAfter == "ms:250")
+        let (none, _) = try Self.read("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", piece: 1000)
+        #expect(none?.retryAfter == nil)
     }
 
     @Test("Content-Length bodies, in any split, with what follows left over", arguments: [1, 3, 7, 1000])

@@ -10,6 +10,7 @@ struct ResponseReader {
     struct Response: Sendable {
         let status: Int
         let contentType: String?
+        var retryAfter: String? = nil
         let body: ByteBuffer
         let keepAlive: Bool
     }
@@ -39,6 +40,7 @@ struct ResponseReader {
     var body = ByteBuffer()
     var status = 0
     var contentType: String?
+    var retryAfter: String?
     var keepAlive = true
     /// Whether any byte of the answer arrived.
     var started = false
@@ -95,13 +97,13 @@ struct ResponseReader {
     /// The connection closed: the answer, when it was one framed by the close.
     func closed() -> Response? {
         guard case .body(.untilClose) = state else { return nil }
-        return Response(status: status, contentType: contentType, body: body, keepAlive: false)
+        return Response(status: status, contentType: contentType, retryAfter: retryAfter, body: body, keepAlive: false)
     }
 
     mutating func finish(_ rest: inout ByteBuffer) -> Response {
         rest = buffer
         buffer = ByteBuffer()
-        return Response(status: status, contentType: contentType, body: body, keepAlive: keepAlive)
+        return Response(status: status, contentType: contentType, retryAfter: retryAfter, body: body, keepAlive: keepAlive)
     }
 
     /// One line ending in CR LF (bare LF accepted), without it; nil until it is all here.
@@ -160,6 +162,7 @@ struct ResponseReader {
         var encoded = false
         var close = http10
         var type: String?
+        var retry: String?
         for line in lines.dropFirst() {
             guard let colon = raw[line].firstIndex(of: 58) else { throw .unreachable("the upstream sent a header line without a colon") }
             var v0 = colon + 1
@@ -177,6 +180,10 @@ struct ResponseReader {
                 length = n
             } else if Self.named(name, "content-type", raw) {
                 type = String(decoding: value, as: UTF8.self)
+            } else if Self.named(name, "retry-after", raw) {
+                retry = String(decoding: value, as: UTF8.self)
+            } else if Self.named(name, "retry-after-ms", raw) {
+                retry = "ms:" + String(decoding: value, as: UTF8.self)
             } else if Self.named(name, "transfer-encoding", raw) {
                 encoded = true
                 chunked = Self.tokens(value).last == "chunked"
@@ -193,6 +200,7 @@ struct ResponseReader {
         }
         status = code
         contentType = type
+        retryAfter = retry
         keepAlive = !close
         if code == 204 || code == 304 {
             state = .body(.length(0))

@@ -25,10 +25,12 @@ public final class ForwardingClient: Sendable {
         let loop: ObjectIdentifier
     }
 
-    struct Answer: Sendable {
-        var status: Int
-        var contentType: String?
-        var body: ByteBuffer
+    package struct Answer: Sendable {
+        package var status: Int
+        package var contentType: String?
+        package var body: ByteBuffer
+        /// The upstream's `retry-after` (or `retry-after-ms`, as `ms:N`), when it sent one.
+        package var retryAfter: String?
     }
 
     let group: any EventLoopGroup
@@ -43,7 +45,7 @@ public final class ForwardingClient: Sendable {
     }
 
     /// POSTs `body` to `http://host:port/path` on one of the group's loops.
-    func post(
+    package func post(
         host: String, port: Int, path: String, headers: [(String, String)], body: ByteBuffer, timeout: Duration
     ) async throws -> Answer {
         try await post(on: group.next(), host: host, port: port, path: path, headers: headers, body: body, timeout: timeout).get()
@@ -51,7 +53,7 @@ public final class ForwardingClient: Sendable {
 
     /// POSTs `body` to `http://host:port/path` over a connection of `loop`; the future completes
     /// on `loop`.
-    func post(
+    package func post(
         on loop: any EventLoop, host: String, port: Int, path: String, headers: [(String, String)], body: ByteBuffer, timeout: Duration
     ) -> EventLoopFuture<Answer> {
         let key = PoolKey(upstream: Upstream(host: host, port: port), loop: ObjectIdentifier(loop))
@@ -147,7 +149,7 @@ public final class ForwardingClient: Sendable {
         return promise.futureResult.map { response in
             timer.cancel()
             if response.keepAlive { self.giveBack(channel, key) } else { channel.close(promise: nil) }
-            return Answer(status: response.status, contentType: response.contentType, body: response.body)
+            return Answer(status: response.status, contentType: response.contentType, body: response.body, retryAfter: response.retryAfter)
         }.flatMapErrorThrowing { error in
             timer.cancel()
             channel.close(promise: nil)
@@ -165,7 +167,7 @@ public final class ForwardingClient: Sendable {
     }
 }
 
-enum ForwardingError: Error {
+package enum ForwardingError: Error {
     case closedBeforeAnswer
     case timedOut
     case unreachable(String)
@@ -218,7 +220,7 @@ final class ForwardHandler: ChannelDuplexHandler {
                 pending = nil
                 // Anything after the answer is out of step too.
                 if bytes.readableBytes > 0 { context.close(promise: nil) }
-                p.succeed(Response(status: response.status, contentType: response.contentType, body: response.body,
+                p.succeed(Response(status: response.status, contentType: response.contentType, retryAfter: response.retryAfter, body: response.body,
                                    keepAlive: response.keepAlive && bytes.readableBytes == 0))
             }
         } catch {
