@@ -315,12 +315,21 @@ def test_usage_and_cost_are_counted(env):
     assert 'loom_gateway_requests_total{' in metrics and 'route="priced"' in metrics and "loom_gateway_tokens_total" in metrics
 
 
-def test_client_disconnect_mid_stream_leaves_the_server_well(env):
-    server, _, client = env
+def test_client_disconnect_mid_stream_cancels_the_provider_call(env):
+    server, double, client = env
+    before = requests.get(double.url + "/double/streams", timeout=5).json()
     stream = client.chat.completions.create(model="dripping", messages=[{"role": "user", "content": "a b c d e f g h"}], stream=True)
     first = next(iter(stream))
     assert first.choices[0].delta.role == "assistant"
     stream.close()
+    # The double writes an event every 300 ms: its next write finds the gateway's connection gone.
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        after = requests.get(double.url + "/double/streams", timeout=5).json()
+        if after["aborted"] > before["aborted"]:
+            break
+        time.sleep(0.1)
+    assert after["aborted"] == before["aborted"] + 1 and after["completed"] == before["completed"], "the provider's stream was cut, not run to its end"
     reply = client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "still here"}])
     assert reply.choices[0].message.content == "echo: still here"
 

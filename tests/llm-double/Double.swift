@@ -25,6 +25,14 @@ final class DoubleState: Sendable {
     private let ids = Atomic<Int>(0)
     private let counters = Mutex<[String: Int]>([:])
     private let ring = Mutex<(items: [JSON], next: Int)>(([], 0))
+    /// Streams written to their end, and streams whose client went away before it.
+    private let streams = Mutex<(completed: Int, aborted: Int)>((0, 0))
+
+    func streamEnded(completed: Bool) {
+        streams.withLock { s in if completed { s.completed += 1 } else { s.aborted += 1 } }
+    }
+
+    func streamCounts() -> (completed: Int, aborted: Int) { streams.withLock { $0 } }
 
     /// A fresh number for `chatcmpl-N`, `call_N`, `msg_N`, `toolu_N`.
     func nextID() -> Int { ids.wrappingAdd(1, ordering: .relaxed).newValue }
@@ -52,6 +60,7 @@ final class DoubleState: Sendable {
     func reset() {
         counters.withLock { $0.removeAll() }
         ring.withLock { $0 = ([], 0) }
+        streams.withLock { $0 = (0, 0) }
     }
 }
 
@@ -262,11 +271,17 @@ func eventStream(_ events: [ByteBuffer], gapMS: Int) -> Response {
         status: .ok,
         headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
         body: ResponseBody { writer in
-            for (i, event) in events.enumerated() {
-                if i > 0 && gapMS > 0 { try await Task.sleep(for: .milliseconds(gapMS)) }
-                try await writer.write(event)
+            do {
+                for (i, event) in events.enumerated() {
+                    if i > 0 && gapMS > 0 { try await Task.sleep(for: .milliseconds(gapMS)) }
+                    try await writer.write(event)
+                }
+                try await writer.finish(nil)
+            } catch {
+                DoubleState.shared.streamEnded(completed: false)
+                throw error
             }
-            try await writer.finish(nil)
+            DoubleState.shared.streamEnded(completed: true)
         })
 }
 

@@ -14,7 +14,9 @@
 //   POST /v1/messages                                    Anthropic, x-api-key: <key>
 //   GET  /double/requests    the last 100 provider requests (method, path, query, headers with auth
 //                            values replaced by "present", authorized, model, body), oldest first
-//   POST /double/reset       clears the per-model counters and the recorded requests
+//   GET  /double/streams     how many streams were written to their end, and how many were cut
+//                            short because the client went away
+//   POST /double/reset       clears the per-model counters, the recorded requests and the stream counts
 //   GET  /health             "OK"
 //
 // Behaviour on demand, chosen by the model name (all that survives a gateway's routing), for chat,
@@ -60,6 +62,10 @@ router.post("/v1/messages") { request, _ in try await messages(request) }
 // Inspection for the tests.
 router.get("/double/requests") { _, _ in
     jsonResponse(.array(DoubleState.shared.recorded()))
+}
+router.get("/double/streams") { _, _ in
+    let counts = DoubleState.shared.streamCounts()
+    return jsonResponse(["completed": .int(counts.completed), "aborted": .int(counts.aborted)])
 }
 router.post("/double/reset") { _, _ in
     DoubleState.shared.reset()
