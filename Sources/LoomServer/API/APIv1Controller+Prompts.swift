@@ -98,8 +98,13 @@ extension APIv1Controller {
         // A new version (the prompt is made with its first): {name, template, model_config, commit_message, tags}.
         routes.post(p) { request, context in
             let body = try await Self.body(request, context)
-            try await auth.requireRole(context, .editor)
             let name = try body.requiredString("name")
+            // A new version of an existing prompt needs edit permission on it; a new prompt, the editor role.
+            if (try? await tracking.registeredModel(name: name, workspace: context.workspace)) != nil {
+                try await auth.requireModel(context, name, .edit)
+            } else {
+                try await auth.requireRole(context, .editor)
+            }
             guard !name.isEmpty, name.utf8.count <= 256, name.utf8.allSatisfy({ c in
                 ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x5F || c == 0x2D || c == 0x2E
             }) else { throw LoomError.invalidParameter("A prompt's name holds letters, digits, _, - and . (at most 256), not '\(name)'") }
@@ -130,21 +135,21 @@ extension APIv1Controller {
         }
         routes.get("\(p)/:name") { _, context in
             let name = try Self.param(context, "name")
-            try await auth.requireRole(context, .viewer)
+            try await auth.requireModel(context, name, .read)
             let (model, versions) = try await prompts.prompt(name: name, workspace: context.workspace)
             return try Self.respond(PromptBody(model, versions: versions, withVersions: true))
         }
         routes.get("\(p)/:name/versions/:version") { _, context in
             let name = try Self.param(context, "name")
             let version = try Self.param(context, "version")
-            try await auth.requireRole(context, .viewer)
+            try await auth.requireModel(context, name, .read)
             guard Int(version).map({ $0 > 0 }) == true else { throw LoomError.invalidParameter("version must be a version number, not \(version)") }
             return try Self.respond(PromptVersionBody(try await prompts.version(PromptReference(name: name, version: version), workspace: context.workspace)))
         }
         // The changes from one version to another (default: the latest against the one before).
         routes.get("\(p)/:name/diff") { request, context in
             let name = try Self.param(context, "name")
-            try await auth.requireRole(context, .viewer)
+            try await auth.requireModel(context, name, .read)
             let (_, versions) = try await prompts.prompt(name: name, workspace: context.workspace)
             func find(_ key: String, _ fallback: PromptService.Version?) throws -> PromptService.Version {
                 guard let raw = request.uri.queryParameters[Substring(key)].map(String.init) else {
@@ -172,7 +177,7 @@ extension APIv1Controller {
             let name = try Self.param(context, "name")
             let alias = try Self.param(context, "alias")
             let body = try await Self.body(request, context)
-            try await auth.requireRole(context, .editor)
+            try await auth.requireModel(context, name, .edit)
             _ = try await prompts.prompt(name: name, workspace: context.workspace)
             guard Int(alias) == nil else { throw LoomError.invalidParameter("An alias cannot be a number (\(alias) would read as a version)") }
             let version = try body.idString("version")
@@ -183,7 +188,7 @@ extension APIv1Controller {
         routes.delete("\(p)/:name/aliases/:alias") { _, context in
             let name = try Self.param(context, "name")
             let alias = try Self.param(context, "alias")
-            try await auth.requireRole(context, .editor)
+            try await auth.requireModel(context, name, .edit)
             _ = try await prompts.prompt(name: name, workspace: context.workspace)
             try await tracking.deleteAlias(name: name, alias: alias, workspace: context.workspace)
             gateway.forgetPrompts()
@@ -193,7 +198,7 @@ extension APIv1Controller {
         routes.post("\(p)/:name/render") { request, context in
             let reference = try PromptReference(parsing: try Self.param(context, "name"))
             let body = try await Self.body(request, context)
-            try await auth.requireRole(context, .viewer)
+            try await auth.requireModel(context, reference.name, .read)
             let values = try body.object("variables")?.fields ?? [:]
             let v = try await prompts.version(reference, workspace: context.workspace)
             let messages = try v.content.render(values)
