@@ -42,7 +42,8 @@ struct GatewayController {
         routes.get("/v1/models/:model") { request, context in
             do {
                 let caller = try await Self.caller(request, context, gateway, authorization)
-                let name = try context.parameters.require("model")
+                let raw = try context.parameters.require("model")
+                let name = raw.removingPercentEncoding ?? raw
                 guard let m = gateway.models(for: caller).first(where: { $0.name == name }) else { throw GatewayError.modelNotFound(name) }
                 return Self.json(Self.model(m).jsonBytes)
             } catch {
