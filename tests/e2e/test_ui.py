@@ -15,6 +15,7 @@ import loomproc
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -53,7 +54,17 @@ def follow(browser, action):
     """
     old = browser.find_element(By.TAG_NAME, "html")
     action()
-    WebDriverWait(browser, 10).until(EC.staleness_of(old))
+
+    def gone(_):
+        # Chromium reports a node of a replaced document either as stale or, at times, as an
+        # "unknown error: Node with given id does not belong to the document": both mean gone.
+        try:
+            old.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    WebDriverWait(browser, 10).until(gone)
     WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
