@@ -92,7 +92,7 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 
     func applyGateway(_ kind: String, _ text: String) async throws {
-        let r = try await connection.api().object(.POST, "/api/v1/gateway/\(kind == "policy" ? "policies" : kind + "s")", json: ["spec": text])
+        let r = try await connection.api().object(.POST, "/api/v1/gateway/" + (GatewayResource.Kind(rawValue: kind)?.plural ?? kind), json: ["spec": text])
         if output.json { return try EndpointCommand.printJSON(r) }
         let changed = r["changed"] as? Bool ?? false
         print("\(kind) \(r["name"] as? String ?? "?") version \(r["version"] as? Int ?? 0)\(changed ? "" : " (unchanged)") applied")

@@ -58,8 +58,8 @@ struct GatewayCommand: AsyncParsableCommand {
         @OptionGroup var connection: ServerOptions
 
         func run() async throws {
-            guard ["provider", "route", "policy"].contains(kind) else { throw LoomError.invalidParameter("kind is provider, route or policy, not \(kind)") }
-            _ = try await connection.api().object(.DELETE, "/api/v1/gateway/\(kind == "policy" ? "policies" : kind + "s")/" + ServerAPI.escape(name))
+            guard let parsed = GatewayResource.Kind(rawValue: kind) else { throw LoomError.invalidParameter("kind is provider, route or policy, not \(kind)") }
+            _ = try await connection.api().object(.DELETE, "/api/v1/gateway/\(parsed.plural)/" + ServerAPI.escape(name))
             print("\(kind) \(name) deleted")
         }
     }

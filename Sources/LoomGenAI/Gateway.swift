@@ -81,6 +81,8 @@ public final class Gateway: Sendable {
     /// Each route's cache, for the route's version: a changed route starts empty.
     let caches = Mutex<[String: (version: Int64, cache: ResponseCache)]>([:])
     let meter = UsageMeter()
+    /// The day and workspaces whose budgets have been read from the store.
+    let seeded = Mutex<(day: String, workspaces: Set<String>)>(("", []))
     /// Pooled raw HTTP/1.1 connections for whole answers from plain-HTTP providers.
     let forwarding = ForwardingClient()
     let traces = TraceRecorder()
@@ -143,7 +145,15 @@ public final class Gateway: Sendable {
         for k in keys where k.revokedTime == nil { next.keys[k.keyHash] = k }
         for m in catalog { next.catalog[m.workspace + "\u{1F}" + m.provider + "\u{1F}" + m.model] = m }
         let day = UTCDay.string(millis: now)
-        for workspace in Set(resources.map(\.workspace)) {
+        // Budgets start from the store's sums once per day and workspace; after that this
+        // replica adds its own spend (reading the sums at every reload would only repeat it).
+        let unseeded = seeded.withLock { seen -> Set<String> in
+            if seen.day != day { seen = (day, []) }
+            let fresh = Set(resources.map(\.workspace)).subtracting(seen.workspaces)
+            seen.workspaces.formUnion(fresh)
+            return fresh
+        }
+        for workspace in unseeded {
             var byRoute: [String: Double] = [:]
             var byKey: [String: Double] = [:]
             for row in try await store.gatewayUsage(workspace: workspace, fromDay: day, toDay: day) {
@@ -491,11 +501,11 @@ public final class Gateway: Sendable {
                             })
                         return .stream(relay, headers: headers)
                     }
-                    let (bytes, usage): ([UInt8]?, TokenUsage?)
+                    let (bytes, usage, said): ([UInt8]?, TokenUsage?, String)
                     switch outcome {
-                    case .answered(let response): (bytes, usage) = await complete(response, provider: provider, target: target)
-                    case .body(let raw): (bytes, usage) = Self.translate(raw, provider: provider, target: target)
-                    case .failed: (bytes, usage) = (nil, nil)
+                    case .answered(let response): (bytes, usage, said) = await complete(response, provider: provider, target: target)
+                    case .body(let raw): (bytes, usage, said) = Self.translate(raw, provider: provider, target: target)
+                    case .failed: (bytes, usage, said) = (nil, nil, "")
                     }
                     guard let bytes else {
                         record(target, nil, true, false)
@@ -510,7 +520,9 @@ public final class Gateway: Sendable {
                     let (answer, outputDecisions) = await guardOutput(bytes, route: route, trace: trace)
                     if let h = Self.policyHeader(inputDecisions + outputDecisions) { headers.append(h) }
                     metrics.latency(route: route.spec.name, since: started)
-                    trace.update { $0.output = Self.answerText(answer) }
+                    // The answer is parsed again only when the output policies changed it.
+                    let text = answer == bytes ? said : Self.answerText(answer)
+                    trace.update { $0.output = text }
                     return .complete(body: answer, headers: headers)
                 case .failed(let failure):
                     record(target, nil, true, false)
@@ -693,19 +705,19 @@ public final class Gateway: Sendable {
     }
 
     /// A whole answer, in OpenAI's shape, with its usage.
-    func complete(_ response: HTTPClientResponse, provider: ResolvedProvider, target: RouteSpec.Target) async -> ([UInt8]?, TokenUsage?) {
-        guard let buffer = try? await response.body.collect(upTo: Self.answerLimit) else { return (nil, nil) }
+    func complete(_ response: HTTPClientResponse, provider: ResolvedProvider, target: RouteSpec.Target) async -> ([UInt8]?, TokenUsage?, String) {
+        guard let buffer = try? await response.body.collect(upTo: Self.answerLimit) else { return (nil, nil, "") }
         return Self.translate(Array(buffer.readableBytesView), provider: provider, target: target)
     }
 
-    /// A provider's whole answer in OpenAI's shape, with its usage (nil: not JSON).
-    static func translate(_ bytes: [UInt8], provider: ResolvedProvider, target: RouteSpec.Target) -> ([UInt8]?, TokenUsage?) {
-        guard let value = try? JSONValue.parse(bytes) else { return (nil, nil) }
+    /// A provider's whole answer in OpenAI's shape, with its usage and what it says (nil: not JSON).
+    static func translate(_ bytes: [UInt8], provider: ResolvedProvider, target: RouteSpec.Target) -> ([UInt8]?, TokenUsage?, String) {
+        guard let value = try? JSONValue.parse(bytes) else { return (nil, nil, "") }
         if provider.spec.kind == .anthropic {
             let (translated, usage) = AnthropicTranslation.response(value, model: target.model, created: Clock.nowMillis() / 1000)
-            return (translated.jsonBytes, usage)
+            return (translated.jsonBytes, usage, answerText(translated))
         }
-        return (bytes, TokenUsage(value["usage"]))
+        return (bytes, TokenUsage(value["usage"]), answerText(value))
     }
 
     /// What the client is told when every attempt failed: the last provider's message, with a
@@ -746,7 +758,10 @@ public final class Gateway: Sendable {
     /// What a whole answer says: the first choice's text (or its tool calls), or what an
     /// embeddings answer holds.
     static func answerText(_ bytes: [UInt8]) -> String {
-        guard let value = try? JSONValue.parse(bytes) else { return "" }
+        (try? JSONValue.parse(bytes)).map(answerText) ?? ""
+    }
+
+    static func answerText(_ value: JSONValue) -> String {
         if let message = value["choices"]?.arrayValue?.first?["message"] {
             if let text = message["content"]?.stringValue { return text }
             if let calls = message["tool_calls"] { return calls.jsonString }
