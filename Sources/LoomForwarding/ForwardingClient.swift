@@ -44,11 +44,14 @@ public final class ForwardingClient: Sendable {
         self.keep = keep
     }
 
-    /// POSTs `body` to `http://host:port/path` on one of the group's loops.
+    /// POSTs `body` to `http://host:port/path` over a connection of the loop the caller runs on
+    /// (a task on a loop's executor: the answer comes back without a hop to another thread), or
+    /// of one of the group's loops.
     package func post(
         host: String, port: Int, path: String, headers: [(String, String)], body: ByteBuffer, timeout: Duration
     ) async throws -> Answer {
-        try await post(on: group.next(), host: host, port: port, path: path, headers: headers, body: body, timeout: timeout).get()
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
+        return try await post(on: loop, host: host, port: port, path: path, headers: headers, body: body, timeout: timeout).get()
     }
 
     /// POSTs `body` to `http://host:port/path` over a connection of `loop`; the future completes

@@ -27,7 +27,8 @@ public func buildRouter(services: ServerServices, catalog: RouteCatalog = RouteC
 /// HTTP/1.1 with the invocation relay and fast path in front of the router (`InvocationRelay`,
 /// `InvocationFastPath`).
 public func httpServer(services: ServerServices) -> HTTPServerBuilder {
-    let shared = InvocationFastPath.Shared(router: services.serving.router, authEnabled: services.configuration.authEnabled, serverName: "loom")
+    let shared = InvocationFastPath.Shared(
+        router: services.serving.router, authEnabled: services.configuration.authEnabled, serverName: "loom", gateway: services.gateway.gateway)
     return HTTPServerBuilder { responder in LoomHTTP1Channel(responder: responder, shared: shared) }
 }
 

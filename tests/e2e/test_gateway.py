@@ -315,6 +315,49 @@ def test_usage_and_cost_are_counted(env):
     assert 'loom_gateway_requests_total{' in metrics and 'route="priced"' in metrics and "loom_gateway_tokens_total" in metrics
 
 
+def fast_path_count(server, auth=None) -> float:
+    for line in requests.get(server.url + "/metrics", auth=auth, timeout=10).text.splitlines():
+        if line.startswith("loom_gateway_fast_path_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_calls_are_answered_on_the_connections_loop_in_order(env):
+    """The fast path (docs/gateway.md) takes whole and streamed calls; pipelined requests on one
+    keep-alive connection are answered in order, and what it does not take (a workspace header
+    naming another workspace) the router answers."""
+    import socket
+    server, _, client = env
+    before = fast_path_count(server)
+    assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "fast"}]).choices[0].message.content == "echo: fast"
+    assert len(client.embeddings.create(model="embed", input="fast").data) == 1
+    assert "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "fast stream"}], stream=True) if c.choices) == "echo: fast stream"
+    assert fast_path_count(server) == before + 3
+
+    def request(text: str, extra: str = "") -> bytes:
+        body = json.dumps({"model": "chat", "messages": [{"role": "user", "content": text}]}).encode()
+        return (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{extra}"
+                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    host, port = server.url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request("first") + request("second") + request("third", "Connection: close\r\n"))
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    answers = [part for part in received.split(b"HTTP/1.1 ")[1:]]
+    assert [a.split(b"\r\n")[0] for a in answers] == [b"200 OK"] * 3
+    said = [json.loads(a.split(b"\r\n\r\n", 1)[1])["choices"][0]["message"]["content"] for a in answers]
+    assert said == ["echo: first", "echo: second", "echo: third"], "pipelined calls are answered in order"
+    assert b"connection: close" in answers[2].lower()
+
+    counted = fast_path_count(server)
+    r = requests.post(server.url + "/v1/chat/completions", headers={"X-Loom-Workspace": "nowhere"},
+                      json={"model": "chat", "messages": [{"role": "user", "content": "x"}]}, timeout=10)
+    assert r.status_code == 404 and "nowhere" in r.text, r.text
+    assert fast_path_count(server) == counted, "another workspace's call went to the router"
+
+
 def test_client_disconnect_mid_stream_cancels_the_provider_call(env):
     server, double, client = env
     before = requests.get(double.url + "/double/streams", timeout=5).json()
@@ -576,3 +619,36 @@ def test_ui_pages_show_the_gateway(env):
     assert r.status_code == 400
     r = requests.get(server.url + "/gateway/traces/nope", headers={"Accept": "text/html"}, timeout=10)
     assert r.status_code == 404
+
+
+def test_with_auth_on_keys_and_users_call_and_strangers_do_not(env):
+    """With `--auth`: a gateway key is answered on the fast path, a Loom user through the router,
+    and a call with neither gets OpenAI's 401."""
+    _, double, _ = env
+    data = loomproc.temp_data_dir()
+    admin = ("admin", "gateway-e2e-password")
+    server = loomproc.LoomServer(data=data, auth=True, env={"LLM_DOUBLE_KEY": DOUBLE_KEY, "LOOM_ADMIN_PASSWORD": admin[1]}).start()
+    try:
+        for kind, text in (("providers", PROVIDERS["double"]), ("routes", ROUTES["chat"])):
+            name = "double" if kind == "providers" else "chat"
+            spec = f"kind: {kind[:-1]}\nname: {name}\n" + text.replace("{url}", double.url) + "\n"
+            r = requests.post(server.url + f"/api/v1/gateway/{kind}", data=spec, auth=admin, timeout=10)
+            assert r.status_code == 201, r.text
+        r = requests.post(server.url + "/api/v1/gateway/keys", json={"name": "app", "routes": ["chat"]}, auth=admin, timeout=10)
+        assert r.status_code == 201, r.text
+        keyed = openai.OpenAI(base_url=server.url + "/v1", api_key=r.json()["key"], max_retries=0)
+        before = fast_path_count(server, admin)
+        assert keyed.chat.completions.create(model="chat", messages=[{"role": "user", "content": "keyed"}]).choices[0].message.content == "echo: keyed"
+        assert fast_path_count(server, admin) == before + 1
+        r = requests.post(server.url + "/v1/chat/completions", auth=admin, json={"model": "chat", "messages": [{"role": "user", "content": "user"}]}, timeout=10)
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "echo: user", r.text
+        assert fast_path_count(server, admin) == before + 1, "a Loom user's call goes through the router"
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=server.url + "/v1", api_key="not-a-key", max_retries=0).chat.completions.create(
+                model="chat", messages=[{"role": "user", "content": "x"}])
+        r = requests.post(server.url + "/v1/chat/completions", json={"model": "chat", "messages": [{"role": "user", "content": "x"}]}, timeout=10)
+        assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error", r.text
+    finally:
+        server.stop()
+        loomproc.remove(data)
+

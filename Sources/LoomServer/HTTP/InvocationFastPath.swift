@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import LoomCore
+import LoomGenAI
 import LoomServing
 import NIOCore
 import Metrics
@@ -31,19 +32,28 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let router: EndpointRouter
         let authEnabled: Bool
         let serverName: String
+        /// The LLM gateway, whose whole-answer calls the handler answers on the loop too.
+        var gateway: Gateway? = nil
         /// Requests the fast paths answered (the rest went to the router): read from the bytes by
         /// the relay, or after the HTTP decoder by `InvocationFastPath`.
         let relayed = Counter(label: "loom_endpoint_fast_path_total", dimensions: [("via", "relay")])
         let answered = Counter(label: "loom_endpoint_fast_path_total", dimensions: [("via", "decoder")])
+        /// Gateway calls answered on the connection's loop (the rest went to the router).
+        let gatewayAnswered = Counter(label: "loom_gateway_fast_path_total")
     }
 
     /// A request this handler answers, while its body comes in.
     struct Taken {
+        /// What answers it.
+        enum Work {
+            case endpoint(Route)
+            case gateway(GatewayWork)
+        }
+
         let head: HTTPRequest
-        let live: LiveEndpoint
-        let target: String?
-        let stickyKey: String?
-        let correlation: String
+        let work: Work
+        /// The largest body taken; a longer one goes to the router, which refuses it.
+        let limit: Int
         let started: ContinuousClock.Instant
         var body: ByteBuffer
         var parts: [HTTPRequestPart]
@@ -69,6 +79,8 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// A read asked for while a request was in hand.
     var heldRead = false
     var date = HTTPDateCache()
+    /// Runs this connection's gateway calls on its loop (made at the first).
+    var gatewayExecutor: EventLoopTaskExecutor?
 
     init(_ shared: Shared) {
         self.shared = shared
@@ -90,7 +102,7 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 handOver(context, taken)
                 receive(context, part)
             case .body(let chunk):
-                if taken.body.readableBytes + chunk.readableBytes > taken.live.endpoint.maxBodyBytes {
+                if taken.body.readableBytes + chunk.readableBytes > taken.limit {
                     // The router answers 413 as it always does.
                     taken.parts.append(part)
                     handOver(context, taken)
@@ -102,7 +114,10 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 state = .reading(taken)
             case .end:
                 state = .answering
-                answer(context, taken)
+                switch taken.work {
+                case .endpoint(let route): answer(context, taken, route)
+                case .gateway(let work): answer(context, taken.body, work)
+                }
             }
         case .idle:
             if case .head(let head) = part, routed == 0, let taken = take(head) {
@@ -126,10 +141,11 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     func take(_ head: HTTPRequest) -> Taken? {
         guard head.method == .post, head.headerFields[.expect] == nil else { return nil }
         let fields = head.headerFields
+        if let gateway = shared.gateway, let work = Self.gatewayWork(head, shared, gateway) {
+            return Taken(head: head, work: .gateway(work), limit: GatewayController.maxBodyBytes, started: .now, body: ByteBuffer(), parts: [])
+        }
         guard let route = Self.route(head.path, shared, header: { fields[$0] }) else { return nil }
-        return Taken(
-            head: head, live: route.live, target: route.target, stickyKey: route.stickyKey, correlation: route.correlation,
-            started: .now, body: ByteBuffer(), parts: [])
+        return Taken(head: head, work: .endpoint(route), limit: route.live.endpoint.maxBodyBytes, started: .now, body: ByteBuffer(), parts: [])
     }
 
     /// Where a fast-path invocation goes.
@@ -177,31 +193,41 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         return String(decoding: name, as: UTF8.self)
     }
 
-    func answer(_ context: ChannelHandlerContext, _ taken: Taken) {
-        let request = ServingRequest(body: taken.body, contentType: taken.head.headerFields[.contentType], correlationID: taken.correlation)
+    func answer(_ context: ChannelHandlerContext, _ taken: Taken, _ route: Route) {
+        let request = ServingRequest(body: taken.body, contentType: taken.head.headerFields[.contentType], correlationID: route.correlation)
         let loop = context.eventLoop
-        taken.live.invoke(request, target: taken.target, stickyKey: taken.stickyKey, on: loop)
+        route.live.invoke(request, target: route.target, stickyKey: route.stickyKey, on: loop)
             .assumeIsolated()
-            .whenComplete { result in self.respond(context, taken, result) }
+            .whenComplete { result in self.respond(context, taken, route, result) }
     }
 
-    func respond(_ context: ChannelHandlerContext, _ taken: Taken, _ result: Result<RoutedAnswer, any Error>) {
+    func respond(_ context: ChannelHandlerContext, _ taken: Taken, _ route: Route, _ result: Result<RoutedAnswer, any Error>) {
         let outcome = Outcome(result)
         var response = HTTPResponse(status: HTTPResponse.Status(code: outcome.status))
         response.headerFields[.contentType] = outcome.contentType
         response.headerFields[InvocationController.deploymentHeader] = outcome.deployment
         let body = outcome.body
-        response.headerFields[InvocationController.correlationHeader] = taken.correlation
+        response.headerFields[InvocationController.correlationHeader] = route.correlation
+        RequestMetricsMiddleware.record(method: .post, route: Self.route, status: response.status.code, start: taken.started)
+        shared.answered.increment()
+        write(context, response, body, close: taken.head.headerFields[.connection]?.lowercased() == "close")
+    }
+
+    /// Writes a whole answer, then takes the next request.
+    func write(_ context: ChannelHandlerContext, _ response: HTTPResponse, _ body: ByteBuffer, close: Bool) {
+        var response = response
         response.headerFields[.contentLength] = String(body.readableBytes)
         response.headerFields[.server] = shared.serverName
         response.headerFields[.date] = date.now()
-        let close = taken.head.headerFields[.connection]?.lowercased() == "close"
         if close { response.headerFields[.connection] = "close" }
-        RequestMetricsMiddleware.record(method: .post, route: Self.route, status: response.status.code, start: taken.started)
-        shared.answered.increment()
         guard context.channel.isActive else { return }
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
+        end(context, close: close)
+    }
+
+    /// Ends the answer in hand, then takes the requests that came in meanwhile.
+    func end(_ context: ChannelHandlerContext, close: Bool) {
         if close {
             context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return
