@@ -492,6 +492,54 @@ public enum StoreConformance {
         #expect(try await store.rollouts(endpoint: "ep", workspace: Workspace.defaultName, limit: 1).map(\.id) == ["r2"])
     }
 
+    /// Grounding indexes: specs applied by name, versions numbered in order with their
+    /// documents (lineage), failed builds kept, deletion taking the versions along.
+    public static func indexes(_ t: TrackingService) async throws {
+        let store = t.store
+        let ws = Workspace.defaultName
+        var (i, changed) = try await store.applyGroundingIndex(GroundingIndex(name: "docs", specText: "a", createdBy: "ann", creationTime: 10))
+        #expect(changed && i.version == 1)
+        (i, changed) = try await store.applyGroundingIndex(GroundingIndex(name: "docs", specText: "a", createdBy: "bob", creationTime: 20))
+        #expect(!changed && i.version == 1 && i.lastUpdatedTime == 10)
+        (i, changed) = try await store.applyGroundingIndex(GroundingIndex(name: "docs", specText: "b", createdBy: "bob", creationTime: 30))
+        #expect(changed && i.version == 2 && i.createdBy == "ann" && i.specText == "b")
+        _ = try await store.applyGroundingIndex(GroundingIndex(workspace: "other", name: "kb", specText: "x", createdBy: "c", creationTime: 5))
+        #expect(try await store.groundingIndexes(workspace: ws).map(\.name) == ["docs"])
+        #expect(try await store.groundingIndexes(workspace: nil).map { "\($0.workspace)/\($0.name)" } == ["\(ws)/docs", "other/kb"])
+        #expect(try await store.groundingIndex(workspace: "other", name: "docs") == nil)
+
+        var docs: [IndexDocument] = []
+        for n in 0..<450 {
+            let lang = n % 2 == 0 ? "en" : "de"
+            let source = "d" + String(1000 + n).dropFirst() + ".md"
+            docs.append(IndexDocument(
+                source: source, digest: "sha256:\(n)", title: "Doc \(n)", metadata: ["lang": lang], chunks: Int64(n % 5), modifiedTime: Int64(1000 + n)))
+        }
+        let v1 = try await store.addIndexVersion(
+            IndexVersion(workspace: ws, index: "docs", specVersion: 2, status: .ready, createdBy: "ann", creationTime: 40, documents: 450, chunks: 900,
+                         contentDigest: "sha256:c1", artifactPath: "indexes/docs/1", details: "{\"k\":1}", newestSourceTime: 1449),
+            documents: docs)
+        #expect(v1.version == 1)
+        let failed = try await store.addIndexVersion(
+            IndexVersion(workspace: ws, index: "docs", specVersion: 2, status: .failed, createdBy: "ann", creationTime: 50, error: "route embed: 503"),
+            documents: [])
+        #expect(failed.version == 2)
+        #expect(try await store.indexVersions(workspace: ws, index: "docs").map(\.version) == [2, 1])
+        let read = try await store.indexVersion(workspace: ws, index: "docs", version: 1)
+        #expect(read == v1)
+        #expect(try await store.indexVersion(workspace: ws, index: "docs", version: 2)?.error == "route embed: 503")
+        let held = try await store.indexDocuments(workspace: ws, index: "docs", version: 1)
+        #expect(held.count == 450 && held.first == docs.first && held.last == docs.last && held[3].metadata == ["lang": "de"])
+        #expect(try await store.indexDocuments(workspace: ws, index: "docs", version: 2).isEmpty)
+        await #expect(throws: LoomError.self) {
+            try await store.addIndexVersion(IndexVersion(workspace: ws, index: "nope", specVersion: 1, status: .ready, createdBy: "a", creationTime: 1), documents: [])
+        }
+        #expect(try await store.deleteGroundingIndex(workspace: ws, name: "docs"))
+        #expect(try await !store.deleteGroundingIndex(workspace: ws, name: "docs"))
+        #expect(try await store.indexVersions(workspace: ws, index: "docs").isEmpty)
+        #expect(try await store.indexDocuments(workspace: ws, index: "docs", version: 1).isEmpty)
+    }
+
     /// The gateway: providers and routes applied by name (a changed text is a new version), the
     /// catalog upserted, keys created and revoked, usage summed per day and identity.
     public static func gateway(_ t: TrackingService) async throws {

@@ -846,6 +846,54 @@ enum Migrations {
             "CREATE INDEX gateway_traces_by_time ON gateway_traces (workspace, start_time)",
             "CREATE INDEX gateway_traces_by_route ON gateway_traces (workspace, route, start_time)",
         ]),
+        // Grounding indexes (docs/indexes.md): specs, immutable versions, and each version's documents.
+        Migration(version: 19, name: "grounding indexes", statements: [
+            """
+            CREATE TABLE grounding_indexes (
+              workspace TEXT NOT NULL,
+              name TEXT NOT NULL,
+              spec_text TEXT NOT NULL,
+              version BIGINT NOT NULL,
+              created_by TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              last_updated_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, name)
+            )
+            """,
+            """
+            CREATE TABLE index_versions (
+              workspace TEXT NOT NULL,
+              index_name TEXT NOT NULL,
+              version BIGINT NOT NULL,
+              spec_version BIGINT NOT NULL,
+              status TEXT NOT NULL,
+              created_by TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              documents BIGINT NOT NULL,
+              chunks BIGINT NOT NULL,
+              content_digest TEXT NOT NULL,
+              artifact_path TEXT NOT NULL,
+              details TEXT NOT NULL,
+              newest_source_time BIGINT,
+              error TEXT,
+              PRIMARY KEY (workspace, index_name, version)
+            )
+            """,
+            """
+            CREATE TABLE index_documents (
+              workspace TEXT NOT NULL,
+              index_name TEXT NOT NULL,
+              version BIGINT NOT NULL,
+              source TEXT NOT NULL,
+              digest TEXT NOT NULL,
+              title TEXT NOT NULL,
+              metadata TEXT NOT NULL,
+              chunks BIGINT NOT NULL,
+              modified_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, index_name, version, source)
+            )
+            """,
+        ]),
     ]
 }
 

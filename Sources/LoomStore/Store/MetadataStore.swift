@@ -244,6 +244,24 @@ public protocol MetadataStore: Sendable {
     /// Deletes traces that started before `time`; how many.
     func deleteGatewayTraces(before time: Millis) async throws -> Int
 
+    // MARK: Grounding indexes
+    /// Makes `index` the workspace's index of its name: new (version 1), or its text replaced
+    /// (version bumped) when it differs; `changed` is false when it did not.
+    func applyGroundingIndex(_ index: GroundingIndex) async throws -> (GroundingIndex, changed: Bool)
+    /// The indexes of one workspace (nil: every workspace), by name.
+    func groundingIndexes(workspace: String?) async throws -> [GroundingIndex]
+    func groundingIndex(workspace: String, name: String) async throws -> GroundingIndex?
+    /// Deletes an index with its versions' records; false when there is none.
+    func deleteGroundingIndex(workspace: String, name: String) async throws -> Bool
+    /// Records a finished build as the index's next version, with its documents, in one write;
+    /// returns it with its number. The index must exist.
+    func addIndexVersion(_ version: IndexVersion, documents: [IndexDocument]) async throws -> IndexVersion
+    /// An index's versions, newest first.
+    func indexVersions(workspace: String, index: String) async throws -> [IndexVersion]
+    func indexVersion(workspace: String, index: String, version: Int64) async throws -> IndexVersion?
+    /// The documents a version holds, by source.
+    func indexDocuments(workspace: String, index: String, version: Int64) async throws -> [IndexDocument]
+
     // MARK: Lineage
     /// Records edges; one already recorded (same workspace, ends and relation) is left as it is.
     func addLineageEdges(_ edges: [LineageEdge]) async throws
