@@ -123,7 +123,7 @@ let package = Package(
         .target(
             name: "LoomGenAI",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomSpec", "LoomForwarding",
+                "LoomCore", "LoomStore", "LoomSpec", "LoomForwarding", "LoomArtifacts",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,0 +1,73 @@
+/// Construction and search parameters for ``HNSWIndex``.
+///
+/// JSON keys: `m`, `ef_construction`, `ef_search`, `seed` (each optional;
+/// missing keys take the defaults). Decoding validates the values.
+public struct HNSWParameters: Sendable, Hashable, Codable {
+    /// Links per node on the upper levels; level 0 allows `2·m` (default 16).
+    public var m: Int
+    /// Candidate list size while inserting (default 200).
+    public var efConstruction: Int
+    /// Default candidate list size while searching (default 64); a search
+    /// always uses at least `k`.
+    public var efSearch: Int
+    /// Seed of the level generator; the same seed and insertion order give
+    /// the same graph (default 42).
+    public var seed: UInt64
+
+    /// Creates parameters.
+    public init(m: Int = 16, efConstruction: Int = 200, efSearch: Int = 64, seed: UInt64 = 42) {
+        self.m = m
+        self.efConstruction = efConstruction
+        self.efSearch = efSearch
+        self.seed = seed
+    }
+
+    /// The largest accepted `m`.
+    public static let maximumM = 512
+
+    /// Throws ``VectorIndexError/invalidParameters(_:)`` unless
+    /// `2 <= m <= 512`, `efConstruction >= 1` and `efSearch >= 1`.
+    public func validate() throws {
+        guard m >= 2, m <= Self.maximumM else {
+            throw VectorIndexError.invalidParameters("m must be between 2 and \(Self.maximumM) (got \(m))")
+        }
+        guard efConstruction >= 1 else {
+            throw VectorIndexError.invalidParameters("ef_construction must be at least 1 (got \(efConstruction))")
+        }
+        guard efSearch >= 1 else {
+            throw VectorIndexError.invalidParameters("ef_search must be at least 1 (got \(efSearch))")
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case m
+        case efConstruction = "ef_construction"
+        case efSearch = "ef_search"
+        case seed
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = HNSWParameters()
+        self.init(
+            m: try container.decodeIfPresent(Int.self, forKey: .m) ?? defaults.m,
+            efConstruction: try container.decodeIfPresent(Int.self, forKey: .efConstruction)
+                ?? defaults.efConstruction,
+            efSearch: try container.decodeIfPresent(Int.self, forKey: .efSearch) ?? defaults.efSearch,
+            seed: try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed)
+        do {
+            try validate()
+        } catch let error as VectorIndexError {
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(codingPath: decoder.codingPath, debugDescription: error.description))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(m, forKey: .m)
+        try container.encode(efConstruction, forKey: .efConstruction)
+        try container.encode(efSearch, forKey: .efSearch)
+        try container.encode(seed, forKey: .seed)
+    }
+}
