@@ -29,19 +29,19 @@ public struct IndexContent: Sendable {
     /// The documents and chunks, checksummed.
     public func serialized() -> [UInt8] {
         var w = BinaryWriter(magic: Self.magic, version: 1)
-        w.write(UInt32(documents.count))
+        w.write(documents.count)
         for d in documents {
             w.write(d.source)
             w.write(d.digest)
             w.write(d.title)
             w.write(d.modifiedTime)
-            w.write(UInt32(d.metadata.count))
+            w.write(d.metadata.count)
             for (k, v) in d.metadata.sorted(by: { $0.key < $1.key }) {
                 w.write(k)
                 w.write(v)
             }
         }
-        w.write(UInt32(chunks.count))
+        w.write(chunks.count)
         for c in chunks {
             w.write(UInt32(c.document))
             w.write(UInt32(c.ordinal))
