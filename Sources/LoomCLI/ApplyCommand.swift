@@ -25,6 +25,9 @@ struct ApplyCommand: AsyncParsableCommand {
 
             A spec with `kind: monitor` (endpoint, schedule, window, reference, signals, alerts, actions) becomes the \
             workspace's monitor of its name on a running server. See docs/monitoring.md.
+
+            Specs with `kind: provider`, `route` or `policy` configure the LLM gateway (docs/gateway.md); `kind: index` \
+            a grounding index (docs/indexes.md). Both act on a running server.
             """)
 
     @Option(name: .shortAndLong, help: "The spec (YAML).") var file: String
@@ -87,11 +90,19 @@ struct ApplyCommand: AsyncParsableCommand {
     /// The kind (`provider` or `route`) and text of a gateway spec, or nil for another kind.
     static func gatewaySpec(_ file: String) throws -> (String, String)? {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw LoomError.notFound("no file at \(file)") }
-        guard let node = try? Yams.load(yaml: text) as? [String: Any], let kind = node["kind"] as? String, ["provider", "route", "policy"].contains(kind) else { return nil }
+        guard let node = try? Yams.load(yaml: text) as? [String: Any], let kind = node["kind"] as? String, ["provider", "route", "policy", "index"].contains(kind) else { return nil }
         return (kind, text)
     }
 
     func applyGateway(_ kind: String, _ text: String) async throws {
+        if kind == "index" {
+            let r = try await connection.api().object(.POST, "/api/v1/indexes", json: ["spec": text])
+            if output.json { return try EndpointCommand.printJSON(r) }
+            let i = r["index"] as? [String: Any] ?? [:]
+            print("index \(i["name"] as? String ?? "?") version \(i["version"] as? Int ?? 0)\(r["changed"] as? Bool == true ? "" : " (unchanged)") applied; "
+                + "build it with: loom index build \(i["name"] as? String ?? "NAME")")
+            return
+        }
         let r = try await connection.api().object(.POST, "/api/v1/gateway/" + (GatewayResource.Kind(rawValue: kind)?.plural ?? kind), json: ["spec": text])
         if output.json { return try EndpointCommand.printJSON(r) }
         let changed = r["changed"] as? Bool ?? false

@@ -90,7 +90,7 @@ struct ServerCommand: AsyncParsableCommand {
             gateway: GatewayService(
                 tracking: tracking, logger: logger, reloadSeconds: max(0.1, config.double(forKey: "loom.gateway.reload", default: 5)),
                 traceRetentionDays: max(0, config.double(forKey: "loom.trace.retention.days", default: 7)),
-                otlpEndpoint: config.string(forKey: "loom.otlp.endpoint")))
+                otlpEndpoint: config.string(forKey: "loom.otlp.endpoint"), sourcesRoot: config.string(forKey: "loom.sources.root")))
         let storeDescription = Redaction.redactURL(resolved.storeURL)
         let app = buildApplication(services: services) { boundPort in
             let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(boundPort)"

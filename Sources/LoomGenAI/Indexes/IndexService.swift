@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import LoomArtifacts
 import LoomCore
+import LoomSpec
 import LoomStore
 import Synchronization
 
@@ -73,6 +74,8 @@ public final class IndexService: Sendable {
     let useClock = Atomic<UInt64>(0)
     /// Loaded versions kept.
     let keep: Int
+    /// When each scheduled index builds next (by workspace, name and cron expression).
+    let schedule = Mutex<[String: Date?]>([:])
 
     public init(
         store: any MetadataStore, artifacts: any ArtifactStore, embedder: (any TextEmbedder)?, sourcesRoot: String?, logger: Logger, keep: Int = 8
@@ -104,6 +107,29 @@ public final class IndexService: Sendable {
     /// The latest version that built.
     public func latest(workspace: String, name: String) async throws -> IndexVersion? {
         try await store.indexVersions(workspace: workspace, index: name).first { $0.status == .ready }
+    }
+
+    /// The workspace's indexes with their latest built version, by name.
+    public func list(workspace: String) async throws -> [(index: GroundingIndex, latest: IndexVersion?)] {
+        var out: [(GroundingIndex, IndexVersion?)] = []
+        for i in try await store.groundingIndexes(workspace: workspace) {
+            out.append((i, try await latest(workspace: workspace, name: i.name)))
+        }
+        return out
+    }
+
+    /// An index's versions, newest first (failed builds included).
+    public func versions(workspace: String, name: String) async throws -> [IndexVersion] {
+        _ = try await index(workspace: workspace, name: name)
+        return try await store.indexVersions(workspace: workspace, index: name)
+    }
+
+    /// One version with its documents.
+    public func version(workspace: String, name: String, number: Int64) async throws -> (IndexVersion, [IndexDocument]) {
+        guard let version = try await store.indexVersion(workspace: workspace, index: name, version: number) else {
+            throw LoomError.notFound("Index \(name) has no version \(number)")
+        }
+        return (version, try await store.indexDocuments(workspace: workspace, index: name, version: number))
     }
 
     // MARK: Build
@@ -421,6 +447,41 @@ public final class IndexService: Sendable {
             try? await artifacts.delete(try ArtifactPath(v.artifactPath))
         }
         loaded.withLock { all in all = all.filter { !$0.key.hasPrefix("\(workspace)\u{1F}\(name)\u{1F}") } }
+    }
+
+    // MARK: Schedules
+
+    /// Builds the indexes whose `schedule` fired since the last call (the first call only
+    /// notes when each fires next). A build with no source change records nothing. Returns
+    /// the builds that made a new version.
+    @discardableResult
+    public func refreshDue(now: Date = Date()) async -> [IndexVersion] {
+        guard sourcesRoot != nil, let all = try? await store.groundingIndexes(workspace: nil) else { return [] }
+        var due: [GroundingIndex] = []
+        schedule.withLock { next in
+            var seen: Set<String> = []
+            for index in all {
+                guard let cron = (try? IndexSpec.parse(yaml: index.specText))?.schedule else { continue }
+                let key = "\(index.workspace)\u{1F}\(index.name)\u{1F}\(cron.expression)"
+                seen.insert(key)
+                if let entry = next[key] {
+                    guard let at = entry, at <= now else { continue }
+                    due.append(index)
+                }
+                next[key] = cron.next(after: now)
+            }
+            next = next.filter { seen.contains($0.key) }
+        }
+        var built: [IndexVersion] = []
+        for index in due {
+            do {
+                let result = try await build(workspace: index.workspace, name: index.name, actor: "schedule")
+                if result.changed { built.append(result.version) }
+            } catch {
+                logger.warning("index \(index.workspace)/\(index.name): scheduled build failed: \((error as? LoomError)?.message ?? "\(error)")")
+            }
+        }
+        return built
     }
 
     // MARK: Loading

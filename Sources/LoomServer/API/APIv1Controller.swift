@@ -59,6 +59,7 @@ struct APIv1Controller {
         addMonitorRoutes(to: routes)
         addGatewayRoutes(to: routes)
         addPromptRoutes(to: routes)
+        addIndexRoutes(to: routes)
     }
 
     static func body(_ request: Request, _ context: Context) async throws -> JSONBody {

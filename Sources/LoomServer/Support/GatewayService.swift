@@ -16,6 +16,8 @@ import ServiceLifecycle
 public final class GatewayService: Service, Sendable {
     public let gateway: Gateway
     public let prompts: PromptService
+    /// Grounding indexes (docs/indexes.md), embedded through the gateway.
+    public let indexes: IndexService
     let store: any MetadataStore
     let client: HTTPClient
     let logger: Logger
@@ -28,7 +30,7 @@ public final class GatewayService: Service, Sendable {
 
     public init(
         tracking: TrackingService, logger: Logger, reloadSeconds: Double = 5, flushSeconds: Double = 2, traceRetentionDays: Double = 7,
-        otlpEndpoint: String? = nil, secrets: @escaping @Sendable () -> SecretSource = { SecretSource() }
+        otlpEndpoint: String? = nil, sourcesRoot: String? = nil, secrets: @escaping @Sendable () -> SecretSource = { SecretSource() }
     ) {
         self.traceRetentionDays = traceRetentionDays
         if let otlpEndpoint, !otlpEndpoint.isEmpty {
@@ -48,6 +50,7 @@ public final class GatewayService: Service, Sendable {
             onTraces = { traces in await exporter.export(traces) }
         }
         self.gateway = Gateway(store: tracking.store, client: client, logger: logger, secrets: secrets, prompts: prompts, onTraces: onTraces)
+        self.indexes = IndexService(store: tracking.store, artifacts: tracking.artifacts, embedder: gateway, sourcesRoot: sourcesRoot, logger: logger)
     }
 
     /// The process's client for providers (like `HTTPClient.shared`, never shut down), with room
@@ -67,6 +70,7 @@ public final class GatewayService: Service, Sendable {
         }
         var lastReload = ContinuousClock.now
         var lastPrune = ContinuousClock.now - .seconds(3600)
+        var lastSchedules = ContinuousClock.now - .seconds(3600)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: .seconds(min(flushSeconds, reloadSeconds)))
             await gateway.flushUsage()
@@ -76,6 +80,12 @@ public final class GatewayService: Service, Sendable {
                 if let n = try? await store.deleteGatewayTraces(before: cutoff), n > 0 {
                     logger.info("gateway: deleted \(n) traces older than \(traceRetentionDays) days")
                 }
+            }
+            if ContinuousClock.now - lastSchedules >= .seconds(20) {
+                lastSchedules = .now
+                // Builds run in their own task: a long one holds neither usage nor reloads back.
+                let indexes = self.indexes
+                Task { await indexes.refreshDue() }
             }
             if ContinuousClock.now - lastReload >= .seconds(reloadSeconds) {
                 lastReload = .now
