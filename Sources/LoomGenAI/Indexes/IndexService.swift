@@ -142,7 +142,7 @@ public final class IndexService: Sendable {
         let (index, spec) = try await index(workspace: workspace, name: name)
         guard let root = root ?? sourcesRoot else {
             throw LoomError.invalidParameter(
-                "This server reads no source folders: start it with LOOM_SOURCES_ROOT set, or build with the CLI from a local folder (loom index build --root DIR)")
+                "This server reads no source folders: start it with LOOM_SOURCES_ROOT set to the folder the index sources are under")
         }
         if spec.embeddings != nil, embedder == nil { throw LoomError.unavailable("Index \(name) embeds its chunks, and no gateway is available here") }
         let fingerprint = Self.fingerprint(spec)

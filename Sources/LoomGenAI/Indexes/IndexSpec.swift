@@ -141,7 +141,8 @@ final class IndexSpecReader: SpecNodeReader {
         switch strategy {
         case "tokens":
             unknownKeys(p, ["strategy", "size", "overlap"], "chunking")
-            result = .tokens(size: number("size", 256), overlap: number("overlap", 32))
+            let size = number("size", 256)
+            result = .tokens(size: size, overlap: number("overlap", min(32, size / 8)))
         case "headings":
             unknownKeys(p, ["strategy", "max_tokens"], "chunking")
             result = .headings(maxTokens: number("max_tokens", 400))
