@@ -60,8 +60,8 @@ public final class FlowRunner: Sendable {
         }
         var out: [String: JSONValue] = [:]
         for input in spec.inputs {
-            guard let v = given[input.name] ?? input.defaultValue else { throw .invalidParameter("inputs.\(input.name) is required (a \(input.type.rawValue))") }
-            guard FlowValues.conforms(v, to: input.type) else { throw .invalidParameter("inputs.\(input.name) must be a \(input.type.rawValue)") }
+            guard let v = given[input.name] ?? input.defaultValue else { throw .invalidParameter("inputs.\(input.name) is required (\(input.type.withArticle))") }
+            guard FlowValues.conforms(v, to: input.type) else { throw .invalidParameter("inputs.\(input.name) must be \(input.type.withArticle)") }
             out[input.name] = v
         }
         return out

@@ -12,6 +12,9 @@ public struct FlowSpec: Sendable {
     public enum ValueType: String, Sendable, CaseIterable {
         case string, integer, number, boolean, list, object, messages, any
 
+        /// "a string", "an integer".
+        var withArticle: String { (["integer", "object", "any"].contains(rawValue) ? "an " : "a ") + rawValue }
+
         /// Whether a value of type `actual` can go where `self` is expected.
         func accepts(_ actual: ValueType) -> Bool {
             if self == .any || actual == .any || self == actual { return true }
@@ -103,6 +106,9 @@ public struct FlowSpec: Sendable {
         /// The branch's condition.
         public var branch: Condition?
 
+        /// The nodes it needs, by name.
+        public var needs: [String] { Array(Set(references.map(\.source)).subtracting(["inputs", "item"])).sorted() }
+
         /// What the node needs, in its parameters, its condition and its variants.
         var references: [Reference] {
             var all = parameters.values.flatMap(\.references) + (condition?.references ?? []) + (branch?.references ?? [])
@@ -152,6 +158,9 @@ public struct FlowSpec: Sendable {
         guard let spec, problems.isEmpty else { throw SpecProblem.error(problems, file: file) }
         return spec
     }
+
+    /// The nodes in the order they run.
+    public var runOrder: [Node] { order }
 
     /// The nodes in an order that runs each after what it needs.
     var order: [Node] {

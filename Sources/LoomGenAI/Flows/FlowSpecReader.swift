@@ -71,7 +71,7 @@ final class FlowSpecReader: SpecNodeReader {
                 }
             }
             let defaultValue = v("default").map { json($0) }
-            if let d = defaultValue, !FlowValues.conforms(d, to: type) { problem(v("default"), "\(field).default", "is not a \(type.rawValue)") }
+            if let d = defaultValue, !FlowValues.conforms(d, to: type) { problem(v("default"), "\(field).default", "is not \(type.withArticle)") }
             out.append(FlowSpec.Input(name: pair.key, type: type, defaultValue: defaultValue, description: v("description").flatMap { text($0, "\(field).description") }))
         }
         return out
@@ -278,18 +278,18 @@ final class FlowSpecReader: SpecNodeReader {
             switch v {
             case .reference(let r):
                 if let t = type(of: r, field: field, at: node, inMap: inMap), !expected.accepts(t) {
-                    problem(node, field, "\(r) is a \(t.rawValue); \(field) takes a \(expected.rawValue)")
+                    problem(node, field, "\(r) is \(t.withArticle); \(field) takes \(expected.withArticle)")
                 }
             case .template(let parts):
                 for case .reference(let r) in parts { _ = type(of: r, field: field, at: node, inMap: inMap) }
-                if !expected.accepts(.string) { problem(node, field, "a text with references is a string; \(field) takes a \(expected.rawValue)") }
+                if !expected.accepts(.string) { problem(node, field, "a text with references is a string; \(field) takes \(expected.withArticle)") }
             case .literal(let j):
-                if !FlowValues.conforms(j, to: expected) { problem(node, field, "must be a \(expected.rawValue)") }
+                if !FlowValues.conforms(j, to: expected) { problem(node, field, "must be \(expected.withArticle)") }
             case .object(let o):
-                if !expected.accepts(.object) { problem(node, field, "must be a \(expected.rawValue)") }
+                if !expected.accepts(.object) { problem(node, field, "must be \(expected.withArticle)") }
                 for (k, inner) in o { checkValue(inner, expected: .any, field: "\(field).\(k)", at: node, inMap: inMap) }
             case .list(let l):
-                if !expected.accepts(.list) { problem(node, field, "must be a \(expected.rawValue)") }
+                if !expected.accepts(.list) { problem(node, field, "must be \(expected.withArticle)") }
                 for (i, inner) in l.enumerated() { checkValue(inner, expected: .any, field: "\(field)[\(i)]", at: node, inMap: inMap) }
             }
         }

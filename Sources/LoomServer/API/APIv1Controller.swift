@@ -60,6 +60,7 @@ struct APIv1Controller {
         addGatewayRoutes(to: routes)
         addPromptRoutes(to: routes)
         addIndexRoutes(to: routes)
+        addFlowRoutes(to: routes)
     }
 
     static func body(_ request: Request, _ context: Context) async throws -> JSONBody {
