@@ -24,7 +24,11 @@ struct FlowCommand: AsyncParsableCommand {
         func run() async throws {
             let spec = try FlowSpec.parse(yaml: try FlowCommand.read(file), file: file)
             if output.json {
-                return try Output.json(["flow": spec.name, "nodes": spec.runOrder.map(\.name).joined(separator: ",")])
+                struct Checked: Encodable {
+                    let flow: String
+                    let nodes: [String]
+                }
+                return try Output.json(Checked(flow: spec.name, nodes: spec.runOrder.map(\.name)))
             }
             print("flow \(spec.name): \(spec.nodes.count) nodes, inputs \(spec.inputs.map { "\($0.name): \($0.type.rawValue)" }.joined(separator: ", "))")
             for n in spec.runOrder {
@@ -84,7 +88,9 @@ struct FlowCommand: AsyncParsableCommand {
         }
 
         static func json(_ v: Any) -> String {
-            guard JSONSerialization.isValidJSONObject(v), let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]) else { return "\(v)" }
+            guard JSONSerialization.isValidJSONObject(v), let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+                return "\(v)"
+            }
             return String(decoding: data, as: UTF8.self)
         }
     }

@@ -12,7 +12,7 @@ public struct LoomCommand: AsyncParsableCommand {
             ServerCommand.self, DBCommand.self, ExperimentsCommand.self, RunsCommand.self, ModelsCommand.self,
             UsersCommand.self, TokensCommand.self, DatasetsCommand.self, TrainCommand.self, PredictCommand.self,
             PipelineCommand.self, ApplyCommand.self, LineageCommand.self, WorkerCommand.self, EndpointCommand.self, DriftCommand.self, MonitorCommand.self, QuickstartCommand.self,
-            GatewayCommand.self, CatalogCommand.self, PromptCommand.self, IndexCommand.self, FlowCommand.self,
+            GatewayCommand.self, CatalogCommand.self, PromptCommand.self, IndexCommand.self, FlowCommand.self, EvalCommand.self,
         ])
 
     public init() {}

@@ -72,7 +72,7 @@ struct FlowTests {
             ("  - {name: a, kind: llm, route: chat, prompt: \"${inputs.nope}\"}\n", "no such input"),
             ("  - {name: a, kind: llm, route: chat, prompt: \"${b.text}\"}\n", "no node named b"),
             ("  - {name: a, kind: llm, route: chat, prompt: x}\n  - {name: b, kind: retrieve, index: i, query: \"${a.nope}\"}\n", "outputs are"),
-            ("  - {name: a, kind: llm, route: chat, messages: \"${b.count}\"}\n  - {name: b, kind: retrieve, index: i, query: x}\n", "is an integer; nodes[0].messages takes a messages"),
+            ("  - {name: a, kind: llm, route: chat, messages: \"${b.count}\"}\n  - {name: b, kind: retrieve, index: i, query: x}\n", "is an integer; nodes[0].messages takes messages"),
             ("  - {name: a, kind: llm, route: chat, prompt: \"${b.text}\"}\n  - {name: b, kind: llm, route: chat, prompt: \"${a.text}\"}\n", "a cycle"),
             ("  - {name: a, kind: llm, route: chat, prompt: x}\n  - {name: a, kind: llm, route: chat, prompt: y}\n", "names two nodes"),
             ("  - {name: a, kind: llm, route: chat, prompt: \"${item}\"}\n", "only known inside a map"),

@@ -145,3 +145,63 @@ def test_failures_and_bad_input(env):
     cyc.write_text(FLOW.replace("${inputs.question}\n    mode", "${answer.text}\n    mode"))
     p = subprocess.run([loomproc.loom_bin(), "flow", "validate", "-f", str(cyc)], capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "cycle" in (p.stdout + p.stderr)
+
+
+EVAL = """
+kind: evaluation
+name: qa-eval
+flow: flow.yaml
+dataset: rows.jsonl
+answer: answer
+retrieved: sources
+variants:
+  production: {}
+  candidate: {ask: candidate}
+concurrency: 3
+evaluators:
+  - {kind: contains, name: mentions, value: "echo:"}
+  - {kind: hit_rate, k: 1}
+  - {kind: token_f1}
+  - {kind: llm_judge, name: judged, rubric: custom, model: chat, prompt: 'Grade this. {"score": 4, "reason": "fine"} {{answer}}'}
+  - {kind: llm_judge, rubric: groundedness, model: chat}
+"""
+
+ROWS = [
+    {"question": "why did the canary roll back", "expected": "echo: Q: why did the canary roll back", "relevant": ["docs/rollouts.md"]},
+    {"question": "what do drift monitors compare", "expected": "traffic with a reference window", "relevant": ["docs/drift.md"]},
+    {"question": "canary gate", "expected": "echo: Q: canary gate", "relevant": ["docs/rollouts.md"]},
+]
+
+
+def test_an_evaluation_compares_variants_and_gates(env):
+    server, _, _, work = env
+    (work / "eval.yaml").write_text(EVAL)
+    (work / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
+    p = run(server, "eval", "run", "-f", str(work / "eval.yaml"), "--json")
+    assert p.returncode == 0, "no gate in the spec: the run passes"
+    r = json.loads(p.stdout)
+    assert [v["name"] for v in r["variants"]] == ["candidate", "production"]
+    for v in r["variants"]:
+        assert len(v["rows"]) == 3 and v["failed_rows"] == 0
+        assert v["aggregates"]["mentions"]["mean"] == 1.0
+        assert v["aggregates"]["hit_rate"]["mean"] == 1.0, "the first source is the labelled one"
+        assert v["aggregates"]["judged"]["mean"] == 4.0
+        # The double echoes the rubric prompt: no score in it, an error per row, not a failed run.
+        g = v["aggregates"]["groundedness"]
+        assert g["errors"] == 3 and g.get("mean") is None
+        assert all(any(s["name"] == "groundedness" and s.get("error") for s in row["scores"]) for row in v["rows"])
+    candidate = next(v for v in r["variants"] if v["name"] == "candidate")
+    production = next(v for v in r["variants"] if v["name"] == "production")
+    assert candidate["aggregates"]["token_f1"]["mean"] > production["aggregates"]["token_f1"]["mean"], "the candidate echoes the expected answers"
+    assert r["comparison"]["metric"] == "mentions"
+
+    p = run(server, "eval", "run", "-f", str(work / "eval.yaml"), "--fail-under", "judged=4.0,hit_rate=0.8")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "passed" in p.stdout and "judged" in p.stdout
+    p = run(server, "eval", "run", "-f", str(work / "eval.yaml"), "--fail-under", "token_f1>=0.99")
+    assert p.returncode == 1 and "FAILED" in p.stdout, p.stdout + p.stderr
+
+    bad = work / "bad-eval.yaml"
+    bad.write_text(EVAL.replace("kind: hit_rate, k: 1", "kind: hit_rate, k: zero"))
+    p = run(server, "eval", "run", "-f", str(bad))
+    assert p.returncode != 0 and "evaluators[1].k" in (p.stdout + p.stderr)

@@ -78,8 +78,12 @@ public final class FlowRunner: Sendable {
                 throw LoomError.invalidParameter("variants: node \(node) has no variant \(variant) (it has: \(n.variants.keys.sorted().joined(separator: ", ")))")
             }
         }
-        let caller = GatewayCaller(workspace: workspace, key: key, traceParent: traceParent)
-        let trace = TraceBuilder(caller: caller, task: "flow")
+        // The flow's trace continues the caller's; each gateway call of its nodes is a trace of
+        // its own (linked from the node's span), so that the two never share an id.
+        let trace = TraceBuilder(caller: GatewayCaller(workspace: workspace, key: key, traceParent: traceParent), task: "flow")
+        let caller = GatewayCaller(workspace: workspace, key: key)
+        var spec = spec
+        spec.nodes = spec.nodes.map { $0.with(variant: variants[$0.name]) }
         trace.update {
             $0.route = spec.name
             $0.input = JSONValue.object(inputs).jsonString
@@ -108,9 +112,7 @@ public final class FlowRunner: Sendable {
                                 if let c = node.condition, !(try scope.holds(c)) {
                                     run.status = "skipped"
                                 } else {
-                                    var n = node
-                                    if let variant, let params = node.variants[variant] { n.parameters.merge(params) { _, new in new } }
-                                    let (out, gatewayTrace) = try await self.execute(n, scope: &scope, caller: caller)
+                                    let (out, gatewayTrace) = try await self.execute(node, scope: &scope, caller: caller)
                                     run.output = out
                                     run.gatewayTraceId = gatewayTrace
                                 }
@@ -146,8 +148,10 @@ public final class FlowRunner: Sendable {
         }
         var prompt: Int64 = 0, completion: Int64 = 0
         for r in runs.values {
-            prompt += Int64(r.output?["usage"]?["prompt_tokens"]?.doubleValue ?? 0)
-            completion += Int64(r.output?["usage"]?["completion_tokens"]?.doubleValue ?? 0)
+            for out in [r.output ?? .null] + (r.output?["results"]?.arrayValue ?? []) {
+                prompt += Int64(out["usage"]?["prompt_tokens"]?.doubleValue ?? 0)
+                completion += Int64(out["usage"]?["completion_tokens"]?.doubleValue ?? 0)
+            }
         }
         let message = failure.map { "node \($0.node): \($0.message)" }
         trace.update {
@@ -265,7 +269,7 @@ public final class FlowRunner: Sendable {
             guard let indexes else { throw LoomError.unavailable("No index service here") }
             let modeText = try string("mode") ?? "hybrid"
             guard let mode = RetrievalMode(rawValue: modeText) else { throw Failure(node: node.name, message: "mode must be bm25, vector or hybrid") }
-            let k = Int(try param("k")?.doubleValue ?? 4)
+            let k = Int(try param("k")?.doubleValue ?? 5)
             var filter: MetadataFilter?
             if let f = try param("filter"), f != .null {
                 filter = try JSONDecoder().decode(MetadataFilter.self, from: Data(f.jsonBytes))
@@ -299,7 +303,12 @@ public final class FlowRunner: Sendable {
             } catch {
                 throw Failure(node: node.name, message: "\(url) could not be reached: \(error)")
             }
-            let buffer = (try? await response.body.collect(upTo: 16 << 20)) ?? ByteBuffer()
+            let buffer: ByteBuffer
+            do {
+                buffer = try await response.body.collect(upTo: 16 << 20)
+            } catch {
+                throw Failure(node: node.name, message: "\(url) answered with more than 16 MiB, or the answer broke off: \(error)")
+            }
             let bytes = Array(buffer.readableBytesView)
             let text = String(decoding: bytes, as: UTF8.self)
             guard response.status.code < 400 else {
@@ -326,6 +335,7 @@ public final class FlowRunner: Sendable {
                     inner.item = items[i]
                     group.addTask {
                         var scope = inner
+                        if let c = body.condition, !(try scope.holds(c)) { return (i, .null) }
                         return (i, try await self.execute(body, scope: &scope, caller: caller).0)
                     }
                 }

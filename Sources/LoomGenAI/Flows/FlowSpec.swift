@@ -13,7 +13,7 @@ public struct FlowSpec: Sendable {
         case string, integer, number, boolean, list, object, messages, any
 
         /// "a string", "an integer".
-        var withArticle: String { (["integer", "object", "any"].contains(rawValue) ? "an " : "a ") + rawValue }
+        var withArticle: String { self == .messages ? "messages" : (["integer", "object", "any"].contains(rawValue) ? "an " : "a ") + rawValue }
 
         /// Whether a value of type `actual` can go where `self` is expected.
         func accepts(_ actual: ValueType) -> Bool {
@@ -106,15 +106,25 @@ public struct FlowSpec: Sendable {
         /// The branch's condition.
         public var branch: Condition?
 
-        /// The nodes it needs, by name.
-        public var needs: [String] { Array(Set(references.map(\.source)).subtracting(["inputs", "item"])).sorted() }
+        /// The nodes it needs (with any variant), by name.
+        public var needs: [String] { Array(Set(allReferences.map(\.source)).subtracting(["inputs", "item"])).sorted() }
 
-        /// What the node needs, in its parameters, its condition and its variants.
+        /// What the node needs as it runs: its parameters, its condition, its map's node.
         var references: [Reference] {
             var all = parameters.values.flatMap(\.references) + (condition?.references ?? []) + (branch?.references ?? [])
-            for v in variants.values { all += v.values.flatMap(\.references) }
             if let body { all += body.node.references.filter { $0.source != "item" } }
             return all
+        }
+
+        /// What it may need with any of its variants (what the checks before a run look at).
+        var allReferences: [Reference] { references + variants.values.flatMap { $0.values.flatMap(\.references) } }
+
+        /// The node with a variant's parameters in place of its own.
+        func with(variant: String?) -> Node {
+            guard let variant, let params = variants[variant] else { return self }
+            var n = self
+            n.parameters.merge(params) { _, new in new }
+            return n
         }
     }
 
@@ -169,7 +179,7 @@ public struct FlowSpec: Sendable {
         while out.count < nodes.count {
             let before = out.count
             defer { if out.count == before { out += nodes.filter { !done.contains($0.name) } } }
-            for n in nodes where !done.contains(n.name) && Set(n.references.map(\.source)).subtracting(["inputs", "item"]).isSubset(of: done) {
+            for n in nodes where !done.contains(n.name) && Set(n.allReferences.map(\.source)).subtracting(["inputs", "item"]).isSubset(of: done) {
                 done.insert(n.name)
                 out.append(n)
             }

@@ -96,7 +96,7 @@ final class FlowSpecReader: SpecNodeReader {
             problem(v("kind") ?? node, "\(field).kind", "must be one of \(FlowSpec.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
             return nil
         }
-        let known = Array(FlowSpec.parameters[kind]?.keys ?? [:].keys)
+        let known = (FlowSpec.parameters[kind] ?? [:]).keys.sorted()
         var allowed = ["name", "kind", "if", "variants"] + known
         if kind == .branch { allowed.append("condition") }
         if kind == .map { allowed.append("node") }
@@ -133,7 +133,7 @@ final class FlowSpecReader: SpecNodeReader {
             }
         }
         for (key, spec) in FlowSpec.parameters[kind] ?? [:] where spec.required && parameters[key] == nil {
-            problem(node, "\(field).\(key)", "is required for a \(kind.rawValue) node")
+            problem(node, "\(field).\(key)", "is required for \(kind == .llm ? "an" : "a") \(kind.rawValue) node")
         }
         switch kind {
         case .llm where parameters["messages"] == nil && parameters["prompt"] == nil:
@@ -305,7 +305,7 @@ final class FlowSpecReader: SpecNodeReader {
             for r in n.condition?.references ?? [] { _ = type(of: r, field: "\(field).if", at: mark, inMap: inMap) }
             for r in n.branch?.references ?? [] { _ = type(of: r, field: "\(field).condition", at: mark, inMap: inMap) }
             if let body = n.body { checkNode(body.node, field: "\(field).node", inMap: true) }
-            for r in n.references where r.source == n.name { problem(mark, field, "\(r): a node cannot use its own outputs") }
+            for r in n.allReferences where r.source == n.name { problem(mark, field, "\(r): a node cannot use its own outputs") }
         }
         for (i, n) in nodes.enumerated() { checkNode(n, field: "nodes[\(i)]", inMap: false) }
         for (name, value) in outputs { checkValue(value, expected: .any, field: "outputs.\(name)", at: outputsNode, inMap: false) }
@@ -321,7 +321,7 @@ final class FlowSpecReader: SpecNodeReader {
                 return
             }
             state[name] = 1
-            for r in byName[name]?.references ?? [] where byName[r.source] != nil && r.source != name { visit(r.source, path + [name]) }
+            for r in byName[name]?.allReferences ?? [] where byName[r.source] != nil && r.source != name { visit(r.source, path + [name]) }
             state[name] = 2
         }
         for n in nodes { visit(n.name, []) }

@@ -4,7 +4,8 @@ import Hummingbird
 import LoomCore
 import LoomGenAI
 
-/// `/api/v1/flows/...`: runs flows (docs/flows.md) given as YAML, checked whole before they run.
+/// `/api/v1/flows/...`: runs flows (docs/flows.md) given as YAML, checked whole before they run;
+/// `/api/v1/evaluations/run`: a flow over a dataset's rows, scored (docs/evaluation.md).
 extension APIv1Controller {
     struct FlowCheckBody: Encodable, Sendable {
         struct NodeBody: Encodable, Sendable {
@@ -20,9 +21,14 @@ extension APIv1Controller {
         let nodes: [NodeBody]
     }
 
+    static func hasTools(_ spec: FlowSpec) -> Bool {
+        spec.nodes.contains { $0.kind == .tool || $0.body?.node.kind == .tool }
+    }
+
     func addFlowRoutes(to routes: Routes) {
         let p = Self.prefix + "/flows"
         let runner = services.gateway.flows
+        let evaluations = services.gateway.evaluations
         let auth = self.auth
 
         // {spec: YAML}: the flow checked, its nodes in the order they run.
@@ -37,11 +43,29 @@ extension APIv1Controller {
                     FlowCheckBody.NodeBody(name: n.name, kind: n.kind.rawValue, needs: n.needs, variants: n.variants.keys.sorted())
                 }))
         }
+        // {spec: evaluation YAML, flow: flow YAML, rows: [{question, expected, ...}], fail_under: "metric=value,..."}
+        routes.post(Self.prefix + "/evaluations/run") { request, context in
+            let body = try await Self.body(request, context)
+            let spec = try EvaluationSpec.parse(yaml: try body.requiredString("spec"))
+            let flow = try FlowSpec.parse(yaml: try body.requiredString("flow"))
+            try await auth.requireRole(context, Self.hasTools(flow) ? .admin : .editor)
+            let rows = try body.array("rows").enumerated().map { i, row throws(LoomError) -> [String: JSONValue] in
+                guard let o = row.objectValue else { throw LoomError.invalidParameter("rows[\(i)] must be an object") }
+                return o
+            }
+            var gate: Gate?
+            if let text = try body.string("fail_under") {
+                do { gate = try Gate(parsing: text) } catch { throw LoomError.invalidParameter("fail_under: \(error)") }
+            }
+            let report = try await evaluations.run(spec, flow: flow, rows: rows, workspace: context.workspace, failUnder: gate)
+            return try Self.respond(report)
+        }
         // {spec: YAML, inputs: {...}, variants: {node: variant}}: one run, with its trace id.
         routes.post("\(p)/run") { request, context in
             let body = try await Self.body(request, context)
-            try await auth.requireRole(context, .editor)
             let spec = try FlowSpec.parse(yaml: try body.requiredString("spec"))
+            // A tool node makes the server call any URL it names: an administrator's, like pipeline commands.
+            try await auth.requireRole(context, Self.hasTools(spec) ? .admin : .editor)
             guard let inputs = body.fields["inputs"].map({ $0 == .null ? [:] : $0.objectValue }) ?? [:] else {
                 throw LoomError.invalidParameter("inputs must be an object of the flow's inputs")
             }

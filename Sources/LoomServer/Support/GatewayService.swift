@@ -20,6 +20,8 @@ public final class GatewayService: Service, Sendable {
     public let indexes: IndexService
     /// Runs flows (docs/flows.md) over the gateway and the indexes.
     public let flows: FlowRunner
+    /// Runs evaluations of flows (docs/evaluation.md).
+    public let evaluations: EvaluationRunner
     let store: any MetadataStore
     let client: HTTPClient
     let logger: Logger
@@ -54,6 +56,7 @@ public final class GatewayService: Service, Sendable {
         self.gateway = Gateway(store: tracking.store, client: client, logger: logger, secrets: secrets, prompts: prompts, onTraces: onTraces)
         self.indexes = IndexService(store: tracking.store, artifacts: tracking.artifacts, embedder: gateway, sourcesRoot: sourcesRoot, logger: logger)
         self.flows = FlowRunner(gateway: gateway, indexes: indexes, client: client)
+        self.evaluations = EvaluationRunner(flows: flows, gateway: gateway)
     }
 
     /// The process's client for providers (like `HTTPClient.shared`, never shut down), with room

@@ -1,0 +1,174 @@
+import Foundation
+import LoomCore
+
+/// What an evaluation found: per variant, each row's answer and scores, the aggregates and
+/// the gates; and the first two variants side by side.
+public struct EvaluationReport: Sendable, Encodable {
+    public struct RowResult: Sendable, Encodable {
+        public var row: Int
+        public var question: String
+        public var answer: String?
+        public var traceId: String?
+        public var latencyMs: Double
+        public var error: String?
+        public var scores: [EvaluatorResult]
+    }
+
+    public struct VariantResult: Sendable, Encodable {
+        public var name: String
+        public var nodes: [String: String]
+        public var rows: [RowResult]
+        public var aggregates: [String: Aggregate]
+        public var gates: [GateOutcome]
+        public var passed: Bool
+        public var failedRows: Int
+    }
+
+    public var name: String
+    public var rows: Int
+    public var variants: [VariantResult]
+    public var comparison: VariantComparison?
+    public var passed: Bool
+    public var durationMs: Double
+}
+
+/// Runs evaluations (docs/evaluation.md): each variant of the flow over every row, at most
+/// `concurrency` rows at once; each answer scored by the evaluators (LLM judges through the
+/// gateway); a row whose flow fails, or whose judge's reply does not parse, is an error for
+/// that row, not for the run.
+public final class EvaluationRunner: Sendable {
+    let flows: FlowRunner
+    let gateway: Gateway
+
+    public init(flows: FlowRunner, gateway: Gateway) {
+        self.flows = flows
+        self.gateway = gateway
+    }
+
+    public func run(_ spec: EvaluationSpec, flow: FlowSpec, rows: [[String: JSONValue]], workspace: String, failUnder: Gate? = nil) async throws -> EvaluationReport {
+        guard !rows.isEmpty else { throw LoomError.invalidParameter("rows: the dataset has no rows") }
+        guard rows.count <= 100_000 else { throw LoomError.invalidParameter("rows: at most 100,000 rows per run") }
+        let inputNames = Set(flow.inputs.map(\.name))
+        for (input, _) in spec.inputs where !inputNames.contains(input) {
+            throw LoomError.invalidParameter("inputs.\(input): flow \(flow.name) has no such input")
+        }
+        let outputs = Set(flow.outputs.map(\.name))
+        for (key, name) in [("answer", spec.answer), ("context", spec.context), ("retrieved", spec.retrieved)] {
+            if let name, !outputs.contains(name) { throw LoomError.invalidParameter("\(key): flow \(flow.name) has no output \(name) (it has: \(outputs.sorted().joined(separator: ", ")))") }
+        }
+        for variant in spec.variants {
+            for (node, v) in variant.nodes {
+                guard flow.nodes.first(where: { $0.name == node })?.variants[v] != nil else {
+                    throw LoomError.invalidParameter("variants.\(variant.name).\(node): flow \(flow.name) has no node \(node) with a variant \(v)")
+                }
+            }
+        }
+        let started = ContinuousClock.now
+        let gate = failUnder ?? spec.failUnder
+        var results: [EvaluationReport.VariantResult] = []
+        for variant in spec.variants {
+            var out = [EvaluationReport.RowResult?](repeating: nil, count: rows.count)
+            await withTaskGroup(of: (Int, EvaluationReport.RowResult).self) { group in
+                var next = 0
+                func start() {
+                    guard next < rows.count else { return }
+                    let i = next
+                    next += 1
+                    group.addTask { (i, await self.evaluate(row: i, rows[i], spec: spec, flow: flow, variant: variant.nodes, workspace: workspace)) }
+                }
+                for _ in 0..<spec.concurrency { start() }
+                for await (i, r) in group {
+                    out[i] = r
+                    start()
+                }
+            }
+            let done = out.compactMap { $0 }
+            let aggregates = Aggregates.byName(done.flatMap(\.scores))
+            let gates = gate?.check(aggregates: aggregates) ?? []
+            results.append(EvaluationReport.VariantResult(
+                name: variant.name, nodes: variant.nodes, rows: done, aggregates: aggregates, gates: gates, passed: Gate.allPassed(gates),
+                failedRows: done.filter { $0.error != nil }.count))
+        }
+        var comparison: VariantComparison?
+        if results.count >= 2, let metric = spec.evaluators.first?.name {
+            func byRow(_ v: EvaluationReport.VariantResult) -> [String: [EvaluatorResult]] {
+                Dictionary(v.rows.map { (String($0.row), $0.scores) }, uniquingKeysWith: { a, _ in a })
+            }
+            comparison = VariantComparison(a: byRow(results[0]), b: byRow(results[1]), metric: metric)
+        }
+        let d = ContinuousClock.now - started
+        return EvaluationReport(
+            name: spec.name, rows: rows.count, variants: results, comparison: comparison, passed: results.allSatisfy(\.passed),
+            durationMs: Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+    }
+
+    /// One row through the flow and the evaluators.
+    func evaluate(
+        row index: Int, _ row: [String: JSONValue], spec: EvaluationSpec, flow: FlowSpec, variant: [String: String], workspace: String
+    ) async -> EvaluationReport.RowResult {
+        let question = row["question"].map(FlowValues.text) ?? ""
+        var inputs: [String: JSONValue] = [:]
+        for input in flow.inputs {
+            let field = spec.inputs[input.name] ?? input.name
+            if let v = row[field] { inputs[input.name] = v }
+        }
+        var result = EvaluationReport.RowResult(row: index + 1, question: question, latencyMs: 0, scores: [])
+        let run: FlowRun
+        do {
+            run = try await flows.run(flow, inputs: inputs, variants: variant, workspace: workspace)
+        } catch {
+            result.error = "row \(index + 1): \((error as? LoomError)?.message ?? "\(error)")"
+            return result
+        }
+        result.traceId = run.traceId
+        result.latencyMs = run.durationMs
+        guard run.status == "succeeded" else {
+            result.error = run.error
+            result.scores = spec.evaluators.map { EvaluatorResult.failure($0.name, "the flow failed: \(run.error ?? "")") }
+            return result
+        }
+        let answer = run.outputs[spec.answer].map(FlowValues.text) ?? ""
+        result.answer = answer
+        var evaluated = EvaluationRow(
+            question: question, answer: answer,
+            context: spec.context.flatMap { run.outputs[$0] }.map(FlowValues.text) ?? row["context"].map(FlowValues.text),
+            expected: (row["expected"] ?? row["ground_truth"]).map(FlowValues.text),
+            retrieved: spec.retrieved.flatMap { run.outputs[$0]?.arrayValue }?.map(FlowValues.text),
+            relevant: row["relevant"]?.arrayValue?.map(FlowValues.text), latencyMs: run.durationMs)
+        if let route = spec.embeddingsRoute, spec.evaluators.contains(where: { $0.kind == .embeddingSimilarity }), let expected = evaluated.expected {
+            if let vectors = try? await gateway.embed([answer, expected], route: route, workspace: workspace), vectors.count == 2 {
+                evaluated.answerEmbedding = vectors[0].map(Double.init)
+                evaluated.expectedEmbedding = vectors[1].map(Double.init)
+            }
+        }
+        for e in spec.evaluators {
+            if case .llmJudge(let options) = e.options {
+                result.scores.append(await judge(e, options: options, row: evaluated, workspace: workspace))
+            } else {
+                result.scores.append(Evaluator.evaluate(e, row: evaluated))
+            }
+        }
+        return result
+    }
+
+    func judge(_ spec: EvaluatorSpec, options: JudgeOptions, row: EvaluationRow, workspace: String) async -> EvaluatorResult {
+        let messages: [ChatMessage]
+        do {
+            messages = try JudgePrompt.messages(for: spec, row: row)
+        } catch {
+            return .failure(spec.name, "\(error)")
+        }
+        let body = JSONValue.object([
+            "model": .string(options.model ?? ""), "temperature": .int(0),
+            "messages": .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) }),
+        ])
+        do {
+            guard case .complete(let bytes, _) = try await gateway.chat(body.jsonBytes, caller: GatewayCaller(workspace: workspace)),
+                let value = try? JSONValue.parse(bytes)
+            else { return .failure(spec.name, "the judge did not answer a whole completion") }
+            return Evaluator.judgeResult(spec, reply: Gateway.answerText(value))
+        } catch {
+            return .failure(spec.name, "the judge's route \(options.model ?? ""): \(error.message)")
+        }
+    }
+}
