@@ -31,9 +31,11 @@ struct EvalCommand: AsyncParsableCommand {
             let folder = URL(fileURLWithPath: file).deletingLastPathComponent()
             guard let flowPath = spec.flow else { throw LoomError.invalidParameter("\(file): flow: names the flow file") }
             guard let datasetPath = spec.dataset else { throw LoomError.invalidParameter("\(file): dataset: names the JSON Lines file of rows") }
-            let flowText = try FlowCommand.read(folder.appendingPathComponent(flowPath).path)
+            func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : folder.appendingPathComponent(path).path }
+            if let limit, limit < 1 { throw LoomError.invalidParameter("--limit must be 1 or more") }
+            let flowText = try FlowCommand.read(resolve(flowPath))
             _ = try FlowSpec.parse(yaml: flowText, file: flowPath)
-            let rowsText = try FlowCommand.read(folder.appendingPathComponent(datasetPath).path)
+            let rowsText = try FlowCommand.read(resolve(datasetPath))
             var rows: [Any] = []
             for (i, line) in rowsText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
                 guard let row = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
@@ -42,6 +44,7 @@ struct EvalCommand: AsyncParsableCommand {
                 rows.append(row)
                 if let limit, rows.count >= limit { break }
             }
+            let failUnder = failUnder?.trimmingCharacters(in: .whitespaces).isEmpty == false ? failUnder : nil
             if let failUnder { _ = try Gate(parsing: failUnder) }
             var body: [String: Any] = ["spec": text, "flow": flowText, "rows": rows]
             if let failUnder { body["fail_under"] = failUnder }
@@ -75,7 +78,9 @@ struct EvalCommand: AsyncParsableCommand {
                 if let failed = v["failed_rows"] as? Int, failed > 0 { Swift.print("\(v["name"] as? String ?? "?"): \(failed) rows failed") }
                 for g in v["gates"] as? [[String: Any]] ?? [] {
                     let actual = (g["actual"] as? Double).map { String(format: "%.3f", $0) } ?? "not computed"
-                    Swift.print("\(v["name"] as? String ?? "?"): gate \(g["metric"] as? String ?? "?") \(g["op"] as? String ?? "") \(g["threshold"] ?? ""): "
+                    let statistic = g["statistic"] as? String ?? "mean"
+                    let metric = (g["metric"] as? String ?? "?") + (statistic == "mean" || g["metric"] as? String == "failed_rows" ? "" : ".\(statistic)")
+                    Swift.print("\(v["name"] as? String ?? "?"): gate \(metric) \(g["op"] as? String ?? "") \(g["threshold"] ?? ""): "
                         + "\(actual) \(g["passed"] as? Bool == true ? "passed" : "FAILED")")
                 }
             }

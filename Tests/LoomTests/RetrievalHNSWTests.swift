@@ -21,28 +21,28 @@ import LoomGenAI
         return (hnsw, exact)
     }
 
-    /// 5,000 random unit vectors of dimension 64 at the default build
-    /// parameters (m 16, ef_construction 200). Uniform random data is the
-    /// hardest case for graph search: ef 128 reaches the 0.95 target, the
-    /// default ef_search of 64 gives about 0.94 here (0.81 at 20,000 vectors).
+    /// 5,000 random unit vectors of dimension 64 at the default parameters (m 16,
+    /// ef_construction 200, ef_search 256). Uniform random data is the hardest case for graph
+    /// search: the default reaches the 0.95 target; a narrow ef of 64 gives about 0.94 here
+    /// (0.81 at 20,000 vectors).
     @Test func recallAtTenIsAtLeast95Percent() throws {
         let vectors = Self.dataset(count: 5_000, seed: 1)
         let (hnsw, exact) = try Self.buildIndexes(vectors)
         #expect(hnsw.count == 5_000)
         let queries = Self.dataset(count: 100, seed: 2)
         var totalDefault = 0.0
-        var totalWide = 0.0
+        var totalNarrow = 0.0
         for query in queries {
             let truth = exact.search(query, k: 10).map(\.id)
             let approximate = hnsw.search(query, k: 10)
             #expect(approximate.count == 10)
             totalDefault += recall(approximate.map(\.id), truth)
-            totalWide += recall(hnsw.search(query, k: 10, ef: 128).map(\.id), truth)
+            totalNarrow += recall(hnsw.search(query, k: 10, ef: 64).map(\.id), truth)
         }
         let defaultRecall = totalDefault / Double(queries.count)
-        let wideRecall = totalWide / Double(queries.count)
-        #expect(wideRecall >= 0.95, "recall@10 at ef 128 = \(wideRecall)")
-        #expect(defaultRecall >= 0.90, "recall@10 at ef 64 = \(defaultRecall)")
+        let narrowRecall = totalNarrow / Double(queries.count)
+        #expect(defaultRecall >= 0.95, "recall@10 at the default ef_search = \(defaultRecall)")
+        #expect(narrowRecall >= 0.85 && narrowRecall <= defaultRecall, "recall@10 at ef 64 = \(narrowRecall)")
     }
 
     @Test func sameSeedGivesSameGraphAndResults() throws {

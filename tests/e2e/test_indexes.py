@@ -172,3 +172,15 @@ def test_bad_input_gets_4xx_and_changes_nothing(env, tmp_path):
     assert r.status_code == 400 and "nowhere" in r.text, r.text
     assert api(server, "DELETE", "/empty").status_code == 204
     assert api(server, "DELETE", "/empty").status_code == 404
+
+
+def test_ui_pages_show_indexes_and_answer_queries(env):
+    server, _, _ = env
+    api(server, "POST", "/docs/build")
+    r = requests.get(server.url + "/indexes", timeout=10)
+    assert r.status_code == 200 and 'href="/indexes/docs"' in r.text and "notes" in r.text
+    r = requests.get(server.url + "/indexes/docs", params={"q": "canary gate", "mode": "bm25"}, timeout=10)
+    assert r.status_code == 200 and "docs/faq.html" in r.text and "Versions" in r.text and "docs/guide/install.md" in r.text
+    assert "<script>" not in r.text.split("<main>")[1], "document text is escaped"
+    assert requests.get(server.url + "/indexes/docs", params={"q": "x", "mode": "fuzzy"}, timeout=10).status_code == 400
+    assert requests.get(server.url + "/indexes/nope", timeout=10).status_code == 404

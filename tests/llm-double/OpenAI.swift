@@ -4,7 +4,7 @@
 import Foundation
 import Hummingbird
 
-let modelIDs = ["echo-1", "echo-2", "embed-1", "tool-1", "claude-echo"]
+let modelIDs = ["echo-1", "echo-2", "embed-1", "embed-bow", "tool-1", "claude-echo"]
 
 /// `GET /v1/models`.
 func listModels(_ request: Request) async throws -> Response {
@@ -100,7 +100,9 @@ func embeddings(_ request: Request, keys: KeyStyle, deployment: String? = nil) a
     guard let inputs = embeddingInputs(body["input"]) else {
         return badRequest(.openAI, "'input' must be a string, an array of strings or an array of token arrays")
     }
-    let dimensions = intValue(body["dimensions"]) ?? 8
+    // `embed-bow-64` and the like: the model's name gives its dimensions.
+    let named = model.hasPrefix("embed-bow-") ? Int(model.dropFirst("embed-bow-".count)) : nil
+    let dimensions = intValue(body["dimensions"]) ?? named ?? 8
     guard (1...65536).contains(dimensions) else { return badRequest(.openAI, "'dimensions' must be 1 to 65536") }
     let base64 = body["encoding_format"] as? String == "base64"
     _ = try await Behaviour.apply(model: model, dialect: .openAI)
@@ -108,7 +110,7 @@ func embeddings(_ request: Request, keys: KeyStyle, deployment: String? = nil) a
     var data: [JSON] = []
     var tokens = 0
     for (i, text) in inputs.enumerated() {
-        let vector = embedding(of: text, dimensions: dimensions)
+        let vector = model.hasPrefix("embed-bow") ? bagOfWords(text, dimensions: dimensions) : embedding(of: text, dimensions: dimensions)
         let value: JSON = base64 ? .string(base64Floats(vector)) : .array(vector.map { .float($0) })
         data.append(["object": "embedding", "index": .int(i), "embedding": value])
         tokens += wordCount(text)
@@ -149,6 +151,28 @@ func embedding(of text: String, dimensions: Int) -> [Float] {
     }
     norm = norm.squareRoot()
     return values.map { Float(norm > 0 ? $0 / norm : 1 / Double(dimensions).squareRoot()) }
+}
+
+/// A bag-of-words vector (`embed-bow`): the sum of one `embedding(of:)` vector per lowercased
+/// word (letters and digits), L2-normalised, so that texts sharing words are near each other
+/// as real embeddings of related texts are. Deterministic; bench/retrieval_bench.py computes
+/// the same vectors in numpy.
+func bagOfWords(_ text: String, dimensions: Int) -> [Float] {
+    var sum = [Double](repeating: 0, count: dimensions)
+    var word: [UInt8] = []
+    func add() {
+        guard !word.isEmpty else { return }
+        let v = embedding(of: String(decoding: word, as: UTF8.self), dimensions: dimensions)
+        for i in 0..<dimensions { sum[i] += Double(v[i]) }
+        word.removeAll(keepingCapacity: true)
+    }
+    for b in text.lowercased().utf8 {
+        if (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) { word.append(b) } else { add() }
+    }
+    add()
+    let norm = sum.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    guard norm > 0 else { return embedding(of: text, dimensions: dimensions) }
+    return sum.map { Float($0 / norm) }
 }
 
 /// The base64 of the floats as little-endian float32, as OpenAI sends `encoding_format: base64`.

@@ -84,17 +84,25 @@ public final class EvaluationRunner: Sendable {
             }
             let done = out.compactMap { $0 }
             let aggregates = Aggregates.byName(done.flatMap(\.scores))
-            let gates = gate?.check(aggregates: aggregates) ?? []
+            var gates = gate?.check(aggregates: aggregates) ?? []
+            let failed = done.filter { $0.error != nil }.count
+            // Scores leave failed rows out: a gate also needs every row to have run.
+            if gate != nil, failed > 0 {
+                gates.append(GateOutcome(
+                    metric: "failed_rows", statistic: .max, op: .atMost, threshold: 0, actual: Double(failed), passed: false,
+                    reason: "\(failed) of \(done.count) rows failed to run"))
+            }
             results.append(EvaluationReport.VariantResult(
                 name: variant.name, nodes: variant.nodes, rows: done, aggregates: aggregates, gates: gates, passed: Gate.allPassed(gates),
-                failedRows: done.filter { $0.error != nil }.count))
+                failedRows: failed))
         }
         var comparison: VariantComparison?
         if results.count >= 2, let metric = spec.evaluators.first?.name {
             func byRow(_ v: EvaluationReport.VariantResult) -> [String: [EvaluatorResult]] {
-                Dictionary(v.rows.map { (String($0.row), $0.scores) }, uniquingKeysWith: { a, _ in a })
+                Dictionary(v.rows.map { (String(format: "%06d", $0.row), $0.scores) }, uniquingKeysWith: { a, _ in a })
             }
-            comparison = VariantComparison(a: byRow(results[0]), b: byRow(results[1]), metric: metric)
+            let lowerIsBetter = spec.evaluators.first.map { $0.kind == .latency || $0.kind == .cost } ?? false
+            comparison = VariantComparison(a: byRow(results[0]), b: byRow(results[1]), metric: metric, higherIsBetter: !lowerIsBetter)
         }
         let d = ContinuousClock.now - started
         return EvaluationReport(
@@ -118,12 +126,13 @@ public final class EvaluationRunner: Sendable {
             run = try await flows.run(flow, inputs: inputs, variants: variant, workspace: workspace)
         } catch {
             result.error = "row \(index + 1): \((error as? LoomError)?.message ?? "\(error)")"
+            result.scores = spec.evaluators.map { EvaluatorResult.failure($0.name, "the flow did not run: \(result.error ?? "")") }
             return result
         }
         result.traceId = run.traceId
         result.latencyMs = run.durationMs
         guard run.status == "succeeded" else {
-            result.error = run.error
+            result.error = "row \(index + 1): \(run.error ?? "the flow failed")"
             result.scores = spec.evaluators.map { EvaluatorResult.failure($0.name, "the flow failed: \(run.error ?? "")") }
             return result
         }

@@ -293,7 +293,7 @@ public final class IndexService: Sendable {
         "\(chunkingJSON(spec.chunking).jsonString)|\(spec.embeddings?.route ?? "")"
     }
 
-    static func chunkingJSON(_ c: ChunkingStrategy) -> JSONValue {
+    public static func chunkingJSON(_ c: ChunkingStrategy) -> JSONValue {
         switch c {
         case .tokens(let size, let overlap): .object(["strategy": .string("tokens"), "size": .int(Int64(size)), "overlap": .int(Int64(overlap))])
         case .headings(let max): .object(["strategy": .string("headings"), "max_tokens": .int(Int64(max))])

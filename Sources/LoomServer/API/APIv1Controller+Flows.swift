@@ -54,7 +54,7 @@ extension APIv1Controller {
                 return o
             }
             var gate: Gate?
-            if let text = try body.string("fail_under") {
+            if let text = try body.string("fail_under"), !text.trimmingCharacters(in: .whitespaces).isEmpty {
                 do { gate = try Gate(parsing: text) } catch { throw LoomError.invalidParameter("fail_under: \(error)") }
             }
             let report = try await evaluations.run(spec, flow: flow, rows: rows, workspace: context.workspace, failUnder: gate)

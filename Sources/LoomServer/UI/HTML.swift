@@ -33,6 +33,7 @@ enum HTML {
             <a href="/monitors"\(active == "monitors" ? " class=\"active\"" : "")>Monitors</a>
             <a href="/gateway"\(active == "gateway" ? " class=\"active\"" : "")>Gateway</a>
             <a href="/prompts"\(active == "prompts" ? " class=\"active\"" : "")>Prompts</a>
+            <a href="/indexes"\(active == "indexes" ? " class=\"active\"" : "")>Indexes</a>
             <a href="/openapi.yaml">API</a></nav></header>
             <main>\(body)</main>
             <script src="/static/loom.js"></script>

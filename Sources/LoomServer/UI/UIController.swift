@@ -29,6 +29,7 @@ struct UIController {
         addEndpointRoutes(to: routes)
         addMonitorRoutes(to: routes)
         addGatewayRoutes(to: routes)
+        addIndexRoutes(to: routes)
         routes.get("/static/loom.css") { _, _ in Self.asset(UIAssets.css, "text/css; charset=utf-8") }
         routes.get("/static/loom.js") { _, _ in Self.asset(UIAssets.js, "text/javascript; charset=utf-8") }
     }
