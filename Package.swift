@@ -123,7 +123,7 @@ let package = Package(
         .target(
             name: "LoomGenAI",
             dependencies: [
-                "LoomCore", "LoomStore", "LoomSpec", "LoomForwarding", "LoomArtifacts",
+                "LoomCore", "LoomStore", "LoomSpec", "LoomForwarding", "LoomArtifacts", "LoomData",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

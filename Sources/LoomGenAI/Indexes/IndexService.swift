@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import LoomArtifacts
 import LoomCore
+import LoomData
 import LoomSpec
 import LoomStore
 import Synchronization
@@ -231,28 +232,35 @@ public final class IndexService: Sendable {
             }
         }
 
-        var bm25Builder = BM25Builder()
-        for c in chunks { _ = bm25Builder.add(terms: TextTokenizer.terms(c.text)) }
-        let bm25 = bm25Builder.build()
-        var hnsw: HNSWIndex?
-        var recall: (value: Double, sample: Int)?
-        if dimension > 0 {
-            var graph = try HNSWIndex(dimension: dimension, parameters: spec.vector)
-            var exact = try ExactVectorIndex(dimension: dimension)
-            for v in vectors {
-                _ = try graph.add(v ?? [])
-                _ = try exact.add(v ?? [])
-            }
-            hnsw = graph
-            recall = Self.recall(graph, exact, vectors: vectors)
-        }
-
+        // The indexes are built on a thread of their own: a large build takes minutes of CPU,
+        // which must not hold one of the cooperative pool's few threads.
         let content = IndexContent(documents: documents, chunks: chunks)
+        let parameters = spec.vector
+        let (allVectors, width) = (vectors, dimension)
+        let built = try await DataWork.run { () throws -> (bm25: BM25Index, hnsw: HNSWIndex?, recall: (value: Double, sample: Int)?, files: [(String, [UInt8])]) in
+            var bm25Builder = BM25Builder()
+            for c in content.chunks { _ = bm25Builder.add(terms: TextTokenizer.terms(c.text)) }
+            let bm25 = bm25Builder.build()
+            var hnsw: HNSWIndex?
+            var recall: (value: Double, sample: Int)?
+            if width > 0 {
+                var graph = try HNSWIndex(dimension: width, parameters: parameters)
+                var exact = try ExactVectorIndex(dimension: width)
+                for v in allVectors {
+                    _ = try graph.add(v ?? [])
+                    _ = try exact.add(v ?? [])
+                }
+                hnsw = graph
+                recall = Self.recall(graph, exact, vectors: allVectors)
+            }
+            var files = [("content.bin", content.serialized()), ("bm25.bin", bm25.serialized())]
+            if let hnsw { files.append(("hnsw.bin", hnsw.serialized())) }
+            return (bm25, hnsw, recall, files)
+        }
+        let (bm25, hnsw, recall) = (built.bm25, built.hnsw, built.recall)
         let buildID = Identifiers.newHexID()
         let folder = "indexes/\(workspace)/\(name)/\(buildID)"
-        _ = try await artifacts.write(try ArtifactPath(folder + "/content.bin"), bytes: content.serialized())
-        _ = try await artifacts.write(try ArtifactPath(folder + "/bm25.bin"), bytes: bm25.serialized())
-        if let hnsw { _ = try await artifacts.write(try ArtifactPath(folder + "/hnsw.bin"), bytes: hnsw.serialized()) }
+        for (file, bytes) in built.files { _ = try await artifacts.write(try ArtifactPath(folder + "/" + file), bytes: bytes) }
 
         let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
         var build: [String: JSONValue] = [
