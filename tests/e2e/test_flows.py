@@ -205,3 +205,23 @@ def test_an_evaluation_compares_variants_and_gates(env):
     bad.write_text(EVAL.replace("kind: hit_rate, k: 1", "kind: hit_rate, k: zero"))
     p = run(server, "eval", "run", "-f", str(bad))
     assert p.returncode != 0 and "evaluators[1].k" in (p.stdout + p.stderr)
+
+
+def test_rows_the_rate_limit_refused_run_again(env):
+    """A provider that answers 429 with Retry-After (the route does not retry) fails the row's
+    flow with a rate limit: the evaluation waits as told and runs the row again."""
+    server, _, _, work = env
+    route = work / "limited.yaml"
+    route.write_text("kind: route\nname: limited\nretries: 0\ntargets: [{provider: double, model: retry-after-1-2}]\n")
+    assert run(server, "apply", "-f", str(route)).returncode == 0
+    flow = work / "limited-flow.yaml"
+    flow.write_text("kind: flow\nname: limited\ninputs: {question: string}\nnodes:\n"
+                    "  - {name: answer, kind: llm, route: limited, prompt: '${inputs.question}'}\noutputs: {answer: '${answer.text}'}\n")
+    (work / "limited-rows.jsonl").write_text(json.dumps({"question": "hello", "expected": "echo: hello"}) + "\n")
+    (work / "limited-eval.yaml").write_text("kind: evaluation\nname: limited\nflow: limited-flow.yaml\ndataset: limited-rows.jsonl\n"
+                                            "evaluators: [{kind: exact_match}]\n")
+    p = run(server, "eval", "run", "-f", str(work / "limited-eval.yaml"), "--fail-under", "exact_match=1", "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    v = json.loads(p.stdout)["variants"][0]
+    assert v["failed_rows"] == 0 and v["aggregates"]["exact_match"]["mean"] == 1.0
+    assert v["rows"][0]["latency_ms"] < 2000 <= json.loads(p.stdout)["duration_ms"], "the row waited for the Retry-After twice"

@@ -40,6 +40,11 @@ public final class EvaluationRunner: Sendable {
     let flows: FlowRunner
     let gateway: Gateway
 
+    /// Runs of a row the gateway's rate limit refused, at most.
+    static let rateLimitAttempts = 5
+    /// The longest `retry-after` waited for.
+    static let longestWait = 60.0
+
     public init(flows: FlowRunner, gateway: Gateway) {
         self.flows = flows
         self.gateway = gateway
@@ -121,9 +126,18 @@ public final class EvaluationRunner: Sendable {
             if let v = row[field] { inputs[input.name] = v }
         }
         var result = EvaluationReport.RowResult(row: index + 1, question: question, latencyMs: 0, scores: [])
-        let run: FlowRun
+        var run: FlowRun
         do {
             run = try await flows.run(flow, inputs: inputs, variants: variant, workspace: workspace)
+            // A row the gateway's rate limit refused is run again when the limit allows, a few
+            // times: the concurrency limit and the routes' limits then share the work out.
+            var attempts = 1
+            while run.status == "failed", attempts < Self.rateLimitAttempts,
+                let wait = run.nodes.compactMap(\.retryAfterSeconds).max(), wait <= Self.longestWait {
+                try await Task.sleep(for: .seconds(max(0.05, wait)))
+                run = try await flows.run(flow, inputs: inputs, variants: variant, workspace: workspace)
+                attempts += 1
+            }
         } catch {
             result.error = "row \(index + 1): \((error as? LoomError)?.message ?? "\(error)")"
             result.scores = spec.evaluators.map { EvaluatorResult.failure($0.name, "the flow did not run: \(result.error ?? "")") }
@@ -171,13 +185,22 @@ public final class EvaluationRunner: Sendable {
             "model": .string(options.model ?? ""), "temperature": .int(0),
             "messages": .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) }),
         ])
-        do {
-            guard case .complete(let bytes, _) = try await gateway.chat(body.jsonBytes, caller: GatewayCaller(workspace: workspace)),
-                let value = try? JSONValue.parse(bytes)
-            else { return .failure(spec.name, "the judge did not answer a whole completion") }
-            return Evaluator.judgeResult(spec, reply: Gateway.answerText(value))
-        } catch {
-            return .failure(spec.name, "the judge's route \(options.model ?? ""): \(error.message)")
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                guard case .complete(let bytes, _) = try await gateway.chat(body.jsonBytes, caller: GatewayCaller(workspace: workspace)),
+                    let value = try? JSONValue.parse(bytes)
+                else { return .failure(spec.name, "the judge did not answer a whole completion") }
+                return Evaluator.judgeResult(spec, reply: Gateway.answerText(value))
+            } catch {
+                let wait = error.headers.first { $0.0 == "retry-after" }.flatMap { Double($0.1) } ?? 1
+                if error.status == 429, error.code == "rate_limit_exceeded", attempts < Self.rateLimitAttempts, wait <= Self.longestWait {
+                    try? await Task.sleep(for: .seconds(max(0.05, wait)))
+                    continue
+                }
+                return .failure(spec.name, "the judge's route \(options.model ?? ""): \(error.message)")
+            }
         }
     }
 }

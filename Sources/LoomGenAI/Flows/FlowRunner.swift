@@ -17,6 +17,8 @@ public struct FlowRun: Sendable, Encodable {
         public var error: String?
         /// The gateway trace of an llm node's call.
         public var gatewayTraceId: String?
+        /// A node the gateway's rate limit refused: when to try again (`retry-after`).
+        public var retryAfterSeconds: Double?
     }
 
     public var flow: String
@@ -50,6 +52,7 @@ public final class FlowRunner: Sendable {
     struct Failure: Error {
         var node: String
         var message: String
+        var retryAfter: Double? = nil
     }
 
     /// The inputs as the flow takes them: defaults filled, types checked, unknown names refused.
@@ -119,6 +122,7 @@ public final class FlowRunner: Sendable {
                             } catch let f as Failure {
                                 run.status = "failed"
                                 run.error = f.message
+                                run.retryAfterSeconds = f.retryAfter
                             } catch {
                                 run.status = "failed"
                                 run.error = (error as? LoomError)?.message ?? "\(error)"
@@ -254,7 +258,10 @@ public final class FlowRunner: Sendable {
             do {
                 answer = try await gateway.chat(JSONValue.object(body).jsonBytes, caller: caller)
             } catch {
-                throw Failure(node: node.name, message: "route \(route): \(error.message)")
+                // A rate limit (not a spent budget) passes; say when, so that a batch can wait.
+                let after = error.status == 429 && error.code == "rate_limit_exceeded"
+                    ? error.headers.first { $0.0 == "retry-after" }.flatMap { Double($0.1) } ?? 1 : nil
+                throw Failure(node: node.name, message: "route \(route): \(error.message)", retryAfter: after)
             }
             guard case .complete(let bytes, let headers) = answer, let value = try? JSONValue.parse(bytes) else {
                 throw Failure(node: node.name, message: "route \(route) did not answer a whole chat completion")
