@@ -1,20 +1,15 @@
 import Foundation
+@testable import LoomGenAI
 
-/// Deterministic generator for test data (SplitMix64).
+/// Deterministic generator for test data: the library's SplitMix64, with a normal sample.
 struct TestRandom: RandomNumberGenerator {
-    private var state: UInt64
+    private var generator: SplitMix64
 
     init(seed: UInt64) {
-        state = seed
+        generator = SplitMix64(seed: seed)
     }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { generator.next() }
 
     /// A standard normal sample (Box–Muller).
     mutating func gaussian() -> Float {

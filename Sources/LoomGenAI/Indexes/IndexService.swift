@@ -245,13 +245,9 @@ public final class IndexService: Sendable {
             var recall: (value: Double, sample: Int)?
             if width > 0 {
                 var graph = try HNSWIndex(dimension: width, parameters: parameters)
-                var exact = try ExactVectorIndex(dimension: width)
-                for v in allVectors {
-                    _ = try graph.add(v ?? [])
-                    _ = try exact.add(v ?? [])
-                }
+                for v in allVectors { _ = try graph.add(v ?? []) }
                 hnsw = graph
-                recall = Self.recall(graph, exact, vectors: allVectors)
+                recall = Self.recall(graph)
             }
             var files = [("content.bin", content.serialized()), ("bm25.bin", bm25.serialized())]
             if let hnsw { files.append(("hnsw.bin", hnsw.serialized())) }
@@ -330,18 +326,34 @@ public final class IndexService: Sendable {
         return out
     }
 
-    /// HNSW's recall@10 against exact search, over up to 100 of the index's own vectors as queries.
-    static func recall(_ graph: HNSWIndex, _ exact: ExactVectorIndex, vectors: [[Float]?]) -> (Double, Int) {
-        let n = vectors.count
+    /// HNSW's recall@10 against exact search, over up to 100 of the index's own vectors as
+    /// queries. The exact search reads the graph's own (normalised) vectors: no second copy.
+    static func recall(_ graph: HNSWIndex) -> (Double, Int) {
+        let n = graph.count, d = graph.dimension
         let sample = min(100, n)
         guard sample > 0 else { return (1, 0) }
         var found = 0, wanted = 0
-        for q in 0..<sample {
-            guard let v = vectors[(q * 7919) % n] else { continue }
-            let truth = Set(exact.search(v, k: 10).map(\.id))
-            let got = Set(graph.search(v, k: 10).map(\.id))
-            found += truth.intersection(got).count
-            wanted += truth.count
+        graph.vectors.withUnsafeBufferPointer { all in
+            guard let base = all.baseAddress else { return }
+            for q in 0..<sample {
+                let query = (q * 7919) % n
+                let v = Array(all[(query * d)..<((query + 1) * d)])
+                var best: [(score: Float, id: Int)] = []
+                v.withUnsafeBufferPointer { qp in
+                    guard let qb = qp.baseAddress else { return }
+                    for i in 0..<n {
+                        let score = VectorMath.dot(qb, base + i * d, count: d)
+                        if best.count < 10 || score > best[best.count - 1].score {
+                            let at = best.firstIndex { $0.score < score } ?? best.count
+                            best.insert((score, i), at: at)
+                            if best.count > 10 { best.removeLast() }
+                        }
+                    }
+                }
+                let got = Set(graph.search(v, k: 10).map(\.id))
+                found += best.filter { got.contains($0.id) }.count
+                wanted += best.count
+            }
         }
         return (wanted == 0 ? 1 : Double(found) / Double(wanted), sample)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import LoomCore
 
 /// Parses JSON Lines: one JSON object per non-blank line, one document each.
 struct JSONLParser {
@@ -11,7 +12,6 @@ struct JSONLParser {
     /// `"path#line"` (1-based). Bad lines are reported and skipped.
     func parse(_ bytes: [UInt8], path: String) -> DocumentParseResult {
         var result = DocumentParseResult()
-        let decoder = JSONDecoder()
         var body = bytes[...]
         if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
         var lineNumber = 0
@@ -24,7 +24,7 @@ struct JSONLParser {
             lineStart = lineEnd < body.endIndex ? lineEnd + 1 : body.endIndex
             if line.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }
             let source = "\(path)#\(lineNumber)"
-            switch parseLine(line, source: source, decoder: decoder) {
+            switch parseLine(line, source: source) {
             case .document(let document):
                 result.documents.append(document)
             case .problem(let message):
@@ -41,14 +41,13 @@ struct JSONLParser {
 
     private func parseLine(
         _ line: ArraySlice<UInt8>,
-        source: String,
-        decoder: JSONDecoder
+        source: String
     ) -> LineOutcome {
         func problem(_ message: String) -> LineOutcome { .problem(message) }
         guard String(validating: line, as: UTF8.self) != nil else {
             return problem("not valid UTF-8 text")
         }
-        guard let value = try? decoder.decode(JSONLValue.self, from: Data(line)) else {
+        guard let value = try? JSONValue.parse(Array(line)) else {
             return problem("not valid JSON")
         }
         guard case .object(let fields) = value else {
@@ -66,7 +65,12 @@ struct JSONLParser {
         }
         var metadata: [String: String] = [:]
         for (key, value) in fields where key != textField && key != titleField {
-            if let scalar = value.scalarText { metadata[key] = scalar }
+            switch value {
+            case .string(let text): metadata[key] = text
+            case .bool(let flag): metadata[key] = flag ? "true" : "false"
+            case .number: metadata[key] = FlowValues.text(value)
+            default: break
+            }
         }
         var title: String?
         if case .string(let rawTitle)? = fields[titleField], !TextScan.isBlank(rawTitle) {

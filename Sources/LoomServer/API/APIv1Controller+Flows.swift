@@ -46,9 +46,10 @@ extension APIv1Controller {
         // {spec: evaluation YAML, flow: flow YAML, rows: [{question, expected, ...}], fail_under: "metric=value,..."}
         routes.post(Self.prefix + "/evaluations/run") { request, context in
             let body = try await Self.body(request, context)
+            try await auth.requireRole(context, .editor)
             let spec = try EvaluationSpec.parse(yaml: try body.requiredString("spec"))
             let flow = try FlowSpec.parse(yaml: try body.requiredString("flow"))
-            try await auth.requireRole(context, Self.hasTools(flow) ? .admin : .editor)
+            if Self.hasTools(flow) { try await auth.requireRole(context, .admin) }
             let rows = try body.array("rows").enumerated().map { i, row throws(LoomError) -> [String: JSONValue] in
                 guard let o = row.objectValue else { throw LoomError.invalidParameter("rows[\(i)] must be an object") }
                 return o
@@ -63,9 +64,10 @@ extension APIv1Controller {
         // {spec: YAML, inputs: {...}, variants: {node: variant}}: one run, with its trace id.
         routes.post("\(p)/run") { request, context in
             let body = try await Self.body(request, context)
+            try await auth.requireRole(context, .editor)
             let spec = try FlowSpec.parse(yaml: try body.requiredString("spec"))
             // A tool node makes the server call any URL it names: an administrator's, like pipeline commands.
-            try await auth.requireRole(context, Self.hasTools(spec) ? .admin : .editor)
+            if Self.hasTools(spec) { try await auth.requireRole(context, .admin) }
             guard let inputs = body.fields["inputs"].map({ $0 == .null ? [:] : $0.objectValue }) ?? [:] else {
                 throw LoomError.invalidParameter("inputs must be an object of the flow's inputs")
             }
