@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoomCore
+import LoomGenAI
 import LoomPipelines
 import LoomSpec
 import LoomStore
@@ -27,7 +28,7 @@ struct ApplyCommand: AsyncParsableCommand {
             workspace's monitor of its name on a running server. See docs/monitoring.md.
 
             Specs with `kind: provider`, `route` or `policy` configure the LLM gateway (docs/gateway.md); `kind: index` \
-            a grounding index (docs/indexes.md). Both act on a running server.
+            a grounding index (docs/indexes.md); `kind: flow` stores a flow as its next version (docs/flows.md). Both act on a running server.
             """)
 
     @Option(name: .shortAndLong, help: "The spec (YAML).") var file: String
@@ -90,11 +91,21 @@ struct ApplyCommand: AsyncParsableCommand {
     /// The kind (`provider` or `route`) and text of a gateway spec, or nil for another kind.
     static func gatewaySpec(_ file: String) throws -> (String, String)? {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw LoomError.notFound("no file at \(file)") }
-        guard let node = try? Yams.load(yaml: text) as? [String: Any], let kind = node["kind"] as? String, ["provider", "route", "policy", "index"].contains(kind) else { return nil }
+        guard let node = try? Yams.load(yaml: text) as? [String: Any], let kind = node["kind"] as? String, ["provider", "route", "policy", "index", "flow"].contains(kind) else { return nil }
         return (kind, text)
     }
 
     func applyGateway(_ kind: String, _ text: String) async throws {
+        if kind == "flow" {
+            // Checked here first: every problem with its line, before the server is asked.
+            _ = try FlowSpec.parse(yaml: text, file: file)
+            let r = try await connection.api().object(.POST, "/api/v1/flows", json: ["spec": text])
+            if output.json { return try EndpointCommand.printJSON(r) }
+            let f = r["flow"] as? [String: Any] ?? [:]
+            print("flow \(f["name"] as? String ?? "?") version \(f["version"] as? Int ?? 0)\(r["changed"] as? Bool == true ? "" : " (unchanged)") applied; "
+                + "run it with: loom flow run --flow \(f["name"] as? String ?? "NAME") --input ...")
+            return
+        }
         if kind == "index" {
             let r = try await connection.api().object(.POST, "/api/v1/indexes", json: ["spec": text])
             if output.json { return try EndpointCommand.printJSON(r) }

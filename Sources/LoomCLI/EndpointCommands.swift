@@ -150,12 +150,14 @@ struct EndpointCommand: AsyncParsableCommand {
                 process: a command Loom runs, health-checks and restarts, e.g.
                   --runtime process --command 'mlflow models serve -m models:/churn/3 -p $PORT --env-manager local' --replicas 2
                 external: a URL requests are POSTed to (--runtime external --url http://host:8080/invocations).
+                flow: a stored flow run in the server (--runtime flow --flow docs-qa@3; each request's JSON object is its inputs).
                 A new deployment gets no live traffic until `loom endpoint traffic` gives it some.
                 """)
         @Argument var endpoint: String
         @Option(help: "The deployment's name.") var name: String
         @Option(help: "models:/NAME/VERSION or models:/NAME@ALIAS.") var model: String?
-        @Option(help: "native, process or external.") var runtime = "native"
+        @Option(help: "native, process, external or flow.") var runtime = "native"
+        @Option(help: "flow: a stored flow, NAME or NAME@VERSION (pinned to its version when deployed).") var flow: String?
         @Option(help: "process: the shell command ($PORT is the replica's port).") var command: String?
         @Option(help: "process: copies to run.") var replicas: Int?
         @Option(help: "process: the folder the command runs in.") var directory: String?
@@ -183,6 +185,7 @@ struct EndpointCommand: AsyncParsableCommand {
                 body["environment"] = env
             }
             if let url { body["url"] = url }
+            if let flow { body["flow"] = flow }
             if let healthPath { body["health_path"] = healthPath }
             if let invocationPath { body["invocation_path"] = invocationPath }
             if let startupSeconds { body["startup_seconds"] = startupSeconds }

@@ -167,8 +167,8 @@ public enum StepKind: String, Sendable, Hashable, CaseIterable {
     case command
     /// Registers a model version, optionally under an alias.
     case register
-    /// Compares metrics with thresholds or with the model holding an alias; stops what depends
-    /// on it when they fall short.
+    /// Compares metrics with thresholds or with the model holding an alias, or runs an
+    /// evaluation of a flow and checks its gates; stops what depends on it when they fall short.
     case gate
 
     /// The inputs the kind takes (name, type, required), nil for `command` (declared).
@@ -179,7 +179,7 @@ public enum StepKind: String, Sendable, Hashable, CaseIterable {
         case .train: return [("data", .dataset, true), ("validation", .dataset, false)]
         case .evaluate: return [("model", .model, true), ("data", .dataset, true)]
         case .register: return [("model", .model, true)]
-        case .gate: return [("model", .model, true), ("metrics", .file, false)]
+        case .gate: return [("model", .model, false), ("metrics", .file, false), ("data", .dataset, false)]
         case .command: return nil
         }
     }
@@ -212,7 +212,7 @@ public enum StepKind: String, Sendable, Hashable, CaseIterable {
         case .evaluate: return (["target"], [])
         case .command: return ([], [])
         case .register: return (["name", "alias", "description"], ["name"])
-        case .gate: return (["metrics", "compare"], [])
+        case .gate: return (["metrics", "compare", "evaluation", "flow", "dataset", "fail_under", "variant"], [])
         }
     }
 }

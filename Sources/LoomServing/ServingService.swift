@@ -34,6 +34,17 @@ public final class ServingService: Sendable {
     public let router = EndpointRouter()
     public let forwarder: HTTPForwarder
     let logger: Logger
+    let flows = Mutex<(any FlowInvoker)?>(nil)
+
+    /// What runs `flow` deployments (the server's flow runner); without one they cannot deploy.
+    public func use(flows invoker: any FlowInvoker) {
+        flows.withLock { $0 = invoker }
+    }
+
+    func flowInvoker() throws(LoomError) -> any FlowInvoker {
+        guard let invoker = flows.withLock({ $0 }) else { throw .invalidState("flow deployments need a server that runs flows (the gateway's)") }
+        return invoker
+    }
     /// Where process runtimes write their replicas' output (`NAME/DEPLOYMENT/replica-N.log`).
     let logRoot: String?
     /// Serializes table rebuilds (refresh and changes made here).
@@ -244,6 +255,9 @@ public final class ServingService: Sendable {
             guard let url = d.settings.url, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
                 throw LoomError.invalidParameter("An external deployment needs a url (http:// or https://)")
             }
+        case .flow:
+            guard let flow = d.settings.flow, !flow.isEmpty else { throw LoomError.invalidParameter("A flow deployment needs a flow (a stored flow's NAME or NAME@VERSION)") }
+            d.settings.flow = try await flowInvoker().pin(flow: flow, workspace: d.workspace)
         }
         if d.model.isEmpty {
             d.modelVersion = nil
@@ -387,6 +401,8 @@ public final class ServingService: Sendable {
             return NativeRuntime(model: model)
         case .external:
             return ExternalRuntime(url: d.settings.url ?? "", deployment: d.name, forwarder: forwarder)
+        case .flow:
+            return FlowRuntime(invoker: try flowInvoker(), flow: d.settings.flow ?? "", workspace: d.workspace)
         case .process:
             let s = d.settings
             let runtime = ProcessRuntime(

@@ -534,10 +534,82 @@ public enum StoreConformance {
         await #expect(throws: LoomError.self) {
             try await store.addIndexVersion(IndexVersion(workspace: ws, index: "nope", specVersion: 1, status: .ready, createdBy: "a", creationTime: 1), documents: [])
         }
+        // The schedule's lease: one owner until it expires.
+        #expect(try await store.leaseIndexSchedule(workspace: ws, name: "docs", owner: "r1", until: 1000, now: 500))
+        #expect(try await !store.leaseIndexSchedule(workspace: ws, name: "docs", owner: "r2", until: 1100, now: 900))
+        #expect(try await store.leaseIndexSchedule(workspace: ws, name: "docs", owner: "r1", until: 1200, now: 900))
+        #expect(try await store.leaseIndexSchedule(workspace: ws, name: "docs", owner: "r2", until: 2000, now: 1300))
+        #expect(try await !store.leaseIndexSchedule(workspace: ws, name: "nope", owner: "r2", until: 2000, now: 1300))
+        #expect(try await store.groundingIndex(workspace: ws, name: "docs")?.specText == "b", "a lease leaves the spec as it is")
         #expect(try await store.deleteGroundingIndex(workspace: ws, name: "docs"))
         #expect(try await !store.deleteGroundingIndex(workspace: ws, name: "docs"))
         #expect(try await store.indexVersions(workspace: ws, index: "docs").isEmpty)
         #expect(try await store.indexDocuments(workspace: ws, index: "docs", version: 1).isEmpty)
+    }
+
+    /// Flows: each changed text a new version, the newest listed per name; evaluation runs
+    /// created, claimed once while their heartbeat is fresh, their rows written (a row written
+    /// again replaces the first), finished, listed newest first and deleted with their rows.
+    public static func evaluations(_ t: TrackingService) async throws {
+        let store = t.store
+        let ws = Workspace.defaultName
+        var (f, changed) = try await store.applyFlow(FlowVersion(workspace: ws, name: "qa", specText: "a", createdBy: "ann", creationTime: 10))
+        #expect(changed && f.version == 1)
+        (f, changed) = try await store.applyFlow(FlowVersion(workspace: ws, name: "qa", specText: "a", createdBy: "bob", creationTime: 20))
+        #expect(!changed && f.version == 1 && f.createdBy == "ann")
+        (f, changed) = try await store.applyFlow(FlowVersion(workspace: ws, name: "qa", specText: "b", createdBy: "bob", creationTime: 30))
+        #expect(changed && f.version == 2)
+        _ = try await store.applyFlow(FlowVersion(workspace: ws, name: "chat", specText: "c", createdBy: "bob", creationTime: 40))
+        _ = try await store.applyFlow(FlowVersion(workspace: "other", name: "zz", specText: "z", createdBy: "c", creationTime: 40))
+        #expect(try await store.flows(workspace: ws).map { "\($0.name)@\($0.version)" } == ["chat@1", "qa@2"])
+        #expect(try await store.flowVersion(workspace: ws, name: "qa", version: nil)?.specText == "b")
+        #expect(try await store.flowVersion(workspace: ws, name: "qa", version: 1)?.specText == "a")
+        #expect(try await store.flowVersion(workspace: ws, name: "qa", version: 3) == nil)
+        #expect(try await store.flowVersions(workspace: ws, name: "qa").map(\.version) == [2, 1])
+        #expect(try await store.deleteFlow(workspace: ws, name: "qa"))
+        #expect(try await !store.deleteFlow(workspace: ws, name: "qa"))
+        #expect(try await store.flowVersions(workspace: ws, name: "qa").isEmpty)
+
+        let run = EvaluationRunRecord(
+            id: "e1", workspace: ws, name: "docs-qa", createdBy: "ann", creationTime: 100, specText: "spec", flowText: "flow", flowRef: "qa@2",
+            dataset: "questions@3", rowsText: "{\"question\":\"q\"}\n", rowCount: 1, failUnder: "f1=0.5")
+        try await store.createEvaluationRun(run)
+        try await store.createEvaluationRun(EvaluationRunRecord(
+            id: "e2", workspace: ws, name: "other", createdBy: "ann", creationTime: 200, specText: "s", flowText: "f", dataset: "inline", rowsText: "", rowCount: 0))
+        #expect(try await store.evaluationRun(id: "e1") == run)
+        let listed = try await store.evaluationRuns(workspace: ws, name: nil, limit: 10)
+        #expect(listed.map(\.id) == ["e2", "e1"] && listed[1].rowsText.isEmpty && listed[1].flowRef == "qa@2")
+        #expect(try await store.evaluationRuns(workspace: ws, name: "docs-qa", limit: 10).map(\.id) == ["e1"])
+        #expect(try await store.evaluationRuns(workspace: "other", name: nil, limit: 10).isEmpty)
+        // Running with a fresh heartbeat: held; stale: claimed again.
+        #expect(try await !store.claimEvaluationRun(id: "e1", staleBefore: 50, now: 150))
+        #expect(try await store.claimEvaluationRun(id: "e1", staleBefore: 101, now: 150))
+        #expect(try await store.evaluationRun(id: "e1")?.heartbeatTime == 150)
+        try await store.heartbeatEvaluationRun(id: "e1", now: 170)
+        #expect(try await store.evaluationRun(id: "e1")?.heartbeatTime == 170)
+        await #expect(throws: LoomError.self) { _ = try await store.claimEvaluationRun(id: "nope", staleBefore: 0, now: 1) }
+
+        var rows: [EvaluationRowRecord] = []
+        for n in 1...250 {
+            rows.append(EvaluationRowRecord(
+                runId: "e1", variant: n % 2 == 0 ? "a" : "b", row: Int64(n), question: "q\(n)", answer: n == 7 ? nil : "a\(n)", traceId: "t\(n)",
+                latencyMs: Double(n) / 4, error: n == 7 ? "row 7: boom" : nil, scores: "[{\"name\":\"f1\",\"score\":0.5}]"))
+        }
+        try await store.addEvaluationRows(rows)
+        var held = try await store.evaluationRows(runId: "e1", variant: nil)
+        #expect(held.count == 250 && held.first?.variant == "a" && held.first?.row == 2 && held.last?.row == 249)
+        #expect(held.first { $0.row == 7 } == rows[6])
+        try await store.addEvaluationRows([EvaluationRowRecord(runId: "e1", variant: "b", row: 7, question: "q7", answer: "fixed", latencyMs: 3, scores: "[]")])
+        held = try await store.evaluationRows(runId: "e1", variant: "b")
+        #expect(held.count == 125 && held.first { $0.row == 7 }?.answer == "fixed" && held.first { $0.row == 7 }?.error == nil)
+        try await store.finishEvaluationRun(id: "e1", status: .finished, passed: false, error: nil, endTime: 300)
+        let finished = try await store.evaluationRun(id: "e1")
+        #expect(finished?.status == .finished && finished?.passed == false && finished?.endTime == 300)
+        #expect(try await store.claimEvaluationRun(id: "e1", staleBefore: 0, now: 400))
+        #expect(try await store.evaluationRun(id: "e1")?.passed == nil)
+        #expect(try await store.deleteEvaluationRun(id: "e1"))
+        #expect(try await !store.deleteEvaluationRun(id: "e1"))
+        #expect(try await store.evaluationRows(runId: "e1", variant: nil).isEmpty)
     }
 
     /// The gateway: providers and routes applied by name (a changed text is a new version), the

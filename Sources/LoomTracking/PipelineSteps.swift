@@ -14,10 +14,14 @@ import NIOCore
 public struct TrackingStepOperations: StepOperations {
     public let tracking: TrackingService
     public let trackingURI: String?
+    /// Runs the evaluations of `gate` steps with `with.evaluation` (the server's; nil where
+    /// no gateway runs, and such a gate fails saying so).
+    public let evaluations: (any EvaluationGateRunner)?
 
-    public init(tracking: TrackingService, trackingURI: String?) {
+    public init(tracking: TrackingService, trackingURI: String?, evaluations: (any EvaluationGateRunner)? = nil) {
         self.tracking = tracking
         self.trackingURI = trackingURI
+        self.evaluations = evaluations
     }
 
     var artifacts: any ArtifactStore { tracking.artifacts }
@@ -420,6 +424,10 @@ public struct TrackingStepOperations: StepOperations {
     /// Passes when every threshold holds and, with `compare`, the candidate is at least as good
     /// (by `min_delta`) as the model holding the alias. The message names each shortfall.
     func gate(_ invocation: StepInvocation, _ o: Options) async throws -> [String: StepValue] {
+        if invocation.options["evaluation"] != nil { return try await evaluationGate(invocation, o) }
+        guard invocation.inputs["model"] != nil else {
+            throw StepFailure("inputs.model: a gate checks a model's metrics, or (with.evaluation) an evaluation of a flow")
+        }
         let model = try input(invocation, "model")
         var candidate = try await runMetrics(of: model)
         if let file = invocation.inputs["metrics"] { candidate.merge(try await metricsFile(file)) { _, new in new } }
@@ -482,6 +490,76 @@ public struct TrackingStepOperations: StepOperations {
 
     /// `metrics:` as metric name to the comparisons it must pass: `{min: 0.8, max: 1}`, a number
     /// (a minimum), or text such as `">= 0.8"`.
+    /// A gate on an evaluation of a flow (docs/evaluation.md, "Gates in pipelines"): runs the
+    /// `kind: evaluation` spec of `with.evaluation` (its flow and dataset, or `with.flow`,
+    /// `with.dataset`, the `data` input) as a stored run, logs each variant's means as
+    /// metrics of the step, and fails when a gate of `with.fail_under` (else the spec's)
+    /// fails for the variants it checks (`with.variant`, default all).
+    func evaluationGate(_ invocation: StepInvocation, _ o: Options) async throws -> [String: StepValue] {
+        guard let evaluations else {
+            throw StepFailure("with.evaluation: evaluation gates run on a Loom server: submit the pipeline run to one (POST /api/v1/pipeline-runs, or loom apply of the pipeline)")
+        }
+        let specPath = try o.path("evaluation")
+        guard let specText = try? String(contentsOfFile: specPath, encoding: .utf8) else { throw StepFailure("with.evaluation: no file at \(specPath)") }
+        let folder = URL(fileURLWithPath: specPath).deletingLastPathComponent().path
+        func local(_ text: String) -> String? {
+            let full = text.hasPrefix("/") ? text : URL(fileURLWithPath: folder).appendingPathComponent(text).standardizedFileURL.path
+            return FileManager.default.fileExists(atPath: full) ? full : nil
+        }
+        let fields = EvaluationGateRequest.specFields(specText)
+        // The flow: with.flow (a stored flow), else the spec's flow: a file next to it or a stored flow.
+        guard let flowName = try o.optionalString("flow") ?? fields.flow else { throw StepFailure("with.flow: the evaluation names no flow") }
+        var flow = flowName
+        if try o.optionalString("flow") == nil, let path = local(flowName) {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StepFailure("the evaluation's flow \(path) cannot be read") }
+            flow = text
+        }
+        // The rows: the `data` input, with.dataset, or the spec's dataset (a file next to it or a registered dataset).
+        let dataset: EvaluationGateRequest.Rows
+        if let data = invocation.inputs["data"] {
+            dataset = .registered(data.value)
+        } else if let name = try o.optionalString("dataset") ?? fields.dataset {
+            if try o.optionalString("dataset") == nil, let path = local(name) { dataset = .file(path) } else { dataset = .registered(name) }
+        } else {
+            throw StepFailure("with.dataset: the evaluation names no dataset (or give the step a data input)")
+        }
+        let only = try o.optionalString("variant")
+        let result = try await evaluations.runEvaluation(EvaluationGateRequest(
+            specText: specText, flow: flow, rows: dataset, failUnder: try o.optionalString("fail_under"), workspace: invocation.workspace))
+        let time = Clock.nowMillis()
+        var logged: [Metric] = []
+        var shortfalls: [String] = []
+        var checked: [String] = []
+        guard only == nil || result.variants.contains(where: { $0.name == only }) else {
+            throw StepFailure("with.variant: the evaluation has no variant \(only!) (it has: \(result.variants.map(\.name).joined(separator: ", ")))")
+        }
+        for v in result.variants {
+            for (metric, mean) in v.means.sorted(by: { $0.key < $1.key }) {
+                logged.append(Metric(key: "eval.\(v.name).\(metric)", value: mean, timestamp: time, step: 0))
+            }
+            guard only == nil || v.name == only else { continue }
+            if v.failures.isEmpty { checked.append("\(v.name): \(v.passes.joined(separator: ", "))") } else { shortfalls.append("\(v.name): \(v.failures.joined(separator: "; "))") }
+        }
+        // The metrics thresholds of a model gate apply to the variants' means too.
+        for (name, rule) in try Self.rules(invocation.options["metrics"]) {
+            for v in result.variants where only == nil || v.name == only {
+                guard let value = v.means[name] else {
+                    shortfalls.append("\(v.name): \(name) was not scored (it has: \(v.means.keys.sorted().joined(separator: ", ")))")
+                    continue
+                }
+                for (op, threshold) in rule where !Self.holds(value, op, threshold) {
+                    shortfalls.append("\(v.name): \(name) is \(Self.show(value)), needs \(op) \(Self.show(threshold))")
+                }
+            }
+        }
+        if !logged.isEmpty { try await tracking.logBatch(runID: invocation.trackingRunID, metrics: logged, params: [], tags: []) }
+        try await tracking.setTag(runID: invocation.trackingRunID, key: "loom.evaluation.run", value: result.runID)
+        try await tracking.setTag(runID: invocation.trackingRunID, key: "loom.gate", value: shortfalls.isEmpty ? "passed" : "failed")
+        guard shortfalls.isEmpty else { throw StepFailure("gate failed (evaluation run \(result.runID)): " + shortfalls.joined(separator: "; ")) }
+        try await tracking.setTag(runID: invocation.trackingRunID, key: "loom.gate.checked", value: checked.joined(separator: "; "))
+        return [:]
+    }
+
     static func rules(_ value: JSONValue?) throws -> [(String, [(String, Double)])] {
         guard let value else { return [] }
         guard case .object(let object) = value else { throw StepFailure("with.metrics must map metric names to {min, max}") }

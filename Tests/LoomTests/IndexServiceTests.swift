@@ -176,4 +176,29 @@ struct IndexServiceTests {
             }
         }
     }
+
+    /// Two replicas over one store: a scheduled index is built once per tick, by whichever
+    /// takes the tick's lease; the next tick is built again (its content changed).
+    @Test func replicasBuildAScheduledIndexOncePerTick() async throws {
+        try await withTestStore(.sqlite) { t, tracking in
+            let root = t.directory.appendingPathComponent("sources")
+            try FileManager.default.createDirectory(at: root.appendingPathComponent("docs"), withIntermediateDirectories: true)
+            try "# One\nfirst text".write(to: root.appendingPathComponent("docs/one.md"), atomically: true, encoding: .utf8)
+            let replicas = (0..<2).map { _ in
+                IndexService(store: tracking.store, artifacts: tracking.artifacts, embedder: nil, sourcesRoot: root.path, logger: TestStore.logger)
+            }
+            _ = try await replicas[0].apply(yaml: "kind: index\nname: sched\nsources: [docs]\nschedule: '*/5 * * * *'\n", workspace: Workspace.defaultName, actor: "a")
+            let start = Date(timeIntervalSince1970: 1_800_000_000)  // a multiple of five minutes
+            for r in replicas { #expect(await r.refreshDue(now: start).isEmpty, "the first look only learns when the next tick is") }
+            let tick = start.addingTimeInterval(301)
+            let built = await replicas[0].refreshDue(now: tick).count + replicas[1].refreshDue(now: tick).count
+            #expect(built == 1)
+            #expect(try await tracking.store.indexVersions(workspace: Workspace.defaultName, index: "sched").count == 1)
+            try "# Two\nsecond text".write(to: root.appendingPathComponent("docs/two.md"), atomically: true, encoding: .utf8)
+            let next = tick.addingTimeInterval(300)
+            let again = await replicas[1].refreshDue(now: next).count + replicas[0].refreshDue(now: next).count
+            #expect(again == 1)
+            #expect(try await tracking.store.indexVersions(workspace: Workspace.defaultName, index: "sched").first?.documents == 2)
+        }
+    }
 }

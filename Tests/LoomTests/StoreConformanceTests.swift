@@ -62,6 +62,11 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: TestBackend.available)
+    func evaluations(_ backend: TestBackend) async throws {
+        try await withTestStore(backend) { _, t in try await StoreConformance.evaluations(t) }
+    }
+
+    @Test(arguments: TestBackend.available)
     func indexes(_ backend: TestBackend) async throws {
         try await withTestStore(backend) { _, t in try await StoreConformance.indexes(t) }
     }

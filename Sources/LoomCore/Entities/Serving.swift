@@ -72,6 +72,9 @@ public struct Deployment: Sendable, Codable, Hashable {
         case process
         /// An HTTP URL Loom routes to but does not run.
         case external
+        /// A stored flow (docs/flows.md) run in the server's process: a request's JSON object is
+        /// its inputs.
+        case flow
     }
 
     /// How a process or external deployment is reached and run.
@@ -92,11 +95,14 @@ public struct Deployment: Sendable, Codable, Hashable {
         public var healthPath: String?
         /// process: how long a replica may take to become ready.
         public var startupSeconds: Double?
+        /// flow: the stored flow, pinned to `NAME@VERSION` when deployed.
+        public var flow: String?
 
         public init(
             command: String? = nil, replicas: Int? = nil, directory: String? = nil, environment: [String: String]? = nil, url: String? = nil,
-            invocationPath: String? = nil, healthPath: String? = nil, startupSeconds: Double? = nil
+            invocationPath: String? = nil, healthPath: String? = nil, startupSeconds: Double? = nil, flow: String? = nil
         ) {
+            self.flow = flow
             self.command = command
             self.replicas = replicas
             self.directory = directory

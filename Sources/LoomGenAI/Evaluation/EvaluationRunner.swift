@@ -4,7 +4,7 @@ import LoomCore
 /// What an evaluation found: per variant, each row's answer and scores, the aggregates and
 /// the gates; and the first two variants side by side.
 public struct EvaluationReport: Sendable, Encodable {
-    public struct RowResult: Sendable, Encodable {
+    public struct RowResult: Sendable, Codable, Equatable {
         public var row: Int
         public var question: String
         public var answer: String?
@@ -12,6 +12,16 @@ public struct EvaluationReport: Sendable, Encodable {
         public var latencyMs: Double
         public var error: String?
         public var scores: [EvaluatorResult]
+
+        public init(row: Int, question: String, answer: String? = nil, traceId: String? = nil, latencyMs: Double, error: String? = nil, scores: [EvaluatorResult]) {
+            self.row = row
+            self.question = question
+            self.answer = answer
+            self.traceId = traceId
+            self.latencyMs = latencyMs
+            self.error = error
+            self.scores = scores
+        }
     }
 
     public struct VariantResult: Sendable, Encodable {
@@ -24,6 +34,9 @@ public struct EvaluationReport: Sendable, Encodable {
         public var failedRows: Int
     }
 
+    /// The stored run's id and status (docs/evaluation.md, "Runs").
+    public var id: String?
+    public var status: String?
     public var name: String
     public var rows: Int
     public var variants: [VariantResult]
@@ -50,9 +63,8 @@ public final class EvaluationRunner: Sendable {
         self.gateway = gateway
     }
 
-    public func run(_ spec: EvaluationSpec, flow: FlowSpec, rows: [[String: JSONValue]], workspace: String, failUnder: Gate? = nil) async throws -> EvaluationReport {
-        guard !rows.isEmpty else { throw LoomError.invalidParameter("rows: the dataset has no rows") }
-        guard rows.count <= 100_000 else { throw LoomError.invalidParameter("rows: at most 100,000 rows per run") }
+    /// Checks that the spec fits the flow: its inputs, outputs and variants name what the flow has.
+    public func check(_ spec: EvaluationSpec, flow: FlowSpec) throws(LoomError) {
         let inputNames = Set(flow.inputs.map(\.name))
         for (input, _) in spec.inputs where !inputNames.contains(input) {
             throw LoomError.invalidParameter("inputs.\(input): flow \(flow.name) has no such input")
@@ -68,26 +80,71 @@ public final class EvaluationRunner: Sendable {
                 }
             }
         }
+    }
+
+    /// Rows whose results are written at once, at most; and the longest a finished row waits to be written.
+    static let recordBatch = 32
+    static let recordInterval = Duration.milliseconds(500)
+
+    /// Runs every variant over the rows. `done` holds results already recorded, by variant
+    /// (those rows are not run again); `record` receives the new results as they finish, in
+    /// batches: a run that stops half way loses at most the batch being collected.
+    public func run(
+        _ spec: EvaluationSpec, flow: FlowSpec, rows: [[String: JSONValue]], workspace: String, failUnder: Gate? = nil,
+        done: [String: [EvaluationReport.RowResult]] = [:],
+        record: (@Sendable (_ variant: String, _ rows: [EvaluationReport.RowResult]) async throws -> Void)? = nil
+    ) async throws -> EvaluationReport {
+        guard !rows.isEmpty else { throw LoomError.invalidParameter("rows: the dataset has no rows") }
+        guard rows.count <= Self.maxRows else { throw LoomError.invalidParameter("rows: at most 100,000 rows per run") }
+        try check(spec, flow: flow)
         let started = ContinuousClock.now
-        let gate = failUnder ?? spec.failUnder
-        var results: [EvaluationReport.VariantResult] = []
+        var results: [String: [EvaluationReport.RowResult]] = [:]
         for variant in spec.variants {
             var out = [EvaluationReport.RowResult?](repeating: nil, count: rows.count)
-            await withTaskGroup(of: (Int, EvaluationReport.RowResult).self) { group in
+            for r in done[variant.name] ?? [] where r.row >= 1 && r.row <= rows.count { out[r.row - 1] = r }
+            let todo = out.indices.filter { out[$0] == nil }
+            try await withThrowingTaskGroup(of: (Int, EvaluationReport.RowResult).self) { group in
                 var next = 0
                 func start() {
-                    guard next < rows.count else { return }
-                    let i = next
+                    guard next < todo.count else { return }
+                    let i = todo[next]
                     next += 1
                     group.addTask { (i, await self.evaluate(row: i, rows[i], spec: spec, flow: flow, variant: variant.nodes, workspace: workspace)) }
                 }
                 for _ in 0..<spec.concurrency { start() }
-                for await (i, r) in group {
+                var pending: [EvaluationReport.RowResult] = []
+                var lastWrite = ContinuousClock.now
+                while let (i, r) = try await group.next() {
                     out[i] = r
                     start()
+                    guard let record else { continue }
+                    pending.append(r)
+                    if pending.count >= Self.recordBatch || ContinuousClock.now - lastWrite >= Self.recordInterval {
+                        try await record(variant.name, pending)
+                        pending.removeAll(keepingCapacity: true)
+                        lastWrite = ContinuousClock.now
+                    }
                 }
+                if let record, !pending.isEmpty { try await record(variant.name, pending) }
             }
-            let done = out.compactMap { $0 }
+            results[variant.name] = out.compactMap { $0 }
+        }
+        let d = ContinuousClock.now - started
+        return Self.report(
+            spec, rows: rows.count, results: results, gate: failUnder ?? spec.failUnder,
+            durationMs: Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+    }
+
+    static let maxRows = 100_000
+
+    /// The report of an evaluation's results so far: each variant's aggregates and gates (a
+    /// gate also needs every row to have run), the first two variants compared.
+    public static func report(
+        _ spec: EvaluationSpec, rows: Int, results: [String: [EvaluationReport.RowResult]], gate: Gate?, durationMs: Double
+    ) -> EvaluationReport {
+        var variants: [EvaluationReport.VariantResult] = []
+        for variant in spec.variants {
+            let done = (results[variant.name] ?? []).sorted { $0.row < $1.row }
             let aggregates = Aggregates.byName(done.flatMap(\.scores))
             var gates = gate?.check(aggregates: aggregates) ?? []
             let failed = done.filter { $0.error != nil }.count
@@ -97,22 +154,25 @@ public final class EvaluationRunner: Sendable {
                     metric: "failed_rows", statistic: .max, op: .atMost, threshold: 0, actual: Double(failed), passed: false,
                     reason: "\(failed) of \(done.count) rows failed to run"))
             }
-            results.append(EvaluationReport.VariantResult(
+            if gate != nil, done.count < rows {
+                gates.append(GateOutcome(
+                    metric: "rows_run", statistic: .min, op: .atLeast, threshold: Double(rows), actual: Double(done.count), passed: false,
+                    reason: "\(rows - done.count) of \(rows) rows have not run"))
+            }
+            variants.append(EvaluationReport.VariantResult(
                 name: variant.name, nodes: variant.nodes, rows: done, aggregates: aggregates, gates: gates, passed: Gate.allPassed(gates),
                 failedRows: failed))
         }
         var comparison: VariantComparison?
-        if results.count >= 2, let metric = spec.evaluators.first?.name {
+        if variants.count >= 2, let metric = spec.evaluators.first?.name {
             func byRow(_ v: EvaluationReport.VariantResult) -> [String: [EvaluatorResult]] {
                 Dictionary(v.rows.map { (String(format: "%06d", $0.row), $0.scores) }, uniquingKeysWith: { a, _ in a })
             }
             let lowerIsBetter = spec.evaluators.first.map { $0.kind == .latency || $0.kind == .cost } ?? false
-            comparison = VariantComparison(a: byRow(results[0]), b: byRow(results[1]), metric: metric, higherIsBetter: !lowerIsBetter)
+            comparison = VariantComparison(a: byRow(variants[0]), b: byRow(variants[1]), metric: metric, higherIsBetter: !lowerIsBetter)
         }
-        let d = ContinuousClock.now - started
         return EvaluationReport(
-            name: spec.name, rows: rows.count, variants: results, comparison: comparison, passed: results.allSatisfy(\.passed),
-            durationMs: Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+            name: spec.name, rows: rows, variants: variants, comparison: comparison, passed: variants.allSatisfy(\.passed), durationMs: durationMs)
     }
 
     /// One row through the flow and the evaluators.

@@ -77,6 +77,8 @@ public final class IndexService: Sendable {
     let keep: Int
     /// When each scheduled index builds next (by workspace, name and cron expression).
     let schedule = Mutex<[String: Date?]>([:])
+    /// Who this service is to the schedules' leases (replicas sharing a store build each tick once).
+    let owner = "indexes-" + UUID().uuidString.prefix(12).lowercased()
 
     public init(
         store: any MetadataStore, artifacts: any ArtifactStore, embedder: (any TextEmbedder)?, sourcesRoot: String?, logger: Logger, keep: Int = 8
@@ -493,8 +495,17 @@ public final class IndexService: Sendable {
             next = next.filter { seen.contains($0.key) }
         }
         var built: [IndexVersion] = []
+        let nowMillis = Millis((now.timeIntervalSince1970 * 1000).rounded())
         for index in due {
             do {
+                // One replica builds at each tick: the lease lasts until just before the next one (an hour at most).
+                let next = (try? IndexSpec.parse(yaml: index.specText))?.schedule?.next(after: now)
+                let until = min(nowMillis + 3_600_000, next.map { Millis(($0.timeIntervalSince1970 * 1000).rounded()) - 1000 } ?? nowMillis + 60_000)
+                guard try await store.leaseIndexSchedule(workspace: index.workspace, name: index.name, owner: owner, until: max(until, nowMillis + 1000), now: nowMillis)
+                else {
+                    logger.debug("index \(index.workspace)/\(index.name): another replica builds this tick")
+                    continue
+                }
                 let result = try await build(workspace: index.workspace, name: index.name, actor: "schedule")
                 if result.changed { built.append(result.version) }
             } catch {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import LoomCore
+import LoomGenAI
 import LoomServing
 import LoomStore
 import LoomTracking
@@ -18,6 +19,7 @@ extension APIv1Controller {
             let invocationPath: String?
             let healthPath: String?
             let startupSeconds: Double?
+            let flow: String?
         }
 
         let name: String
@@ -41,7 +43,7 @@ extension APIv1Controller {
             let s = d.settings
             settings = Settings(
                 command: s.command, replicas: s.replicas, directory: s.directory, environment: s.environment, url: s.url, invocationPath: s.invocationPath,
-                healthPath: s.healthPath, startupSeconds: s.startupSeconds)
+                healthPath: s.healthPath, startupSeconds: s.startupSeconds, flow: s.flow)
             traffic = e.traffic[d.name] ?? 0
             mirror = e.mirror[d.name] ?? 0
             ready = live?.runtime.isReady ?? false
@@ -249,10 +251,15 @@ extension APIv1Controller {
             let deployment = try body.requiredString("name")
             let runtimeText = try body.string("runtime") ?? "native"
             guard let runtime = Deployment.Runtime(rawValue: runtimeText) else {
-                throw LoomError.invalidParameter("runtime must be native, process or external, not '\(runtimeText)'")
+                throw LoomError.invalidParameter("runtime must be native, process, external or flow, not '\(runtimeText)'")
             }
             let settings = try Self.deploymentSettings(body)
             try await auth.requireRole(context, runtime == .process ? .admin : .editor)  // a process runs a program on the server
+            if runtime == .flow, let flow = settings.flow {
+                // A flow with a tool node makes the server call any URL it names: an administrator's, as for running it.
+                let (_, spec) = try await services.gateway.flowLibrary.resolve(flow, workspace: context.workspace)
+                if Self.hasTools(spec) { try await auth.requireRole(context, .admin) }
+            }
             let d = try await serving.deploy(
                 endpoint: name, name: deployment, model: try body.string("model") ?? "", runtime: runtime, settings: settings, workspace: context.workspace)
             let e = try await serving.endpoint(name: name, workspace: context.workspace)
@@ -274,7 +281,7 @@ extension APIv1Controller {
             let deployment = try Self.param(context, "deployment")
             let body = try await Self.body(request, context)
             let model = try body.string("model")
-            let settingKeys = ["command", "replicas", "directory", "environment", "url", "invocation_path", "health_path", "startup_seconds"]
+            let settingKeys = ["command", "replicas", "directory", "environment", "url", "invocation_path", "health_path", "startup_seconds", "flow"]
             let settings = settingKeys.contains(where: body.has) ? try Self.deploymentSettings(body) : nil
             let current = try await tracking.store.deployments(endpoint: name, workspace: context.workspace).first { $0.name == deployment }
             try await auth.requireRole(context, current?.runtime == .process ? .admin : .editor)
@@ -410,7 +417,7 @@ extension APIv1Controller {
         return Deployment.Settings(
             command: try body.string("command"), replicas: try body.int("replicas"), directory: try body.string("directory"), environment: environment,
             url: try body.string("url"), invocationPath: try body.string("invocation_path"), healthPath: try body.string("health_path"),
-            startupSeconds: try body.double("startup_seconds"))
+            startupSeconds: try body.double("startup_seconds"), flow: try body.string("flow"))
     }
 
     /// `{"blue": 90, "green": 10}`: integer percentages by deployment.

@@ -61,6 +61,7 @@ struct APIv1Controller {
         addPromptRoutes(to: routes)
         addIndexRoutes(to: routes)
         addFlowRoutes(to: routes)
+        addEvaluationRoutes(to: routes)
     }
 
     static func body(_ request: Request, _ context: Context) async throws -> JSONBody {

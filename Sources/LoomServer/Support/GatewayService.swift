@@ -8,6 +8,7 @@ import LoomTracking
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// The LLM gateway's management (docs/gateway.md): applies providers and routes (checked
 /// against each other), issues and revokes gateway keys, keeps the model catalog, and runs the
@@ -22,7 +23,14 @@ public final class GatewayService: Service, Sendable {
     public let flows: FlowRunner
     /// Runs evaluations of flows (docs/evaluation.md).
     public let evaluations: EvaluationRunner
+    /// Flows stored by name and version.
+    public let flowLibrary: FlowLibrary
+    /// Stored, resumable evaluation runs.
+    public let evaluationRuns: EvaluationService
     let store: any MetadataStore
+    let tracking: TrackingService
+    /// Flows that `flow` deployments serve, parsed (by workspace and `NAME@VERSION`).
+    let servedFlows = Mutex<[String: FlowSpec]>([:])
     let client: HTTPClient
     let logger: Logger
     let reloadSeconds: Double
@@ -45,6 +53,7 @@ public final class GatewayService: Service, Sendable {
         let client = Self.sharedClient
         self.client = client
         self.store = tracking.store
+        self.tracking = tracking
         self.logger = logger
         self.reloadSeconds = reloadSeconds
         self.flushSeconds = flushSeconds
@@ -57,6 +66,8 @@ public final class GatewayService: Service, Sendable {
         self.indexes = IndexService(store: tracking.store, artifacts: tracking.artifacts, embedder: gateway, sourcesRoot: sourcesRoot, logger: logger)
         self.flows = FlowRunner(gateway: gateway, indexes: indexes, client: client)
         self.evaluations = EvaluationRunner(flows: flows, gateway: gateway)
+        self.flowLibrary = FlowLibrary(store: tracking.store)
+        self.evaluationRuns = EvaluationService(runner: evaluations, store: tracking.store, logger: logger)
     }
 
     /// The process's client for providers (like `HTTPClient.shared`, never shut down), with room

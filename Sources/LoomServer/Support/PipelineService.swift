@@ -23,6 +23,12 @@ public final class PipelineService: Service, Sendable {
     /// Seconds between looks at applied pipelines' schedules and dataset triggers.
     let tickSeconds: Double
     private let schedulerBox = Mutex<PipelineScheduler?>(nil)
+    private let evaluationsBox = Mutex<(any EvaluationGateRunner)?>(nil)
+
+    /// What runs the evaluations of `gate` steps with `with.evaluation` (the gateway's).
+    public func use(evaluations: any EvaluationGateRunner) {
+        evaluationsBox.withLock { $0 = evaluations }
+    }
 
     public init(
         tracking: TrackingService, logger: Logger, owner: String = "server-" + String(Identifiers.newHexID().prefix(12)), tickSeconds: Double = 10
@@ -53,7 +59,8 @@ public final class PipelineService: Service, Sendable {
         var addresses = address.stream.makeAsyncIterator()
         guard let uri = await addresses.next() else { return }
         let runner = PipelineRunner(
-            store: tracking.store, operations: TrackingStepOperations(tracking: tracking, trackingURI: uri), owner: owner, logger: logger)
+            store: tracking.store, operations: TrackingStepOperations(tracking: tracking, trackingURI: uri, evaluations: evaluationsBox.withLock { $0 }),
+            owner: owner, logger: logger)
         runnerBox.withLock { $0 = runner }
         let scheduler = PipelineScheduler(runner: runner)
         schedulerBox.withLock { $0 = scheduler }

@@ -37,6 +37,8 @@ public struct ServerServices: Sendable {
             tracking: tracking, logRoot: configuration.dataDirectory.map { "\($0)/endpoints" }, logger: logger)
         self.monitors = monitors ?? MonitorService(tracking: tracking, logger: logger, pipelines: pipelines, endpoints: self.endpoints)
         self.gateway = gateway ?? GatewayService(tracking: tracking, logger: logger)
+        pipelines?.use(evaluations: self.gateway)
+        self.endpoints.serving.use(flows: self.gateway)
     }
 
     public var store: any MetadataStore { tracking.store }

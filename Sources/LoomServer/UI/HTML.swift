@@ -34,6 +34,8 @@ enum HTML {
             <a href="/gateway"\(active == "gateway" ? " class=\"active\"" : "")>Gateway</a>
             <a href="/prompts"\(active == "prompts" ? " class=\"active\"" : "")>Prompts</a>
             <a href="/indexes"\(active == "indexes" ? " class=\"active\"" : "")>Indexes</a>
+            <a href="/flows"\(active == "flows" ? " class=\"active\"" : "")>Flows</a>
+            <a href="/evaluations"\(active == "evaluations" ? " class=\"active\"" : "")>Evaluations</a>
             <a href="/openapi.yaml">API</a></nav></header>
             <main>\(body)</main>
             <script src="/static/loom.js"></script>

@@ -126,34 +126,64 @@ extension UIController {
     }
 
     static func dagSVG(spec: PipelineSpec, plan: PipelinePlan, steps: [String: StepRun], runID: String) -> String {
-        let boxW = 150, boxH = 44, gapX = 50, gapY = 16
-        var rowOf = [Int](repeating: 0, count: spec.steps.count)
-        var rowsInLevel = [Int](repeating: 0, count: plan.levelCount)
-        for i in plan.order {
-            rowOf[i] = rowsInLevel[plan.levels[i]]
-            rowsInLevel[plan.levels[i]] += 1
-        }
-        func x(_ i: Int) -> Int { 10 + plan.levels[i] * (boxW + gapX) }
-        func y(_ i: Int) -> Int { 10 + rowOf[i] * (boxH + gapY) }
-        let width = 20 + plan.levelCount * (boxW + gapX) - gapX
-        let height = 20 + (rowsInLevel.max() ?? 1) * (boxH + gapY) - gapY
-        var out = "<svg class=\"dag\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"pipeline run graph\">"
-        for (i, deps) in plan.dependencies.enumerated() {
-            for d in deps {
-                let x1 = x(d) + boxW, y1 = y(d) + boxH / 2, x2 = x(i), y2 = y(i) + boxH / 2
-                out += "<path d=\"M\(x1),\(y1) C\(x1 + gapX / 2),\(y1) \(x2 - gapX / 2),\(y2) \(x2),\(y2)\" fill=\"none\" stroke=\"#9ca3af\" stroke-width=\"1.5\"/>"
-            }
-        }
+        var boxes: [GraphBox] = []
         for i in plan.order {
             let step = spec.steps[i]
             let s = steps[step.name]
             let state = s?.state.rawValue ?? "pending"
             let duration = s?.startTime.map { HTML.duration($0, s?.endTime) } ?? ""
             let label = state == "cached" ? "cached" : "\(state) \(duration == "–" ? "" : duration)"
-            out += "<g class=\"step\" data-step=\"\(HTML.escape(step.name))\" data-state=\"\(state)\"><title>\(HTML.escape(step.name)): \(HTML.escape(s?.message ?? state))</title>"
-            out += "<a href=\"#step-\(HTML.escape(step.name))\"><rect x=\"\(x(i))\" y=\"\(y(i))\" width=\"\(boxW)\" height=\"\(boxH)\" rx=\"6\" fill=\"#fff\" stroke=\"\(stateColor(state))\" stroke-width=\"2.5\"/>"
-            out += "<text x=\"\(x(i) + 8)\" y=\"\(y(i) + 18)\" font-size=\"13\" font-weight=\"600\">\(HTML.escape(String(step.name.prefix(18))))</text>"
-            out += "<text x=\"\(x(i) + 8)\" y=\"\(y(i) + 35)\" font-size=\"11\" fill=\"\(stateColor(state))\">\(HTML.escape(step.kind.rawValue)) · \(HTML.escape(label.trimmingCharacters(in: .whitespaces)))</text></a></g>"
+            boxes.append(GraphBox(
+                id: step.name, level: plan.levels[i], needs: plan.dependencies[i].map { spec.steps[$0].name }, color: stateColor(state),
+                subtitle: "\(step.kind.rawValue) · \(label.trimmingCharacters(in: .whitespaces))", tooltip: "\(step.name): \(s?.message ?? state)",
+                attributes: "class=\"step\" data-step=\"\(HTML.escape(step.name))\" data-state=\"\(state)\"", anchor: "step-" + step.name))
+        }
+        return graphSVG(boxes, label: "pipeline run graph")
+    }
+
+    /// A box of a graph drawn by `graphSVG`: a node in its column (`level`), linked from what it needs.
+    struct GraphBox {
+        var id: String
+        var level: Int
+        var needs: [String]
+        var color: String
+        var subtitle: String
+        var tooltip: String
+        /// Attributes of the box's `<g>` (escaped by the caller).
+        var attributes: String
+        /// The in-page anchor the box links to.
+        var anchor: String
+    }
+
+    /// A left-to-right graph: a column per level, boxes in their order within it, a curve from
+    /// each box to every box that needs it.
+    static func graphSVG(_ boxes: [GraphBox], label: String) -> String {
+        let boxW = 150, boxH = 44, gapX = 50, gapY = 16
+        var row: [String: Int] = [:]
+        var level: [String: Int] = [:]
+        var perLevel: [Int: Int] = [:]
+        for b in boxes {
+            level[b.id] = b.level
+            row[b.id] = perLevel[b.level, default: 0]
+            perLevel[b.level, default: 0] += 1
+        }
+        func x(_ id: String) -> Int { 10 + (level[id] ?? 0) * (boxW + gapX) }
+        func y(_ id: String) -> Int { 10 + (row[id] ?? 0) * (boxH + gapY) }
+        let levels = (boxes.map(\.level).max() ?? 0) + 1
+        let width = 20 + levels * (boxW + gapX) - gapX
+        let height = 20 + max(1, perLevel.values.max() ?? 1) * (boxH + gapY) - gapY
+        var out = "<svg class=\"dag\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"\(label)\">"
+        for b in boxes {
+            for d in b.needs where level[d] != nil {
+                let x1 = x(d) + boxW, y1 = y(d) + boxH / 2, x2 = x(b.id), y2 = y(b.id) + boxH / 2
+                out += "<path d=\"M\(x1),\(y1) C\(x1 + gapX / 2),\(y1) \(x2 - gapX / 2),\(y2) \(x2),\(y2)\" fill=\"none\" stroke=\"#9ca3af\" stroke-width=\"1.5\"/>"
+            }
+        }
+        for b in boxes {
+            out += "<g \(b.attributes)><title>\(HTML.escape(b.tooltip))</title>"
+            out += "<a href=\"#\(HTML.escape(b.anchor))\"><rect x=\"\(x(b.id))\" y=\"\(y(b.id))\" width=\"\(boxW)\" height=\"\(boxH)\" rx=\"6\" fill=\"#fff\" stroke=\"\(b.color)\" stroke-width=\"2.5\"/>"
+            out += "<text x=\"\(x(b.id) + 8)\" y=\"\(y(b.id) + 18)\" font-size=\"13\" font-weight=\"600\">\(HTML.escape(String(b.id.prefix(18))))</text>"
+            out += "<text x=\"\(x(b.id) + 8)\" y=\"\(y(b.id) + 35)\" font-size=\"11\" fill=\"\(b.color)\">\(HTML.escape(b.subtitle))</text></a></g>"
         }
         return out + "</svg>"
     }

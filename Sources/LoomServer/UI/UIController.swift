@@ -30,6 +30,7 @@ struct UIController {
         addMonitorRoutes(to: routes)
         addGatewayRoutes(to: routes)
         addIndexRoutes(to: routes)
+        addFlowRoutes(to: routes)
         routes.get("/static/loom.css") { _, _ in Self.asset(UIAssets.css, "text/css; charset=utf-8") }
         routes.get("/static/loom.js") { _, _ in Self.asset(UIAssets.js, "text/javascript; charset=utf-8") }
     }

@@ -894,6 +894,61 @@ enum Migrations {
             )
             """,
         ]),
+        // Flows stored by name with immutable versions; evaluation runs and their rows, written
+        // as rows finish so that a run resumes (docs/flows.md, docs/evaluation.md); a lease on
+        // each index's scheduled builds.
+        Migration(version: 20, name: "flows and evaluation runs", statements: [
+            """
+            CREATE TABLE flow_versions (
+              workspace TEXT NOT NULL,
+              name TEXT NOT NULL,
+              version BIGINT NOT NULL,
+              spec_text TEXT NOT NULL,
+              created_by TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              PRIMARY KEY (workspace, name, version)
+            )
+            """,
+            """
+            CREATE TABLE evaluation_runs (
+              id TEXT PRIMARY KEY,
+              workspace TEXT NOT NULL,
+              name TEXT NOT NULL,
+              status TEXT NOT NULL,
+              created_by TEXT NOT NULL,
+              creation_time BIGINT NOT NULL,
+              heartbeat_time BIGINT NOT NULL,
+              end_time BIGINT,
+              spec_text TEXT NOT NULL,
+              flow_text TEXT NOT NULL,
+              flow_ref TEXT,
+              dataset TEXT NOT NULL,
+              rows_text TEXT NOT NULL,
+              row_count BIGINT NOT NULL,
+              fail_under TEXT,
+              passed INTEGER,
+              error TEXT
+            )
+            """,
+            "CREATE INDEX evaluation_runs_by_time ON evaluation_runs (workspace, creation_time)",
+            """
+            CREATE TABLE evaluation_rows (
+              run_id TEXT NOT NULL,
+              variant TEXT NOT NULL,
+              row_number BIGINT NOT NULL,
+              question TEXT NOT NULL,
+              answer TEXT,
+              trace_id TEXT,
+              latency_ms {REAL} NOT NULL,
+              error TEXT,
+              scores TEXT NOT NULL,
+              PRIMARY KEY (run_id, variant, row_number)
+            )
+            """,
+            // One replica builds a scheduled index at each tick.
+            "ALTER TABLE grounding_indexes ADD COLUMN lease_owner TEXT",
+            "ALTER TABLE grounding_indexes ADD COLUMN lease_expiry BIGINT",
+        ]),
     ]
 }
 

@@ -259,8 +259,42 @@ public protocol MetadataStore: Sendable {
     /// An index's versions, newest first.
     func indexVersions(workspace: String, index: String) async throws -> [IndexVersion]
     func indexVersion(workspace: String, index: String, version: Int64) async throws -> IndexVersion?
+    /// Takes (or renews) the lease on an index's scheduled build until `until`: false while
+    /// another owner's lease has not expired, or when there is no such index.
+    func leaseIndexSchedule(workspace: String, name: String, owner: String, until: Millis, now: Millis) async throws -> Bool
     /// The documents a version holds, by source.
     func indexDocuments(workspace: String, index: String, version: Int64) async throws -> [IndexDocument]
+
+    // MARK: Flows
+    /// Records `flow.specText` as the flow's next version unless it equals the newest one;
+    /// returns the version that holds the text and whether it is new.
+    func applyFlow(_ flow: FlowVersion) async throws -> (FlowVersion, changed: Bool)
+    /// The newest version of each flow of a workspace, by name.
+    func flows(workspace: String) async throws -> [FlowVersion]
+    /// A version by number, or the newest when `version` is nil.
+    func flowVersion(workspace: String, name: String, version: Int64?) async throws -> FlowVersion?
+    /// A flow's versions, newest first.
+    func flowVersions(workspace: String, name: String) async throws -> [FlowVersion]
+    /// Deletes a flow with all its versions; false when there is none.
+    func deleteFlow(workspace: String, name: String) async throws -> Bool
+
+    // MARK: Evaluation runs
+    func createEvaluationRun(_ run: EvaluationRunRecord) async throws
+    /// A run with its rows' text.
+    func evaluationRun(id: String) async throws -> EvaluationRunRecord?
+    /// A workspace's runs (of one spec name, or all), newest first, without their rows' text.
+    func evaluationRuns(workspace: String, name: String?, limit: Int) async throws -> [EvaluationRunRecord]
+    /// Makes the run `running` with a fresh heartbeat when it is not running, or its heartbeat
+    /// is older than `staleBefore` (its runner stopped); false when another runner holds it.
+    func claimEvaluationRun(id: String, staleBefore: Millis, now: Millis) async throws -> Bool
+    func heartbeatEvaluationRun(id: String, now: Millis) async throws
+    func finishEvaluationRun(id: String, status: EvaluationRunRecord.Status, passed: Bool?, error: String?, endTime: Millis) async throws
+    /// Records row results; a row already recorded (same variant and number) is replaced.
+    func addEvaluationRows(_ rows: [EvaluationRowRecord]) async throws
+    /// A run's rows (of one variant, or all), by variant and number.
+    func evaluationRows(runId: String, variant: String?) async throws -> [EvaluationRowRecord]
+    /// Deletes a run with its rows; false when there is none.
+    func deleteEvaluationRun(id: String) async throws -> Bool
 
     // MARK: Lineage
     /// Records edges; one already recorded (same workspace, ends and relation) is left as it is.

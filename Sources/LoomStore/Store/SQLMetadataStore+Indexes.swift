@@ -90,6 +90,18 @@ extension SQLMetadataStore {
         }
     }
 
+    public func leaseIndexSchedule(workspace: String, name: String, owner: String, until: Millis, now: Millis) async throws -> Bool {
+        try await writeUnaudited { db in
+            try await db.raw("""
+                UPDATE grounding_indexes SET lease_owner = \(bind: owner), lease_expiry = \(bind: until)
+                WHERE workspace = \(bind: workspace) AND name = \(bind: name)
+                  AND (lease_owner IS NULL OR lease_owner = \(bind: owner) OR lease_expiry < \(bind: now))
+                """).run()
+            let row = try await db.raw("SELECT lease_owner, lease_expiry FROM grounding_indexes WHERE workspace = \(bind: workspace) AND name = \(bind: name)").first()
+            return try row?.optionalString("lease_owner") == owner && row?.optionalInt64("lease_expiry") == until
+        }
+    }
+
     public func indexVersions(workspace: String, index: String) async throws -> [IndexVersion] {
         try await read { db in
             try await db.raw("""

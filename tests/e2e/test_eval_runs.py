@@ -1,0 +1,316 @@
+"""Stored flows and evaluation runs end to end (docs/flows.md, docs/evaluation.md): `loom apply`
+of a `kind: flow` spec (versions), `loom flow run --flow`, an evaluation over a registered
+dataset version, runs listed, shown, compared row by row, and resumed after the server that
+ran them was killed; the UI's flow and evaluation pages. LLM calls go through the gateway to
+`loom-test-llm-double` (a TEST DOUBLE for an LLM provider: it answers "echo: " and the last
+user message; `slow-<ms>` in a model's name makes it wait).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+import loomproc
+from test_gateway import DOUBLE_KEY, Double
+
+FLOW = """
+kind: flow
+name: echo-qa
+description: answers by echoing the question
+inputs:
+  question: string
+nodes:
+  - name: ask
+    kind: prompt
+    template: "Q: {{question}}"
+    variables: {question: "${inputs.question}"}
+    variants:
+      verbose: {template: "Please answer this question: {{question}}"}
+  - name: answer
+    kind: llm
+    route: ROUTE
+    messages: ${ask.messages}
+outputs:
+  answer: ${answer.text}
+"""
+
+EVAL = """
+kind: evaluation
+name: echo-eval
+flow: echo-qa
+dataset: qa-set@1
+variants:
+  short: {}
+  verbose: {ask: verbose}
+concurrency: 2
+evaluators:
+  - {kind: exact_match}
+  - {kind: token_f1}
+"""
+
+ROWS = [{"question": f"what is item {i}", "expected": f"echo: Q: what is item {i}", "relevant": [f"doc{i}.md"]} for i in range(1, 13)]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    double = Double()
+    data = loomproc.temp_data_dir()
+    server = loomproc.LoomServer(data=data, env={"LLM_DOUBLE_KEY": DOUBLE_KEY}).start()
+    work = tmp_path_factory.mktemp("specs")
+    specs = [
+        f"kind: provider\nname: double\ntype: openai-compatible\nbase_url: {double.url}/v1\napi_key_env: LLM_DOUBLE_KEY\n",
+        "kind: route\nname: chat\ntargets: [{provider: double, model: echo-1}]\n",
+        "kind: route\nname: slow\ntargets: [{provider: double, model: echo-slow-250}]\n",
+    ]
+    for i, text in enumerate(specs):
+        f = work / f"{i}.yaml"
+        f.write_text(text)
+        p = run(server, "apply", "-f", str(f))
+        assert p.returncode == 0, p.stdout + p.stderr
+    rows = work / "qa.jsonl"
+    rows.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
+    p = subprocess.run([loomproc.loom_bin(), "datasets", "register", str(rows), "--name", "qa-set", "--data", data], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    yield server, double, work, data
+    server.stop()
+    double.stop()
+    loomproc.remove(data)
+
+
+def run(server, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([loomproc.loom_bin(), *args, "--server", server.url], capture_output=True, text=True, timeout=120)
+
+
+def test_flows_are_stored_with_versions(env):
+    server, _, work, _ = env
+    f = work / "flow.yaml"
+    f.write_text(FLOW.replace("ROUTE", "slow"))
+    p = run(server, "apply", "-f", str(f))
+    assert p.returncode == 0 and "flow echo-qa version 1 applied" in p.stdout, p.stdout + p.stderr
+    p = run(server, "apply", "-f", str(f))
+    assert "version 1 (unchanged)" in p.stdout, p.stdout
+    f.write_text(FLOW.replace("ROUTE", "chat"))
+    p = run(server, "apply", "-f", str(f))
+    assert "version 2 applied" in p.stdout, p.stdout + p.stderr
+
+    listed = json.loads(run(server, "flow", "list", "--json").stdout)["items"]
+    assert [(x["name"], x["version"]) for x in listed] == [("echo-qa", 2)]
+    shown = json.loads(run(server, "flow", "show", "echo-qa", "--json").stdout)
+    assert [v["version"] for v in shown["versions"]] == [2, 1] and [n["name"] for n in shown["nodes"]] == ["ask", "answer"]
+    assert "route: chat" in shown["spec"]
+    assert "route: slow" in run(server, "flow", "show", "echo-qa@1", "--spec").stdout
+
+    p = run(server, "flow", "run", "--flow", "echo-qa", "--input", "question=hi", "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert json.loads(p.stdout)["outputs"]["answer"] == "echo: Q: hi"
+    p = run(server, "flow", "run", "--flow", "echo-qa@1", "--input", "question=hi", "--variant", "ask=verbose", "--json")
+    assert json.loads(p.stdout)["outputs"]["answer"] == "echo: Please answer this question: hi"
+
+    # Bad input: a flow that does not check is refused with its field, and nothing is stored.
+    bad = work / "bad-flow.yaml"
+    bad.write_text(FLOW.replace("ROUTE", "chat").replace("${ask.messages}", "${nowhere.messages}"))
+    p = run(server, "apply", "-f", str(bad))
+    assert p.returncode != 0 and "nowhere" in (p.stdout + p.stderr)
+    r = requests.post(server.url + "/api/v1/flows", json={"spec": FLOW.replace("name: echo-qa", "name: ../escape").replace("ROUTE", "chat")}, timeout=10)
+    assert r.status_code == 400 and "name" in r.json()["message"]
+    for missing in ("/api/v1/flows/nope", "/api/v1/flows/echo-qa/versions/9"):
+        assert requests.get(server.url + missing, timeout=10).status_code == 404
+    p = run(server, "flow", "run", "--flow", "nope", "--input", "question=x")
+    assert p.returncode != 0 and "No flow named nope" in p.stderr
+
+
+def test_an_evaluation_over_a_registered_dataset_is_stored_and_compared(env):
+    server, _, work, _ = env
+    spec = work / "eval.yaml"
+    spec.write_text(EVAL)
+    p = run(server, "eval", "run", "-f", str(spec), "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    report = json.loads(p.stdout)
+    run_id = report["id"]
+    assert report["status"] == "finished" and report["rows"] == 12
+    short = next(v for v in report["variants"] if v["name"] == "short")
+    verbose = next(v for v in report["variants"] if v["name"] == "verbose")
+    assert short["aggregates"]["exact_match"]["mean"] == 1.0 and verbose["aggregates"]["exact_match"]["mean"] == 0.0
+
+    listed = json.loads(run(server, "eval", "list", "--json").stdout)["runs"]
+    mine = next(r for r in listed if r["id"] == run_id)
+    assert mine["flow"] == "echo-qa@2" and mine["dataset"] == "qa-set@1" and mine["status"] == "finished" and mine["rows_done"] == 0
+    shown = json.loads(run(server, "eval", "show", run_id, "--json").stdout)
+    assert shown["rows_done"] == 24 and shown["passed"] is True and len(shown["report"]["variants"][0]["rows"]) == 12
+    text = run(server, "eval", "show", run_id, "--rows").stdout
+    assert "what is item 7" in text and "exact_match=1" in text
+
+    diff = json.loads(run(server, "eval", "diff", run_id, "--changed", "--limit", "5", "--json").stdout)
+    assert diff["metric"] == "exact_match" and diff["a"] == "short" and diff["b"] == "verbose"
+    assert diff["wins_a"] == 12 and len(diff["rows"]) == 5
+    row = diff["rows"][0]
+    assert row["a"]["answer"].startswith("echo: Q: ") and row["b"]["answer"].startswith("echo: Please answer") and row["winner"] == "a"
+    assert row["a"]["trace_id"] and row["delta"] == -1
+    table = run(server, "eval", "diff", run_id, "--metric", "token_f1").stdout
+    assert "token_f1: short won 12" in table
+    r = requests.get(server.url + f"/api/v1/evaluations/{run_id}/diff?metric=bleu", timeout=10)
+    assert r.status_code == 400 and "bleu" in r.json()["message"]
+
+    # The UI: the run's scores side by side and its per-row diff; the flow's graph and versions.
+    page = requests.get(server.url + f"/evaluations/{run_id}", timeout=10).text
+    assert 'id="scores"' in page and 'id="diff"' in page and "what is item" in page and 'data-winner="a"' in page
+    assert run_id[:12] in requests.get(server.url + "/evaluations", timeout=10).text
+    flow_page = requests.get(server.url + "/flows/echo-qa", timeout=10).text
+    assert '<svg class="dag"' in flow_page and 'data-node="answer"' in flow_page and "?version=1" in flow_page
+    assert "echo-qa" in requests.get(server.url + "/flows", timeout=10).text
+
+    # Bad input: a dataset that is not registered, both rows and a dataset, a path as a dataset.
+    for body, needle in (({"dataset": "nope@1"}, "nope"), ({"dataset": "qa-set", "rows": [{"question": "x"}]}, "not both"),
+                         ({"dataset": "../../etc/passwd"}, "dataset")):
+        r = requests.post(server.url + "/api/v1/evaluations/run", json={"spec": EVAL, "flow": "echo-qa", **body}, timeout=30)
+        assert 400 <= r.status_code < 500 and needle in r.json()["message"], r.text
+    before = len(json.loads(run(server, "eval", "list", "--json").stdout)["runs"])
+    assert before == 1, "refused runs are not stored"
+    assert requests.get(server.url + "/api/v1/evaluations/nope", timeout=10).status_code == 404
+    p = run(server, "eval", "resume", "nope")
+    assert p.returncode != 0 and "nope" in p.stderr
+
+
+def test_a_run_whose_server_was_killed_resumes_with_the_rows_it_lacks(env):
+    server, double, work, data = env
+    spec = work / "eval-slow.yaml"
+    spec.write_text(EVAL.replace("flow: echo-qa", "flow: echo-qa@1").replace("name: echo-eval", "name: slow-eval"))
+    p = run(server, "eval", "run", "-f", str(spec), "--detach", "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    run_id = json.loads(p.stdout)["id"]
+    deadline = time.time() + 60
+    done = 0
+    while time.time() < deadline:
+        done = requests.get(server.url + f"/api/v1/evaluations/{run_id}?rows=false", timeout=10).json()["rows_done"]
+        if done >= 6:
+            break
+        time.sleep(0.1)
+    assert 6 <= done < 24, done
+    server.stop(sig=signal.SIGKILL)
+    server.start()
+    view = requests.get(server.url + f"/api/v1/evaluations/{run_id}?rows=false", timeout=10).json()
+    assert view["status"] == "running", "its heartbeat is still fresh"
+    recorded = view["rows_done"]
+    assert recorded >= 6
+    p = run(server, "eval", "resume", run_id)
+    assert p.returncode != 0 and "force" in p.stderr, "a run whose heartbeat is fresh is not taken over"
+    double.reset()
+    p = run(server, "eval", "resume", run_id, "--force", "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    report = json.loads(p.stdout)
+    assert report["status"] == "finished" and all(len(v["rows"]) == 12 and v["failed_rows"] == 0 for v in report["variants"])
+    calls = [r for r in double.requests() if r.get("path", "").endswith("/chat/completions")]
+    assert len(calls) == 24 - recorded, "only the rows without a result ran again"
+    shown = json.loads(run(server, "eval", "show", run_id, "--json").stdout)
+    assert shown["status"] == "finished" and shown["rows_done"] == 24
+
+
+GATED = """
+pipeline: {name}
+steps:
+  gate:
+    kind: gate
+    with:
+      evaluation: {spec}
+      fail_under: exact_match=1
+      {variant}
+"""
+
+
+def wait_for_pipeline(server, run_id):
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        d = requests.get(f"{server.url}/api/v1/pipeline-runs/{run_id}", timeout=10).json()
+        if d["run"]["state"] not in ("running", "pending", "queued"):
+            return d
+        time.sleep(0.1)
+    raise AssertionError("the pipeline run did not end")
+
+
+def test_a_pipeline_gate_runs_an_evaluation(env):
+    server, _, work, _ = env
+    spec = work / "gate-eval.yaml"
+    spec.write_text(EVAL.replace("name: echo-eval", "name: gate-eval"))
+    outcomes = {}
+    for name, variant in (("gated-short", "variant: short"), ("gated-all", "")):
+        r = requests.post(server.url + "/api/v1/pipeline-runs", json={"spec": GATED.format(name=name, spec=spec, variant=variant)}, timeout=10)
+        assert r.status_code == 201, r.text
+        outcomes[name] = wait_for_pipeline(server, r.json()["id"])
+    short = outcomes["gated-short"]
+    assert short["run"]["state"] == "succeeded", short
+    step = short["steps"][0]
+    run = requests.get(server.url + "/api/2.0/mlflow/runs/get", params={"run_id": step["tracking_run_id"]}, timeout=10).json()["run"]
+    metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert metrics["eval.short.exact_match"] == 1.0 and metrics["eval.verbose.exact_match"] == 0.0
+    assert tags["loom.gate"] == "passed"
+    eval_run = requests.get(server.url + "/api/v1/evaluations/" + tags["loom.evaluation.run"] + "?rows=false", timeout=10).json()
+    assert eval_run["name"] == "gate-eval" and eval_run["status"] == "finished" and eval_run["dataset"] == "qa-set@1"
+
+    failed = outcomes["gated-all"]
+    assert failed["run"]["state"] == "failed"
+    message = failed["steps"][0]["message"]
+    assert "gate failed" in message and "verbose: exact_match 0 needs >= 1" in message, message
+
+
+SERVED = """
+kind: flow
+name: served-qa
+inputs:
+  question: string
+nodes:
+  - name: ask
+    kind: prompt
+    template: "TAG: {{q}}"
+    variables: {q: "${inputs.question}"}
+  - name: answer
+    kind: llm
+    route: chat
+    messages: ${ask.messages}
+outputs:
+  answer: ${answer.text}
+"""
+
+
+def test_a_stored_flow_is_served_by_an_endpoint_with_a_canary(env):
+    server, _, work, _ = env
+    for tag in ("A", "B"):
+        f = work / f"served-{tag}.yaml"
+        f.write_text(SERVED.replace("TAG", tag))
+        p = run(server, "apply", "-f", str(f))
+        assert p.returncode == 0, p.stdout + p.stderr
+    p = run(server, "flow", "serve", "served-qa@1", "--endpoint", "qa-ep")
+    assert p.returncode == 0 and "served-qa@1 served by qa-ep/served-qa-v1 with 100%" in p.stdout, p.stdout + p.stderr
+    url = server.url + "/endpoints/qa-ep/invocations"
+    r = requests.post(url, json={"question": "hi"}, timeout=30)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["outputs"]["answer"] == "echo: A: hi" and body["flow"] == "served-qa@1" and body["trace_id"] and body["status"] == "succeeded"
+    assert requests.post(url, json={"inputs": {"question": "yo"}}, timeout=30).json()["outputs"]["answer"] == "echo: A: yo"
+    # Bad input is the caller's: a 400 naming it, not a 500.
+    for bad in ({"nope": 1}, {"question": 3}):
+        r = requests.post(url, json=bad, timeout=30)
+        assert r.status_code == 400, r.text
+    assert requests.post(url, data=b"{not json", headers={"Content-Type": "application/json"}, timeout=30).status_code == 400
+
+    # A canary of version 2 with half the traffic: both versions answer.
+    p = run(server, "flow", "serve", "served-qa", "--endpoint", "qa-ep", "--traffic", "50", "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    shown = json.loads(p.stdout)
+    assert shown["traffic"] == {"served-qa-v1": 50, "served-qa-v2": 50}
+    deployments = {d["name"]: d for d in shown["deployments"]}
+    assert deployments["served-qa-v2"]["runtime"] == "flow" and deployments["served-qa-v2"]["settings"]["flow"] == "served-qa@2"
+    answers = {requests.post(url, json={"question": "q"}, timeout=30).json()["outputs"]["answer"] for _ in range(40)}
+    assert answers == {"echo: A: q", "echo: B: q"}
+
+    # A flow that is not stored cannot be deployed.
+    r = requests.post(server.url + "/api/v1/endpoints/qa-ep/deployments", json={"name": "ghost", "runtime": "flow", "flow": "ghost"}, timeout=10)
+    assert r.status_code == 404 and "ghost" in r.json()["message"]
+    r = requests.post(server.url + "/api/v1/endpoints/qa-ep/deployments", json={"name": "empty", "runtime": "flow"}, timeout=10)
+    assert r.status_code == 400 and "flow" in r.json()["message"]
