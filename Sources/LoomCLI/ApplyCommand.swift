@@ -74,9 +74,19 @@ struct ApplyCommand: AsyncParsableCommand {
         var body = node
         body["kind"] = nil
         guard body["endpoint"] is String else { throw LoomError.invalidParameter("\(file): a rollout spec names its endpoint") }
-        let known: Set<String> = ["endpoint", "to", "deployment", "strategy", "steps", "mirror", "bake", "gate_interval", "min_requests", "gates", "validation"]
+        let known: Set<String> = [
+            "endpoint", "to", "deployment", "strategy", "steps", "mirror", "bake", "gate_interval", "min_requests", "gates", "validation", "flow", "evaluation",
+        ]
         if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
             throw LoomError.invalidParameter("\(file): unknown key \(unknown) in a rollout spec (\(known.sorted().joined(separator: ", ")))")
+        }
+        // A flow rollout's evaluation names its spec file (relative to this one): sent as its text.
+        if var evaluation = body["evaluation"] as? [String: Any], let path = evaluation["file"] as? String {
+            let full = path.hasPrefix("/") ? path : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(path).path
+            guard let spec = try? String(contentsOfFile: full, encoding: .utf8) else { throw LoomError.notFound("\(file): evaluation.file: no file at \(full)") }
+            evaluation["file"] = nil
+            evaluation["spec"] = spec
+            body["evaluation"] = evaluation
         }
         return body
     }

@@ -341,9 +341,15 @@ struct EndpointCommand: AsyncParsableCommand {
                 The server drives it: traffic steps (canary), or a mirror then a switch (blue-green), each baked while gates
                 compare the new deployment with the current one every --gate-interval; a failed gate restores the previous
                 traffic map. --wait follows its decisions and exits 0 when it succeeds, 1 when it rolls back or is aborted.
+                A flow rolls out from a flow deployment: --flow NAME[@VERSION] (a stored flow), and --evaluation eval.yaml
+                --evaluation-dataset NAME[@VERSION] [--fail-under ...] to gate it on an evaluation before any traffic moves.
                 """)
         @Argument var endpoint: String
         @Option(help: "The model: model:NAME@ALIAS, model:NAME/VERSION or models:/... .") var to: String?
+        @Option(help: "A stored flow to roll out instead of a model: NAME or NAME@VERSION.") var flow: String?
+        @Option(help: "flow rollouts: an evaluation spec (YAML) the new deployment must pass before any traffic moves.") var evaluation: String?
+        @Option(help: "flow rollouts: the registered dataset (NAME[@VERSION]) the evaluation runs over.") var evaluationDataset: String?
+        @Option(help: "flow rollouts: the evaluation's gates (metric=threshold,...; replaces its fail_under).") var failUnder: String?
         @Option(help: "canary or blue-green.") var strategy = "canary"
         @Option(help: "The new deployment's name (default NAME-vVERSION; an existing one with no traffic is used as it is).") var name: String?
         @Option(help: "canary: live percentages, in order, ending at 100 (default 5,25,50,100).") var steps: String?
@@ -370,6 +376,15 @@ struct EndpointCommand: AsyncParsableCommand {
         func run() async throws {
             var body: [String: Any] = ["strategy": strategy]
             if let to { body["to"] = to }
+            if let flow { body["flow"] = flow }
+            if let evaluation {
+                guard let evaluationDataset else { throw LoomError.invalidParameter("--evaluation needs --evaluation-dataset NAME[@VERSION]") }
+                var e: [String: Any] = ["spec": try FlowCommand.read(evaluation), "dataset": evaluationDataset]
+                if let failUnder { e["fail_under"] = failUnder }
+                body["evaluation"] = e
+            } else if evaluationDataset != nil || failUnder != nil {
+                throw LoomError.invalidParameter("--evaluation-dataset and --fail-under go with --evaluation FILE")
+            }
             if let name { body["deployment"] = name }
             if let steps {
                 body["steps"] = try steps.split(separator: ",").map { s -> Int in

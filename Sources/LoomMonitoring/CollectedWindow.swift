@@ -194,6 +194,20 @@ extension CollectedWindow {
         try read(folders: [folder], options: options)
     }
 
+    /// The collection files under a folder (labels left out), by path.
+    public static func collectionFiles(under folder: String) -> [String] {
+        var found: [String] = []
+        let walker = FileManager.default.enumerator(at: URL(fileURLWithPath: folder), includingPropertiesForKeys: nil)
+        while let url = walker?.nextObject() as? URL {
+            if url.lastPathComponent == "labels" {
+                walker?.skipDescendants()
+                continue
+            }
+            if url.path.hasSuffix(".jsonl") || url.path.hasSuffix(".jsonl.gz") { found.append(url.path) }
+        }
+        return found.sorted()
+    }
+
     /// Reads every collection file under each of `folders` (hour folders of one window, say),
     /// in order, the files shared between two threads.
     public static func read(folders: [String], options: Options = Options()) throws -> CollectedWindow {
@@ -205,16 +219,7 @@ extension CollectedWindow {
                 files.append(folder)
                 continue
             }
-            var found: [String] = []
-            let walker = FileManager.default.enumerator(at: URL(fileURLWithPath: folder), includingPropertiesForKeys: nil)
-            while let url = walker?.nextObject() as? URL {
-                if url.lastPathComponent == "labels" {
-                    walker?.skipDescendants()
-                    continue
-                }
-                if url.path.hasSuffix(".jsonl") || url.path.hasSuffix(".jsonl.gz") { found.append(url.path) }
-            }
-            files += found.sorted()
+            files += collectionFiles(under: folder)
         }
         // Files are read on two threads, each into a window of its own; then joined in order.
         let halves = [files.enumerated().filter { $0.offset % 2 == 0 }.map(\.element), files.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)]

@@ -47,15 +47,31 @@ public enum MonitorEvaluation {
         public var summary: String
         /// The signal's result as JSON text.
         public var detail: String
+
+        public init(
+            signal: String, kind: MonitorSpec.SignalKind, rows: Int, value: Double?, passed: Bool, skipped: Bool = false, summary: String, detail: String
+        ) {
+            self.signal = signal
+            self.kind = kind
+            self.rows = rows
+            self.value = value
+            self.passed = passed
+            self.skipped = skipped
+            self.summary = summary
+            self.detail = detail
+        }
     }
 
+    /// The table signals' outcomes (generation signals are scored by the server, which calls
+    /// their judges: `GenerationSignal`).
     public static func evaluate(_ spec: MonitorSpec, _ inputs: Inputs) -> [Outcome] {
-        spec.signals.map { signal in
+        spec.signals.compactMap { signal in
             switch signal.kind {
             case .dataDrift: dataDrift(signal, inputs)
             case .predictionDrift: predictionDrift(signal, inputs)
             case .dataQuality: dataQuality(signal, inputs)
             case .modelPerformance: modelPerformance(signal, inputs)
+            case .generationQuality, .generationSafety: nil
             }
         }
     }

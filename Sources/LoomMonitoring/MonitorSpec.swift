@@ -61,6 +61,42 @@ public struct MonitorSpec: Sendable, Equatable, Codable {
         case predictionDrift = "prediction_drift"
         case dataQuality = "data_quality"
         case modelPerformance = "model_performance"
+        /// Collected answers of an LLM app (a flow endpoint) scored by evaluators.
+        case generationQuality = "generation_quality"
+        /// Collected answers and questions checked for personal data and prompt injections.
+        case generationSafety = "generation_safety"
+
+        public var isGeneration: Bool { self == .generationQuality || self == .generationSafety }
+    }
+
+    /// What a generation signal scores (docs/monitoring.md, "Generation quality and safety"): a
+    /// share of the window's answers, their question and answer found in the collected request
+    /// and response, each scored by evaluation evaluators (docs/evaluation.md).
+    public struct Generation: Sendable, Equatable, Codable {
+        /// The share of the window's answers scored (chosen by correlation id: a pass over the
+        /// same window scores the same ones).
+        public var sample: Double
+        /// At most this many per pass.
+        public var maxRows: Int
+        /// Where the question is in the request, the answer and the context in the response
+        /// (dotted paths; a number picks a list item, -1 the last).
+        public var question: String
+        public var answer: String
+        public var context: String?
+        /// The evaluators as written (the server checks and runs them).
+        public var evaluators: JSONValue
+
+        public init(sample: Double = 0.1, maxRows: Int = 100, question: String = "question", answer: String = "outputs.answer", context: String? = nil, evaluators: JSONValue) {
+            self.sample = sample
+            self.maxRows = maxRows
+            self.question = question
+            self.answer = answer
+            self.context = context
+            self.evaluators = evaluators
+        }
+
+        /// generation_safety without evaluators: personal data in answers, injections in questions.
+        public static let safetyEvaluators = JSONValue.array([.object(["kind": .string("pii")]), .object(["kind": .string("prompt_injection")])])
     }
 
     public struct Signal: Sendable, Equatable, Codable {
@@ -85,6 +121,8 @@ public struct MonitorSpec: Sendable, Equatable, Codable {
         public var metrics: [String: MetricRule]
         /// Model performance: classification or regression (nil: guessed from the labels).
         public var task: ModelPerformance.Task?
+        /// Generation signals: what is scored, and how.
+        public var generation: Generation? = nil
     }
 
     public struct MetricRule: Sendable, Equatable, Codable {
@@ -353,11 +391,11 @@ final class MonitorSpecReader: SpecNodeReader {
     func signal(_ node: Node, _ field: String) -> MonitorSpec.Signal? {
         guard let p = pairs(node, field) else { return nil }
         guard let typeNode = p.first(where: { $0.key == "type" })?.value, let type = text(typeNode, "\(field).type") else {
-            problem(node, "\(field).type", "is required (data_drift, prediction_drift, data_quality, model_performance)")
+            problem(node, "\(field).type", "is required (\(MonitorSpec.SignalKind.allCases.map(\.rawValue).joined(separator: ", ")))")
             return nil
         }
         guard let kind = MonitorSpec.SignalKind(rawValue: type) else {
-            problem(typeNode, "\(field).type", "unknown signal \(type) (data_drift, prediction_drift, data_quality, model_performance)")
+            problem(typeNode, "\(field).type", "unknown signal \(type) (\(MonitorSpec.SignalKind.allCases.map(\.rawValue).joined(separator: ", ")))")
             return nil
         }
         var s = Self.defaultSignal(kind)
@@ -365,15 +403,15 @@ final class MonitorSpecReader: SpecNodeReader {
         case .dataDrift, .predictionDrift: ["type", "name", "columns", "drift_share", "methods", "thresholds", "numerical_method", "categorical_method"]
         case .dataQuality: ["type", "name", "columns", "thresholds"]
         case .modelPerformance: ["type", "name", "metrics", "task"]
+        case .generationQuality, .generationSafety: ["type", "name", "sample", "max_rows", "question", "answer", "context", "evaluators", "metrics"]
         }
         unknownKeys(p, allowed, field)
+        if kind.isGeneration { return generationSignal(s, p, field, node) }
         for (key, _, value) in p {
             let f = "\(field).\(key)"
             switch key {
             case "name":
-                if let n = text(value, f) {
-                    if Self.isName(n) { s.name = n } else { problem(value, f, "must start with a letter and hold letters, digits, _ or -") }
-                }
+                if let n = signalName(value, f) { s.name = n }
             case "columns":
                 if let items = value.sequence, !items.isEmpty {
                     s.columns = items.enumerated().compactMap { i, c in text(c, "\(f)[\(i)]") }
@@ -437,6 +475,57 @@ final class MonitorSpecReader: SpecNodeReader {
             default: break
             }
         }
+        return s
+    }
+
+    /// A signal's `name`, or nil (with a problem) when it is not one.
+    func signalName(_ value: Node, _ f: String) -> String? {
+        guard let n = text(value, f) else { return nil }
+        guard Self.isName(n) else {
+            problem(value, f, "must start with a letter and hold letters, digits, _ or -")
+            return nil
+        }
+        return n
+    }
+
+    /// A generation signal: sampling, where the question and answer are, evaluators and rules.
+    func generationSignal(_ base: MonitorSpec.Signal, _ p: [Pair], _ field: String, _ node: Node) -> MonitorSpec.Signal? {
+        var s = base
+        var g = MonitorSpec.Generation(evaluators: s.kind == .generationSafety ? MonitorSpec.Generation.safetyEvaluators : .array([]))
+        s.metrics = s.kind == .generationSafety ? ["pii": MonitorSpec.MetricRule(min: 1), "prompt_injection": MonitorSpec.MetricRule(min: 0.95)] : [:]
+        for (key, _, value) in p {
+            let f = "\(field).\(key)"
+            switch key {
+            case "name":
+                if let n = signalName(value, f) { s.name = n }
+            case "sample":
+                if let d = number(value), d > 0, d <= 1 { g.sample = d } else { problem(value, f, "must be a share in (0, 1]") }
+            case "max_rows":
+                if case .int(let i)? = scalar(value), (1...10_000).contains(i) { g.maxRows = i } else { problem(value, f, "must be a whole number from 1 to 10000") }
+            case "question", "answer", "context":
+                guard let t = text(value, f), !t.isEmpty else { problem(value, f, "must be a dotted path such as outputs.answer"); continue }
+                if key == "question" { g.question = t } else if key == "answer" { g.answer = t } else { g.context = t }
+            case "evaluators":
+                guard let items = value.sequence, !items.isEmpty else { problem(value, f, "must list evaluators (docs/evaluation.md)"); continue }
+                g.evaluators = json(value)
+            case "metrics":
+                guard let mp = pairs(value, f) else { continue }
+                s.metrics = [:]
+                for (metric, _, rule) in mp {
+                    guard let r = metricRule(rule, "\(f).\(metric)") else { continue }
+                    if r.maxDecrease != nil || r.maxIncrease != nil {
+                        problem(rule, "\(f).\(metric)", "a generation metric has min and max (a mean of the scores), not max_decrease or max_increase")
+                    }
+                    s.metrics[metric] = r
+                }
+            default: break
+            }
+        }
+        if s.kind == .generationQuality {
+            if case .array(let e) = g.evaluators, e.isEmpty { problem(node, "\(field).evaluators", "is required: the evaluators that score the answers") }
+            if s.metrics.isEmpty { problem(node, "\(field).metrics", "is required: {EVALUATOR: {min: ...}} rules on the scores' means") }
+        }
+        s.generation = g
         return s
     }
 

@@ -8,6 +8,9 @@ public protocol FlowInvoker: Sendable {
     func pin(flow reference: String, workspace: String) async throws -> String
     /// Runs the flow on one request (its JSON object: the inputs, or `{inputs, variants}`).
     func invoke(flow: String, workspace: String, request: ServingRequest, timeout: Duration) async throws -> ServingAnswer
+    /// Runs a rollout's evaluation against a flow (a stored run): whether its gates passed, a
+    /// line for the rollout's log, and the details as JSON.
+    func evaluate(flow: String, evaluation: RolloutEvaluation, workspace: String) async throws -> (passed: Bool, summary: String, detail: String)
 }
 
 /// A deployment that answers with a stored flow, run in the server's process: its traffic

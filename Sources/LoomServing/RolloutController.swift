@@ -51,12 +51,14 @@ public final class RolloutController: Sendable {
     public enum Stage: Sendable, Equatable {
         /// The validation dataset through the new deployment, before any traffic.
         case validate
+        /// A flow rollout's evaluation of the new deployment's flow, before any traffic.
+        case evaluate
         case traffic(Int)
         case mirror(Int)
     }
 
     public static func stages(_ spec: RolloutSpec) -> [Stage] {
-        let first: [Stage] = spec.validation == nil ? [] : [.validate]
+        let first: [Stage] = (spec.validation == nil ? [] : [.validate]) + (spec.evaluation == nil ? [] : [.evaluate])
         switch spec.strategy {
         case .canary: return first + spec.steps.map(Stage.traffic)
         case .blueGreen: return first + (spec.mirrorPercent > 0 ? [.mirror(spec.mirrorPercent)] : []) + [.traffic(100)]
@@ -85,6 +87,11 @@ public final class RolloutController: Sendable {
             throw LoomError.invalidParameter("the gate interval must be from 0.1 s to 1 h")
         }
         guard (1...1_000_000).contains(spec.minRequests) else { throw LoomError.invalidParameter("min_requests must be from 1 to 1000000") }
+        if let e = spec.evaluation {
+            guard spec.flow != nil else { throw LoomError.invalidParameter("evaluation: an evaluation gates a flow rollout: give the flow to roll out") }
+            guard !e.spec.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw LoomError.invalidParameter("evaluation.spec: the evaluation spec's YAML is required") }
+            guard !e.dataset.isEmpty else { throw LoomError.invalidParameter("evaluation.dataset names a registered dataset (NAME or NAME@VERSION)") }
+        }
         if let v = spec.validation {
             guard !v.dataset.isEmpty else { throw LoomError.invalidParameter("validation.dataset names a registered dataset (NAME or NAME@VERSION)") }
             guard (1...100_000).contains(v.maxRows) else { throw LoomError.invalidParameter("validation.max_rows must be from 1 to 100000") }
@@ -123,7 +130,25 @@ public final class RolloutController: Sendable {
         }
         guard spec.deployment != baseline else { throw LoomError.invalidParameter("The new deployment must not be the current one (\(baseline))") }
         let deployments = try await store.deployments(endpoint: name, workspace: workspace)
-        if let existing = deployments.first(where: { $0.name == spec.deployment }) {
+        if let flow = spec.flow {
+            // A flow rollout: the new deployment serves the flow's version, like the current flow deployment otherwise.
+            guard let current = deployments.first(where: { $0.name == baseline }), current.runtime == .flow else {
+                throw LoomError.invalidParameter("flow: a flow rolls out from a flow deployment; \(baseline) is not one")
+            }
+            let pinned = try await serving.flowInvoker().pin(flow: flow, workspace: workspace)
+            spec.flow = pinned
+            var settings = current.settings
+            settings.flow = pinned
+            if let existing = deployments.first(where: { $0.name == spec.deployment }) {
+                if (e.traffic[existing.name] ?? 0) > 0 { throw LoomError.invalidState("Deployment \(existing.name) has live traffic already") }
+                guard existing.runtime == .flow else { throw LoomError.invalidParameter("deployment \(existing.name) is not a flow deployment") }
+                if existing.settings.flow != pinned {
+                    _ = try await serving.updateDeployment(endpoint: name, name: existing.name, model: nil, settings: settings, workspace: workspace)
+                }
+            } else {
+                _ = try await serving.deploy(endpoint: name, name: spec.deployment, model: "", runtime: .flow, settings: settings, workspace: workspace)
+            }
+        } else if let existing = deployments.first(where: { $0.name == spec.deployment }) {
             if (e.traffic[existing.name] ?? 0) > 0 { throw LoomError.invalidState("Deployment \(existing.name) has live traffic already") }
             if !spec.model.isEmpty, spec.model != existing.model {
                 _ = try await serving.updateDeployment(endpoint: name, name: existing.name, model: spec.model, settings: nil, workspace: workspace)
@@ -143,7 +168,7 @@ public final class RolloutController: Sendable {
         let stages = Self.stages(spec).map(Self.describe).joined(separator: " → ")
         try await store.createRollout(rollout, decision: RolloutDecision(
             rolloutID: rollout.id, time: now, kind: "start", outcome: "started",
-            summary: "\(spec.strategy.rawValue) from \(baseline) to \(spec.deployment) (\(spec.model)): \(stages), bake \(Self.seconds(spec.bakeSeconds)) each, gates every \(Self.seconds(spec.gateIntervalSeconds))",
+            summary: "\(spec.strategy.rawValue) from \(baseline) to \(spec.deployment) (\(spec.flow.map { "flow " + $0 } ?? spec.model)): \(stages), bake \(Self.seconds(spec.bakeSeconds)) each, gates every \(Self.seconds(spec.gateIntervalSeconds))",
             detail: Self.json(spec.gates.map(Self.gateDescription)), actor: actor))
         await drive(rollout.id)
         return try await store.rollout(id: rollout.id) ?? rollout
@@ -229,6 +254,26 @@ public final class RolloutController: Sendable {
                     next.message = "waiting for \(candidate.name) to be ready"
                     _ = try await save(next, now: now, kind: "wait", outcome: "waiting", summary: "waiting for \(candidate.name) to be ready")
                 }
+                return
+            }
+            if stage == .evaluate {
+                guard let evaluation = r.spec.evaluation, let flow = candidate.deployment.settings.flow else {
+                    return try await end(r, .rolledBack, kind: "rollback", now: now, summary: "the new deployment serves no flow to evaluate", restore: true)
+                }
+                let outcome: (passed: Bool, summary: String, detail: String)
+                do {
+                    outcome = try await serving.flowInvoker().evaluate(flow: flow, evaluation: evaluation, workspace: r.workspace)
+                } catch {
+                    let why = (error as? LoomError)?.message ?? "\(error)"
+                    return try await end(r, .rolledBack, kind: "rollback", now: now, summary: "evaluation could not run: \(why)", restore: true)
+                }
+                guard outcome.passed else {
+                    return try await end(r, .rolledBack, kind: "rollback", now: now, summary: "evaluation failed: \(outcome.summary)", detail: outcome.detail, restore: true)
+                }
+                var next = r
+                next.stage += 1
+                next.message = nil
+                _ = try await save(next, now: now, kind: "evaluate", outcome: "passed", summary: "evaluation passed: \(outcome.summary)", detail: outcome.detail)
                 return
             }
             if stage == .validate {
@@ -381,7 +426,7 @@ public final class RolloutController: Sendable {
 
     func apply(_ stage: Stage, _ r: Rollout) async throws {
         switch stage {
-        case .validate:
+        case .validate, .evaluate:
             return
         case .traffic(let w):
             var traffic = r.previousTraffic.mapValues { _ in 0 }
@@ -604,6 +649,7 @@ public final class RolloutController: Sendable {
     public static func describe(_ stage: Stage) -> String {
         switch stage {
         case .validate: return "validation"
+        case .evaluate: return "evaluation"
         case .traffic(let w): return "\(w)% live"
         case .mirror(let p): return "\(p)% mirrored"
         }
@@ -612,6 +658,7 @@ public final class RolloutController: Sendable {
     static func kind(_ stage: Stage, _ spec: RolloutSpec) -> String {
         switch stage {
         case .validate: return "validate"
+        case .evaluate: return "evaluate"
         case .traffic: return spec.strategy == .blueGreen ? "switch" : "step"
         case .mirror: return "mirror"
         }
@@ -620,6 +667,7 @@ public final class RolloutController: Sendable {
     static func summary(_ stage: Stage, _ r: Rollout) -> String {
         switch stage {
         case .validate: return "validating \(r.spec.deployment) on \(r.spec.validation?.dataset ?? "?")"
+        case .evaluate: return "evaluating \(r.spec.deployment) (\(r.spec.flow ?? "?")) on \(r.spec.evaluation?.dataset ?? "?")"
         case .traffic(let w): return "\(r.spec.deployment) gets \(w)% of live traffic, \(r.baseline) \(100 - w)%"
         case .mirror(let p): return "\(r.spec.deployment) gets a copy of \(p)% of live requests (answers not returned)"
         }

@@ -41,7 +41,7 @@ public final class ServingService: Sendable {
         flows.withLock { $0 = invoker }
     }
 
-    func flowInvoker() throws(LoomError) -> any FlowInvoker {
+    public func flowInvoker() throws(LoomError) -> any FlowInvoker {
         guard let invoker = flows.withLock({ $0 }) else { throw .invalidState("flow deployments need a server that runs flows (the gateway's)") }
         return invoker
     }

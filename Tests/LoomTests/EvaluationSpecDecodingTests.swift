@@ -138,6 +138,9 @@ import Testing
             EvaluatorSpec(options: .cost()),
             EvaluatorSpec(options: .llmJudge(JudgeOptions(rubric: .similarity, model: "m", minScore: 0, maxScore: 10))),
             EvaluatorSpec(name: "tone", options: .llmJudge(JudgeOptions(rubric: .custom, prompt: "{{answer}}"))),
+            EvaluatorSpec(options: .pii(types: [.email, .iban])),
+            EvaluatorSpec(name: "all_pii", options: .pii()),
+            EvaluatorSpec(options: .promptInjection(threshold: 0.7)),
         ]
         let data = try JSONEncoder().encode(specs)
         let decoded = try JSONDecoder().decode([EvaluatorSpec].self, from: data)

@@ -212,6 +212,24 @@ public struct RolloutValidation: Sendable, Codable, Hashable {
     }
 }
 
+/// An evaluation the new deployment of a flow rollout must pass before it gets traffic
+/// (docs/flows.md, "Rolling out a flow"): a `kind: evaluation` spec run against the new
+/// deployment's flow over a registered dataset, its gates deciding.
+public struct RolloutEvaluation: Sendable, Codable, Hashable {
+    /// The evaluation spec's YAML (its `flow` and `dataset` are replaced by the rollout's).
+    public var spec: String
+    /// `NAME` or `NAME@VERSION` of a registered dataset.
+    public var dataset: String
+    /// Gates that replace the spec's `fail_under`.
+    public var failUnder: String?
+
+    public init(spec: String, dataset: String, failUnder: String? = nil) {
+        self.spec = spec
+        self.dataset = dataset
+        self.failUnder = failUnder
+    }
+}
+
 /// What a rollout does, as asked (`loom endpoint rollout`, or a spec through `loom apply -f`).
 public struct RolloutSpec: Sendable, Codable, Hashable {
     public enum Strategy: String, Sendable, Codable, Hashable, CaseIterable {
@@ -240,11 +258,18 @@ public struct RolloutSpec: Sendable, Codable, Hashable {
     public var gates: [RolloutGate]
     /// Checked before any traffic moves (blue-green's first stage; canary's too when given).
     public var validation: RolloutValidation?
+    /// A flow rollout: the stored flow (`NAME@VERSION`) the new deployment serves.
+    public var flow: String?
+    /// A flow rollout: the evaluation the new deployment must pass before any traffic moves.
+    public var evaluation: RolloutEvaluation?
 
     public init(
         strategy: Strategy, model: String, deployment: String, steps: [Int] = [5, 25, 50, 100], mirrorPercent: Int = 0, bakeSeconds: Double = 300,
-        gateIntervalSeconds: Double = 30, minRequests: Int = 20, gates: [RolloutGate] = RolloutGate.defaults, validation: RolloutValidation? = nil
+        gateIntervalSeconds: Double = 30, minRequests: Int = 20, gates: [RolloutGate] = RolloutGate.defaults, validation: RolloutValidation? = nil,
+        flow: String? = nil, evaluation: RolloutEvaluation? = nil
     ) {
+        self.flow = flow
+        self.evaluation = evaluation
         self.strategy = strategy
         self.model = model
         self.deployment = deployment

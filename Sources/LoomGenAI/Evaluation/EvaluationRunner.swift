@@ -224,14 +224,22 @@ public final class EvaluationRunner: Sendable {
                 evaluated.expectedEmbedding = vectors[1].map(Double.init)
             }
         }
-        for e in spec.evaluators {
+        result.scores = await score(evaluated, evaluators: spec.evaluators, workspace: workspace)
+        return result
+    }
+
+    /// Scores one row with each evaluator in turn (judges through the gateway): what an
+    /// evaluation does to each answer, and a monitor's generation signals to collected ones.
+    public func score(_ row: EvaluationRow, evaluators: [EvaluatorSpec], workspace: String) async -> [EvaluatorResult] {
+        var scores: [EvaluatorResult] = []
+        for e in evaluators {
             if case .llmJudge(let options) = e.options {
-                result.scores.append(await judge(e, options: options, row: evaluated, workspace: workspace))
+                scores.append(await judge(e, options: options, row: row, workspace: workspace))
             } else {
-                result.scores.append(Evaluator.evaluate(e, row: evaluated))
+                scores.append(Evaluator.evaluate(e, row: row))
             }
         }
-        return result
+        return scores
     }
 
     func judge(_ spec: EvaluatorSpec, options: JudgeOptions, row: EvaluationRow, workspace: String) async -> EvaluatorResult {

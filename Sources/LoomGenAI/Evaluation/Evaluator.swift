@@ -39,6 +39,10 @@ public enum Evaluator: Sendable {
             return try measurement(row.latencyMs, max: max, label: "latency", unit: " ms")
         case .cost(let max):
             return try measurement(row.cost, max: max, label: "cost", unit: "")
+        case .pii(let types):
+            return pii(row: row, types: types)
+        case .promptInjection(let threshold):
+            return promptInjection(row: row, threshold: threshold)
         case .llmJudge:
             throw EvaluationFailure(
                 "llm_judge needs a model reply: build the prompt with JudgePrompt.messages and score it with Evaluator.judgeResult"

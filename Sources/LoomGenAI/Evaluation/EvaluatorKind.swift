@@ -14,6 +14,10 @@ public enum EvaluatorKind: String, Sendable, Codable, CaseIterable {
     case latency
     case cost
     case llmJudge = "llm_judge"
+    /// Safety: 1 when the answer holds no personal data (of `types`), else 0.
+    case pii
+    /// Safety: 1 when the question does not look like a prompt injection, else 0.
+    case promptInjection = "prompt_injection"
 }
 
 /// How `contains` combines several values: `any` passes when at least one value
@@ -80,6 +84,10 @@ public enum EvaluatorOptions: Sendable, Equatable {
     /// `max`, when set, makes `passed = cost <= max`.
     case cost(max: Double? = nil)
     case llmJudge(JudgeOptions)
+    /// Empty `types`: every kind the gateway's PII scanner knows.
+    case pii(types: [PIIKind] = [])
+    /// The injection likelihood (0 to 1) at which a question is flagged.
+    case promptInjection(threshold: Double = 0.5)
 
     /// The kind these options belong to.
     public var kind: EvaluatorKind {
@@ -98,6 +106,8 @@ public enum EvaluatorOptions: Sendable, Equatable {
         case .latency: .latency
         case .cost: .cost
         case .llmJudge: .llmJudge
+        case .pii: .pii
+        case .promptInjection: .promptInjection
         }
     }
 }

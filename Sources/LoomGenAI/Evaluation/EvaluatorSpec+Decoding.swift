@@ -108,6 +108,23 @@ private struct OptionReader {
         case .latency: return .latency(max: try number("max"))
         case .cost: return .cost(max: try number("max"))
         case .llmJudge: return .llmJudge(try judgeOptions())
+        case .pii:
+            var types: [PIIKind] = []
+            if let given = raw("types") {
+                guard case .array(let items) = given else { throw EvaluatorSpecError(field: "types", message: "expected a list of PII types") }
+                for (i, item) in items.enumerated() {
+                    guard case .string(let t) = item, let kind = PIIKind(rawValue: t) else {
+                        throw EvaluatorSpecError(
+                            field: "types[\(i)]", message: "unknown PII type; expected one of \(PIIKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    types.append(kind)
+                }
+            }
+            return .pii(types: types)
+        case .promptInjection:
+            let threshold = try number("threshold") ?? 0.5
+            guard threshold > 0, threshold <= 1 else { throw EvaluatorSpecError(field: "threshold", message: "must be above 0 and at most 1") }
+            return .promptInjection(threshold: threshold)
         }
     }
 

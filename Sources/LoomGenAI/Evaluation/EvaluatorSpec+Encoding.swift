@@ -46,6 +46,10 @@ extension EvaluatorSpec: Codable {
             return ["k": .number(Double(k))]
         case .latency(let max), .cost(let max):
             return max.map { ["max": .number($0)] } ?? [:]
+        case .pii(let types):
+            return types.isEmpty ? [:] : ["types": .array(types.map { .string($0.rawValue) })]
+        case .promptInjection(let threshold):
+            return ["threshold": .number(threshold)]
         case .llmJudge(let judge):
             var fields: [String: StrictJSON] = [
                 "rubric": .string(judge.rubric.rawValue),

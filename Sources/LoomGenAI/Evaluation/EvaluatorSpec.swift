@@ -39,8 +39,10 @@ public struct EvaluatorSpec: Sendable, Equatable {
             throw EvaluatorSpecError(field: "name", message: "must not be empty")
         }
         switch options {
-        case .exactMatch, .jsonValid, .tokenF1, .rougeL:
+        case .exactMatch, .jsonValid, .tokenF1, .rougeL, .pii:
             return
+        case .promptInjection(let threshold):
+            if !(threshold > 0 && threshold <= 1) { throw EvaluatorSpecError(field: "threshold", message: "must be above 0 and at most 1") }
         case .contains(let values, _, _):
             for (index, value) in values.enumerated() where value.isEmpty {
                 throw EvaluatorSpecError(field: "values[\(index)]", message: "must not be empty")

@@ -2,7 +2,7 @@ import Foundation
 import LoomCore
 
 /// How flow values are checked, shown as text, tested and compared.
-enum FlowValues {
+public enum FlowValues {
     static func conforms(_ v: JSONValue, to type: FlowSpec.ValueType) -> Bool {
         switch (type, v) {
         case (.any, _): true
@@ -17,7 +17,7 @@ enum FlowValues {
     }
 
     /// A value as it goes into a text: strings as they are, the rest as JSON.
-    static func text(_ v: JSONValue) -> String {
+    public static func text(_ v: JSONValue) -> String {
         switch v {
         case .string(let s): s
         case .null: ""

@@ -193,11 +193,22 @@ extension APIv1Controller {
         }
         // Rollouts: started here, driven by the server to their end (docs/deployment.md).
         let rollouts = services.endpoints.rollouts
+        let gateway = services.gateway
         routes.post("\(p)/:name/rollouts") { request, context in
             let name = try Self.param(context, "name")
             let body = try await Self.body(request, context)
             try await auth.requireRole(context, .editor)
             let spec = try await Self.rolloutSpec(body, endpoint: name, workspace: context.workspace, serving: serving)
+            if let e = spec.evaluation, let flow = spec.flow {
+                // The evaluation checked against the flow now, not when its stage comes.
+                let (_, flowSpec) = try await gateway.flowLibrary.resolve(flow, workspace: context.workspace)
+                let evaluation = try EvaluationSpec.parse(yaml: e.spec)
+                try gateway.evaluations.check(evaluation, flow: flowSpec)
+                if let gates = e.failUnder { do { _ = try Gate(parsing: gates) } catch { throw LoomError.invalidParameter("evaluation.fail_under: \(error)") } }
+                _ = try await tracking.datasetVersion(
+                    name: String(e.dataset.split(separator: "@")[0]), version: e.dataset.split(separator: "@").dropFirst().first.flatMap { Int64($0) },
+                    workspace: context.workspace)
+            }
             let r = try await rollouts.start(endpoint: name, spec: spec, workspace: context.workspace)
             return try Self.respond(RolloutBody(r, decisions: try await tracking.store.rolloutDecisions(id: r.id)), status: .created)
         }
@@ -314,12 +325,26 @@ extension APIv1Controller {
         }
         let model = try body.string("to").map(Self.modelReference) ?? ""
         var deployment = try body.string("deployment")
+        let flow = try body.string("flow")
+        if flow != nil, !model.isEmpty { throw LoomError.invalidParameter("to and flow: roll out a model or a flow, not both") }
+        if let flow, deployment == nil {
+            // NAME-vVERSION of the flow's version, as loom flow serve names it.
+            let pinned = try await serving.flowInvoker().pin(flow: flow, workspace: workspace)
+            deployment = pinned.replacingOccurrences(of: "@", with: "-v")
+        }
         if deployment == nil {
             guard !model.isEmpty else { throw LoomError.invalidParameter("Give the model to roll out (to) or an existing deployment") }
             let (name, version) = try await serving.models.registeredVersion(model, workspace: workspace)
             deployment = String("\(name)-v\(version)".map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" })
         }
-        var spec = RolloutSpec(strategy: strategy, model: model, deployment: deployment!)
+        var spec = RolloutSpec(strategy: strategy, model: model, deployment: deployment!, flow: flow)
+        if let e = try body.object("evaluation") {
+            let known: Set<String> = ["spec", "dataset", "fail_under"]
+            if let unknown = e.fields.keys.sorted().first(where: { !known.contains($0) }) {
+                throw LoomError.invalidParameter("evaluation: unknown key \(unknown) (spec, dataset, fail_under)")
+            }
+            spec.evaluation = RolloutEvaluation(spec: try e.requiredString("spec"), dataset: try e.requiredString("dataset"), failUnder: try e.string("fail_under"))
+        }
         if body.has("steps"), strategy == .blueGreen {
             throw LoomError.invalidParameter("steps are for canary rollouts; blue-green switches at once (after an optional mirror)")
         }

@@ -63,3 +63,41 @@ extension GatewayService: FlowInvoker {
         return spec
     }
 }
+
+extension GatewayService {
+    /// A flow rollout's evaluation (docs/flows.md, "Rolling out a flow"): the spec run against
+    /// the new deployment's flow over the registered dataset, as a stored run; its gates decide.
+    public func evaluate(flow: String, evaluation: RolloutEvaluation, workspace: String) async throws -> (passed: Bool, summary: String, detail: String) {
+        let (found, spec) = try await flowLibrary.resolve(flow, workspace: workspace)
+        if spec.nodes.contains(where: { $0.kind == .tool || $0.body?.node.kind == .tool }) {
+            throw LoomError.permissionDenied("a rollout's evaluation does not run flows with tool nodes; run that evaluation with loom eval run (an administrator's)")
+        }
+        let (rows, label) = try await datasetRows(evaluation.dataset, workspace: workspace)
+        let run = try await evaluationRuns.create(
+            specText: evaluation.spec, flowText: found.specText, flowRef: "\(found.name)@\(found.version)", rows: rows, dataset: label,
+            failUnder: evaluation.failUnder, workspace: workspace)
+        let report = try await evaluationRuns.execute(id: run.id, workspace: workspace, created: true)
+        var lines: [String] = []
+        var variants: [JSONValue] = []
+        for v in report.variants {
+            let failed = v.gates.filter { !$0.passed }.map { g in
+                "\(g.metric) \(g.actual.map { String(format: "%.4g", $0) } ?? "not computed") needs \(g.op.rawValue) \(String(format: "%.4g", g.threshold))"
+            }
+            let means = v.aggregates.compactMapValues(\.mean)
+            if !failed.isEmpty {
+                lines.append("\(v.name): " + failed.joined(separator: "; "))
+            } else {
+                lines.append("\(v.name): " + means.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3g", $0.value))" }.joined(separator: ", "))
+            }
+            variants.append(.object([
+                "name": .string(v.name), "passed": .bool(v.passed), "failed_rows": .int(Int64(v.failedRows)),
+                "means": .object(means.mapValues { .number($0, raw: nil) }),
+            ]))
+        }
+        let detail = JSONValue.object([
+            "evaluation_run": .string(run.id), "flow": .string("\(found.name)@\(found.version)"), "dataset": .string(label),
+            "rows": .int(Int64(rows.count)), "variants": .array(variants),
+        ])
+        return (report.passed, "evaluation run \(run.id) on \(label): " + lines.joined(separator: " | "), detail.jsonString)
+    }
+}

@@ -4,6 +4,7 @@ import Foundation
 import LoomArtifacts
 import LoomCore
 import LoomData
+import LoomGenAI
 import LoomMonitoring
 import LoomPipelines
 import LoomServing
@@ -14,6 +15,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Synchronization
 
 /// Runs monitors (docs/monitoring.md): applies specs, and makes passes: reads the production
 /// window from the endpoint's collected files, the reference (from lineage, a dataset, or an
@@ -34,6 +36,13 @@ public final class MonitorService: Service, Sendable {
     let endpoints: EndpointService?
     /// Attempts of a webhook call before it is given up.
     static let webhookAttempts: Int64 = 6
+
+    /// What scores generation signals' answers (the gateway's evaluation runner).
+    let generationScorer = Mutex<EvaluationRunner?>(nil)
+
+    public func use(scorer: EvaluationRunner) {
+        generationScorer.withLock { $0 = scorer }
+    }
 
     /// Windows longer than this are refused (a month of hourly folders).
     static let longestWindowHours = 31 * 24
@@ -61,6 +70,7 @@ public final class MonitorService: Service, Sendable {
     /// (or the next cron time) away.
     public func apply(yaml: String, workspace: String, actor: String, now: Millis = Clock.nowMillis()) async throws -> (Monitor, changed: Bool, spec: MonitorSpec) {
         let spec = try MonitorSpec.parse(yaml: yaml)
+        try Self.checkGeneration(spec)
         guard try await store.endpoint(name: spec.endpoint, workspace: workspace) != nil else {
             throw LoomError.notFound("No endpoint named \(spec.endpoint) in workspace \(workspace): the monitor watches an endpoint's collected requests")
         }
@@ -108,8 +118,13 @@ public final class MonitorService: Service, Sendable {
         let spec = try MonitorSpec.parse(yaml: monitor.specText, file: "monitor \(name)")
         let bounds = spec.window.bounds(now: now)
         let keepPredictions = spec.signals.contains { $0.kind == .modelPerformance }
-        var window = try await readWindow(spec, workspace: workspace, bounds: bounds, keepPredictions: keepPredictions)
-        let reference = try await readReference(spec, workspace: workspace, now: now)
+        // A monitor of generation signals only (an LLM app's endpoint) reads no table and no reference.
+        let readsTables = spec.signals.contains { !$0.kind.isGeneration }
+        var window = readsTables
+            ? try await readWindow(spec, workspace: workspace, bounds: bounds, keepPredictions: keepPredictions) : CollectedWindow()
+        let reference = readsTables
+            ? try await readReference(spec, workspace: workspace, now: now)
+            : Reference(table: DriftTable(names: [], columns: [], rowCount: 0), description: "none (generation signals only)")
         var labels: [String: JSONValue] = [:]
         if keepPredictions {
             labels = try await readLabels(spec, workspace: workspace, from: bounds.start, to: now)
@@ -119,7 +134,11 @@ public final class MonitorService: Service, Sendable {
         let inputs = MonitorEvaluation.Inputs(
             reference: reference.table, current: current, target: reference.target, predictions: predictions, labels: labels,
             baselineMetrics: reference.metrics)
-        let outcomes = try await DataWork.run { MonitorEvaluation.evaluate(spec, inputs) }
+        let tables = try await DataWork.run { MonitorEvaluation.evaluate(spec, inputs) }
+        let generated = try await generationOutcomes(spec, workspace: workspace, bounds: bounds)
+        // In the spec's order.
+        let byName = Dictionary((tables + generated).map { ($0.signal, $0) }, uniquingKeysWith: { a, _ in a })
+        let outcomes = spec.signals.compactMap { byName[$0.name] }
         let passID = Identifiers.newHexID()
         let results = outcomes.map { o in
             MonitorResult(
@@ -146,7 +165,8 @@ public final class MonitorService: Service, Sendable {
             logger.notice("monitor alert resolved", metadata: ["monitor": "\(name)", "signal": "\(alert.signal)", "alert": "\(alert.id)"])
         }
         return PassReport(
-            monitor: name, passID: passID, time: now, windowStart: bounds.start, windowEnd: bounds.end, rows: current.rowCount,
+            monitor: name, passID: passID, time: now, windowStart: bounds.start, windowEnd: bounds.end,
+            rows: readsTables ? current.rowCount : generated.map(\.rows).max() ?? 0,
             reference: reference.description, referenceRows: reference.table.rowCount, results: results, alerts: changes)
     }
 

@@ -39,6 +39,7 @@ public struct ServerServices: Sendable {
         self.gateway = gateway ?? GatewayService(tracking: tracking, logger: logger)
         pipelines?.use(evaluations: self.gateway)
         self.endpoints.serving.use(flows: self.gateway)
+        self.monitors.use(scorer: self.gateway.evaluations)
     }
 
     public var store: any MetadataStore { tracking.store }

@@ -108,6 +108,7 @@ extension UIController {
         case .dataDrift, .predictionDrift: "share of drifted columns"
         case .dataQuality: "worst rate"
         case .modelPerformance: "metric"
+        case .generationQuality, .generationSafety: "mean score"
         }
     }
 
