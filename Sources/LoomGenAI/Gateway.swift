@@ -409,15 +409,16 @@ public final class Gateway: Sendable {
             throw e
         }
         let usageScopes = scopes.map(\.id)
-        let record: @Sendable (RouteSpec.Target, TokenUsage?, Bool, Bool) -> Void = { target, usage, failed, cached in
+        let record: @Sendable (RouteSpec.Target, TokenUsage?, Bool, Bool) -> Double = { target, usage, failed, cached in
             let cost = self.record(route: route, caller: caller, target: target, usage: usage, failed: failed, cached: cached, day: day, scopes: usageScopes)
-            guard !failed else { return }
+            guard !failed else { return cost }
             trace.update { s in
                 s.provider = target.provider
                 s.model = target.model
                 if !cached, let usage { s.usage = usage }
                 s.cost = cost
             }
+            return cost
         }
 
         var cached: (key: String, cache: ResponseCache)?
@@ -430,7 +431,7 @@ public final class Gateway: Sendable {
                 trace.span("cache", since: lookedUp, ["hit": .bool(true)])
                 headers.append(("x-loom-cache", "hit"))
                 headers.append(("x-loom-route", route.spec.name))
-                record(hit.target, hit.usage, false, true)
+                _ = record(hit.target, hit.usage, false, true)
                 let (answer, outputDecisions) = await guardOutput(hit.body, route: route, trace: trace)
                 if let h = Self.policyHeader(inputDecisions + outputDecisions) { headers.append(h) }
                 metrics.latency(route: route.spec.name, since: started)
@@ -488,7 +489,7 @@ public final class Gateway: Sendable {
                                     attributes: ["decisions": .array(decisions.map { .string($0.summary) })])) }
                             },
                             finished: { summary in
-                                record(target, summary.usage, summary.failed, false)
+                                _ = record(target, summary.usage, summary.failed, false)
                                 if let usage = summary.usage { self.limiter.addTokens(usage.total, scopes: usageScopes, now: Double(Clock.nowMillis()) / 1000) }
                                 trace.update { s in
                                     s.output = summary.output
@@ -508,11 +509,13 @@ public final class Gateway: Sendable {
                     case .failed: (bytes, usage, said) = (nil, nil, "")
                     }
                     guard let bytes else {
-                        record(target, nil, true, false)
+                        _ = record(target, nil, true, false)
                         last = Failure(status: 502, message: "provider \(target.provider) (model \(target.model)): the answer could not be read", retryAfter: nil, kind: .retryable)
                         break
                     }
-                    record(target, usage, false, false)
+                    let cost = record(target, usage, false, false)
+                    // What the call cost at the catalog's prices (0 when the model has none): flows and evaluations add it up.
+                    headers.append((Self.costHeader, String(format: "%.10g", cost)))
                     if let usage { limiter.addTokens(usage.total, scopes: usageScopes, now: Double(Clock.nowMillis()) / 1000) }
                     if let cached, let c = route.spec.cache {
                         cached.cache.put(cached.key, body: bytes, usage: usage, target: target, ttl: c.ttl, maxEntries: c.maxEntries, now: Double(Clock.nowMillis()) / 1000)
@@ -525,7 +528,7 @@ public final class Gateway: Sendable {
                     trace.update { $0.output = text }
                     return .complete(body: answer, headers: headers)
                 case .failed(let failure):
-                    record(target, nil, true, false)
+                    _ = record(target, nil, true, false)
                     last = failure
                     logger.debug("gateway: \(route.spec.name) → \(target.provider)/\(target.model) attempt \(attempt + 1) failed: \(failure.status) \(failure.message)")
                     switch failure.kind {
@@ -738,6 +741,9 @@ public final class Gateway: Sendable {
         default: return GatewayError(status: 502, type: "api_error", code: "provider_error", message: message)
         }
     }
+
+    /// The header of a completion's cost at the catalog's prices (`x-loom-cost`).
+    public static let costHeader = "x-loom-cost"
 
     /// Counts a call (or attempt) in the usage and the metrics; its cost.
     @discardableResult

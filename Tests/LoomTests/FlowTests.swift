@@ -145,4 +145,49 @@ struct FlowTests {
             #expect(failed.status == "failed" && failed.error?.contains("node look") == true && failed.error?.contains("missing") == true)
         }
     }
+
+    /// `tool` nodes that run a command: input on standard input, output parsed when it is JSON,
+    /// a failing status or a timeout fails the node with the reason.
+    @Test func commandToolsRunProgramsWithTheirInput() async throws {
+        try await withTestStore(.sqlite) { _, tracking in
+            let gateway = Gateway(store: tracking.store, client: HTTPClient.shared, logger: TestStore.logger)
+            let runner = FlowRunner(gateway: gateway, indexes: nil, client: HTTPClient.shared)
+            let spec = try FlowSpec.parse(yaml: """
+                kind: flow
+                name: tools
+                inputs: {q: string}
+                nodes:
+                  - {name: upper, kind: tool, command: [/bin/sh, -c, "tr a-z A-Z"], input: "${inputs.q}"}
+                  - {name: json, kind: tool, command: [/bin/sh, -c, "cat > /dev/null; printf '{\\"n\\": %s}' \\"$LEN\\""], input: {q: "${inputs.q}"}, environment: {LEN: "42"}}
+                outputs: {upper: "${upper.text}", n: "${json.body.n}", status: "${json.status}"}
+                """)
+            let run = try await runner.run(spec, inputs: ["q": .string("hello")], workspace: Workspace.defaultName)
+            #expect(run.status == "succeeded", "\(run.error ?? "")")
+            #expect(run.outputs["upper"] == .string("HELLO") && run.outputs["n"]?.doubleValue == 42 && run.outputs["status"]?.doubleValue == 0)
+
+            func failure(_ command: String, timeout: Double = 10) async throws -> String {
+                let f = try FlowSpec.parse(yaml: """
+                    kind: flow
+                    name: bad
+                    nodes: [{name: t, kind: tool, command: \(command), timeout: \(timeout)}]
+                    outputs: {x: "${t.text}"}
+                    """)
+                let r = try await runner.run(f, inputs: [:], workspace: Workspace.defaultName)
+                #expect(r.status == "failed")
+                return r.error ?? ""
+            }
+            #expect(try await failure(#"[/bin/sh, -c, "echo oops >&2; exit 3"]"#).contains("exited with status 3: oops"))
+            #expect(try await failure("[/bin/sleep, '5']", timeout: 0.3).contains("did not finish within 0.3 s"))
+            #expect(try await failure("[/no/such/program]").contains("could not run"))
+        }
+    }
+
+    @Test func toolNodesTakeAUrlOrACommand() {
+        let both = problems("kind: flow\nname: f\nnodes: [{name: t, kind: tool, url: 'http://x', command: [ls]}]\noutputs: {x: '${t.text}'}\n")
+        #expect(both.contains("nodes[0].url"))
+        let neither = problems("kind: flow\nname: f\nnodes: [{name: t, kind: tool}]\noutputs: {x: '${t.text}'}\n")
+        #expect(neither.contains("nodes[0].url"))
+        let mixed = problems("kind: flow\nname: f\nnodes: [{name: t, kind: tool, command: [ls], body: {a: 1}}]\noutputs: {x: '${t.text}'}\n")
+        #expect(mixed.contains("nodes[0].command"))
+    }
 }

@@ -469,3 +469,29 @@ def test_a_flow_rollout_is_gated_by_an_evaluation(env):
     assert r.status_code == 404 and "missing" in r.json()["message"], r.text
     r = requests.post(base, json={"to": "model:churn/1", "flow": "served-qa@1"}, timeout=30)
     assert r.status_code == 400 and "not both" in r.json()["message"], r.text
+
+
+def test_flow_runs_and_evaluations_carry_the_cost_of_their_calls(env):
+    server, _, work, _ = env
+    f = work / "served-A.yaml"
+    f.write_text(SERVED.replace("TAG", "A"))
+    assert run(server, "apply", "-f", str(f)).returncode == 0
+    r = requests.put(server.url + "/api/v1/catalog/double/echo-1",
+                     json={"capabilities": ["chat"], "input_price_per_million": 1000, "output_price_per_million": 2000}, timeout=10)
+    assert r.status_code == 200, r.text
+    p = run(server, "flow", "run", "--flow", "served-qa", "--input", "question=what does it cost", "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    flow_run = json.loads(p.stdout)
+    assert flow_run["prompt_tokens"] > 0
+    assert flow_run["cost"] == pytest.approx((flow_run["prompt_tokens"] * 1000 + flow_run["completion_tokens"] * 2000) / 1e6)
+    answer = next(n for n in flow_run["nodes"] if n["name"] == "answer")
+    assert answer["output"]["cost"] == pytest.approx(flow_run["cost"])
+
+    spec = work / "cost-eval.yaml"
+    spec.write_text("kind: evaluation\nname: cost-eval\nflow: served-qa\ndataset: qa-set@1\nevaluators: [{kind: cost, max: 0.05}]\n")
+    p = run(server, "eval", "run", "-f", str(spec), "--fail-under", "cost<=0.05", "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    v = json.loads(p.stdout)["variants"][0]
+    costs = [next(s for s in row["scores"] if s["name"] == "cost") for row in v["rows"]]
+    assert all(c.get("score", 0) > 0 and c["passed"] for c in costs), costs
+    assert v["aggregates"]["cost"]["mean"] == pytest.approx(sum(c["score"] for c in costs) / len(costs))

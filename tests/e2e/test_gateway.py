@@ -300,8 +300,11 @@ def test_usage_and_cost_are_counted(env):
     server, _, client = env
     r = requests.put(server.url + "/api/v1/catalog/double/echo-2", json={"capabilities": ["chat"], "input_price_per_million": 1000, "output_price_per_million": 2000}, timeout=10)
     assert r.status_code == 200, r.text
-    reply = client.chat.completions.create(model="priced", messages=[{"role": "user", "content": "count my tokens"}])
+    raw = client.chat.completions.with_raw_response.create(model="priced", messages=[{"role": "user", "content": "count my tokens"}])
+    reply = raw.parse()
     assert reply.usage.prompt_tokens == 3 and reply.usage.completion_tokens == 4
+    # The call's cost at the catalog's prices comes back with it.
+    assert float(raw.headers["x-loom-cost"]) == pytest.approx((3 * 1000 + 4 * 2000) / 1e6)
     report = requests.get(server.url + "/api/v1/gateway/usage", params={"group_by": "route,model"}, timeout=10).json()
     row = next(i for i in report["items"] if i["route"] == "priced")
     assert row["requests"] == 1 and row["prompt_tokens"] == 3 and row["completion_tokens"] == 4

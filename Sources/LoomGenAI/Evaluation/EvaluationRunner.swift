@@ -217,7 +217,7 @@ public final class EvaluationRunner: Sendable {
             context: spec.context.flatMap { run.outputs[$0] }.map(FlowValues.text) ?? row["context"].map(FlowValues.text),
             expected: (row["expected"] ?? row["ground_truth"]).map(FlowValues.text),
             retrieved: spec.retrieved.flatMap { run.outputs[$0]?.arrayValue }?.map(FlowValues.text),
-            relevant: row["relevant"]?.arrayValue?.map(FlowValues.text), latencyMs: run.durationMs)
+            relevant: row["relevant"]?.arrayValue?.map(FlowValues.text), latencyMs: run.durationMs, cost: run.cost)
         if let route = spec.embeddingsRoute, spec.evaluators.contains(where: { $0.kind == .embeddingSimilarity }), let expected = evaluated.expected {
             if let vectors = try? await gateway.embed([answer, expected], route: route, workspace: workspace), vectors.count == 2 {
                 evaluated.answerEmbedding = vectors[0].map(Double.init)

@@ -31,6 +31,8 @@ public struct FlowRun: Sendable, Encodable {
     public var durationMs: Double
     public var promptTokens: Int64
     public var completionTokens: Int64
+    /// What its LLM calls cost at the gateway catalog's prices (0 for models without prices).
+    public var cost: Double
 }
 
 /// Runs flows (docs/flows.md): nodes whose inputs are ready run concurrently, each after what
@@ -151,10 +153,12 @@ public final class FlowRunner: Sendable {
             for (name, value) in spec.outputs { result[name] = (try? scope.resolve(value)) ?? .null }
         }
         var prompt: Int64 = 0, completion: Int64 = 0
+        var cost = 0.0
         for r in runs.values {
             for out in [r.output ?? .null] + (r.output?["results"]?.arrayValue ?? []) {
                 prompt += Int64(out["usage"]?["prompt_tokens"]?.doubleValue ?? 0)
                 completion += Int64(out["usage"]?["completion_tokens"]?.doubleValue ?? 0)
+                cost += out["cost"]?.doubleValue ?? 0
             }
         }
         let message = failure.map { "node \($0.node): \($0.message)" }
@@ -167,7 +171,7 @@ public final class FlowRunner: Sendable {
         let total = Double(trace.micros(.now)) / 1000
         return FlowRun(
             flow: spec.name, traceId: trace.id, status: failure == nil ? "succeeded" : "failed", outputs: result, nodes: ordered, error: message,
-            durationMs: total, promptTokens: prompt, completionTokens: completion)
+            durationMs: total, promptTokens: prompt, completionTokens: completion, cost: cost)
     }
 
     /// What references resolve against.
@@ -271,6 +275,7 @@ public final class FlowRunner: Sendable {
                 "text": .string(text), "usage": value["usage"] ?? .object([:]), "model": value["model"] ?? .string(route),
             ]
             if wantsJSON { out["json"] = (try? JSONValue.parse(Array(text.utf8))) ?? .null }
+            if let cost = headers.first(where: { $0.0 == Gateway.costHeader }).flatMap({ Double($0.1) }) { out["cost"] = .number(cost, raw: nil) }
             return (.object(out), headers.first { $0.0 == "x-loom-trace-id" }?.1)
         case .retrieve:
             guard let indexes else { throw LoomError.unavailable("No index service here") }
@@ -294,6 +299,11 @@ public final class FlowRunner: Sendable {
                 "sources": .array(sources.map { .string($0) }), "count": .int(Int64(hits.count)),
             ]), nil)
         case .tool:
+            if let command = try param("command") {
+                return (try await runCommand(
+                    node.name, command: command, input: try param("input"), directory: try string("directory"),
+                    environment: try param("environment")?.objectValue?.mapValues(FlowValues.text) ?? [:], timeout: try param("timeout")?.doubleValue ?? 30), nil)
+            }
             let url = try string("url") ?? ""
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw Failure(node: node.name, message: "url must be http:// or https://, not '\(url)'") }
             var request = HTTPClientRequest(url: url)

@@ -156,7 +156,8 @@ public struct FlowSpec: Sendable {
         .llm: ["route": (.string, true), "messages": (.messages, false), "prompt": (.string, false), "system": (.string, false), "settings": (.object, false),
                "json": (.boolean, false)],
         .retrieve: ["index": (.string, true), "query": (.string, true), "k": (.integer, false), "mode": (.string, false), "filter": (.object, false)],
-        .tool: ["url": (.string, true), "method": (.string, false), "headers": (.object, false), "body": (.any, false), "timeout": (.number, false)],
+        .tool: ["url": (.string, false), "method": (.string, false), "headers": (.object, false), "body": (.any, false), "timeout": (.number, false),
+                "command": (.list, false), "input": (.any, false), "directory": (.string, false), "environment": (.object, false)],
         .branch: [:],
         .map: ["over": (.list, true), "concurrency": (.integer, false)],
     ]

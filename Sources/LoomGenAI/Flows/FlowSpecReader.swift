@@ -140,6 +140,12 @@ final class FlowSpecReader: SpecNodeReader {
             problem(node, "\(field).messages", "an llm node takes messages (e.g. ${PROMPT_NODE.messages}) or a prompt text")
         case .prompt where parameters["prompt"] == nil && parameters["template"] == nil:
             problem(node, "\(field).prompt", "a prompt node takes a registry prompt (NAME@ALIAS) or an inline template")
+        case .tool where (parameters["url"] == nil) == (parameters["command"] == nil):
+            problem(node, "\(field).url", "a tool node calls a url (HTTP) or runs a command ([program, arg, ...]): one of them")
+        case .tool where parameters["command"] != nil && ["method", "headers", "body"].contains(where: { parameters[$0] != nil }):
+            problem(node, "\(field).command", "a command tool takes input, directory, environment and timeout; method, headers and body are for url tools")
+        case .tool where parameters["url"] != nil && ["input", "directory", "environment"].contains(where: { parameters[$0] != nil }):
+            problem(node, "\(field).url", "a url tool takes method, headers, body and timeout; input, directory and environment are for command tools")
         case .retrieve:
             if let m = parameters["mode"] {
                 if let s = m.literalString, RetrievalMode(rawValue: s) != nil {} else { problem(v("mode"), "\(field).mode", "must be bm25, vector or hybrid") }
