@@ -82,7 +82,9 @@ def main() -> int:
     ap.add_argument("--loom", default=os.path.join(ROOT, ".build-rel2", "release", "loom"))
     ap.add_argument("--double", default=os.path.join(ROOT, ".build-rel2", "release", "loom-test-llm-double"))
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--skip-bm25-reference", action="store_true", help="numpy's exact vector search only (rank_bm25 takes minutes at 1M)")
     ap.add_argument("--vector", default="", help="the index spec's vector settings, e.g. '{ef_search: 128}' (default: Loom's defaults)")
+    ap.add_argument("--sweep-ef", default="", help="also query with these ef_search values (per query), e.g. 512,1024,2048: q/s and recall@10 of each")
     args = ap.parse_args()
     rng = random.Random(5)
     work = tempfile.mkdtemp(prefix="loom-retrieval-bench-")
@@ -147,14 +149,18 @@ def main() -> int:
 
         seen_scores: dict[str, list[list[float]]] = {"bm25": [], "vector": []}
 
-        def timed(mode: str) -> tuple[list[float], list[list[int]]]:
+        def timed(mode: str, ef: int | None = None) -> tuple[list[float], list[list[int]]]:
             lat, hits = [], []
             for q in queries:
+                body = {"query": q, "mode": mode, "k": 10}
+                if ef:
+                    body["ef_search"] = ef
                 t = time.perf_counter()
-                r = post(base, "/api/v1/indexes/bench/query", {"query": q, "mode": mode, "k": 10})
+                r = post(base, "/api/v1/indexes/bench/query", body)
                 lat.append(time.perf_counter() - t)
                 hits.append([int(h["source"].split("#")[1]) - 1 + 100_000 * int(h["source"].split("part-")[1][:3]) for h in r["hits"]])
-                seen_scores[mode].append([h["score"] for h in r["hits"]])
+                if not ef:
+                    seen_scores[mode].append([h["score"] for h in r["hits"]])
             return lat, hits
 
         post(base, "/api/v1/indexes/bench/query", {"query": queries[0], "mode": "bm25", "k": 10})  # loads the version
@@ -164,6 +170,13 @@ def main() -> int:
             results[name + "_qps"] = len(lat) / sum(lat)
             results[name + "_p50_ms"] = percentile(lat, 50) * 1000
             results[name + "_p99_ms"] = percentile(lat, 99) * 1000
+        sweep = {}
+        for ef in [int(x) for x in args.sweep_ef.split(",") if x.strip()]:
+            lat, hits = timed("vector", ef)
+            sweep[ef] = hits
+            results[f"loom_vector_ef{ef}_qps"] = len(lat) / sum(lat)
+            results[f"loom_vector_ef{ef}_p99_ms"] = percentile(lat, 99) * 1000
+            log(f"  vector at ef_search {ef}: {results[f'loom_vector_ef{ef}_qps']:.0f} q/s p99 {results[f'loom_vector_ef{ef}_p99_ms']:.1f} ms")
         results["loom_peak_rss_after_queries_mib"] = peak_rss_mib(server.p.pid)
         log(f"  bm25 {results['loom_bm25_qps']:.0f} q/s p99 {results['loom_bm25_p99_ms']:.1f} ms; "
             f"vector {results['loom_vector_qps']:.0f} q/s p99 {results['loom_vector_p99_ms']:.1f} ms")
@@ -185,7 +198,8 @@ def main() -> int:
 
         matrix = np.stack([vec(t) for t in texts])
         exact_lat, recall_found, drift = [], 0, 0.0
-        for q, loom, loom_scores in zip(queries, vec_hits, seen_scores["vector"]):
+        swept = {ef: 0 for ef in sweep}
+        for i, (q, loom, loom_scores) in enumerate(zip(queries, vec_hits, seen_scores["vector"])):
             qv = vec(q.split())
             t = time.perf_counter()
             scores = matrix @ qv
@@ -196,14 +210,23 @@ def main() -> int:
             drift = max([drift] + [abs(float(scores[i]) - s) for i, s in zip(loom, loom_scores)])
             # Near-ties: a hit whose exact score is within 1e-6 of the 10th best counts as found.
             tenth = float(scores[top[-1]])
-            recall_found += min(10, len(set(top.tolist()) & set(loom)) + sum(1 for i in loom if i not in set(top.tolist()) and scores[i] >= tenth - 1e-6))
+            def found(hits: list[int]) -> int:
+                exact = set(top.tolist())
+                return min(10, len(exact & set(hits)) + sum(1 for h in hits if h not in exact and scores[h] >= tenth - 1e-6))
+            recall_found += found(loom)
+            for ef in sweep:
+                swept[ef] += found(sweep[ef][i])
         results["vector_score_check_max_abs_diff"] = drift
         results["numpy_exact_qps"] = len(exact_lat) / sum(exact_lat)
         results["numpy_exact_p99_ms"] = percentile(exact_lat, 99) * 1000
         results["loom_hnsw_recall_at_10_vs_numpy"] = recall_found / (10 * len(queries))
         log(f"  numpy {results['numpy_exact_qps']:.0f} q/s; Loom HNSW recall@10 {results['loom_hnsw_recall_at_10_vs_numpy']:.3f}")
+        for ef, n in swept.items():
+            results[f"loom_hnsw_ef{ef}_recall_at_10_vs_numpy"] = n / (10 * len(queries))
+            log(f"  recall@10 at ef_search {ef}: {results[f'loom_hnsw_ef{ef}_recall_at_10_vs_numpy']:.3f}")
         del matrix
 
+    if not args.skip_reference and not args.skip_bm25_reference:
         log("rank_bm25: building")
         from rank_bm25 import BM25Okapi
         t0 = time.time()

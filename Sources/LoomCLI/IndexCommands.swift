@@ -93,6 +93,7 @@ struct IndexCommand: AsyncParsableCommand {
         @Option(help: "bm25, vector or hybrid.") var mode = "hybrid"
         @Option(name: .short, help: "How many chunks.") var k = 5
         @Option(help: "Only a version (default: the latest).") var version: Int?
+        @Option(help: "vector and hybrid: the HNSW candidate list size for this query (1-10000; default: the index's ef_search).") var efSearch: Int?
         @Option(help: "key=value metadata filters (repeatable; key!=value excludes).") var filter: [String] = []
         @OptionGroup var connection: ServerOptions
         @OptionGroup var output: OutputOptions
@@ -111,6 +112,7 @@ struct IndexCommand: AsyncParsableCommand {
             var body: [String: Any] = ["query": text, "mode": mode, "k": k]
             if !conditions.isEmpty { body["filter"] = conditions }
             if let version { body["version"] = version }
+            if let efSearch { body["ef_search"] = efSearch }
             let r = try await connection.api().object(.POST, IndexCommand.path(name) + "/query", json: body)
             if output.json { return try EndpointCommand.printJSON(r) }
             for (i, h) in (r["hits"] as? [[String: Any]] ?? []).enumerated() {

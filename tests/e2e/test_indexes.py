@@ -101,6 +101,9 @@ def test_build_query_and_lineage(env):
     chunk = r.json()["hits"][0]["text"]
     v = api(server, "POST", "/docs/query", json={"query": chunk, "mode": "vector", "k": 1}).json()["hits"][0]
     assert v["text"] == chunk and v["score"] == pytest.approx(1.0, abs=1e-5) and v["vector_rank"] == 1
+    # A query may widen (or narrow) the graph's candidate list: the same nearest chunk either way here.
+    wide = api(server, "POST", "/docs/query", json={"query": chunk, "mode": "vector", "k": 1, "ef_search": 4000}).json()["hits"][0]
+    assert wide["text"] == chunk
     h = api(server, "POST", "/docs/query", json={"query": "canary gate", "mode": "hybrid", "k": 3}).json()["hits"]
     assert h[0]["source"] == "docs/faq.html" and h[0]["bm25_rank"] == 1
 
@@ -162,6 +165,9 @@ def test_bad_input_gets_4xx_and_changes_nothing(env, tmp_path):
     assert api(server, "POST", "/nope/query", json={"query": "x"}).status_code == 404
     assert api(server, "POST", "/docs/query", json={"query": "x", "mode": "fuzzy"}).status_code == 400
     assert api(server, "POST", "/docs/query", json={"query": "x", "k": 0}).status_code == 400
+    for ef in (0, 10_001, "many"):
+        r = api(server, "POST", "/docs/query", json={"query": "x", "mode": "vector", "ef_search": ef})
+        assert r.status_code == 400 and "ef_search" in r.text, r.text
     assert api(server, "POST", "/docs/query", json={"query": "x", "filter": {"lang": {"like": "e%"}}}).status_code == 400
     assert api(server, "POST", "/notes/query", json={"query": "x", "mode": "vector"}).status_code == 400, "notes has no embeddings"
     assert api(server, "GET", "/docs/versions/99").status_code == 404

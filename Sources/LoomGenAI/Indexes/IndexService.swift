@@ -362,11 +362,14 @@ public final class IndexService: Sendable {
 
     // MARK: Query
 
-    /// The `k` chunks of a version (the latest when nil) that best match `text`.
+    /// The `k` chunks of a version (the latest when nil) that best match `text`. `efSearch`
+    /// replaces the version's candidate list size for this query (vector and hybrid modes).
     public func query(
-        workspace: String, name: String, text: String, mode: RetrievalMode, k: Int, filter: MetadataFilter? = nil, version: Int64? = nil
+        workspace: String, name: String, text: String, mode: RetrievalMode, k: Int, filter: MetadataFilter? = nil, version: Int64? = nil,
+        efSearch: Int? = nil
     ) async throws -> (version: IndexVersion, hits: [IndexHit]) {
         guard (1...1000).contains(k) else { throw LoomError.invalidParameter("k must be from 1 to 1000") }
+        if let efSearch, !(1...10_000).contains(efSearch) { throw LoomError.invalidParameter("ef_search must be from 1 to 10000") }
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw LoomError.invalidParameter("The query text is empty") }
         let chosen: IndexVersion
         if let version {
@@ -406,7 +409,7 @@ public final class IndexService: Sendable {
             guard vector.count == hnsw.dimension else {
                 throw LoomError(.badGateway, "Route \(route) answered a vector of \(vector.count) numbers; the index holds \(hnsw.dimension): rebuild it")
             }
-            semantic = hnsw.search(vector, k: wide, allow: allow)
+            semantic = hnsw.search(vector, k: wide, ef: efSearch, allow: allow)
         }
         let ranked: [ScoredHit]
         switch mode {

@@ -145,7 +145,8 @@ extension APIv1Controller {
             guard let mode = RetrievalMode(rawValue: modeText) else { throw LoomError.invalidParameter("mode must be bm25, vector or hybrid, not '\(modeText)'") }
             let filter = try Self.metadataFilter(body.fields["filter"])
             let result = try await indexes.query(
-                workspace: context.workspace, name: name, text: text, mode: mode, k: try body.int("k") ?? 5, filter: filter, version: try body.int64("version"))
+                workspace: context.workspace, name: name, text: text, mode: mode, k: try body.int("k") ?? 5, filter: filter, version: try body.int64("version"),
+                efSearch: try body.int("ef_search"))
             return try Self.respond(IndexQueryBody(index: name, version: result.version.version, mode: mode.rawValue, hits: result.hits))
         }
     }
