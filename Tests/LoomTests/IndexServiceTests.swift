@@ -201,4 +201,27 @@ struct IndexServiceTests {
             #expect(try await tracking.store.indexVersions(workspace: Workspace.defaultName, index: "sched").first?.documents == 2)
         }
     }
+
+    /// Left out of the spec, ef_search grows with the index; given, it is kept.
+    @Test func efSearchGrowsWithTheIndexUnlessGiven() async throws {
+        #expect(HNSWParameters.automaticEfSearch(count: 0) == 256)
+        #expect(HNSWParameters.automaticEfSearch(count: 20_000) == 256)
+        #expect(HNSWParameters.automaticEfSearch(count: 500_000) == 1024)
+        #expect(HNSWParameters.automaticEfSearch(count: 1_000_000) == 2048)
+        #expect(HNSWParameters.automaticEfSearch(count: 10_000_000) == 4096)
+        try await withTestStore(.sqlite) { t, tracking in
+            let root = t.directory.appendingPathComponent("sources")
+            try corpus(root)
+            let service = IndexService(
+                store: tracking.store, artifacts: tracking.artifacts, embedder: HashedWordsEmbedder(), sourcesRoot: root.path, logger: TestStore.logger)
+            _ = try await service.apply(yaml: Self.spec, workspace: Workspace.defaultName, actor: "a")
+            let auto = try await service.build(workspace: Workspace.defaultName, name: "docs", actor: "a")
+            let details = try JSONValue.parse(Array(auto.version.details.utf8))
+            #expect(details["vector"]?["ef_search"]?.doubleValue == 256 && details["vector"]?["ef_search_automatic"] == .bool(true))
+            _ = try await service.apply(yaml: Self.spec + "\nvector: {ef_search: 64}\n", workspace: Workspace.defaultName, actor: "a")
+            let given = try await service.build(workspace: Workspace.defaultName, name: "docs", actor: "a")
+            let d2 = try JSONValue.parse(Array(given.version.details.utf8))
+            #expect(given.changed && d2["vector"]?["ef_search"]?.doubleValue == 64 && d2["vector"]?["ef_search_automatic"] == .bool(false))
+        }
+    }
 }

@@ -237,7 +237,10 @@ public final class IndexService: Sendable {
         // The indexes are built on a thread of their own: a large build takes minutes of CPU,
         // which must not hold one of the cooperative pool's few threads.
         let content = IndexContent(documents: documents, chunks: chunks)
-        let parameters = spec.vector
+        var chosen = spec.vector
+        // Left out of the spec, ef_search grows with the index (recall at a fixed ef falls as it grows).
+        if spec.automaticEfSearch { chosen.efSearch = HNSWParameters.automaticEfSearch(count: content.chunks.count) }
+        let parameters = chosen
         let (allVectors, width) = (vectors, dimension)
         let built = try await DataWork.run { () throws -> (bm25: BM25Index, hnsw: HNSWIndex?, recall: (value: Double, sample: Int)?, files: [(String, [UInt8])]) in
             var bm25Builder = BM25Builder()
@@ -273,7 +276,10 @@ public final class IndexService: Sendable {
             "fingerprint": .string(fingerprint),
             "chunking": Self.chunkingJSON(spec.chunking),
             "embeddings": spec.embeddings.map { .object(["route": .string($0.route), "dimension": .int(Int64(dimension))]) } ?? .null,
-            "vector": .object(["m": .int(Int64(spec.vector.m)), "ef_construction": .int(Int64(spec.vector.efConstruction)), "ef_search": .int(Int64(spec.vector.efSearch))]),
+            "vector": .object([
+                "m": .int(Int64(parameters.m)), "ef_construction": .int(Int64(parameters.efConstruction)), "ef_search": .int(Int64(parameters.efSearch)),
+                "ef_search_automatic": .bool(spec.automaticEfSearch),
+            ]),
             "build": .object(build),
             "problems": .array(problems.prefix(200).map { .string($0) }),
         ])

@@ -33,6 +33,9 @@ public struct IndexSpec: Sendable, Equatable {
     public var chunking: ChunkingStrategy
     public var embeddings: Embeddings?
     public var vector: HNSWParameters
+    /// Whether `vector.ef_search` was left to grow with the index
+    /// (`HNSWParameters.automaticEfSearch`), rather than given.
+    public var automaticEfSearch = true
     /// A cron expression: the server builds a new version when a source changed.
     public var schedule: CronSchedule?
 
@@ -54,6 +57,8 @@ public struct IndexSpec: Sendable, Equatable {
 }
 
 final class IndexSpecReader: SpecNodeReader {
+    var efSearchGiven = false
+
     func read(_ yaml: String) -> IndexSpec? {
         guard let (root, top) = document(yaml, what: "a mapping with kind: index, name, sources") else { return nil }
         unknownKeys(top, ["kind", "name", "description", "sources", "chunking", "embeddings", "vector", "schedule"], "")
@@ -93,9 +98,11 @@ final class IndexSpecReader: SpecNodeReader {
             }
         }
         guard let name else { return nil }
-        return IndexSpec(
+        var spec = IndexSpec(
             name: name, description: value("description").flatMap { text($0, "description") }, sources: sources, chunking: chunking,
             embeddings: embeddings, vector: vector, schedule: schedule)
+        spec.automaticEfSearch = !efSearchGiven
+        return spec
     }
 
     func source(_ node: Node, _ field: String) -> IndexSpec.Source? {
@@ -191,7 +198,9 @@ final class IndexSpecReader: SpecNodeReader {
             switch key {
             case "m": parameters.m = i
             case "ef_construction": parameters.efConstruction = i
-            default: parameters.efSearch = i
+            default:
+                parameters.efSearch = i
+                efSearchGiven = true
             }
         }
         return parameters

@@ -23,6 +23,15 @@ public struct HNSWParameters: Sendable, Hashable, Codable {
         self.seed = seed
     }
 
+    /// The candidate list size an index of `count` vectors searches with when its spec leaves
+    /// `ef_search` out: about count / 500 (2,048 at a million), at least 256 and at most 4,096.
+    /// HNSW's recall at a fixed `ef` falls as the graph grows; on bench/retrieval_bench.py's topic
+    /// corpus recall@10 is 0.99 at 256 for 20,000 vectors, and at 1,000,000 vectors 0.70 at
+    /// 256, 0.92 at 1,024, 0.97 at 2,048 and 0.99 at 4,096 (BENCHMARKS.md).
+    public static func automaticEfSearch(count: Int) -> Int {
+        min(4096, max(256, Int((Double(count) * 2048 / 1_000_000).rounded())))
+    }
+
     /// The largest accepted `m`.
     public static let maximumM = 512
 
