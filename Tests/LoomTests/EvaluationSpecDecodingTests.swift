@@ -120,6 +120,18 @@ import Testing
         }
     }
 
+    @Test func judgePromptsFromTheRegistry() throws {
+        let spec = try EvaluatorSpec(json: StrictJSON.parse(#"{"kind": "llm_judge", "name": "tone", "prompt_ref": "judge-tone@production", "model": "m"}"#)!)
+        guard case .llmJudge(let judge) = spec.options else { Issue.record("not a judge"); return }
+        #expect(judge.rubric == .custom && judge.promptRef == "judge-tone@production" && judge.prompt == nil)
+        #expect(throws: EvaluatorSpecError.self) {
+            try EvaluatorSpec(json: StrictJSON.parse(#"{"kind": "llm_judge", "prompt": "x", "prompt_ref": "a@b", "model": "m"}"#)!)
+        }
+        #expect(throws: EvaluatorSpecError.self) {
+            try EvaluatorSpec(json: StrictJSON.parse(#"{"kind": "llm_judge", "prompt_ref": "", "model": "m"}"#)!)
+        }
+    }
+
     @Test func everyKindRoundTripsThroughJSON() throws {
         let specs: [EvaluatorSpec] = [
             EvaluatorSpec(options: .exactMatch(normalize: false, caseSensitive: false)),
@@ -138,6 +150,7 @@ import Testing
             EvaluatorSpec(options: .cost()),
             EvaluatorSpec(options: .llmJudge(JudgeOptions(rubric: .similarity, model: "m", minScore: 0, maxScore: 10))),
             EvaluatorSpec(name: "tone", options: .llmJudge(JudgeOptions(rubric: .custom, prompt: "{{answer}}"))),
+            EvaluatorSpec(name: "registry_judge", options: .llmJudge(JudgeOptions(rubric: .custom, promptRef: "judge-tone@production", model: "m"))),
             EvaluatorSpec(options: .pii(types: [.email, .iban])),
             EvaluatorSpec(name: "all_pii", options: .pii()),
             EvaluatorSpec(options: .promptInjection(threshold: 0.7)),

@@ -495,3 +495,27 @@ def test_flow_runs_and_evaluations_carry_the_cost_of_their_calls(env):
     costs = [next(s for s in row["scores"] if s["name"] == "cost") for row in v["rows"]]
     assert all(c.get("score", 0) > 0 and c["passed"] for c in costs), costs
     assert v["aggregates"]["cost"]["mean"] == pytest.approx(sum(c["score"] for c in costs) / len(costs))
+
+
+def test_a_judge_prompt_from_the_registry(env):
+    server, _, work, _ = env
+    f = work / "served-A.yaml"
+    f.write_text(SERVED.replace("TAG", "A"))
+    assert run(server, "apply", "-f", str(f)).returncode == 0
+    # The double echoes the judge's last message: the registry prompt's grade comes back as the verdict.
+    p = run(server, "prompt", "create", "judge-tone", "--template", 'Grade the tone. {"score": 3, "reason": "from the registry"} {{answer}}',
+            "--alias", "production")
+    assert p.returncode == 0, p.stdout + p.stderr
+    spec = work / "tone-eval.yaml"
+    spec.write_text("kind: evaluation\nname: tone\nflow: served-qa\ndataset: qa-set@1\nevaluators:\n"
+                    "  - {kind: llm_judge, name: tone, prompt_ref: judge-tone@production, model: chat}\n"
+                    "  - {kind: llm_judge, name: missing, prompt_ref: nope@production, model: chat}\n")
+    p = run(server, "eval", "run", "-f", str(spec), "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    v = json.loads(p.stdout)["variants"][0]
+    assert v["aggregates"]["tone"]["mean"] == 3.0 and v["aggregates"]["tone"]["errors"] == 0
+    assert v["aggregates"]["missing"]["errors"] == 12
+    assert all("nope@production" in next(s for s in row["scores"] if s["name"] == "missing")["error"] for row in v["rows"])
+    both = "kind: evaluation\nname: x\nevaluators: [{kind: llm_judge, prompt: 'a', prompt_ref: judge-tone@production, model: chat}]\n"
+    r = requests.post(server.url + "/api/v1/evaluations/run", json={"spec": both, "flow": "served-qa", "dataset": "qa-set@1"}, timeout=30)
+    assert r.status_code == 400 and "prompt_ref" in r.json()["message"], r.text

@@ -243,11 +243,27 @@ public final class EvaluationRunner: Sendable {
     }
 
     func judge(_ spec: EvaluatorSpec, options: JudgeOptions, row: EvaluationRow, workspace: String) async -> EvaluatorResult {
-        let messages: [ChatMessage]
-        do {
-            messages = try JudgePrompt.messages(for: spec, row: row)
-        } catch {
-            return .failure(spec.name, "\(error)")
+        var messages: [ChatMessage]
+        if let reference = options.promptRef {
+            // A registry prompt: its own messages, rendered with the row, after the rubric's system message.
+            guard let source = gateway.prompts else { return .failure(spec.name, "this server has no prompt registry for prompt_ref \(reference)") }
+            do {
+                let resolved = try await source.prompt(try PromptReference(parsing: reference), workspace: workspace)
+                let values: [String: JSONValue] = [
+                    "question": .string(row.question), "answer": .string(row.answer), "context": .string(row.context ?? ""),
+                    "expected": .string(row.expected ?? ""),
+                ]
+                messages = [ChatMessage(role: "system", content: JudgeRubricText.system(options.rubric, low: options.minScore, high: options.maxScore))]
+                    + (try resolved.content.render(values)).map { ChatMessage(role: $0.role, content: $0.content) }
+            } catch {
+                return .failure(spec.name, "the judge prompt \(reference): \((error as? LoomError)?.message ?? "\(error)")")
+            }
+        } else {
+            do {
+                messages = try JudgePrompt.messages(for: spec, row: row)
+            } catch {
+                return .failure(spec.name, "\(error)")
+            }
         }
         let body = JSONValue.object([
             "model": .string(options.model ?? ""), "temperature": .int(0),

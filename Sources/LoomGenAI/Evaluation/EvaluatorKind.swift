@@ -45,6 +45,9 @@ public struct JudgeOptions: Sendable, Equatable {
     /// `{{context}}` and `{{expected}}` placeholders. When set it replaces the
     /// rubric's built-in user message.
     public var prompt: String?
+    /// A judge prompt from the prompt registry (`NAME@ALIAS` or `NAME/VERSION`), rendered with
+    /// the `question`, `answer`, `context` and `expected` variables; replaces `prompt`.
+    public var promptRef: String?
     /// The gateway route or model name the caller should send the prompt to.
     public var model: String?
     /// Lowest valid score (inclusive), default 1.
@@ -52,9 +55,10 @@ public struct JudgeOptions: Sendable, Equatable {
     /// Highest valid score (inclusive), default 5.
     public var maxScore: Int
 
-    public init(rubric: JudgeRubric, prompt: String? = nil, model: String? = nil, minScore: Int = 1, maxScore: Int = 5) {
+    public init(rubric: JudgeRubric, prompt: String? = nil, promptRef: String? = nil, model: String? = nil, minScore: Int = 1, maxScore: Int = 5) {
         self.rubric = rubric
         self.prompt = prompt
+        self.promptRef = promptRef
         self.model = model
         self.minScore = minScore
         self.maxScore = maxScore

@@ -1,3 +1,4 @@
+import LoomCore
 import Foundation
 
 extension EvaluatorSpec {
@@ -213,6 +214,13 @@ private struct OptionReader {
 
     private mutating func judgeOptions() throws(EvaluatorSpecError) -> JudgeOptions {
         let prompt = try string("prompt")
+        let promptRef = try string("prompt_ref")
+        if prompt != nil, promptRef != nil {
+            throw EvaluatorSpecError(field: "prompt_ref", message: "give a prompt text or a registry prompt (prompt_ref), not both")
+        }
+        if let promptRef {
+            do { _ = try PromptReference(parsing: promptRef) } catch { throw EvaluatorSpecError(field: "prompt_ref", message: error.message) }
+        }
         let rubric: JudgeRubric
         if let raw = try string("rubric") {
             guard let parsed = JudgeRubric(rawValue: raw) else {
@@ -220,7 +228,7 @@ private struct OptionReader {
                 throw EvaluatorSpecError(field: "rubric", message: "unknown rubric '\(raw)'; expected one of \(list)")
             }
             rubric = parsed
-        } else if prompt != nil {
+        } else if prompt != nil || promptRef != nil {
             rubric = .custom
         } else {
             throw EvaluatorSpecError(field: "rubric", message: "missing (or give a custom prompt)")
@@ -228,6 +236,7 @@ private struct OptionReader {
         return JudgeOptions(
             rubric: rubric,
             prompt: prompt,
+            promptRef: promptRef,
             model: try string("model"),
             minScore: try integer("min_score") ?? 1,
             maxScore: try integer("max_score") ?? 5

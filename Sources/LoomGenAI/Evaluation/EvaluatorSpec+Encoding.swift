@@ -57,6 +57,7 @@ extension EvaluatorSpec: Codable {
                 "max_score": .number(Double(judge.maxScore)),
             ]
             if let prompt = judge.prompt { fields["prompt"] = .string(prompt) }
+            if let promptRef = judge.promptRef { fields["prompt_ref"] = .string(promptRef) }
             if let model = judge.model { fields["model"] = .string(model) }
             return fields
         }

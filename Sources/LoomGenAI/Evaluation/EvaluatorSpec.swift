@@ -80,8 +80,8 @@ public struct EvaluatorSpec: Sendable, Equatable {
         if let prompt = judge.prompt, prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw EvaluatorSpecError(field: "prompt", message: "must not be empty")
         }
-        if judge.rubric == .custom, judge.prompt == nil {
-            throw EvaluatorSpecError(field: "prompt", message: "required when rubric is custom")
+        if judge.rubric == .custom, judge.prompt == nil, judge.promptRef == nil {
+            throw EvaluatorSpecError(field: "prompt", message: "required when rubric is custom (or prompt_ref, a registry prompt)")
         }
         if let model = judge.model, model.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw EvaluatorSpecError(field: "model", message: "must not be empty")
