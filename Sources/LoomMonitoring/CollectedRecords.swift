@@ -22,10 +22,15 @@ public struct CollectedExchange: Sendable, Equatable {
 }
 
 public enum CollectedRecords {
-    /// The answered (2xx), not mirrored records in [from, to) of one deployment (or all),
-    /// from the collection files under `folders`.
-    public static func read(folders: [String], from: Millis, to: Millis, deployment: String?) throws -> [CollectedExchange] {
+    /// The answered (2xx), not mirrored records in [from, to) of one deployment (or all), from
+    /// the collection files under `folders`: those in the `share` sample only (the others are
+    /// counted, not kept, so a month's window costs the memory of its sample), oldest first;
+    /// and how many there were in all.
+    public static func read(
+        folders: [String], from: Millis, to: Millis, deployment: String?, share: Double = 1
+    ) throws -> (sample: [CollectedExchange], total: Int) {
         var out: [CollectedExchange] = []
+        var total = 0
         for folder in folders {
             for file in CollectedWindow.collectionFiles(under: folder) {
                 var carry: [UInt8] = []
@@ -39,6 +44,8 @@ public enum CollectedRecords {
                     guard time >= from, time < to, r["mirrored"] != .bool(true) else { return }
                     let d = r["deployment"]?.stringValue
                     if let deployment, d != deployment { return }
+                    total += 1
+                    guard inSample(correlation, share: share) else { return }
                     out.append(CollectedExchange(correlationID: correlation, time: time, deployment: d, request: request, response: response))
                 }
                 _ = try FileBytes.stream(file, digesting: false) { chunk in
@@ -53,14 +60,18 @@ public enum CollectedRecords {
                 take(carry[...])
             }
         }
-        return out.sorted { ($0.time, $0.correlationID) < ($1.time, $1.correlationID) }
+        return (out.sorted { ($0.time, $0.correlationID) < ($1.time, $1.correlationID) }, total)
     }
 
     /// The records a generation signal scores: those whose correlation id hashes below `share`
     /// (the same ones on every pass over a window), at most `limit`, oldest first.
     public static func sample(_ records: [CollectedExchange], share: Double, limit: Int) -> [CollectedExchange] {
-        let cut = share >= 1 ? UInt64.max : UInt64(share * Double(UInt64.max))
-        return Array(records.filter { fnv1a($0.correlationID) <= cut }.prefix(limit))
+        Array(records.filter { inSample($0.correlationID, share: share) }.prefix(limit))
+    }
+
+    /// Whether an exchange falls in a sample of `share`, by a hash of its correlation id.
+    static func inSample(_ correlationID: String, share: Double) -> Bool {
+        share >= 1 || fnv1a(correlationID) <= UInt64(share * Double(UInt64.max))
     }
 
     static func fnv1a(_ text: String) -> UInt64 {

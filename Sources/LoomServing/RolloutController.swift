@@ -212,6 +212,22 @@ public final class RolloutController: Sendable {
     }
 
     /// One look at one rollout, under its lease.
+    /// Runs a long stage's work (an evaluation, a validation) while renewing this replica's lease
+    /// on the rollout, so that no other replica takes the rollout over and does the work again.
+    func holdingLease<T: Sendable>(_ id: String, _ body: () async throws -> T) async throws -> T {
+        let (store, owner, seconds) = (self.store, self.owner, leaseSeconds)
+        let renewal = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(seconds / 3))
+                if Task.isCancelled { return }
+                let now = Clock.nowMillis()
+                _ = try? await store.leaseRollout(id: id, owner: owner, until: now + Millis(seconds * 1000), now: now)
+            }
+        }
+        defer { renewal.cancel() }
+        return try await body()
+    }
+
     public func drive(_ id: String) async {
         let now = Clock.nowMillis()
         do {
@@ -262,22 +278,25 @@ public final class RolloutController: Sendable {
                 }
                 let outcome: (passed: Bool, summary: String, detail: String)
                 do {
-                    outcome = try await serving.flowInvoker().evaluate(flow: flow, evaluation: evaluation, workspace: r.workspace)
+                    let invoker = try serving.flowInvoker()
+                    outcome = try await holdingLease(r.id) { try await invoker.evaluate(flow: flow, evaluation: evaluation, workspace: r.workspace) }
                 } catch {
                     let why = (error as? LoomError)?.message ?? "\(error)"
-                    return try await end(r, .rolledBack, kind: "rollback", now: now, summary: "evaluation could not run: \(why)", restore: true)
+                    return try await end(r, .rolledBack, kind: "rollback", now: Clock.nowMillis(), summary: "evaluation could not run: \(why)", restore: true)
                 }
                 guard outcome.passed else {
-                    return try await end(r, .rolledBack, kind: "rollback", now: now, summary: "evaluation failed: \(outcome.summary)", detail: outcome.detail, restore: true)
+                    return try await end(
+                        r, .rolledBack, kind: "rollback", now: Clock.nowMillis(), summary: "evaluation failed: \(outcome.summary)", detail: outcome.detail, restore: true)
                 }
                 var next = r
                 next.stage += 1
                 next.message = nil
-                _ = try await save(next, now: now, kind: "evaluate", outcome: "passed", summary: "evaluation passed: \(outcome.summary)", detail: outcome.detail)
+                _ = try await save(next, now: Clock.nowMillis(), kind: "evaluate", outcome: "passed", summary: "evaluation passed: \(outcome.summary)", detail: outcome.detail)
                 return
             }
             if stage == .validate {
-                let (passed, summary, detail) = try await validate(r, candidate, timeout: .milliseconds(live.endpoint.timeoutMillis))
+                let timeout = Duration.milliseconds(live.endpoint.timeoutMillis)
+                let (passed, summary, detail) = try await holdingLease(r.id) { try await self.validate(r, candidate, timeout: timeout) }
                 guard passed else {
                     return try await end(r, .rolledBack, kind: "rollback", now: now, summary: "validation failed: \(summary)", detail: detail, restore: true)
                 }

@@ -91,4 +91,27 @@ struct GenerationSignalTests {
         // Round trip through the encoded form.
         #expect(try EvaluatorSpec(json: emailOnly.json) == emailOnly)
     }
+
+    /// Reading a window keeps only the sample (counting the rest), and leaves out failed,
+    /// mirrored, other deployments' and out-of-window exchanges.
+    @Test func readingAWindowKeepsItsSampleAndCountsTheRest() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loom-collected-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var lines: [String] = []
+        for i in 0..<400 {
+            lines.append(#"{"correlation_id":"c\#(i)","time_ms":\#(1000 + i),"status":200,"deployment":"blue","request":{"question":"q\#(i)"},"response":{"outputs":{"answer":"a"}}}"#)
+        }
+        lines.append(#"{"correlation_id":"failed","time_ms":1001,"status":500,"deployment":"blue","request":{},"response":{}}"#)
+        lines.append(#"{"correlation_id":"mirror","time_ms":1001,"status":200,"mirrored":true,"deployment":"blue","request":{},"response":{}}"#)
+        lines.append(#"{"correlation_id":"green","time_ms":1001,"status":200,"deployment":"green","request":{},"response":{}}"#)
+        lines.append(#"{"correlation_id":"late","time_ms":9999,"status":200,"deployment":"blue","request":{},"response":{}}"#)
+        lines.append("not json")
+        try (lines.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("part.jsonl"), atomically: true, encoding: .utf8)
+        let all = try CollectedRecords.read(folders: [dir.path], from: 1000, to: 2000, deployment: "blue")
+        #expect(all.total == 400 && all.sample.count == 400 && all.sample.first?.correlationID == "c0")
+        let half = try CollectedRecords.read(folders: [dir.path], from: 1000, to: 2000, deployment: "blue", share: 0.5)
+        #expect(half.total == 400 && half.sample == CollectedRecords.sample(all.sample, share: 0.5, limit: 1000))
+        #expect(half.sample.count > 150 && half.sample.count < 250)
+    }
 }

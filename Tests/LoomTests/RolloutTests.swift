@@ -3,7 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import LoomCore
 import LoomServer
-import LoomServing
+@testable import LoomServing
 import LoomStore
 import LoomTesting
 import NIOCore
@@ -165,6 +165,10 @@ struct RolloutTests {
                 #expect(r.stageStarted != nil && r.baseline == "good")
                 await b.drive(r.id)
                 #expect(try await services.store.rolloutDecisions(id: r.id).count == 2, "a holds the lease")
+                // A long stage (an evaluation, a validation) keeps renewing the lease: b cannot take over meanwhile.
+                try await a.holdingLease(r.id) { try await Task.sleep(for: .milliseconds(800)) }
+                await b.drive(r.id)
+                #expect(try await services.store.rolloutDecisions(id: r.id).count == 2, "a renewed its lease through the long stage")
                 try await Task.sleep(for: .milliseconds(400))
                 await b.drive(r.id)
                 let log = try await services.store.rolloutDecisions(id: r.id)

@@ -50,18 +50,26 @@ extension MonitorService {
         let signals = spec.signals.filter { $0.kind.isGeneration }
         guard !signals.isEmpty else { return [] }
         let folders = try Self.hourFolders(workspace: workspace, endpoint: spec.endpoint, labels: false, start: bounds.start, end: bounds.end)
-        let records = try await withStaging { staging in
+        // One read for every signal, keeping the largest sample any of them takes.
+        let share = signals.compactMap { $0.generation?.sample }.max() ?? 1
+        let (records, total) = try await withStaging { staging in
             let local = try await localFolders(folders, staging: staging)
-            return try await DataWork.run { try CollectedRecords.read(folders: local, from: bounds.start, to: bounds.end, deployment: spec.deployment) }
+            return try await DataWork.run {
+                try CollectedRecords.read(folders: local, from: bounds.start, to: bounds.end, deployment: spec.deployment, share: share)
+            }
         }
         var out: [MonitorEvaluation.Outcome] = []
         for (i, signal) in spec.signals.enumerated() where signal.kind.isGeneration {
-            out.append(try await generationOutcome(signal, field: "signals[\(i)]", records: records, workspace: workspace))
+            out.append(try await generationOutcome(signal, field: "signals[\(i)]", records: records, total: total, workspace: workspace))
         }
         return out
     }
 
-    func generationOutcome(_ signal: MonitorSpec.Signal, field: String, records: [CollectedExchange], workspace: String) async throws -> MonitorEvaluation.Outcome {
+    /// One signal over the window's sampled exchanges (`records`, a superset of its own sample)
+    /// of `total` answered in all.
+    func generationOutcome(
+        _ signal: MonitorSpec.Signal, field: String, records: [CollectedExchange], total: Int, workspace: String
+    ) async throws -> MonitorEvaluation.Outcome {
         guard let g = signal.generation else { throw LoomError.internalError("\(signal.name) is not a generation signal") }
         func detail(_ object: [String: JSONValue]) -> String { JSONValue.object(object).jsonString }
         guard let scorer = generationScorer.withLock({ $0 }) else {
@@ -72,10 +80,10 @@ extension MonitorService {
         let evaluators = try Self.generationEvaluators(signal, field: field)
         let sample = CollectedRecords.sample(records, share: g.sample, limit: g.maxRows)
         guard !sample.isEmpty else {
-            let why = records.isEmpty ? "no answers collected in the window" : "none of the window's \(records.count) answers fell in the \(g.sample) sample"
+            let why = total == 0 ? "no answers collected in the window" : "none of the window's \(total) answers fell in the \(g.sample) sample"
             return MonitorEvaluation.Outcome(
                 signal: signal.name, kind: signal.kind, rows: 0, value: nil, passed: true, skipped: true, summary: why,
-                detail: detail(["skipped": .string(why), "answers": .int(Int64(records.count))]))
+                detail: detail(["skipped": .string(why), "answers": .int(Int64(total))]))
         }
         // Each answer scored, four at a time (judges are calls through the gateway).
         var rows = [(CollectedExchange, [EvaluatorResult])?](repeating: nil, count: sample.count)
@@ -134,18 +142,18 @@ extension MonitorService {
         }
         let first = signal.metrics.keys.sorted().first.flatMap { aggregates[$0]?.mean }
         let summary = failures.isEmpty
-            ? "\(scored.count) of \(records.count) answers scored: " + checks.compactMap { c -> String? in
+            ? "\(scored.count) of \(total) answers scored: " + checks.compactMap { c -> String? in
                 guard let m = c["metric"]?.stringValue, let v = c["mean"]?.doubleValue else { return nil }
                 return "\(m) \(String(format: "%.3g", v))"
             }.joined(separator: ", ")
-            : "\(scored.count) of \(records.count) answers scored: " + failures.joined(separator: "; ")
+            : "\(scored.count) of \(total) answers scored: " + failures.joined(separator: "; ")
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let aggregatesJSON = (try? JSONValue.parse(Array(encoder.encode(aggregates)))) ?? .object([:])
         return MonitorEvaluation.Outcome(
             signal: signal.name, kind: signal.kind, rows: scored.count, value: first, passed: failures.isEmpty, summary: summary,
             detail: detail([
-                "answers": .int(Int64(records.count)), "scored": .int(Int64(scored.count)), "sample": .number(g.sample, raw: nil),
+                "answers": .int(Int64(total)), "scored": .int(Int64(scored.count)), "sample": .number(g.sample, raw: nil),
                 "aggregates": aggregatesJSON, "checks": .array(checks), "examples": .array(examples),
             ]))
     }
