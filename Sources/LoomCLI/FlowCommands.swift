@@ -184,12 +184,20 @@ struct FlowCommand: AsyncParsableCommand {
             let version = pinned["version"] as? Int ?? 0
             let deployment = deployment ?? "\(name)-v\(version)"
             var current: [String: Any]
+            var created = false
             do {
                 current = try await api.object(.GET, path)
             } catch let e as LoomError where e.code == .notFound {
                 current = try await api.object(.POST, "/api/v1/endpoints", json: ["name": endpoint, "description": "serves flow \(name)"])
+                created = true
             }
-            _ = try await api.object(.POST, path + "/deployments", json: ["name": deployment, "runtime": "flow", "flow": "\(name)@\(version)"])
+            do {
+                _ = try await api.object(.POST, path + "/deployments", json: ["name": deployment, "runtime": "flow", "flow": "\(name)@\(version)"])
+            } catch {
+                // A refused deployment leaves nothing behind: not the endpoint made for it either.
+                if created { _ = try? await api.call(.DELETE, path) }
+                throw error
+            }
             // The new deployment gets --traffic; the others keep their shares, scaled to the rest.
             let before = (current["traffic"] as? [String: Int] ?? [:]).filter { $0.key != deployment && $0.value > 0 }
             let rest = 100 - traffic

@@ -309,6 +309,11 @@ def test_a_stored_flow_is_served_by_an_endpoint_with_a_canary(env):
     answers = {requests.post(url, json={"question": "q"}, timeout=30).json()["outputs"]["answer"] for _ in range(40)}
     assert answers == {"echo: A: q", "echo: B: q"}
 
+    # A deployment refused (a name that is not one) leaves no endpoint made for it.
+    p = run(server, "flow", "serve", "served-qa@2", "--endpoint", "fresh-ep", "--deployment", "bad name!")
+    assert p.returncode != 0
+    assert requests.get(server.url + "/api/v1/endpoints/fresh-ep", timeout=10).status_code == 404
+
     # A flow that is not stored cannot be deployed.
     r = requests.post(server.url + "/api/v1/endpoints/qa-ep/deployments", json={"name": "ghost", "runtime": "flow", "flow": "ghost"}, timeout=10)
     assert r.status_code == 404 and "ghost" in r.json()["message"]
