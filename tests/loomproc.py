@@ -119,3 +119,25 @@ def run_cli(*args: str, data: str, input: str | None = None, env: dict | None = 
     e = dict(os.environ)
     e.update(env or {})
     return subprocess.run([loom_bin(), *args, "--data", data], input=input, capture_output=True, text=True, env=e, timeout=60)
+
+
+def http_responses(sock, count: int) -> list[tuple[int, str, dict, bytes]]:
+    """Reads `count` HTTP/1.1 responses (Content-Length bodies) from a socket, in order: each as
+    (status, status line, headers with lower-case names, body)."""
+    buf, out = b"", []
+    while len(out) < count:
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {len(out)} responses"
+            buf += chunk
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(buf) < length:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed mid-body"
+            buf += chunk
+        out.append((int(lines[0].split()[1]), lines[0], headers, buf[:length]))
+        buf = buf[length:]
+    return out

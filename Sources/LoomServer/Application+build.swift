@@ -28,7 +28,8 @@ public func buildRouter(services: ServerServices, catalog: RouteCatalog = RouteC
 /// `InvocationFastPath`).
 public func httpServer(services: ServerServices) -> HTTPServerBuilder {
     let shared = InvocationFastPath.Shared(
-        router: services.serving.router, authEnabled: services.configuration.authEnabled, serverName: "loom", gateway: services.gateway.gateway)
+        router: services.serving.router, authEnabled: services.configuration.authEnabled, serverName: "loom", gateway: services.gateway.gateway,
+        tracking: services.tracking, logger: services.logger)
     return HTTPServerBuilder { responder in LoomHTTP1Channel(responder: responder, shared: shared) }
 }
 

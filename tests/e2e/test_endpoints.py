@@ -408,24 +408,8 @@ def test_mlflow_models_serve_as_a_process_runtime(setup):
 
 
 def _responses(sock, count: int) -> list[tuple[int, dict, bytes]]:
-    """Reads `count` HTTP/1.1 responses (Content-Length bodies) from a socket, in order."""
-    buf, out = b"", []
-    while len(out) < count:
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(65536)
-            assert chunk, f"connection closed after {len(out)} responses"
-            buf += chunk
-        head, buf = buf.split(b"\r\n\r\n", 1)
-        lines = head.decode().split("\r\n")
-        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-        length = int(headers.get("content-length", "0"))
-        while len(buf) < length:
-            chunk = sock.recv(65536)
-            assert chunk, "connection closed mid-body"
-            buf += chunk
-        out.append((int(lines[0].split()[1]), headers, buf[:length]))
-        buf = buf[length:]
-    return out
+    """Reads `count` HTTP/1.1 responses from a socket, in order: (status, headers, body)."""
+    return [(status, headers, body) for status, _, headers, body in loomproc.http_responses(sock, count)]
 
 
 def test_invocation_fast_path_keeps_order_and_connections(setup):

@@ -2,7 +2,9 @@ import Foundation
 import HTTPTypes
 import LoomCore
 import LoomGenAI
+import Logging
 import LoomServing
+import LoomTracking
 import NIOCore
 import Metrics
 import NIOHTTPTypes
@@ -40,6 +42,12 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let answered = Counter(label: "loom_endpoint_fast_path_total", dimensions: [("via", "decoder")])
         /// Gateway calls answered on the connection's loop (the rest went to the router).
         let gatewayAnswered = Counter(label: "loom_gateway_fast_path_total")
+        /// MLflow's `log-metric` and `log-batch`, answered on the connection's loop too.
+        var tracking: TrackingService? = nil
+        /// Where the fast paths log what the router's error middleware logs.
+        var logger: Logger? = nil
+        let trackingRelayed = Counter(label: "loom_tracking_fast_path_total", dimensions: [("via", "relay")])
+        let trackingAnswered = Counter(label: "loom_tracking_fast_path_total", dimensions: [("via", "decoder")])
     }
 
     /// A request this handler answers, while its body comes in.
@@ -48,6 +56,7 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         enum Work {
             case endpoint(Route)
             case gateway(GatewayWork)
+            case tracking(TrackingCall.Kind)
         }
 
         let head: HTTPRequest
@@ -79,7 +88,7 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// A read asked for while a request was in hand.
     var heldRead = false
     var date = HTTPDateCache()
-    /// Runs this connection's gateway calls on its loop (made at the first).
+    /// Runs this connection's gateway and tracking calls on its loop (made at the first).
     var gatewayExecutor: EventLoopTaskExecutor?
 
     init(_ shared: Shared) {
@@ -117,6 +126,14 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 switch taken.work {
                 case .endpoint(let route): answer(context, taken, route)
                 case .gateway(let work): answer(context, taken.body, work)
+                case .tracking(let kind):
+                    guard let call = taken.body.withUnsafeReadableBytes({ TrackingCall(kind, body: $0) }) else {
+                        // Not plain enough: the router reads it and words any error.
+                        handOver(context, taken)
+                        context.fireChannelRead(wrapInboundOut(part))
+                        return
+                    }
+                    answer(context, taken, call)
                 }
             }
         case .idle:
@@ -141,6 +158,9 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     func take(_ head: HTTPRequest) -> Taken? {
         guard head.method == .post, head.headerFields[.expect] == nil else { return nil }
         let fields = head.headerFields
+        if let kind = TrackingCall.kind(head.path, shared, header: { fields[$0] }) {
+            return Taken(head: head, work: .tracking(kind), limit: TrackingCall.maxBodyBytes, started: .now, body: ByteBuffer(), parts: [])
+        }
         if let gateway = shared.gateway, let work = Self.gatewayWork(head, shared, gateway) {
             return Taken(head: head, work: .gateway(work), limit: GatewayController.maxBodyBytes, started: .now, body: ByteBuffer(), parts: [])
         }
@@ -211,6 +231,22 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         RequestMetricsMiddleware.record(method: .post, route: Self.route, status: response.status.code, start: taken.started)
         shared.answered.increment()
         write(context, response, body, close: taken.head.headerFields[.connection]?.lowercased() == "close")
+    }
+
+    /// Runs a tracking call in a task on this connection's loop, then writes its answer.
+    func answer(_ context: ChannelHandlerContext, _ taken: Taken, _ call: TrackingCall) {
+        guard let tracking = shared.tracking else { return }
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        let close = taken.head.headerFields[.connection]?.lowercased() == "close"
+        let started = taken.started
+        call.start(tracking, on: taskExecutor(context.eventLoop), logger: shared.logger) { status, body in
+            let (handler, context) = bound.value
+            RequestMetricsMiddleware.record(method: .post, route: call.kind.path, status: status, start: started)
+            handler.shared.trackingAnswered.increment()
+            var response = HTTPResponse(status: HTTPResponse.Status(code: status))
+            response.headerFields[.contentType] = "application/json"
+            handler.write(context, response, body, close: close)
+        }
     }
 
     /// Writes a whole answer, then takes the next request.
@@ -299,6 +335,10 @@ struct Outcome {
     let contentType: String
     let deployment: String?
     let body: ByteBuffer
+
+    init(status: Int, contentType: String, deployment: String? = nil, body: ByteBuffer) {
+        (self.status, self.contentType, self.deployment, self.body) = (status, contentType, deployment, body)
+    }
 
     init(_ result: Result<RoutedAnswer, any Error>) {
         switch result {

@@ -5,8 +5,10 @@ import HummingbirdCore
 import Logging
 import LoomCore
 import LoomServing
+import LoomTracking
 import Metrics
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// The invocation relay: the first handler of a connection, in front of the HTTP decoder. While
@@ -14,7 +16,9 @@ import NIOHTTPTypes
 /// /endpoints/NAME/invocations` with a `Content-Length` body, to an endpoint whose deployments
 /// forward over plain HTTP), it reads them from the bytes, forwards each on the connection's
 /// event loop and writes the answer as bytes: no HTTP decoder, encoder, `HTTPTypes` conversion or
-/// handler hops on the inbound side. That halves the CPU a forwarded request costs.
+/// handler hops on the inbound side. That halves the CPU a forwarded request costs. MLflow's
+/// `log-metric` and `log-batch` are taken the same way (`TrackingCall`): a training job's
+/// connection that only logs metrics never meets the HTTP decoder.
 ///
 /// At the first request it does not take (any other route, a chunked body, `Expect`, `Upgrade`,
 /// HTTP/1.0, a refused key, an oversized body, anything unusual in the head), it hands that
@@ -42,6 +46,8 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
     /// Events that would close the connection (quiesce, input closed), held while answering.
     var heldEvents: [Any] = []
     var date = HTTPDateCache()
+    /// Runs this connection's tracking calls on its loop (made at the first).
+    var executor: EventLoopTaskExecutor?
 
     init(_ shared: InvocationFastPath.Shared) {
         self.shared = shared
@@ -90,23 +96,47 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func answer(_ context: ChannelHandlerContext, _ request: Request, _ body: ByteBuffer) {
-        let route = request.route
-        let serving = ServingRequest(body: body, contentType: request.contentType, correlationID: route.correlation)
         let started = ContinuousClock.now
-        route.live.invoke(serving, target: route.target, stickyKey: route.stickyKey, on: context.eventLoop)
-            .assumeIsolated()
-            .whenComplete { result in self.respond(context, request, started, Outcome(result)) }
+        switch request.work {
+        case .endpoint(let route):
+            let serving = ServingRequest(body: body, contentType: request.contentType, correlationID: route.correlation)
+            route.live.invoke(serving, target: route.target, stickyKey: route.stickyKey, on: context.eventLoop)
+                .assumeIsolated()
+                .whenComplete { result in
+                    let outcome = Outcome(result)
+                    RequestMetricsMiddleware.record(method: .post, route: InvocationFastPath.route, status: outcome.status, start: started)
+                    self.shared.relayed.increment()
+                    self.respond(context, request, outcome, correlation: route.correlation)
+                }
+        case .tracking(let call):
+            guard let tracking = shared.tracking else { return }
+            let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+            call.start(tracking, on: taskExecutor(context.eventLoop), logger: shared.logger) { status, body in
+                let (handler, context) = bound.value
+                RequestMetricsMiddleware.record(method: .post, route: call.kind.path, status: status, start: started)
+                handler.shared.trackingRelayed.increment()
+                handler.respond(context, request, Outcome(status: status, contentType: "application/json", body: body), correlation: nil)
+            }
+        }
     }
 
-    func respond(_ context: ChannelHandlerContext, _ request: Request, _ started: ContinuousClock.Instant, _ outcome: Outcome) {
-        RequestMetricsMiddleware.record(method: .post, route: InvocationFastPath.route, status: outcome.status, start: started)
-        shared.relayed.increment()
+    /// This connection's task executor (made at its first tracking call).
+    func taskExecutor(_ loop: any EventLoop) -> EventLoopTaskExecutor {
+        if let executor { return executor }
+        let made = EventLoopTaskExecutor(loop)
+        executor = made
+        return made
+    }
+
+    func respond(_ context: ChannelHandlerContext, _ request: Request, _ outcome: Outcome, correlation: String?) {
         guard context.channel.isActive else { return }
-        let status = HTTPResponse.Status(code: outcome.status)
+        // NIOHTTP1 knows every status's reason phrase (`HTTPResponse.Status(code:)` has none).
+        let reason = HTTPResponseStatus(statusCode: outcome.status).reasonPhrase
         var out = context.channel.allocator.buffer(capacity: 320 + outcome.body.readableBytes)
-        out.writeString("HTTP/1.1 \(outcome.status) \(status.reasonPhrase)\r\ncontent-type: \(outcome.contentType)\r\n")
+        out.writeString("HTTP/1.1 \(outcome.status) \(reason)\r\ncontent-type: \(outcome.contentType)\r\n")
         if let deployment = outcome.deployment { out.writeString("loom-deployment: \(deployment)\r\n") }
-        out.writeString("loom-correlation-id: \(request.route.correlation)\r\ncontent-length: \(outcome.body.readableBytes)\r\n")
+        if let correlation { out.writeString("loom-correlation-id: \(correlation)\r\n") }
+        out.writeString("content-length: \(outcome.body.readableBytes)\r\n")
         out.writeString("server: \(shared.serverName)\r\ndate: \(date.now())\r\n")
         if request.close { out.writeString("connection: close\r\n") }
         out.writeStaticString("\r\n")
@@ -156,7 +186,12 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// A request the relay takes.
     struct Request {
-        let route: InvocationFastPath.Route
+        enum Work {
+            case endpoint(InvocationFastPath.Route)
+            case tracking(TrackingCall)
+        }
+
+        let work: Work
         let contentType: String?
         let bodyLength: Int
         let close: Bool
@@ -174,14 +209,24 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
         bytes.withUnsafeReadableBytes { raw in
             guard let head = Head(raw) else {
                 // Incomplete: wait for more, unless it cannot be a request this takes.
-                return raw.count > headLimit || !Head.couldBeInvocation(raw) ? .notMine : .needMore
+                return raw.count > headLimit || !Head.couldBeTaken(raw) ? .notMine : .needMore
             }
-            guard head.usable, let route = InvocationFastPath.route(head.path, shared, header: { head.value($0.canonicalName, raw) }),
-                head.contentLength <= route.live.endpoint.maxBodyBytes
-            else { return .notMine }
+            guard head.usable else { return .notMine }
+            let header = { (name: HTTPField.Name) in head.value(name.canonicalName, raw) }
             let total = head.length + head.contentLength
-            guard raw.count >= total else { return .needMore }
-            return .request(Request(route: route, contentType: head.value("content-type", raw), bodyLength: head.contentLength, close: head.close), total)
+            if let route = InvocationFastPath.route(head.path, shared, header: header) {
+                guard head.contentLength <= route.live.endpoint.maxBodyBytes else { return .notMine }
+                guard raw.count >= total else { return .needMore }
+                return .request(Request(work: .endpoint(route), contentType: header(.contentType), bodyLength: head.contentLength, close: head.close), total)
+            }
+            if let kind = TrackingCall.kind(head.path, shared, header: header) {
+                guard head.contentLength <= TrackingCall.maxBodyBytes else { return .notMine }
+                guard raw.count >= total else { return .needMore }
+                // A body the fast reader does not take goes to the router, which words any error.
+                guard let call = TrackingCall(kind, body: UnsafeRawBufferPointer(rebasing: raw[head.length..<total])) else { return .notMine }
+                return .request(Request(work: .tracking(call), contentType: header(.contentType), bodyLength: head.contentLength, close: head.close), total)
+            }
+            return .notMine
         }
     }
 
@@ -196,12 +241,16 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
         var close = false
         var usable = true
 
-        static let prefix = Array("POST /endpoints/".utf8)
+        /// How the requests this relay takes start: invocations, and MLflow's `log-metric`
+        /// and `log-batch`.
+        static let prefixes = [Array("POST /endpoints/".utf8), Array("POST \(MLflowController.prefix)/runs/log-".utf8)]
 
         /// Whether the bytes so far can still become a head this relay takes.
-        static func couldBeInvocation(_ raw: UnsafeRawBufferPointer) -> Bool {
-            let n = min(raw.count, prefix.count)
-            return raw.prefix(n).elementsEqual(prefix.prefix(n))
+        static func couldBeTaken(_ raw: UnsafeRawBufferPointer) -> Bool {
+            prefixes.contains { prefix in
+                let n = min(raw.count, prefix.count)
+                return raw.prefix(n).elementsEqual(prefix.prefix(n))
+            }
         }
 
         /// Nil when the head is not complete yet.
@@ -220,8 +269,8 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
             guard end >= 0 else { return nil }
             length = end + 4
             // The request line.
-            guard let lineEnd = Self.find(13, raw, from: 0, to: end + 2), raw[lineEnd + 1] == 10, Self.couldBeInvocation(raw),
-                lineEnd > Self.prefix.count + 9,
+            guard let lineEnd = Self.find(13, raw, from: 0, to: end + 2), raw[lineEnd + 1] == 10, Self.couldBeTaken(raw),
+                lineEnd > "POST /endpoints/".utf8.count + 9,
                 raw[(lineEnd - 9)..<lineEnd].elementsEqual(" HTTP/1.1".utf8)
             else {
                 usable = false

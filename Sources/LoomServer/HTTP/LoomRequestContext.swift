@@ -19,5 +19,6 @@ public struct LoomRequestContext: RequestContext {
     }
 
     /// JSON request bodies; artifact uploads stream and are not bound by this.
-    public var maxUploadSize: Int { 16 << 20 }
+    public var maxUploadSize: Int { Self.maxJSONBodyBytes }
+    static let maxJSONBodyBytes = 16 << 20
 }

@@ -40,56 +40,62 @@ enum FastBodies {
 
     /// A `log-metric` body, or nil when it is not plain enough for the fast path.
     static func metric(_ data: Data) -> MetricBody? {
-        data.withUnsafeBytes { raw -> MetricBody? in
-            var reader = HotJSONReader(raw)
-            var ids = RunIDs()
-            guard let m = reader.metric(extra: { r, key in ids.read(&r, key) }), reader.atEnd else { return nil }
-            guard let runID = ids.runID else { return nil }
-            var body = m
-            body.runID = runID
-            return body
-        }
+        data.withUnsafeBytes { metric($0) }
+    }
+
+    /// A `log-metric` body from its bytes, or nil when it is not plain enough for the fast path.
+    static func metric(_ raw: UnsafeRawBufferPointer) -> MetricBody? {
+        var reader = HotJSONReader(raw)
+        var ids = RunIDs()
+        guard let m = reader.metric(extra: { r, key in ids.read(&r, key) }), reader.atEnd else { return nil }
+        guard let runID = ids.runID else { return nil }
+        var body = m
+        body.runID = runID
+        return body
     }
 
     /// A `log-batch` body, or nil when it is not plain enough for the fast path.
     static func batch(_ data: Data) -> BatchBody? {
-        data.withUnsafeBytes { raw -> BatchBody? in
-            var reader = HotJSONReader(raw)
-            var ids = RunIDs()
-            var body = BatchBody()
-            var seen = SeenMembers()
-            let ok = reader.object { r, key in
-                switch key {
-                case "metrics":
-                    guard seen.first(0) else { return false }
-                    var list: [FastBodies.MetricBody] = []
-                    let ok = r.nullableArray { r in
-                        guard let m = r.metric(extra: { r, _ in r.skipValue() }) else { return false }
-                        list.append(m)
-                        return true
-                    }
-                    body.metrics = list
-                    return ok
-                case "params", "tags":
-                    let params: Bool
-                    if case "params" = key { params = true } else { params = false }
-                    guard seen.first(params ? 1 : 2) else { return false }
-                    var list: [KeyValue] = []
-                    let ok = r.nullableArray { r in
-                        guard let kv = r.keyValue() else { return false }
-                        list.append(kv)
-                        return true
-                    }
-                    if params { body.params = list } else { body.tags = list }
-                    return ok
-                default:
-                    return ids.read(&r, key)
+        data.withUnsafeBytes { batch($0) }
+    }
+
+    /// A `log-batch` body from its bytes, or nil when it is not plain enough for the fast path.
+    static func batch(_ raw: UnsafeRawBufferPointer) -> BatchBody? {
+        var reader = HotJSONReader(raw)
+        var ids = RunIDs()
+        var body = BatchBody()
+        var seen = SeenMembers()
+        let ok = reader.object { r, key in
+            switch key {
+            case "metrics":
+                guard seen.first(0) else { return false }
+                var list: [FastBodies.MetricBody] = []
+                let ok = r.nullableArray { r in
+                    guard let m = r.metric(extra: { r, _ in r.skipValue() }) else { return false }
+                    list.append(m)
+                    return true
                 }
+                body.metrics = list
+                return ok
+            case "params", "tags":
+                let params: Bool
+                if case "params" = key { params = true } else { params = false }
+                guard seen.first(params ? 1 : 2) else { return false }
+                var list: [KeyValue] = []
+                let ok = r.nullableArray { r in
+                    guard let kv = r.keyValue() else { return false }
+                    list.append(kv)
+                    return true
+                }
+                if params { body.params = list } else { body.tags = list }
+                return ok
+            default:
+                return ids.read(&r, key)
             }
-            guard ok, reader.atEnd, let runID = ids.runID else { return nil }
-            body.runID = runID
-            return body
         }
+        guard ok, reader.atEnd, let runID = ids.runID else { return nil }
+        body.runID = runID
+        return body
     }
 
     /// `run_id` or its old name `run_uuid`, as ``MLflowController/runID(_:)`` picks them.

@@ -60,7 +60,10 @@ actor WriteBatcher {
             queue.append(Pending(operation: operation, continuation: continuation))
             if !draining {
                 draining = true
-                Task { await self.drain() }
+                // On the global pool, whatever executor the submitting task prefers: a request
+                // answered on an event loop (the HTTP fast paths) must not run the batch's SQL
+                // on that loop.
+                Task(executorPreference: globalConcurrentExecutor) { await self.drain() }
             }
         }
         return result as! T
