@@ -5,10 +5,6 @@ import LoomCore
 import NIOCore
 import NIOHTTP1
 
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
-
 /// Artifacts in an S3-compatible object store (AWS S3, MinIO, Ceph, moto): one object per file
 /// under `prefix`, folders implied by `/` in keys. Requests are signed with AWS Signature
 /// Version 4; files over `partSize` are uploaded in parts (multipart upload), downloads stream.
@@ -323,41 +319,5 @@ public struct S3ArtifactStore: ArtifactStore {
             }
         }
         return out
-    }
-}
-
-/// The text of each element of a small XML document, in document order (element name, text);
-/// enough for S3's answers.
-enum XMLValues {
-    static func parse(_ buffer: ByteBuffer) -> [(String, String)] {
-        let parser = XMLParser(data: Data(buffer.readableBytesView))
-        let collector = Collector()
-        parser.delegate = collector
-        _ = parser.parse()
-        return collector.values
-    }
-
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
-    }
-
-    final class Collector: NSObject, XMLParserDelegate {
-        var values: [(String, String)] = []
-        var text = ""
-
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
-            values.append((name, ""))
-            text = ""
-        }
-
-        func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
-
-        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
-            if let i = values.lastIndex(where: { $0.0 == name }), values[i].1.isEmpty {
-                values[i].1 = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-            text = ""
-        }
     }
 }

@@ -60,10 +60,10 @@ actor WriteBatcher {
             queue.append(Pending(operation: operation, continuation: continuation))
             if !draining {
                 draining = true
-                // On the global pool, whatever executor the submitting task prefers: a request
-                // answered on an event loop (the HTTP fast paths) must not run the batch's SQL
-                // on that loop.
-                Task(executorPreference: globalConcurrentExecutor) { await self.drain() }
+                // Detached: nothing of the submitting task carries over. A request answered on an
+                // event loop (the HTTP fast paths run their calls in tasks that prefer the loop)
+                // must not have the batch's SQL run on that loop, which `Task {}` allowed.
+                Task.detached { await self.drain() }
             }
         }
         return result as! T
