@@ -29,9 +29,10 @@ enum XMLValues {
             for k in 0..<count where bytes[j + k] != p[k] { return false }
             return true
         }
-        func find(_ end: StaticString, from j: Int) -> Int? {
+        func find(_ end: StaticString, from j: Int, within limit: Int = Int.max) -> Int? {
             var k = j
-            while k < n {
+            let stop = limit == Int.max ? n : min(n, j + limit)
+            while k < stop {
                 if starts(end, at: k) { return k }
                 k += 1
             }
@@ -41,7 +42,7 @@ enum XMLValues {
             let byte = bytes[i]
             guard byte == UInt8(ascii: "<") else {
                 if byte == UInt8(ascii: "&") {
-                    guard let semicolon = find(";", from: i), semicolon - i <= 12, let decoded = entity(bytes, i + 1, semicolon) else {
+                    guard let semicolon = find(";", from: i, within: 12), let decoded = entity(bytes, i + 1, semicolon) else {
                         return values  // malformed: what was read so far
                     }
                     text.append(contentsOf: decoded)

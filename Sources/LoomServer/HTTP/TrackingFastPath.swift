@@ -71,8 +71,7 @@ struct TrackingCall: Sendable {
     /// Runs the call as the router's handler does, with the audit context the router's auth
     /// middleware sets when auth is off.
     func run(_ tracking: TrackingService) async throws {
-        let audit = AuditContext(actor: Actor.anonymous.username, workspace: Workspace.defaultName, origin: "POST \(kind.path)")
-        try await AuditContext.$current.withValue(audit) {
+        try await AuditContext.$current.withValue(kind == .metric ? Self.metricAudit : Self.batchAudit) {
             switch body {
             case .metric(let m):
                 try await tracking.logMetric(runID: runID, metric: m.metric)
@@ -112,4 +111,7 @@ struct TrackingCall: Sendable {
     }
 
     static let emptyObject = ByteBuffer(string: "{}")
+    /// The audit context the router's auth middleware sets when auth is off, made once.
+    static let metricAudit = AuditContext(actor: Actor.anonymous.username, workspace: Workspace.defaultName, origin: "POST \(metricPath)")
+    static let batchAudit = AuditContext(actor: Actor.anonymous.username, workspace: Workspace.defaultName, origin: "POST \(batchPath)")
 }
