@@ -25,13 +25,9 @@ public protocol SQLBackend: Sendable {
     func ping() async throws
     /// Releases connections; further calls fail.
     func shutdown() async
-    /// Called by the write batcher before each batch, outside any transaction.
-    func beforeWriteBatch() async
 }
 
 extension SQLBackend {
-    public func beforeWriteBatch() async {}
-
     public func withLongWriteTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await withWriteTransaction(body)
     }

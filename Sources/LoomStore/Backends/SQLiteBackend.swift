@@ -97,6 +97,11 @@ public final class SQLiteBackend: SQLBackend {
     public func withWriteTransaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         guard !closed.withLock({ $0 }) else { throw LoomError.unavailable("the store is closed") }
         let db = DirectSQLiteDatabase(handle: writer, logger: logger)
+        // The checkpointer may hold a quiet moment (see ``Checkpointer``): wait for its end, and
+        // hand it one when it asks while this transaction is open.
+        let checkpointer = self.checkpointer.withLock { $0 }
+        await checkpointer?.beginWrite()
+        defer { checkpointer?.endWrite() }
         try writer.exec("BEGIN IMMEDIATE")
         do {
             let result = try await body(db)
@@ -125,18 +130,11 @@ public final class SQLiteBackend: SQLBackend {
         }
     }
 
-    /// Lets the checkpointer finish a checkpoint while no write transaction is open, when it
-    /// asks for that (see ``Checkpointer``). The write batcher calls this between batches.
-    public func beforeWriteBatch() async {
-        guard let checkpointer = checkpointer.withLock({ $0 }) else { return }
-        await checkpointer.parkIfRequested()
-    }
-
     /// How many times the checkpointer saw the log start over.
     var logRestarts: Int { checkpointer.withLock { $0?.restarts ?? 0 } }
     /// The most frames the checkpointer saw in the log.
     var largestLogFrames: Int64 { checkpointer.withLock { $0?.largestLog ?? 0 } }
-    /// Checkpoints the checkpointer ran while the write batcher was parked for it.
+    /// Checkpoints the checkpointer ran while it held a quiet moment (no write transaction open).
     var quietCheckpoints: Int { checkpointer.withLock { $0?.quietCheckpoints ?? 0 } }
 
     /// Starts checkpointing in the background (see ``Checkpointer``).
@@ -173,33 +171,47 @@ public final class SQLiteBackend: SQLBackend {
 /// transaction begins with every frame already checkpointed. Under a steady stream of commits a
 /// background checkpoint never catches up (commits land while it copies), so the log grew to the
 /// writer's auto-checkpoint limit and from then on commits checkpointed themselves: 10–35 ms
-/// each, the whole tail of the write latency. So once the log holds `restartFrames` frames the
-/// checkpointer asks the write batcher for a quiet moment: the batcher parks between two batches
-/// (``parkIfRequested()``), the checkpointer copies the frames left and releases it, and the next
-/// transaction starts the log over (unless a reader still reads old frames; a later round then
-/// succeeds). Under full `log-batch` load on the benchmark machine that is a pause of 5–15 ms
-/// (mostly the two fsyncs; rarely up to 50 ms) about six times a second, instead of 10–35 ms on
-/// every commit once the log is full; when writes are sparse it costs nothing.
+/// each, the whole tail of the write latency. So once the log holds `restartFrames` frames (and
+/// grows), the checkpointer takes a *quiet moment*: a span with no
+/// write transaction open. Write transactions announce themselves (``beginWrite()``,
+/// ``endWrite()``); when none is open the checkpointer takes the moment at once, otherwise the
+/// transaction that is open hands it over as it ends, and the next one waits until the
+/// checkpointer has copied the frames left. That next transaction then starts the log over
+/// (unless a reader still reads old frames; a later round then succeeds). Under full `log-batch`
+/// load on the benchmark machine that is a pause of 5–15 ms (mostly the two fsyncs; rarely up to
+/// 50 ms) about six times a second, instead of 10–35 ms on every commit once the log is full;
+/// when writes are sparse it costs nothing.
+///
+/// The hand-over does not depend on scheduling: an earlier version asked the write batcher to
+/// park between two batches and gave up after 100 ms, which a busy machine (the parallel test
+/// run) sometimes let pass without the batcher coming round.
 final class Checkpointer: Sendable {
     private struct State {
         var stopping = false
         var finished = false
         var waiters: [CheckedContinuation<Void, Never>] = []
-        /// The checkpointer wants the writer parked between batches.
+        /// Write transactions open (one at a time in practice: the writer connection is serial).
+        var openWrites = 0
+        /// The checkpointer waits for the open write transaction to end.
         var quietRequested = false
-        /// The write batcher, parked at the checkpointer's request.
-        var parked: CheckedContinuation<Void, Never>?
+        /// The checkpointer holds a quiet moment: no write transaction may begin.
+        var quiet = false
+        /// Write transactions waiting for the quiet moment to end.
+        var blockedWrites: [CheckedContinuation<Void, Never>] = []
         /// Times the log was seen to start over.
         var restarts = 0
         /// The most frames seen in the log.
         var largestLog: Int64 = 0
-        /// Checkpoints run while the write batcher was parked.
+        /// Checkpoints run in a quiet moment.
         var quietCheckpoints = 0
     }
     private let state = Mutex(State())
-    private let parkedSignal = DispatchSemaphore(value: 0)
+    /// Signalled when an ending write transaction hands the quiet moment over.
+    private let handedOver = DispatchSemaphore(value: 0)
     static let busyInterval: useconds_t = 10_000
     static let idleInterval: useconds_t = 200_000
+    /// How long the checkpointer waits for an open write transaction to end.
+    static let quietWait: DispatchTimeInterval = .milliseconds(100)
     let restartFrames: Int64
 
     init(path: String, restartFrames: Int64, logger: Logger) {
@@ -247,13 +259,10 @@ final class Checkpointer: Sendable {
                     if log < lastLog { s.restarts += 1 }
                     s.largestLog = max(s.largestLog, log)
                 }
-                // Only while writes go on: an idle writer restarts the log by itself with its
-                // next transaction, as this checkpoint has just copied every frame.
-                if log >= restartFrames, log != lastLog, waitForQuiet() {
-                    // Copy the frames left while no transaction is open; the writer's next
-                    // transaction then finds the log fully checkpointed and starts it over
-                    // (unless a reader still reads old frames; then a later round succeeds).
-                    defer { releaseWriter() }
+                // Only while the log grows. A quiet moment costs little even when this
+                // checkpoint copied every frame: commits may have landed since.
+                if log >= restartFrames, log != lastLog, takeQuietMoment() {
+                    defer { endQuietMoment() }
                     _ = try Self.checkpoint(handle)
                     state.withLock { $0.quietCheckpoints += 1 }
                 }
@@ -265,51 +274,85 @@ final class Checkpointer: Sendable {
         }
     }
 
-    /// Asks the write batcher to park and waits up to 100 ms for it. True when it is parked.
-    private func waitForQuiet() -> Bool {
-        state.withLock { $0.quietRequested = true }
-        if parkedSignal.wait(timeout: .now() + .milliseconds(100)) == .success { return true }
-        // Withdraw the request, unless the batcher parked just now.
-        let parkedMeanwhile = state.withLock { s -> Bool in
-            if s.parked != nil { return true }
+    /// Takes a quiet moment: at once when no write transaction is open, else when the open one
+    /// ends, if that happens within ``quietWait``. False when it did not.
+    private func takeQuietMoment() -> Bool {
+        let now = state.withLock { s -> Bool in
+            guard s.openWrites > 0 else {
+                s.quiet = true
+                return true
+            }
+            s.quietRequested = true
+            return false
+        }
+        if now { return true }
+        if handedOver.wait(timeout: .now() + Self.quietWait) == .success { return true }
+        // Withdraw the request, unless the transaction handed the moment over just now.
+        let handedMeanwhile = state.withLock { s -> Bool in
+            if s.quiet { return true }
             s.quietRequested = false
             return false
         }
-        if parkedMeanwhile { parkedSignal.wait() }  // its signal is already there
-        return parkedMeanwhile
+        if handedMeanwhile { handedOver.wait() }  // its signal is already there
+        return handedMeanwhile
     }
 
-    private func releaseWriter() {
-        let parked = state.withLock { s -> CheckedContinuation<Void, Never>? in
+    /// Ends the quiet moment and lets the waiting write transactions begin.
+    private func endQuietMoment() {
+        let blocked = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.quiet = false
             s.quietRequested = false
-            defer { s.parked = nil }
-            return s.parked
+            defer { s.blockedWrites = [] }
+            s.openWrites += s.blockedWrites.count
+            return s.blockedWrites
         }
-        parked?.resume()
+        for w in blocked { w.resume() }
     }
 
-    /// Called by the write batcher between batches: parks until the checkpointer is done when it
-    /// asked for a quiet moment, returns at once otherwise.
-    func parkIfRequested() async {
-        guard state.withLock({ $0.quietRequested && !$0.stopping }) else { return }
+    /// Called before a write transaction begins: waits while the checkpointer holds a quiet moment.
+    func beginWrite() async {
+        let begun = state.withLock { s -> Bool in
+            guard !s.quiet else { return false }
+            s.openWrites += 1
+            return true
+        }
+        if begun { return }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let parked = state.withLock { s -> Bool in
-                guard s.quietRequested, !s.stopping, s.parked == nil else { return false }
-                s.parked = c
+            let begunNow = state.withLock { s -> Bool in
+                guard !s.quiet else {
+                    s.blockedWrites.append(c)
+                    return false
+                }
+                s.openWrites += 1
                 return true
             }
-            if parked { parkedSignal.signal() } else { c.resume() }
+            if begunNow { c.resume() }
         }
+    }
+
+    /// Called after a write transaction ended (committed or rolled back): hands the quiet moment
+    /// over when the checkpointer asked for it.
+    func endWrite() {
+        let handOver = state.withLock { s -> Bool in
+            s.openWrites -= 1
+            guard s.openWrites == 0, s.quietRequested, !s.quiet else { return false }
+            s.quietRequested = false
+            s.quiet = true
+            return true
+        }
+        if handOver { handedOver.signal() }
     }
 
     private func finish() {
-        let (waiters, parked) = state.withLock { s in
+        let (waiters, blocked) = state.withLock { s in
             s.finished = true
+            s.quiet = false
             s.quietRequested = false
-            defer { s.waiters = []; s.parked = nil }
-            return (s.waiters, s.parked)
+            s.openWrites += s.blockedWrites.count
+            defer { s.waiters = []; s.blockedWrites = [] }
+            return (s.waiters, s.blockedWrites)
         }
-        parked?.resume()
+        for w in blocked { w.resume() }
         for w in waiters { w.resume() }
     }
 
