@@ -1,4 +1,5 @@
 // swift-tools-version:6.2
+import Foundation
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -10,6 +11,16 @@ let swiftSettings: [SwiftSetting] = [
 /// exclusivity checks (`swift_beginAccess`) cost a tenth of the time; their accesses are
 /// checked at compile time as everywhere else.
 let hotLoopSettings: [SwiftSetting] = swiftSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+
+/// `loom` is linked position-dependent on Linux. As a position-independent executable its Swift
+/// metadata carries ~77,000 relative relocations that the loader applies at every start: 2 MiB
+/// of relocation records read and 1 MiB of data written, about 4 MiB of the idle server's
+/// resident memory (BENCHMARKS.md, issue 2). The shared libraries, heap and stacks are still
+/// placed at random; only the executable's own image is not. `LOOM_LINK_PIE=1 swift build`
+/// links a position-independent executable instead.
+let loomLinkerSettings: [LinkerSetting] =
+    ProcessInfo.processInfo.environment["LOOM_LINK_PIE"] == "1"
+    ? [] : [.unsafeFlags(["-Xclang-linker", "-no-pie"], .when(platforms: [.linux]))]
 
 let package = Package(
     name: "loom",
@@ -212,7 +223,8 @@ let package = Package(
         .executableTarget(
             name: "loom",
             dependencies: ["LoomCLI"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            linkerSettings: loomLinkerSettings
         ),
         .executableTarget(
             name: "loom-test-llm-double",

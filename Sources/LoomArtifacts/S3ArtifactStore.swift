@@ -254,11 +254,7 @@ public struct S3ArtifactStore: ArtifactStore {
         var host = endpoint.host ?? "localhost"
         if let port = endpoint.port { host += ":\(port)" }
         let payloadHash = Identifiers.hex(bytes: SHA256.hash(data: body.map { Data($0.readableBytesView) } ?? Data()))
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let amzDate = formatter.string(from: date)
+        let amzDate = Self.amzDate(date)
         var headers: [(String, String)] = [("host", host), ("x-amz-content-sha256", payloadHash), ("x-amz-date", amzDate)]
         if let token = credentials.sessionToken { headers.append(("x-amz-security-token", token)) }
         let (signedHeaders, signature, scope) = Self.signature(
@@ -277,6 +273,20 @@ public struct S3ArtifactStore: ArtifactStore {
             request.body = HTTPClientRequest.Body.bytes(body)
         }
         return request
+    }
+
+    /// `x-amz-date`: `yyyyMMdd'T'HHmmss'Z'` in UTC, written by hand (a `DateFormatter` per
+    /// request would load ICU's tables and cost more than the signature).
+    public static func amzDate(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var t = tm()
+        gmtime_r(&seconds, &t)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let digits = String(v)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return pad(t.tm_year + 1900, 4) + pad(t.tm_mon + 1, 2) + pad(t.tm_mday, 2) + "T"
+            + pad(t.tm_hour, 2) + pad(t.tm_min, 2) + pad(t.tm_sec, 2) + "Z"
     }
 
     /// Signature Version 4 of a request: its signed header names, the signature, and the

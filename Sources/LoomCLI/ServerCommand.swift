@@ -44,6 +44,7 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup var storage: StoreOptions
 
     func run() async throws {
+        ProcessTimeZone.pinToGMT()
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         if let host { values["loom.host"] = .init(.string(host), isSecret: false) }
         if let port { values["loom.port"] = .init(.int(port), isSecret: false) }

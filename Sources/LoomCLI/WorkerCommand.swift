@@ -27,6 +27,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Folder commands run in (default: a fresh one per step).") var directory: String?
 
     func run() async throws {
+        ProcessTimeZone.pinToGMT()
         guard concurrency >= 1 else { throw LoomError.invalidParameter("--concurrency must be at least 1") }
         let api = WorkerAPI(api: try connection.api(required: true))
         let base = api.base

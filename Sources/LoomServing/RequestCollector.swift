@@ -173,7 +173,7 @@ public final class RequestCollector: Sendable {
     public static func folder(workspace: String, endpoint: String, time: Millis, labels: Bool = false) -> String {
         let date = Date(timeIntervalSince1970: Double(time) / 1000)
         var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
+        calendar.timeZone = .gmt
         let c = calendar.dateComponents([.year, .month, .day, .hour], from: date)
         func two(_ n: Int?) -> String { n.map { $0 < 10 ? "0\($0)" : "\($0)" } ?? "00" }
         return "collected/\(workspace)/\(endpoint)/\(labels ? "labels/" : "")\(c.year ?? 1970)/\(two(c.month))/\(two(c.day))/\(two(c.hour))"

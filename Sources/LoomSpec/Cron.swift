@@ -95,7 +95,7 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
     /// nil when none within eight years (a schedule such as February 30th is refused earlier).
     public func next(after date: Date) -> Date? {
         var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
+        calendar.timeZone = .gmt
         let start = (date.timeIntervalSince1970 / 60).rounded(.down) * 60 + 60
         var c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: Date(timeIntervalSince1970: start))
         let limit = (c.year ?? 1970) + 8

@@ -55,4 +55,12 @@ struct ArtifactStoreTests {
             method: "GET", path: "/", query: "max-keys=2&prefix=J", headers: headers, payloadHash: empty, amzDate: "20130524T000000Z", region: "us-east-1", secret: secret)
         #expect(listing.signature == "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7")
     }
+
+    /// `x-amz-date` is written by hand in UTC: AWS's example date, a time with every field
+    /// non-zero (fractions of a second cut off), and the last second of a leap year.
+    @Test func amzDatesAreUTC() {
+        #expect(S3ArtifactStore.amzDate(Date(timeIntervalSince1970: 1_369_353_600)) == "20130524T000000Z")
+        #expect(S3ArtifactStore.amzDate(Date(timeIntervalSince1970: 1_700_000_000.75)) == "20231114T221320Z")
+        #expect(S3ArtifactStore.amzDate(Date(timeIntervalSince1970: 1_609_459_199)) == "20201231T235959Z")
+    }
 }

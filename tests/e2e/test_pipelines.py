@@ -364,3 +364,28 @@ def test_workers_run_command_steps_and_a_killed_workers_step_is_taken_over(work)
                 os.killpg(p.pid, signal.SIGTERM)
                 p.wait(timeout=10)
         server.stop()
+
+
+def test_steps_keep_the_operators_time_zone(work):
+    """The server pins Foundation's own time zone to GMT (it keeps every time in UTC, and the
+    machine's zone would load ICU's tables), but only while Foundation reads it: the commands it
+    starts still see the operator's TZ."""
+    import requests
+
+    data = os.path.join(work, "tz")
+    server = loomproc.LoomServer(data=data, env={"PATH": env()["PATH"], "TZ": "America/New_York"}).start()
+    try:
+        api = server.url + "/api/v1"
+        spec = "pipeline: tz\nsteps:\n  show: {kind: command, command: 'echo \"tz=$TZ\"; date +%Z'}\n"
+        r = requests.post(api + "/pipeline-runs", json={"spec": spec})
+        assert r.status_code == 201, r.text
+        run_id = r.json()["id"]
+        detail = wait_for(lambda: (lambda d: d if d["run"]["state"] != "running" else None)(requests.get(f"{api}/pipeline-runs/{run_id}").json()))
+        assert detail["run"]["state"] == "succeeded", detail
+        logs = requests.get(f"{api}/pipeline-runs/{run_id}/steps/show/logs").text.split("\n")
+        assert logs[0] == "tz=America/New_York"
+        assert logs[1] in ("EST", "EDT")  # the step's local time is New York's, not GMT
+        # The server's own times stay UTC: the HTTP Date header says GMT.
+        assert requests.get(server.url + "/health").headers["Date"].endswith(" GMT")
+    finally:
+        server.stop()

@@ -57,7 +57,7 @@ enum HTML {
     static let formatter: DateFormatter = {
         let f = DateFormatter()
         f.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        f.timeZone = TimeZone(identifier: "UTC")
+        f.timeZone = .gmt
         return f
     }()
 
