@@ -17,10 +17,13 @@ let hotLoopSettings: [SwiftSetting] = swiftSettings + [.unsafeFlags(["-enforce-e
 /// of relocation records read and 1 MiB of data written, about 4 MiB of the idle server's
 /// resident memory (BENCHMARKS.md, issue 2). The shared libraries, heap and stacks are still
 /// placed at random; only the executable's own image is not. `LOOM_LINK_PIE=1 swift build`
-/// links a position-independent executable instead.
+/// links a position-independent executable instead. Linked by GNU ld (bfd): gold, the default,
+/// turns function addresses taken from libswiftCore into canonical PLT entries of the
+/// executable, and the loader then warns on stderr at every start ("direct reference to
+/// protected function"); bfd and lld do not (lld's layout kept 2 MiB more resident).
 let loomLinkerSettings: [LinkerSetting] =
     ProcessInfo.processInfo.environment["LOOM_LINK_PIE"] == "1"
-    ? [] : [.unsafeFlags(["-Xclang-linker", "-no-pie"], .when(platforms: [.linux]))]
+    ? [] : [.unsafeFlags(["-use-ld=bfd", "-Xclang-linker", "-no-pie"], .when(platforms: [.linux]))]
 
 let package = Package(
     name: "loom",
