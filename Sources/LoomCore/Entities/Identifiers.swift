@@ -1,12 +1,15 @@
 import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Identifier formats that match MLflow's: 32 lowercase hex characters for runs, `m-` + 32 hex for logged models.
 public enum Identifiers {
     /// A random 128-bit identifier as 32 lowercase hex digits.
     public static func newHexID() -> String {
-        var g = SystemRandomNumberGenerator()
-        let a = g.next() as UInt64
-        let b = g.next() as UInt64
+        let (a, b) = RandomPool.shared.next128()
         return String(unsafeUninitializedCapacity: 32) { out in
             for i in 0..<16 {
                 let shift = UInt64(60 - 4 * i)
@@ -105,5 +108,66 @@ public enum Downsampling {
         }
         sampled.append(data[data.count - 1])
         return sampled
+    }
+}
+
+/// Random bytes from the kernel's generator, fetched 4 KiB at a time. Identifiers are made per
+/// request (correlation ids, trace ids), and `SystemRandomNumberGenerator` asks the kernel for
+/// every value: two `getrandom` system calls per identifier, about as many as the socket reads
+/// and writes of a request forwarded by an endpoint. The bytes are the kernel's all the same,
+/// as good for secrets as before; they are only fetched in bulk.
+final class RandomPool: Sendable {
+    static let shared = RandomPool()
+    static let words = 512
+
+    private struct State {
+        var words: [UInt64] = []
+        var next = 0
+    }
+    private let state = Mutex(State())
+
+    /// 128 random bits.
+    func next128() -> (UInt64, UInt64) {
+        state.withLock { s in
+            if s.next + 2 > s.words.count {
+                s.words = Self.fetch(Self.words)
+                s.next = 0
+            }
+            defer { s.next += 2 }
+            return (s.words[s.next], s.words[s.next + 1])
+        }
+    }
+
+    /// `count` random words from the kernel (`/dev/urandom`, one read); from
+    /// `SystemRandomNumberGenerator` word by word if that fails.
+    static func fetch(_ count: Int) -> [UInt64] {
+        var words = [UInt64](repeating: 0, count: count)
+        let filled = words.withUnsafeMutableBytes { raw -> Bool in
+            #if canImport(Glibc)
+            let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            var offset = 0
+            while offset < raw.count {
+                let n = read(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n > 0 {
+                    offset += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return false
+                }
+            }
+            return true
+            #else
+            arc4random_buf(raw.baseAddress!, raw.count)
+            return true
+            #endif
+        }
+        if !filled {
+            var g = SystemRandomNumberGenerator()
+            for i in words.indices { words[i] = g.next() }
+        }
+        return words
     }
 }
