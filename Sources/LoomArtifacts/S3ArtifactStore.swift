@@ -275,19 +275,11 @@ public struct S3ArtifactStore: ArtifactStore {
         return request
     }
 
-    /// `x-amz-date`: `yyyyMMdd'T'HHmmss'Z'` in UTC, written by hand (a `DateFormatter` per
-    /// request would load ICU's tables and cost more than the signature).
-    public static func amzDate(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        var t = tm()
-        gmtime_r(&seconds, &t)
-        func pad(_ v: Int32, _ width: Int) -> String {
-            let digits = String(v)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
-        return pad(t.tm_year + 1900, 4) + pad(t.tm_mon + 1, 2) + pad(t.tm_mday, 2) + "T"
-            + pad(t.tm_hour, 2) + pad(t.tm_min, 2) + pad(t.tm_sec, 2) + "Z"
-    }
+    /// `x-amz-date`: `yyyyMMdd'T'HHmmss'Z'` in UTC. FoundationEssentials' ISO 8601 style writes
+    /// it without ICU (a `DateFormatter` per request loaded ICU's tables).
+    static func amzDate(_ date: Date) -> String { date.formatted(amzDateStyle) }
+
+    static let amzDateStyle = Date.ISO8601FormatStyle(dateSeparator: .omitted, dateTimeSeparator: .standard, timeSeparator: .omitted, timeZone: .gmt)
 
     /// Signature Version 4 of a request: its signed header names, the signature, and the
     /// credential scope. `path` and `query` are canonical already (encoded, the query sorted).

@@ -1,8 +1,9 @@
 import Foundation
-import LoomArtifacts
 import LoomCore
 import LoomTesting
 import Testing
+
+@testable import LoomArtifacts
 
 /// The artifact stores: the local one and the S3 one (against a real S3-compatible server,
 /// moto's, started by scripts/test) pass the same checks.
@@ -56,7 +57,7 @@ struct ArtifactStoreTests {
         #expect(listing.signature == "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7")
     }
 
-    /// `x-amz-date` is written by hand in UTC: AWS's example date, a time with every field
+    /// `x-amz-date` in UTC: AWS's example date, a time with every field
     /// non-zero (fractions of a second cut off), and the last second of a leap year.
     @Test func amzDatesAreUTC() {
         #expect(S3ArtifactStore.amzDate(Date(timeIntervalSince1970: 1_369_353_600)) == "20130524T000000Z")
