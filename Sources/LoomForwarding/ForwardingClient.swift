@@ -34,7 +34,7 @@ public final class ForwardingClient: Sendable {
     }
 
     let group: any EventLoopGroup
-    let idle = Mutex<[PoolKey: [any Channel]]>([:])
+    let idle = Mutex<[PoolKey: [Connection]]>([:])
     /// Idle connections kept per upstream and loop.
     let keep: Int
     static let answerLimit = 64 << 20
@@ -59,24 +59,56 @@ public final class ForwardingClient: Sendable {
     package func post(
         on loop: any EventLoop, host: String, port: Int, path: String, headers: [(String, String)], body: ByteBuffer, timeout: Duration
     ) -> EventLoopFuture<Answer> {
+        let promise = loop.makePromise(of: Answer.self)
+        loop.executeHere {
+            self.post(on: loop, host: host, port: port, path: path, headers: headers, body: body, timeout: timeout) { promise.completeWith($0) }
+        }
+        return promise.futureResult
+    }
+
+    /// What `post(on:...)` calls with the answer, on the loop it was given.
+    package typealias Completion = (Result<Answer, any Error>) -> Void
+
+    /// POSTs `body` to `http://host:port/path` over a connection of `loop` (the caller runs on
+    /// it) and calls `completion` on `loop` once. No futures: a forwarded request costs one
+    /// closure, not a chain of promises.
+    package func post(
+        on loop: any EventLoop, host: String, port: Int, path: String, headers: [(String, String)], body: ByteBuffer, timeout: Duration,
+        completion: @escaping Completion
+    ) {
+        loop.preconditionInEventLoop()
         let key = PoolKey(upstream: Upstream(host: host, port: port), loop: ObjectIdentifier(loop))
         let head: ByteBuffer
         do {
             head = try Self.requestHead(host: host, port: port, path: path, headers: headers, bodyLength: body.readableBytes)
         } catch {
-            return loop.makeFailedFuture(error)
+            completion(.failure(error))
+            return
         }
         let nanos = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
         let deadline = NIODeadline.now() + .nanoseconds(nanos)
         // A pooled connection may have been closed by the upstream meanwhile: then once more on
         // a new one (nothing reached the model server).
-        if let channel = take(key) {
-            return send(channel, head, body, deadline, key).flatMapError { error in
-                guard case ForwardingError.closedBeforeAnswer = error else { return loop.makeFailedFuture(error) }
-                return self.connect(key, on: loop).flatMap { self.send($0, head, body, deadline, key) }
+        if let connection = take(key) {
+            send(connection, head, body, deadline, key) { result in
+                if case .failure(ForwardingError.closedBeforeAnswer) = result {
+                    self.connectAndSend(key, on: loop, head, body, deadline, completion)
+                } else {
+                    completion(result)
+                }
+            }
+            return
+        }
+        connectAndSend(key, on: loop, head, body, deadline, completion)
+    }
+
+    func connectAndSend(_ key: PoolKey, on loop: any EventLoop, _ head: ByteBuffer, _ body: ByteBuffer, _ deadline: NIODeadline, _ completion: @escaping Completion) {
+        connect(key, on: loop).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let connection): self.send(connection, head, body, deadline, key, completion)
+            case .failure(let error): completion(.failure(error))
             }
         }
-        return connect(key, on: loop).flatMap { self.send($0, head, body, deadline, key) }
     }
 
     /// The request line and header fields of a forwarded POST, as bytes. Names and values with
@@ -110,26 +142,32 @@ public final class ForwardingClient: Sendable {
         return out
     }
 
-    func take(_ key: PoolKey) -> (any Channel)? {
+    /// A kept-alive upstream connection and its handler (touched only on the connection's loop).
+    struct Connection: Sendable {
+        let channel: any Channel
+        let handler: NIOLoopBound<ForwardHandler>
+    }
+
+    func take(_ key: PoolKey) -> Connection? {
         idle.withLock { pool in
-            while var list = pool[key], let channel = list.popLast() {
+            while var list = pool[key], let connection = list.popLast() {
                 pool[key] = list
-                if channel.isActive { return channel }
+                if connection.channel.isActive { return connection }
             }
             return nil
         }
     }
 
-    func giveBack(_ channel: any Channel, _ key: PoolKey) {
+    func giveBack(_ connection: Connection, _ key: PoolKey) {
         let kept = idle.withLock { pool -> Bool in
             guard (pool[key]?.count ?? 0) < keep else { return false }
-            pool[key, default: []].append(channel)
+            pool[key, default: []].append(connection)
             return true
         }
-        if !kept { channel.close(promise: nil) }
+        if !kept { connection.channel.close(promise: nil) }
     }
 
-    func connect(_ key: PoolKey, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+    func connect(_ key: PoolKey, on loop: any EventLoop) -> EventLoopFuture<Connection> {
         ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
@@ -139,24 +177,24 @@ public final class ForwardingClient: Sendable {
                 }
             }
             .connect(host: key.upstream.host, port: key.upstream.port)
+            .flatMapThrowing { channel in
+                Connection(channel: channel, handler: NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ForwardHandler.self), eventLoop: loop))
+            }
             .flatMapErrorThrowing { error in throw ForwardingError.unreachable("\(error)") }
     }
 
-    func send(_ channel: any Channel, _ head: ByteBuffer, _ body: ByteBuffer, _ deadline: NIODeadline, _ key: PoolKey) -> EventLoopFuture<Answer> {
-        let promise = channel.eventLoop.makePromise(of: ForwardHandler.Response.self)
-        let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
-            promise.fail(ForwardingError.timedOut)
-            channel.close(promise: nil)
-        }
-        channel.writeAndFlush(ForwardHandler.Request(head: head, body: body, promise: promise), promise: nil)
-        return promise.futureResult.map { response in
-            timer.cancel()
-            if response.keepAlive { self.giveBack(channel, key) } else { channel.close(promise: nil) }
-            return Answer(status: response.status, contentType: response.contentType, body: response.body, retryAfter: response.retryAfter)
-        }.flatMapErrorThrowing { error in
-            timer.cancel()
-            channel.close(promise: nil)
-            throw error
+    /// Sends one request on `connection` (on its loop) and calls `completion` with the answer;
+    /// the connection goes back to the pool when the answer leaves it reusable.
+    func send(_ connection: Connection, _ head: ByteBuffer, _ body: ByteBuffer, _ deadline: NIODeadline, _ key: PoolKey, _ completion: @escaping Completion) {
+        connection.handler.value.send(head, body, deadline: deadline) { result in
+            switch result {
+            case .success(let response):
+                if response.keepAlive { self.giveBack(connection, key) } else { connection.channel.close(promise: nil) }
+                completion(.success(Answer(status: response.status, contentType: response.contentType, body: response.body, retryAfter: response.retryAfter)))
+            case .failure(let error):
+                connection.channel.close(promise: nil)
+                completion(.failure(error))
+            }
         }
     }
 
@@ -166,7 +204,7 @@ public final class ForwardingClient: Sendable {
             pool = [:]
             return channels
         }
-        for c in all { c.close(promise: nil) }
+        for c in all { c.channel.close(promise: nil) }
     }
 }
 
@@ -178,78 +216,110 @@ package enum ForwardingError: Error {
 }
 
 /// One request at a time on a connection: writes its bytes, reads the answer with
-/// `ResponseReader`, completes the promise. No HTTP codec in the pipeline: the request is written
-/// as prepared bytes and the answer is framed by its `Content-Length`, chunks, or the close.
-final class ForwardHandler: ChannelDuplexHandler {
+/// `ResponseReader`, calls the request's completion. No HTTP codec in the pipeline: the request is
+/// written as prepared bytes and the answer is framed by its `Content-Length`, chunks, or the close.
+final class ForwardHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = Request
     typealias OutboundOut = ByteBuffer
-
-    struct Request {
-        let head: ByteBuffer
-        let body: ByteBuffer
-        let promise: EventLoopPromise<Response>
-    }
-
     typealias Response = ResponseReader.Response
+    typealias Completion = (Result<Response, any Error>) -> Void
 
-    var pending: EventLoopPromise<Response>?
+    var context: ChannelHandlerContext?
+    var pending: Completion?
+    var timer: NIOScheduledCallback?
     var reader = ResponseReader(limit: ForwardingClient.answerLimit)
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let request = unwrapOutboundIn(data)
-        pending = request.promise
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    /// Writes a request; `completion` gets its answer, or the error that ended it.
+    func send(_ head: ByteBuffer, _ body: ByteBuffer, deadline: NIODeadline, completion: @escaping Completion) {
+        guard let context, context.channel.isActive else {
+            completion(.failure(ForwardingError.closedBeforeAnswer))
+            return
+        }
+        pending = completion
         reader = ResponseReader(limit: ForwardingClient.answerLimit)
-        if request.body.readableBytes <= 16 << 10 {
+        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: Timeout(handler: self))
+        if body.readableBytes <= 16 << 10 {
             // Small bodies go out with the head in one buffer: one write, one segment.
-            var out = request.head
-            out.writeImmutableBuffer(request.body)
-            context.write(wrapOutboundOut(out), promise: promise)
+            var out = head
+            out.writeImmutableBuffer(body)
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         } else {
-            context.write(wrapOutboundOut(request.head), promise: nil)
-            context.write(wrapOutboundOut(request.body), promise: promise)
+            context.write(wrapOutboundOut(head), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(body), promise: nil)
+        }
+    }
+
+    /// Ends the request in hand with `result`.
+    func finish(_ result: Result<Response, any Error>) {
+        guard let p = pending else { return }
+        pending = nil
+        timer?.cancel()
+        timer = nil
+        p(result)
+    }
+
+    struct Timeout: NIOScheduledCallbackHandler {
+        let handler: ForwardHandler
+
+        func handleScheduledCallback(eventLoop: some EventLoop) {
+            guard handler.pending != nil else { return }
+            handler.timer = nil
+            handler.finish(.failure(ForwardingError.timedOut))
+            handler.context?.close(promise: nil)
         }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        guard let p = pending else {
+        guard pending != nil else {
             // Bytes nobody asked for: the connection is out of step; drop it.
             context.close(promise: nil)
             return
         }
         do {
             if let response = try reader.feed(&bytes) {
-                pending = nil
                 // Anything after the answer is out of step too.
-                if bytes.readableBytes > 0 { context.close(promise: nil) }
-                p.succeed(Response(status: response.status, contentType: response.contentType, retryAfter: response.retryAfter, body: response.body,
-                                   keepAlive: response.keepAlive && bytes.readableBytes == 0))
+                let extra = bytes.readableBytes > 0
+                if extra { context.close(promise: nil) }
+                finish(.success(Response(status: response.status, contentType: response.contentType, retryAfter: response.retryAfter, body: response.body,
+                                         keepAlive: response.keepAlive && !extra)))
             }
         } catch {
-            pending = nil
-            p.fail(error)
+            finish(.failure(error))
             context.close(promise: nil)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let p = pending {
-            pending = nil
+        if pending != nil {
             if let response = reader.closed() {
-                p.succeed(response)
+                finish(.success(response))
             } else {
-                p.fail(reader.started ? ForwardingError.unreachable("the connection closed mid-answer") : ForwardingError.closedBeforeAnswer)
+                finish(.failure(reader.started ? ForwardingError.unreachable("the connection closed mid-answer") : ForwardingError.closedBeforeAnswer))
             }
         }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let p = pending {
-            pending = nil
-            p.fail(reader.started ? ForwardingError.unreachable("\(error)") : ForwardingError.closedBeforeAnswer)
+        if pending != nil {
+            finish(.failure(reader.started ? ForwardingError.unreachable("\(error)") : ForwardingError.closedBeforeAnswer))
         }
         context.close(promise: nil)
+    }
+}
+
+extension EventLoop {
+    /// Runs `body` now when the caller is on this loop, else as a task on it.
+    package func executeHere(_ body: @escaping @Sendable () -> Void) {
+        if inEventLoop { body() } else { execute(body) }
     }
 }

@@ -43,13 +43,22 @@ public protocol DeploymentRuntime: Sendable {
     var answersOnLoop: Bool { get }
     /// Answers one request; the future completes on `loop`.
     func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer>
+    /// Answers one request from `loop` (the caller runs on it); `completion` is called there,
+    /// once. Runtimes that answer on loops implement it without futures.
+    func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop, completion: @escaping ServingCompletion)
 }
+
+/// What an answer on an event loop is handed to.
+public typealias ServingCompletion = (Result<ServingAnswer, any Error>) -> Void
 
 extension DeploymentRuntime {
     public var isReady: Bool { true }
     public var answersOnLoop: Bool { false }
     public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer> {
         loop.makeFutureWithTask { try await invoke(request, timeout: timeout) }
+    }
+    public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop, completion: @escaping ServingCompletion) {
+        invoke(request, timeout: timeout, on: loop).assumeIsolated().whenComplete(completion)
     }
     public func shutdown() async {}
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LoomCore
+import LoomForwarding
 import LoomStore
 import Logging
 import Metrics
@@ -131,6 +132,16 @@ public final class LiveEndpoint: Sendable {
     /// `invoke` for the invocation fast path: on `loop`, without leaving it when the chosen
     /// deployment answers on loops (`answersOnLoop`). The future completes on `loop`.
     public func invoke(_ request: ServingRequest, target: String?, stickyKey: String?, on loop: any EventLoop) -> EventLoopFuture<RoutedAnswer> {
+        let promise = loop.makePromise(of: RoutedAnswer.self)
+        loop.executeHere { self.invoke(request, target: target, stickyKey: stickyKey, on: loop) { promise.completeWith($0) } }
+        return promise.futureResult
+    }
+
+    /// `invoke` from `loop` (the caller runs on it): `completion` is called there, once, without
+    /// leaving the loop when the chosen deployment answers on loops.
+    public func invoke(
+        _ request: ServingRequest, target: String?, stickyKey: String?, on loop: any EventLoop, completion: @escaping (Result<RoutedAnswer, any Error>) -> Void
+    ) {
         let chosen: LiveDeployment
         do {
             try admit()
@@ -141,16 +152,20 @@ public final class LiveEndpoint: Sendable {
                 throw error
             }
         } catch {
-            return loop.makeFailedFuture(error)
+            completion(.failure(error))
+            return
         }
         let started = ContinuousClock.now
-        return chosen.runtime.invoke(request, timeout: .milliseconds(endpoint.timeoutMillis), on: loop)
-            .map { self.answered(request, chosen, $0, started) }
-            .flatMapErrorThrowing { error in
+        chosen.runtime.invoke(request, timeout: .milliseconds(endpoint.timeoutMillis), on: loop) { result in
+            self.release()
+            switch result {
+            case .success(let answer):
+                completion(.success(self.answered(request, chosen, answer, started)))
+            case .failure(let error):
                 self.failed(request, chosen, error, started)
-                throw error
+                completion(.failure(error))
             }
-            .always { _ in self.release() }
+        }
     }
 
     /// Whether every deployment a request could go to answers on event loops: the invocation

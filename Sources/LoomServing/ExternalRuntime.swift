@@ -38,9 +38,27 @@ public struct HTTPForwarder: Sendable {
     public func forward(
         _ request: ServingRequest, host: String, port: Int, path: String, timeout: Duration, deployment: String, on loop: any EventLoop
     ) -> EventLoopFuture<ServingAnswer> {
-        forwarding.post(on: loop, host: host, port: port, path: path, headers: Self.headers(request), body: request.body, timeout: timeout)
-            .map { ServingAnswer(status: $0.status, contentType: $0.contentType ?? "application/json", body: $0.body) }
-            .flatMapErrorThrowing { throw Self.loomError($0, deployment: deployment, timeout: timeout) }
+        let promise = loop.makePromise(of: ServingAnswer.self)
+        loop.executeHere {
+            self.forward(request, host: host, port: port, path: path, timeout: timeout, deployment: deployment, on: loop) { promise.completeWith($0) }
+        }
+        return promise.futureResult
+    }
+
+    /// POSTs the request to `http://host:port/path` from `loop` (the caller runs on it) and calls
+    /// `completion` there with the answer.
+    public func forward(
+        _ request: ServingRequest, host: String, port: Int, path: String, timeout: Duration, deployment: String, on loop: any EventLoop,
+        completion: @escaping ServingCompletion
+    ) {
+        forwarding.post(on: loop, host: host, port: port, path: path, headers: Self.headers(request), body: request.body, timeout: timeout) { result in
+            switch result {
+            case .success(let answer):
+                completion(.success(ServingAnswer(status: answer.status, contentType: answer.contentType ?? "application/json", body: answer.body)))
+            case .failure(let error):
+                completion(.failure(Self.loomError(error, deployment: deployment, timeout: timeout)))
+            }
+        }
     }
 
     static func headers(_ request: ServingRequest) -> [(String, String)] {
@@ -119,6 +137,14 @@ public struct ExternalRuntime: DeploymentRuntime {
     public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer> {
         guard let plain else { return loop.makeFutureWithTask { try await invoke(request, timeout: timeout) } }
         return forwarder.forward(request, host: plain.host, port: plain.port, path: plain.path, timeout: timeout, deployment: deployment, on: loop)
+    }
+
+    public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop, completion: @escaping ServingCompletion) {
+        guard let plain else {
+            invoke(request, timeout: timeout, on: loop).assumeIsolated().whenComplete(completion)
+            return
+        }
+        forwarder.forward(request, host: plain.host, port: plain.port, path: plain.path, timeout: timeout, deployment: deployment, on: loop, completion: completion)
     }
 
     public func invoke(_ request: ServingRequest, timeout: Duration) async throws -> ServingAnswer {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import LoomCore
+import LoomForwarding
 import Logging
 import NIOCore
 import Subprocess
@@ -113,21 +114,34 @@ public final class ProcessRuntime: DeploymentRuntime {
     public var answersOnLoop: Bool { true }
 
     public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer> {
-        inFlight.wrappingAdd(1, ordering: .relaxed)
-        let answer = attempt(request, timeout: timeout, on: loop, tried: 0)
-        answer.whenComplete { _ in self.inFlight.wrappingSubtract(1, ordering: .relaxed) }
-        return answer
+        let promise = loop.makePromise(of: ServingAnswer.self)
+        loop.executeHere { self.invoke(request, timeout: timeout, on: loop) { promise.completeWith($0) } }
+        return promise.futureResult
     }
 
-    /// One try of `invoke(_:timeout:on:)`, and the next replica's when this one is unreachable.
-    func attempt(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop, tried: Int) -> EventLoopFuture<ServingAnswer> {
-        guard tried < replicas.count, let (replica, port) = nextReady() else { return loop.makeFailedFuture(noReplica) }
-        return forwarder.forward(request, host: "127.0.0.1", port: port, path: options.invocationPath, timeout: timeout, deployment: deployment, on: loop)
-            .flatMapError { error in
-                guard let e = error as? LoomError, e.code == .badGateway else { return loop.makeFailedFuture(error) }
+    public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop, completion: @escaping ServingCompletion) {
+        inFlight.wrappingAdd(1, ordering: .relaxed)
+        attempt(request, timeout: timeout, on: loop, tried: 0) { result in
+            self.inFlight.wrappingSubtract(1, ordering: .relaxed)
+            completion(result)
+        }
+    }
+
+    /// One try of `invoke(_:timeout:on:completion:)`, and the next replica's when this one is
+    /// unreachable.
+    func attempt(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop, tried: Int, completion: @escaping ServingCompletion) {
+        guard tried < replicas.count, let (replica, port) = nextReady() else {
+            completion(.failure(noReplica))
+            return
+        }
+        forwarder.forward(request, host: "127.0.0.1", port: port, path: options.invocationPath, timeout: timeout, deployment: deployment, on: loop) { result in
+            if case .failure(let error) = result, let e = error as? LoomError, e.code == .badGateway {
                 self.markDown(replica, port: port, e)
-                return self.attempt(request, timeout: timeout, on: loop, tried: tried + 1)
+                self.attempt(request, timeout: timeout, on: loop, tried: tried + 1, completion: completion)
+            } else {
+                completion(result)
             }
+        }
     }
 
     /// The next ready replica, round robin.

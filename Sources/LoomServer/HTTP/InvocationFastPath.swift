@@ -216,9 +216,7 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     func answer(_ context: ChannelHandlerContext, _ taken: Taken, _ route: Route) {
         let request = ServingRequest(body: taken.body, contentType: taken.head.headerFields[.contentType], correlationID: route.correlation)
         let loop = context.eventLoop
-        route.live.invoke(request, target: route.target, stickyKey: route.stickyKey, on: loop)
-            .assumeIsolated()
-            .whenComplete { result in self.respond(context, taken, route, result) }
+        route.live.invoke(request, target: route.target, stickyKey: route.stickyKey, on: loop) { result in self.respond(context, taken, route, result) }
     }
 
     func respond(_ context: ChannelHandlerContext, _ taken: Taken, _ route: Route, _ result: Result<RoutedAnswer, any Error>) {

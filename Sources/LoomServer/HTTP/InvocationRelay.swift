@@ -100,14 +100,12 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
         switch request.work {
         case .endpoint(let route):
             let serving = ServingRequest(body: body, contentType: request.contentType, correlationID: route.correlation)
-            route.live.invoke(serving, target: route.target, stickyKey: route.stickyKey, on: context.eventLoop)
-                .assumeIsolated()
-                .whenComplete { result in
-                    let outcome = Outcome(result)
-                    RequestMetricsMiddleware.record(method: .post, route: InvocationFastPath.route, status: outcome.status, start: started)
-                    self.shared.relayed.increment()
-                    self.respond(context, request, outcome, correlation: route.correlation)
-                }
+            route.live.invoke(serving, target: route.target, stickyKey: route.stickyKey, on: context.eventLoop) { result in
+                let outcome = Outcome(result)
+                RequestMetricsMiddleware.record(method: .post, route: InvocationFastPath.route, status: outcome.status, start: started)
+                self.shared.relayed.increment()
+                self.respond(context, request, outcome, correlation: route.correlation)
+            }
         case .tracking(let call):
             guard let tracking = shared.tracking else { return }
             let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
@@ -130,16 +128,34 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
 
     func respond(_ context: ChannelHandlerContext, _ request: Request, _ outcome: Outcome, correlation: String?) {
         guard context.channel.isActive else { return }
-        // NIOHTTP1 knows every status's reason phrase (`HTTPResponse.Status(code:)` has none).
-        let reason = HTTPResponseStatus(statusCode: outcome.status).reasonPhrase
+        // Written piece by piece: no string is built for the head.
         var out = context.channel.allocator.buffer(capacity: 320 + outcome.body.readableBytes)
-        out.writeString("HTTP/1.1 \(outcome.status) \(reason)\r\ncontent-type: \(outcome.contentType)\r\n")
-        if let deployment = outcome.deployment { out.writeString("loom-deployment: \(deployment)\r\n") }
-        if let correlation { out.writeString("loom-correlation-id: \(correlation)\r\n") }
-        out.writeString("content-length: \(outcome.body.readableBytes)\r\n")
-        out.writeString("server: \(shared.serverName)\r\ndate: \(date.now())\r\n")
-        if request.close { out.writeString("connection: close\r\n") }
-        out.writeStaticString("\r\n")
+        if outcome.status == 200 {
+            out.writeStaticString("HTTP/1.1 200 OK\r\ncontent-type: ")
+        } else {
+            // NIOHTTP1 knows every status's reason phrase (`HTTPResponse.Status(code:)` has none).
+            out.writeStaticString("HTTP/1.1 ")
+            out.writeString(String(outcome.status))
+            out.writeStaticString(" ")
+            out.writeString(HTTPResponseStatus(statusCode: outcome.status).reasonPhrase)
+            out.writeStaticString("\r\ncontent-type: ")
+        }
+        out.writeString(outcome.contentType)
+        if let deployment = outcome.deployment {
+            out.writeStaticString("\r\nloom-deployment: ")
+            out.writeString(deployment)
+        }
+        if let correlation {
+            out.writeStaticString("\r\nloom-correlation-id: ")
+            out.writeString(correlation)
+        }
+        out.writeStaticString("\r\ncontent-length: ")
+        out.writeString(String(outcome.body.readableBytes))
+        out.writeStaticString("\r\nserver: ")
+        out.writeString(shared.serverName)
+        out.writeStaticString("\r\ndate: ")
+        out.writeString(date.now())
+        out.writeStaticString(request.close ? "\r\nconnection: close\r\n\r\n" : "\r\n\r\n")
         out.writeImmutableBuffer(outcome.body)
         if request.close {
             context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
