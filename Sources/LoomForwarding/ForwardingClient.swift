@@ -21,8 +21,19 @@ public final class ForwardingClient: Sendable {
 
     /// Idle connections are pooled per upstream and per event loop.
     struct PoolKey: Hashable, Sendable {
-        let upstream: Upstream
+        /// The upstream's number (`numbers`): two words to hash, not a host name.
+        let upstream: Int
         let loop: ObjectIdentifier
+    }
+
+    /// An upstream URL made ready once: its pool number and the bytes every request to it starts
+    /// with. Invocations keep one per deployment; a request to it builds only its length and
+    /// header lines.
+    package struct Target: Sendable {
+        let upstream: Upstream
+        let number: Int
+        /// `POST PATH HTTP/1.1`, `host`, and the name of `content-length`.
+        let prefix: ByteBuffer
     }
 
     package struct Answer: Sendable {
@@ -35,6 +46,8 @@ public final class ForwardingClient: Sendable {
 
     let group: any EventLoopGroup
     let idle = Mutex<[PoolKey: [Connection]]>([:])
+    /// Each upstream's pool number.
+    let numbers = Mutex<[Upstream: Int]>([:])
     /// Idle connections kept per upstream and loop.
     let keep: Int
     static let answerLimit = 64 << 20
@@ -44,24 +57,48 @@ public final class ForwardingClient: Sendable {
         self.keep = keep
     }
 
+    /// `http://host:port/path`, ready for requests. Hosts and paths with control bytes or spaces
+    /// are refused.
+    package func target(host: String, port: Int, path: String) throws -> Target {
+        guard Self.clean(path), !path.utf8.contains(32), Self.clean(host), !host.utf8.contains(32) else {
+            throw ForwardingError.unreachable("the upstream URL has control bytes or spaces")
+        }
+        let upstream = Upstream(host: host, port: port)
+        let number = numbers.withLock { numbers in
+            if let n = numbers[upstream] { return n }
+            let n = numbers.count
+            numbers[upstream] = n
+            return n
+        }
+        var prefix = ByteBuffer()
+        prefix.writeStaticString("POST ")
+        prefix.writeString(path)
+        prefix.writeStaticString(" HTTP/1.1\r\nhost: ")
+        prefix.writeString(host)
+        if port != 80 {
+            prefix.writeStaticString(":")
+            prefix.writeString(String(port))
+        }
+        prefix.writeStaticString("\r\ncontent-length: ")
+        return Target(upstream: upstream, number: number, prefix: prefix)
+    }
+
     /// POSTs `body` to `http://host:port/path` over a connection of the loop the caller runs on
     /// (a task on a loop's executor: the answer comes back without a hop to another thread), or
     /// of one of the group's loops.
     package func post(
         host: String, port: Int, path: String, headers: [(String, String)], body: ByteBuffer, timeout: Duration
     ) async throws -> Answer {
+        let target = try target(host: host, port: port, path: path)
         let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
-        return try await post(on: loop, host: host, port: port, path: path, headers: headers, body: body, timeout: timeout).get()
+        return try await post(on: loop, to: target, headers: headers, body: body, timeout: timeout).get()
     }
 
-    /// POSTs `body` to `http://host:port/path` over a connection of `loop`; the future completes
-    /// on `loop`.
-    package func post(
-        on loop: any EventLoop, host: String, port: Int, path: String, headers: [(String, String)], body: ByteBuffer, timeout: Duration
-    ) -> EventLoopFuture<Answer> {
+    /// POSTs `body` to `target` over a connection of `loop`; the future completes on `loop`.
+    package func post(on loop: any EventLoop, to target: Target, headers: [(String, String)], body: ByteBuffer, timeout: Duration) -> EventLoopFuture<Answer> {
         let promise = loop.makePromise(of: Answer.self)
         loop.executeHere {
-            self.post(on: loop, host: host, port: port, path: path, headers: headers, body: body, timeout: timeout) { promise.completeWith($0) }
+            self.post(on: loop, to: target, headers: headers, body: body, timeout: timeout) { promise.completeWith($0) }
         }
         return promise.futureResult
     }
@@ -69,18 +106,17 @@ public final class ForwardingClient: Sendable {
     /// What `post(on:...)` calls with the answer, on the loop it was given.
     package typealias Completion = (Result<Answer, any Error>) -> Void
 
-    /// POSTs `body` to `http://host:port/path` over a connection of `loop` (the caller runs on
-    /// it) and calls `completion` on `loop` once. No futures: a forwarded request costs one
-    /// closure, not a chain of promises.
+    /// POSTs `body` to `target` over a connection of `loop` (the caller runs on it) and calls
+    /// `completion` on `loop` once. No futures: a forwarded request costs one closure, not a
+    /// chain of promises.
     package func post(
-        on loop: any EventLoop, host: String, port: Int, path: String, headers: [(String, String)], body: ByteBuffer, timeout: Duration,
-        completion: @escaping Completion
+        on loop: any EventLoop, to target: Target, headers: [(String, String)], body: ByteBuffer, timeout: Duration, completion: @escaping Completion
     ) {
         loop.preconditionInEventLoop()
-        let key = PoolKey(upstream: Upstream(host: host, port: port), loop: ObjectIdentifier(loop))
+        let key = PoolKey(upstream: target.number, loop: ObjectIdentifier(loop))
         let head: ByteBuffer
         do {
-            head = try Self.requestHead(host: host, port: port, path: path, headers: headers, bodyLength: body.readableBytes)
+            head = try Self.requestHead(target, headers: headers, body: body)
         } catch {
             completion(.failure(error))
             return
@@ -92,18 +128,21 @@ public final class ForwardingClient: Sendable {
         if let connection = take(key) {
             send(connection, head, body, deadline, key) { result in
                 if case .failure(ForwardingError.closedBeforeAnswer) = result {
-                    self.connectAndSend(key, on: loop, head, body, deadline, completion)
+                    self.connectAndSend(target, key, on: loop, head, body, deadline, completion)
                 } else {
                     completion(result)
                 }
             }
             return
         }
-        connectAndSend(key, on: loop, head, body, deadline, completion)
+        connectAndSend(target, key, on: loop, head, body, deadline, completion)
     }
 
-    func connectAndSend(_ key: PoolKey, on loop: any EventLoop, _ head: ByteBuffer, _ body: ByteBuffer, _ deadline: NIODeadline, _ completion: @escaping Completion) {
-        connect(key, on: loop).assumeIsolated().whenComplete { result in
+    func connectAndSend(
+        _ target: Target, _ key: PoolKey, on loop: any EventLoop, _ head: ByteBuffer, _ body: ByteBuffer, _ deadline: NIODeadline,
+        _ completion: @escaping Completion
+    ) {
+        connect(target.upstream, on: loop).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let connection): self.send(connection, head, body, deadline, key, completion)
             case .failure(let error): completion(.failure(error))
@@ -111,23 +150,19 @@ public final class ForwardingClient: Sendable {
         }
     }
 
-    /// The request line and header fields of a forwarded POST, as bytes. Names and values with
-    /// control bytes are refused: nothing a client sent can add a header line upstream.
-    static func requestHead(host: String, port: Int, path: String, headers: [(String, String)], bodyLength: Int) throws -> ByteBuffer {
-        func clean(_ text: String) -> Bool { !text.utf8.contains { $0 < 32 && $0 != 9 || $0 == 127 } }
-        guard clean(path), !path.utf8.contains(32), clean(host) else { throw ForwardingError.unreachable("the upstream URL has control bytes or spaces") }
-        var out = ByteBuffer()
-        out.reserveCapacity(160 + path.utf8.count + headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 })
-        out.writeStaticString("POST ")
-        out.writeString(path)
-        out.writeStaticString(" HTTP/1.1\r\nhost: ")
-        out.writeString(host)
-        if port != 80 {
-            out.writeStaticString(":")
-            out.writeString(String(port))
-        }
-        out.writeStaticString("\r\ncontent-length: ")
-        out.writeString(String(bodyLength))
+    static func clean(_ text: String) -> Bool { !text.utf8.contains { $0 < 32 && $0 != 9 || $0 == 127 } }
+
+    /// Bodies up to this size go out in one buffer with the head: one write, one segment.
+    static let inlineBody = 16 << 10
+
+    /// The request line and header fields of a forwarded POST, as bytes, followed by the body
+    /// when it is small (`inlineBody`). Names and values with control bytes are refused: nothing
+    /// a client sent can add a header line upstream.
+    static func requestHead(_ target: Target, headers: [(String, String)], body: ByteBuffer) throws -> ByteBuffer {
+        let inline = body.readableBytes <= inlineBody
+        var out = target.prefix
+        out.reserveCapacity(out.readableBytes + 24 + headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 4 } + (inline ? body.readableBytes : 0))
+        out.writeString(String(body.readableBytes))
         out.writeStaticString("\r\n")
         for (name, value) in headers {
             guard clean(name), clean(value), !name.isEmpty, !name.utf8.contains(58) else {
@@ -139,6 +174,7 @@ public final class ForwardingClient: Sendable {
             out.writeStaticString("\r\n")
         }
         out.writeStaticString("\r\n")
+        if inline { out.writeImmutableBuffer(body) }
         return out
     }
 
@@ -150,8 +186,8 @@ public final class ForwardingClient: Sendable {
 
     func take(_ key: PoolKey) -> Connection? {
         idle.withLock { pool in
-            while var list = pool[key], let connection = list.popLast() {
-                pool[key] = list
+            // Popped in place: a copy of the list would copy its storage at every request.
+            while let connection = pool[key]?.popLast() {
                 if connection.channel.isActive { return connection }
             }
             return nil
@@ -167,7 +203,7 @@ public final class ForwardingClient: Sendable {
         if !kept { connection.channel.close(promise: nil) }
     }
 
-    func connect(_ key: PoolKey, on loop: any EventLoop) -> EventLoopFuture<Connection> {
+    func connect(_ upstream: Upstream, on loop: any EventLoop) -> EventLoopFuture<Connection> {
         ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
@@ -176,7 +212,7 @@ public final class ForwardingClient: Sendable {
                     try channel.pipeline.syncOperations.addHandler(ForwardHandler())
                 }
             }
-            .connect(host: key.upstream.host, port: key.upstream.port)
+            .connect(host: upstream.host, port: upstream.port)
             .flatMapThrowing { channel in
                 Connection(channel: channel, handler: NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ForwardHandler.self), eventLoop: loop))
             }
@@ -226,7 +262,13 @@ final class ForwardHandler: ChannelInboundHandler {
 
     var context: ChannelHandlerContext?
     var pending: Completion?
+    /// When the request in hand times out.
+    var deadline = NIODeadline.distantFuture
+    /// The connection's timer and when it fires. It is armed once and re-armed when it fires
+    /// early for the request then in hand, not once per request: a keep-alive connection
+    /// carrying thousands of requests a second sets a timer about once per timeout.
     var timer: NIOScheduledCallback?
+    var timerAt = NIODeadline.distantFuture
     var reader = ResponseReader(limit: ForwardingClient.answerLimit)
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -235,6 +277,7 @@ final class ForwardHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        disarm()
     }
 
     /// Writes a request; `completion` gets its answer, or the error that ended it.
@@ -245,24 +288,33 @@ final class ForwardHandler: ChannelInboundHandler {
         }
         pending = completion
         reader = ResponseReader(limit: ForwardingClient.answerLimit)
-        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: Timeout(handler: self))
-        if body.readableBytes <= 16 << 10 {
-            // Small bodies go out with the head in one buffer: one write, one segment.
-            var out = head
-            out.writeImmutableBuffer(body)
-            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        self.deadline = deadline
+        if timer == nil || timerAt > deadline { arm(deadline) }
+        if body.readableBytes <= ForwardingClient.inlineBody {
+            // `head` has the body already.
+            context.writeAndFlush(wrapOutboundOut(head), promise: nil)
         } else {
             context.write(wrapOutboundOut(head), promise: nil)
             context.writeAndFlush(wrapOutboundOut(body), promise: nil)
         }
     }
 
+    func arm(_ at: NIODeadline) {
+        disarm()
+        guard let context else { return }
+        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: at, handler: Timeout(handler: self))
+        timerAt = at
+    }
+
+    func disarm() {
+        timer?.cancel()
+        timer = nil
+    }
+
     /// Ends the request in hand with `result`.
     func finish(_ result: Result<Response, any Error>) {
         guard let p = pending else { return }
         pending = nil
-        timer?.cancel()
-        timer = nil
         p(result)
     }
 
@@ -270,8 +322,13 @@ final class ForwardHandler: ChannelInboundHandler {
         let handler: ForwardHandler
 
         func handleScheduledCallback(eventLoop: some EventLoop) {
-            guard handler.pending != nil else { return }
             handler.timer = nil
+            guard handler.pending != nil else { return }
+            if NIODeadline.now() < handler.deadline {
+                // Armed for an earlier request: now for this one.
+                handler.arm(handler.deadline)
+                return
+            }
             handler.finish(.failure(ForwardingError.timedOut))
             handler.context?.close(promise: nil)
         }
@@ -299,6 +356,7 @@ final class ForwardHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        disarm()
         if pending != nil {
             if let response = reader.closed() {
                 finish(.success(response))

@@ -34,24 +34,24 @@ public struct HTTPForwarder: Sendable {
         }
     }
 
-    /// POSTs the request to `http://host:port/path` without leaving `loop`.
-    public func forward(
-        _ request: ServingRequest, host: String, port: Int, path: String, timeout: Duration, deployment: String, on loop: any EventLoop
+    /// POSTs the request to `target` without leaving `loop`.
+    package func forward(
+        _ request: ServingRequest, to target: ForwardingClient.Target, timeout: Duration, deployment: String, on loop: any EventLoop
     ) -> EventLoopFuture<ServingAnswer> {
         let promise = loop.makePromise(of: ServingAnswer.self)
         loop.executeHere {
-            self.forward(request, host: host, port: port, path: path, timeout: timeout, deployment: deployment, on: loop) { promise.completeWith($0) }
+            self.forward(request, to: target, timeout: timeout, deployment: deployment, on: loop) { promise.completeWith($0) }
         }
         return promise.futureResult
     }
 
-    /// POSTs the request to `http://host:port/path` from `loop` (the caller runs on it) and calls
-    /// `completion` there with the answer.
-    public func forward(
-        _ request: ServingRequest, host: String, port: Int, path: String, timeout: Duration, deployment: String, on loop: any EventLoop,
+    /// POSTs the request to `target` from `loop` (the caller runs on it) and calls `completion`
+    /// there with the answer.
+    package func forward(
+        _ request: ServingRequest, to target: ForwardingClient.Target, timeout: Duration, deployment: String, on loop: any EventLoop,
         completion: @escaping ServingCompletion
     ) {
-        forwarding.post(on: loop, host: host, port: port, path: path, headers: Self.headers(request), body: request.body, timeout: timeout) { result in
+        forwarding.post(on: loop, to: target, headers: Self.headers(request), body: request.body, timeout: timeout) { result in
             switch result {
             case .success(let answer):
                 completion(.success(ServingAnswer(status: answer.status, contentType: answer.contentType ?? "application/json", body: answer.body)))
@@ -118,6 +118,8 @@ public struct ExternalRuntime: DeploymentRuntime {
     let forwarder: HTTPForwarder
     /// host, port and path of a plain-HTTP URL (nil: https, through AsyncHTTPClient).
     let plain: (host: String, port: Int, path: String)?
+    /// The same, ready for the forwarding client.
+    let target: ForwardingClient.Target?
 
     public init(url: String, deployment: String, forwarder: HTTPForwarder) {
         self.url = url
@@ -127,24 +129,26 @@ public struct ExternalRuntime: DeploymentRuntime {
             var path = u.path.isEmpty ? "/" : u.path
             if let q = u.query { path += "?" + q }
             plain = (host, u.port ?? 80, path)
+            target = try? forwarder.forwarding.target(host: host, port: u.port ?? 80, path: path)
         } else {
             plain = nil
+            target = nil
         }
     }
 
-    public var answersOnLoop: Bool { plain != nil }
+    public var answersOnLoop: Bool { target != nil }
 
     public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer> {
-        guard let plain else { return loop.makeFutureWithTask { try await invoke(request, timeout: timeout) } }
-        return forwarder.forward(request, host: plain.host, port: plain.port, path: plain.path, timeout: timeout, deployment: deployment, on: loop)
+        guard let target else { return loop.makeFutureWithTask { try await invoke(request, timeout: timeout) } }
+        return forwarder.forward(request, to: target, timeout: timeout, deployment: deployment, on: loop)
     }
 
     public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop, completion: @escaping ServingCompletion) {
-        guard let plain else {
+        guard let target else {
             invoke(request, timeout: timeout, on: loop).assumeIsolated().whenComplete(completion)
             return
         }
-        forwarder.forward(request, host: plain.host, port: plain.port, path: plain.path, timeout: timeout, deployment: deployment, on: loop, completion: completion)
+        forwarder.forward(request, to: target, timeout: timeout, deployment: deployment, on: loop, completion: completion)
     }
 
     public func invoke(_ request: ServingRequest, timeout: Duration) async throws -> ServingAnswer {

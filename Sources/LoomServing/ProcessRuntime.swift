@@ -65,6 +65,8 @@ public final class ProcessRuntime: DeploymentRuntime {
     public let deployment: String
     let options: Options
     let forwarder: HTTPForwarder
+    /// Forwarding targets by replica port.
+    let targets = Mutex<[Int: ForwardingClient.Target]>([:])
     let logger: Logger
     let replicas: [Replica]
     let next = Atomic<Int>(0)
@@ -134,7 +136,14 @@ public final class ProcessRuntime: DeploymentRuntime {
             completion(.failure(noReplica))
             return
         }
-        forwarder.forward(request, host: "127.0.0.1", port: port, path: options.invocationPath, timeout: timeout, deployment: deployment, on: loop) { result in
+        let target: ForwardingClient.Target
+        do {
+            target = try self.target(port: port)
+        } catch {
+            completion(.failure(HTTPForwarder.loomError(error, deployment: deployment, timeout: timeout)))
+            return
+        }
+        forwarder.forward(request, to: target, timeout: timeout, deployment: deployment, on: loop) { result in
             if case .failure(let error) = result, let e = error as? LoomError, e.code == .badGateway {
                 self.markDown(replica, port: port, e)
                 self.attempt(request, timeout: timeout, on: loop, tried: tried + 1, completion: completion)
@@ -142,6 +151,14 @@ public final class ProcessRuntime: DeploymentRuntime {
                 completion(result)
             }
         }
+    }
+
+    /// The forwarding target of the replica on `port` (made once per port).
+    func target(port: Int) throws -> ForwardingClient.Target {
+        if let made = targets.withLock({ $0[port] }) { return made }
+        let made = try forwarder.forwarding.target(host: "127.0.0.1", port: port, path: options.invocationPath)
+        targets.withLock { $0[port] = made }
+        return made
     }
 
     /// The next ready replica, round robin.

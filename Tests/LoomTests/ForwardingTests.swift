@@ -102,12 +102,22 @@ struct ForwardingTests {
 
     @Test("Request heads carry the body length and refuse header injection")
     func requestHead() throws {
+        let client = ForwardingClient()
         let head = try ForwardingClient.requestHead(
-            host: "127.0.0.1", port: 8080, path: "/invocations", headers: [("content-type", "application/json")], bodyLength: 12)
-        #expect(String(buffer: head) == "POST /invocations HTTP/1.1\r\nhost: 127.0.0.1:8080\r\ncontent-length: 12\r\ncontent-type: application/json\r\n\r\n")
+            client.target(host: "127.0.0.1", port: 8080, path: "/invocations"), headers: [("content-type", "application/json")],
+            body: ByteBuffer(string: "{\"x\": [1,2]}"))
+        #expect(String(buffer: head) == "POST /invocations HTTP/1.1\r\nhost: 127.0.0.1:8080\r\ncontent-length: 12\r\ncontent-type: application/json\r\n\r\n{\"x\": [1,2]}")
+        // A large body is written after the head, not copied into it.
+        let large = ByteBuffer(repeating: 65, count: ForwardingClient.inlineBody + 1)
+        #expect(String(buffer: try ForwardingClient.requestHead(client.target(host: "h", port: 80, path: "/"), headers: [], body: large))
+            == "POST / HTTP/1.1\r\nhost: h\r\ncontent-length: \(ForwardingClient.inlineBody + 1)\r\n\r\n")
         #expect(throws: (any Error).self) {
-            _ = try ForwardingClient.requestHead(host: "h", port: 80, path: "/", headers: [("x", "a\r\nevil: 1")], bodyLength: 0)
+            _ = try ForwardingClient.requestHead(client.target(host: "h", port: 80, path: "/"), headers: [("x", "a\r\nevil: 1")], body: ByteBuffer())
         }
+        #expect(throws: (any Error).self) { _ = try client.target(host: "h", port: 80, path: "/a b") }
+        #expect(throws: (any Error).self) { _ = try client.target(host: "h\r\nx: 1", port: 80, path: "/") }
+        #expect(String(buffer: try ForwardingClient.requestHead(client.target(host: "h", port: 80, path: "/p?q=1"), headers: [], body: ByteBuffer()))
+            == "POST /p?q=1 HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n")
     }
 
     /// A real upstream on loopback that answers each request with the next of `answers`, as
@@ -199,5 +209,77 @@ struct ForwardingTests {
         #expect(String(buffer: answer.body) == "ok")
         #expect(upstream.connections == 2)
         try await upstream.channel.close()
+    }
+
+    @Test("A request on a reused connection times out a whole timeout after it was sent, not after the first request")
+    func timeoutOnReusedConnection() async throws {
+        // One answer: the second request is never answered.
+        let upstream = try await RawUpstream(answers: [("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", false)])
+        let client = ForwardingClient(keep: 4)
+        defer { client.shutdown() }
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let target = try client.target(host: "127.0.0.1", port: upstream.port, path: "/i")
+        let first = try await client.post(on: loop, to: target, headers: [], body: ByteBuffer(string: "{}"), timeout: .milliseconds(400)).get()
+        #expect(String(buffer: first.body) == "ok")
+        try await Task.sleep(for: .milliseconds(250))
+        let sent = ContinuousClock.now
+        await #expect(throws: ForwardingError.self) {
+            _ = try await client.post(on: loop, to: target, headers: [], body: ByteBuffer(string: "{}"), timeout: .milliseconds(400)).get()
+        }
+        // The connection's timer was armed for the first request (400 ms after it); the second
+        // must still get its own 400 ms.
+        #expect(ContinuousClock.now - sent >= .milliseconds(390))
+        #expect(upstream.connections == 1, "the second request went over the first's connection")
+        try await upstream.channel.close()
+    }
+
+    @Test("A body larger than the inline limit goes after the head, whole")
+    func largeBody() async throws {
+        let upstream = try await LengthEcho()
+        let client = ForwardingClient(keep: 4)
+        defer { client.shutdown() }
+        for size in [10, ForwardingClient.inlineBody + 1, 300_000] {
+            let body = ByteBuffer(string: "{\"x\": \"" + String(repeating: "a", count: size) + "\"}")
+            let answer = try await client.post(host: "127.0.0.1", port: upstream.port, path: "/i", headers: [], body: body, timeout: .seconds(5))
+            #expect(String(buffer: answer.body) == "\(body.readableBytes)")
+        }
+        try await upstream.channel.close()
+    }
+
+    /// A real upstream on loopback that reads each request by its `content-length` and answers
+    /// with the number of body bytes it got.
+    final class LengthEcho: Sendable {
+        let channel: any Channel
+
+        init() async throws {
+            channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .childChannelInitializer { child in
+                    child.eventLoop.makeCompletedFuture { try child.pipeline.syncOperations.addHandler(Reader()) }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+        }
+
+        var port: Int { channel.localAddress!.port! }
+
+        final class Reader: ChannelInboundHandler {
+            typealias InboundIn = ByteBuffer
+            typealias OutboundOut = ByteBuffer
+            var bytes = ByteBuffer()
+
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                var more = unwrapInboundIn(data)
+                bytes.writeBuffer(&more)
+                let text = String(buffer: bytes)
+                guard let end = text.range(of: "\r\n\r\n"),
+                    let line = text[..<end.lowerBound].split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+                    let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+                else { return }
+                let got = text.utf8.count - text[..<end.upperBound].utf8.count
+                guard got >= length else { return }
+                bytes.clear()
+                let answer = "\(got)"
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-length: \(answer.utf8.count)\r\n\r\n\(answer)")), promise: nil)
+            }
+        }
     }
 }
