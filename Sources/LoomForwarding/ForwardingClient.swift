@@ -94,6 +94,13 @@ public final class ForwardingClient: Sendable {
         return try await post(on: loop, to: target, headers: headers, body: body, timeout: timeout).get()
     }
 
+    /// POSTs `body` to `target` over a connection of the loop the caller runs on, or of one of
+    /// the group's loops.
+    package func post(to target: Target, headers: [(String, String)], body: ByteBuffer, timeout: Duration) async throws -> Answer {
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
+        return try await post(on: loop, to: target, headers: headers, body: body, timeout: timeout).get()
+    }
+
     /// POSTs `body` to `target` over a connection of `loop`; the future completes on `loop`.
     package func post(on loop: any EventLoop, to target: Target, headers: [(String, String)], body: ByteBuffer, timeout: Duration) -> EventLoopFuture<Answer> {
         let promise = loop.makePromise(of: Answer.self)

@@ -85,6 +85,8 @@ public final class Gateway: Sendable {
     let seeded = Mutex<(day: String, workspaces: Set<String>)>(("", []))
     /// Pooled raw HTTP/1.1 connections for whole answers from plain-HTTP providers.
     let forwarding = ForwardingClient()
+    /// Plain-HTTP provider URLs made ready for `forwarding`, by URL (nil: not plain HTTP).
+    let plainTargets = Mutex<[String: ForwardingClient.Target?]>([:])
     let traces = TraceRecorder()
     let metrics = GatewayMetrics()
     /// The longest answer body read from a provider.
@@ -515,7 +517,7 @@ public final class Gateway: Sendable {
                     }
                     let cost = record(target, usage, false, false)
                     // What the call cost at the catalog's prices (0 when the model has none): flows and evaluations add it up.
-                    headers.append((Self.costHeader, String(format: "%.10g", cost)))
+                    headers.append((Self.costHeader, Self.costText(cost)))
                     if let usage { limiter.addTokens(usage.total, scopes: usageScopes, now: Double(Clock.nowMillis()) / 1000) }
                     if let cached, let c = route.spec.cache {
                         cached.cache.put(cached.key, body: bytes, usage: usage, target: target, ttl: c.ttl, maxEntries: c.maxEntries, now: Double(Clock.nowMillis()) / 1000)
@@ -619,7 +621,7 @@ public final class Gateway: Sendable {
     /// from plain-HTTP providers (local model servers, the test double) go over the pooled raw
     /// connections of `ForwardingClient`; streams and HTTPS through AsyncHTTPClient.
     func send(_ upstream: UpstreamCall, provider: ResolvedProvider, target: RouteSpec.Target, route: LiveRoute, stream: Bool) async -> Outcome {
-        if !stream, let plain = PlainURL(upstream.url) {
+        if !stream, let plain = plainTarget(upstream.url) {
             return await forward(upstream, plain, target: target, timeout: route.spec.timeout)
         }
         var request = HTTPClientRequest(url: upstream.url)
@@ -660,12 +662,23 @@ public final class Gateway: Sendable {
         }
     }
 
-    func forward(_ upstream: UpstreamCall, _ plain: PlainURL, target: RouteSpec.Target, timeout: Double) async -> Outcome {
+    /// `url` ready for the forwarding client, when it is plain HTTP (made once per URL).
+    func plainTarget(_ url: String) -> ForwardingClient.Target? {
+        if let known = plainTargets.withLock({ $0[url] }) { return known }
+        let made = PlainURL(url).flatMap { try? forwarding.target(host: $0.host, port: $0.port, path: $0.path) }
+        plainTargets.withLock { targets in
+            // Provider URLs come from specs: a few. The bound only guards against surprises.
+            if targets.count >= 1024 { targets.removeAll() }
+            targets[url] = made
+        }
+        return made
+    }
+
+    func forward(_ upstream: UpstreamCall, _ plain: ForwardingClient.Target, target: RouteSpec.Target, timeout: Double) async -> Outcome {
         let what = "provider \(target.provider) (model \(target.model))"
         do {
             let answer = try await forwarding.post(
-                host: plain.host, port: plain.port, path: plain.path, headers: upstream.headers, body: ByteBuffer(bytes: upstream.body),
-                timeout: .milliseconds(Int64(timeout * 1000)))
+                to: plain, headers: upstream.headers, body: ByteBuffer(bytes: upstream.body), timeout: .milliseconds(Int64(timeout * 1000)))
             let body = Array(answer.body.readableBytesView)
             if (200..<300).contains(answer.status) { return .body(body) }
             var retryAfter: Double?
@@ -744,6 +757,21 @@ public final class Gateway: Sendable {
 
     /// The header of a completion's cost at the catalog's prices (`x-loom-cost`).
     public static let costHeader = "x-loom-cost"
+
+    /// A cost as `%.10g` writes it (10 significant digits, no trailing zeros), without
+    /// Foundation's `String(format:)`, which cost 3 % of a gateway call's CPU.
+    static func costText(_ value: Double) -> String {
+        guard value.isFinite, value != 0 else { return value == 0 ? "0" : "\(value)" }
+        let exponent = Int((log10(abs(value))).rounded(.down))
+        let scale = pow(10, Double(9 - exponent))
+        var rounded = (value * scale).rounded() / scale
+        if !rounded.isFinite { rounded = value }
+        if rounded == rounded.rounded(), abs(rounded) < 1e10 { return String(Int64(rounded)) }
+        let text = "\(rounded)"
+        // Swift writes 1e-05 as "1e-05" and 0.0001 as "0.0001", as `%g` does; above 1e10 it keeps
+        // plain digits where `%g` would switch to an exponent (no cost is that large).
+        return text
+    }
 
     /// Counts a call (or attempt) in the usage and the metrics; its cost.
     @discardableResult

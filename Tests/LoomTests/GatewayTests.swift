@@ -81,6 +81,14 @@ struct GatewaySpecTests {
 
 @Suite("Gateway parts")
 struct GatewayPartTests {
+    @Test("x-loom-cost is written as %.10g writes it")
+    func costText() {
+        let values: [Double] = [0, 0.011, 1.5e-05, 0.1 + 0.2, 2, 123.456789012345, 0.000123, 7e-9, 0.0001, 1234.5, 3 * 1000 / 1e6 + 4 * 2000 / 1e6, 99999.99999999]
+        for v in values {
+            #expect(Gateway.costText(v) == String(format: "%.10g", v), "\(v)")
+            #expect(Double(Gateway.costText(v)).map { abs($0 - v) <= abs(v) * 1e-9 } == true)
+        }
+    }
     @Test func serverSentEventsInAnySplit() {
         let text = Array("event: a\r\ndata: {\"x\":1}\r\n\r\n: comment\ndata: line1\ndata: line2\n\ndata: [DONE]\n\n".utf8)
         for split in [1, 2, 3, 7, text.count] {

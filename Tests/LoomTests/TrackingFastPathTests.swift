@@ -88,3 +88,57 @@ struct TrackingFastPathTests {
         }
     }
 }
+
+/// What the relay takes of the gateway's calls (docs/gateway.md, "The fast path").
+@Suite("Gateway fast path: what the relay takes")
+struct GatewayRelayTests {
+    static func gatewayWork(_ parsed: InvocationRelay.Parsed) -> InvocationFastPath.GatewayWork? {
+        guard case .request(let request, _) = parsed, case .gateway(let work) = request.work else { return nil }
+        return work
+    }
+
+    @Test("chat completions and embeddings are taken whole; unknown keys, other workspaces, doubled headers and large bodies are not")
+    func relayTakesGatewayCalls() async throws {
+        try await withTestApp { _, services, _ in
+            let shared = InvocationFastPath.Shared(
+                router: services.serving.router, authEnabled: false, serverName: "loom", gateway: services.gateway.gateway)
+            let chat = #"{"model": "m", "messages": [{"role": "user", "content": "hi"}]}"#
+            let parse = { (text: String) in TrackingFastPathTests.parse(text, shared) }
+            let one = TrackingFastPathTests.request("/v1/chat/completions", chat)
+            let work = try #require(Self.gatewayWork(parse(one + "GET / HTTP/1.1\r\n\r\n")))
+            #expect(work.kind == .chat && !work.close && work.caller.workspace == "default" && work.caller.key == nil)
+            #expect(Self.gatewayWork(parse(TrackingFastPathTests.request("/v1/embeddings", #"{"model": "e", "input": "x"}"#)))?.kind == .embeddings)
+            #expect(Self.gatewayWork(parse(TrackingFastPathTests.request("/v1/chat/completions", chat, headers: "Connection: close\r\n")))?.close == true)
+            let traced = TrackingFastPathTests.request(
+                "/v1/chat/completions", chat, headers: "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n")
+            #expect(Self.gatewayWork(parse(traced))?.caller.traceID == "0af7651916cd43dd8448eb211c80319c")
+            #expect(TrackingFastPathTests.needsMore(parse(String(one.dropLast(3)))))
+
+            let cases = [
+                TrackingFastPathTests.request("/v1/chat/completions", chat, headers: "Authorization: Bearer lgk_unknown\r\n"),
+                TrackingFastPathTests.request("/v1/chat/completions", chat, headers: "X-Loom-Workspace: team-b\r\n"),
+                TrackingFastPathTests.request("/v1/chat/completions", chat, headers: "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n"),
+                TrackingFastPathTests.request("/v1/chat/completions", chat, headers: "Expect: 100-continue\r\n"),
+                TrackingFastPathTests.request("/v1/chat/completions?x=1", chat),
+                TrackingFastPathTests.request("/v1/models", chat),
+                "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: \(InvocationRelay.gatewayBodyLimit + 1)\r\n\r\n{",
+            ]
+            for text in cases {
+                #expect(TrackingFastPathTests.isNotMine(parse(text)), "\(text.prefix(120))")
+            }
+            // With the server's auth on, only calls with a gateway key the gateway knows.
+            let guarded = InvocationFastPath.Shared(
+                router: services.serving.router, authEnabled: true, serverName: "loom", gateway: services.gateway.gateway)
+            #expect(TrackingFastPathTests.isNotMine(TrackingFastPathTests.parse(one, guarded)))
+        }
+    }
+
+    @Test("bearer tokens: any case of the scheme, blanks trimmed")
+    func bearer() {
+        #expect(InvocationFastPath.bearerToken("Bearer lgk_abc") == "lgk_abc")
+        #expect(InvocationFastPath.bearerToken("bearer \t lgk_abc  ") == "lgk_abc")
+        #expect(InvocationFastPath.bearerToken("BEARER x") == "x")
+        #expect(InvocationFastPath.bearerToken("Basic abc") == nil)
+        #expect(InvocationFastPath.bearerToken("Bearer") == nil)
+    }
+}

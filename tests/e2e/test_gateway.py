@@ -318,11 +318,14 @@ def test_usage_and_cost_are_counted(env):
     assert 'loom_gateway_requests_total{' in metrics and 'route="priced"' in metrics and "loom_gateway_tokens_total" in metrics
 
 
-def fast_path_count(server, auth=None) -> float:
+def fast_path_count(server, auth=None, via=None) -> float:
+    """Calls the fast paths answered: read from the bytes by the relay, after the HTTP decoder,
+    or both (`via` None)."""
+    total = 0.0
     for line in requests.get(server.url + "/metrics", auth=auth, timeout=10).text.splitlines():
-        if line.startswith("loom_gateway_fast_path_total"):
-            return float(line.split()[-1])
-    return 0.0
+        if line.startswith("loom_gateway_fast_path_total") and (via is None or f'via="{via}"' in line):
+            total += float(line.split()[-1])
+    return total
 
 
 def test_calls_are_answered_on_the_connections_loop_in_order(env):
@@ -330,13 +333,20 @@ def test_calls_are_answered_on_the_connections_loop_in_order(env):
     keep-alive connection are answered in order, and what it does not take (a workspace header
     naming another workspace) the router answers."""
     import socket
-    server, _, client = env
+    server, _, _ = env
+    # A client of its own: a connection that carried another kind of request (`/v1/models`)
+    # has been handed to the HTTP decoder for good.
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused-without-auth", max_retries=0, timeout=30)
     before = fast_path_count(server)
+    relayed = fast_path_count(server, via="relay")
     assert client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "fast"}]).choices[0].message.content == "echo: fast"
     assert len(client.embeddings.create(model="embed", input="fast").data) == 1
     assert "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
         model="chat", messages=[{"role": "user", "content": "fast stream"}], stream=True) if c.choices) == "echo: fast stream"
     assert fast_path_count(server) == before + 3
+    # The openai client's connection carries only gateway calls: the relay read them from the
+    # bytes, the stream included (written in chunks by hand).
+    assert fast_path_count(server, via="relay") == relayed + 3
 
     def request(text: str, extra: str = "") -> bytes:
         body = json.dumps({"model": "chat", "messages": [{"role": "user", "content": text}]}).encode()

@@ -35,27 +35,58 @@ extension InvocationFastPath {
 
     /// The gateway call `head` starts, when the fast path takes it.
     static func gatewayWork(_ head: HTTPRequest, _ shared: Shared, _ gateway: Gateway) -> GatewayWork? {
+        let fields = head.headerFields
+        return gatewayWork(path: head.path, close: fields[.connection]?.lowercased() == "close", shared, gateway, header: { fields[$0] })
+    }
+
+    /// The gateway call to `path` (`header` looks a header up by name), when a fast path takes it.
+    static func gatewayWork(path: String?, close: Bool, _ shared: Shared, _ gateway: Gateway, header: (HTTPField.Name) -> String?) -> GatewayWork? {
         let kind: GatewayWork.Kind
-        switch head.path {
+        switch path {
         case "/v1/chat/completions": kind = .chat
         case "/v1/embeddings": kind = .embeddings
         default: return nil
         }
-        let fields = head.headerFields
-        if let workspace = fields[AuthMiddleware.loomWorkspace] ?? fields[AuthMiddleware.mlflowWorkspace], !workspace.isEmpty, workspace != Workspace.defaultName {
+        if let workspace = header(AuthMiddleware.loomWorkspace) ?? header(AuthMiddleware.mlflowWorkspace), !workspace.isEmpty, workspace != Workspace.defaultName {
             return nil
         }
-        let traceParent = fields[GatewayController.traceParent]
-        let close = fields[.connection]?.lowercased() == "close"
+        let traceParent = header(GatewayController.traceParent)
         func work(_ caller: GatewayCaller) -> GatewayWork { GatewayWork(kind: kind, caller: caller, started: .now, close: close) }
-        if let header = fields[.authorization], header.lowercased().hasPrefix("bearer "),
-            case let token = header.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces), token.hasPrefix(GatewayKeys.prefix)
-        {
-            guard let key = gateway.key(secret: token) else { return nil }
+        if let token = header(.authorization).flatMap(bearerToken), token.hasPrefix(GatewayKeys.prefix) {
+            guard let key = gateway.key(secret: String(token)) else { return nil }
             return work(GatewayCaller(workspace: key.workspace, key: key, traceParent: traceParent))
         }
         guard !shared.authEnabled else { return nil }
         return work(GatewayCaller(workspace: Workspace.defaultName, traceParent: traceParent))
+    }
+
+    /// The token of `Bearer TOKEN` (the scheme in any case), spaces and tabs around it trimmed.
+    static func bearerToken(_ value: String) -> Substring? {
+        guard value.utf8.count > 7, value.utf8.prefix(7).map({ $0 | 0x20 }).elementsEqual("bearer ".utf8) else { return nil }
+        var token = value.dropFirst(7)
+        while let c = token.first, c == " " || c == "\t" { token.removeFirst() }
+        while let c = token.last, c == " " || c == "\t" { token.removeLast() }
+        return token
+    }
+
+    /// Runs a gateway call in a task on `loop`'s executor and hands its answer to `answered` on
+    /// the loop: the caller writes it, whole or as a stream.
+    static func runGateway(
+        _ gateway: Gateway, _ work: GatewayWork, _ bytes: [UInt8], executor: EventLoopTaskExecutor, on loop: any EventLoop,
+        answered: @escaping @Sendable (Result<GatewayAnswer, GatewayError>) async -> Void
+    ) {
+        Task(executorPreference: executor) {
+            let result: Result<GatewayAnswer, GatewayError>
+            do throws(GatewayError) {
+                switch work.kind {
+                case .chat: result = .success(try await gateway.chat(bytes, caller: work.caller))
+                case .embeddings: result = .success(try await gateway.embeddings(bytes, caller: work.caller))
+                }
+            } catch {
+                result = .failure(error)
+            }
+            await answered(result)
+        }
     }
 
     /// Runs the call in a task on this connection's loop, then writes its answer: a whole body,
@@ -67,16 +98,7 @@ extension InvocationFastPath {
         let executor = taskExecutor(loop)
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
         let bytes = Array(body.readableBytesView)
-        Task(executorPreference: executor) {
-            let result: Result<GatewayAnswer, GatewayError>
-            do throws(GatewayError) {
-                switch work.kind {
-                case .chat: result = .success(try await gateway.chat(bytes, caller: work.caller))
-                case .embeddings: result = .success(try await gateway.embeddings(bytes, caller: work.caller))
-                }
-            } catch {
-                result = .failure(error)
-            }
+        Self.runGateway(gateway, work, bytes, executor: executor, on: loop) { result in
             switch result {
             case .success(.stream(let stream, let headers)):
                 let started = loop.submit { bound.value.handler.startStream(bound.value.context, work, headers) }

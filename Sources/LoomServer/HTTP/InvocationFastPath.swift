@@ -40,8 +40,10 @@ final class InvocationFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         /// the relay, or after the HTTP decoder by `InvocationFastPath`.
         let relayed = Counter(label: "loom_endpoint_fast_path_total", dimensions: [("via", "relay")])
         let answered = Counter(label: "loom_endpoint_fast_path_total", dimensions: [("via", "decoder")])
-        /// Gateway calls answered on the connection's loop (the rest went to the router).
-        let gatewayAnswered = Counter(label: "loom_gateway_fast_path_total")
+        /// Gateway calls answered on the connection's loop (the rest went to the router): read
+        /// from the bytes by the relay, or after the HTTP decoder.
+        let gatewayRelayed = Counter(label: "loom_gateway_fast_path_total", dimensions: [("via", "relay")])
+        let gatewayAnswered = Counter(label: "loom_gateway_fast_path_total", dimensions: [("via", "decoder")])
         /// MLflow's `log-metric` and `log-batch`, answered on the connection's loop too.
         var tracking: TrackingService? = nil
         /// Where the fast paths log what the router's error middleware logs.

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import LoomCore
+import LoomGenAI
 import LoomServing
 import LoomTracking
 import Metrics
@@ -35,6 +36,9 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
     static let headLimit = 16 << 10
     /// Bytes of pipelined requests read ahead while one is answered.
     static let holdLimit = 64 << 10
+    /// The largest gateway body read here; larger ones (up to the router's 16 MiB) go to the
+    /// HTTP decoder.
+    static let gatewayBodyLimit = 1 << 20
 
     let shared: InvocationFastPath.Shared
     /// Bytes read and not yet taken.
@@ -106,6 +110,8 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
                 self.shared.relayed.increment()
                 self.respond(context, request, outcome, correlation: route.correlation)
             }
+        case .gateway(let work):
+            answer(context, request, body, work)
         case .tracking(let call):
             guard let tracking = shared.tracking else { return }
             let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
@@ -126,20 +132,12 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
         return made
     }
 
-    func respond(_ context: ChannelHandlerContext, _ request: Request, _ outcome: Outcome, correlation: String?) {
+    func respond(_ context: ChannelHandlerContext, _ request: Request, _ outcome: Outcome, correlation: String?, headers: [(String, String)] = []) {
         guard context.channel.isActive else { return }
         // Written piece by piece: no string is built for the head.
         var out = context.channel.allocator.buffer(capacity: 320 + outcome.body.readableBytes)
-        if outcome.status == 200 {
-            out.writeStaticString("HTTP/1.1 200 OK\r\ncontent-type: ")
-        } else {
-            // NIOHTTP1 knows every status's reason phrase (`HTTPResponse.Status(code:)` has none).
-            out.writeStaticString("HTTP/1.1 ")
-            out.writeString(String(outcome.status))
-            out.writeStaticString(" ")
-            out.writeString(HTTPResponseStatus(statusCode: outcome.status).reasonPhrase)
-            out.writeStaticString("\r\ncontent-type: ")
-        }
+        writeStatusLine(outcome.status, into: &out)
+        out.writeStaticString("content-type: ")
         out.writeString(outcome.contentType)
         if let deployment = outcome.deployment {
             out.writeStaticString("\r\nloom-deployment: ")
@@ -149,19 +147,58 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
             out.writeStaticString("\r\nloom-correlation-id: ")
             out.writeString(correlation)
         }
-        out.writeStaticString("\r\ncontent-length: ")
+        out.writeStaticString("\r\n")
+        Self.write(headers, into: &out)
+        out.writeStaticString("content-length: ")
         out.writeString(String(outcome.body.readableBytes))
-        out.writeStaticString("\r\nserver: ")
-        out.writeString(shared.serverName)
-        out.writeStaticString("\r\ndate: ")
-        out.writeString(date.now())
-        out.writeStaticString(request.close ? "\r\nconnection: close\r\n\r\n" : "\r\n\r\n")
+        out.writeStaticString("\r\n")
+        writeServerAndDate(into: &out)
+        out.writeStaticString(request.close ? "connection: close\r\n\r\n" : "\r\n")
         out.writeImmutableBuffer(outcome.body)
         if request.close {
             context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return
         }
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        finishAnswer(context)
+    }
+
+    /// `HTTP/1.1 CODE REASON`, CR LF.
+    func writeStatusLine(_ status: Int, into out: inout ByteBuffer) {
+        if status == 200 {
+            out.writeStaticString("HTTP/1.1 200 OK\r\n")
+        } else {
+            // NIOHTTP1 knows every status's reason phrase (`HTTPResponse.Status(code:)` has none).
+            out.writeStaticString("HTTP/1.1 ")
+            out.writeString(String(status))
+            out.writeStaticString(" ")
+            out.writeString(HTTPResponseStatus(statusCode: status).reasonPhrase)
+            out.writeStaticString("\r\n")
+        }
+    }
+
+    func writeServerAndDate(into out: inout ByteBuffer) {
+        out.writeStaticString("server: ")
+        out.writeString(shared.serverName)
+        out.writeStaticString("\r\ndate: ")
+        out.writeString(date.now())
+        out.writeStaticString("\r\n")
+    }
+
+    /// Header lines the gateway adds (rate-limit headers, `retry-after`, ...); anything that is
+    /// not a clean name and value is left out.
+    static func write(_ headers: [(String, String)], into out: inout ByteBuffer) {
+        for (name, value) in headers {
+            guard HTTPField.Name(name) != nil, HTTPField.isValidValue(value) else { continue }
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+    }
+
+    /// The answer in hand is written: the next request, or the held events.
+    func finishAnswer(_ context: ChannelHandlerContext) {
         answering = false
         if !heldEvents.isEmpty {
             // Quiescing or the client's input closed: the connection is idle now; let the
@@ -177,6 +214,95 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
             heldRead = false
             context.read()
         }
+    }
+
+    // MARK: Gateway calls
+
+    /// Runs a gateway call in a task on this connection's loop, then writes its answer: whole,
+    /// or a stream relayed as it comes in chunks (each write awaited, so a slow client slows the
+    /// provider's stream down, and one that leaves cancels it).
+    func answer(_ context: ChannelHandlerContext, _ request: Request, _ body: ByteBuffer, _ work: InvocationFastPath.GatewayWork) {
+        guard let gateway = shared.gateway else { return }
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+        InvocationFastPath.runGateway(gateway, work, Array(body.readableBytesView), executor: taskExecutor(loop), on: loop) { result in
+            switch result {
+            case .success(.stream(let stream, let headers)):
+                let started = loop.submit { bound.value.handler.startStream(bound.value.context, request, work, headers) }
+                guard (try? await started.get()) == true else {
+                    // The client left before the answer began: the provider's stream is let go.
+                    try? await stream.relay { _ in throw ChannelError.ioOnClosedChannel }
+                    return
+                }
+                let relayed: Bool
+                do {
+                    try await stream.relay { buffer in
+                        try await loop.flatSubmit { bound.value.handler.streamPart(bound.value.context, buffer) }.get()
+                    }
+                    relayed = true
+                } catch {
+                    relayed = false
+                }
+                loop.execute { bound.value.handler.endStream(bound.value.context, request, relayed: relayed) }
+            case .success(.complete(let bytes, let headers)):
+                loop.execute { bound.value.handler.respondGateway(bound.value.context, request, work, 200, ByteBuffer(bytes: bytes), headers) }
+            case .failure(let error):
+                loop.execute { bound.value.handler.respondGateway(bound.value.context, request, work, error.status, ByteBuffer(bytes: error.body), error.headers) }
+            }
+        }
+    }
+
+    func respondGateway(
+        _ context: ChannelHandlerContext, _ request: Request, _ work: InvocationFastPath.GatewayWork, _ status: Int, _ body: ByteBuffer, _ headers: [(String, String)]
+    ) {
+        RequestMetricsMiddleware.record(method: .post, route: work.kind.route, status: status, start: work.started)
+        shared.gatewayRelayed.increment()
+        respond(context, request, Outcome(status: status, contentType: "application/json", body: body), correlation: nil, headers: headers)
+    }
+
+    /// Writes a stream's head (chunked); false when the client has gone.
+    func startStream(_ context: ChannelHandlerContext, _ request: Request, _ work: InvocationFastPath.GatewayWork, _ headers: [(String, String)]) -> Bool {
+        RequestMetricsMiddleware.record(method: .post, route: work.kind.route, status: 200, start: work.started)
+        shared.gatewayRelayed.increment()
+        guard context.channel.isActive else { return false }
+        var out = context.channel.allocator.buffer(capacity: 320)
+        out.writeStaticString("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n")
+        Self.write(headers, into: &out)
+        writeServerAndDate(into: &out)
+        out.writeStaticString(request.close ? "transfer-encoding: chunked\r\nconnection: close\r\n\r\n" : "transfer-encoding: chunked\r\n\r\n")
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        return true
+    }
+
+    /// One part of a stream as a chunk, written and flushed; the future fails when the client
+    /// has gone.
+    func streamPart(_ context: ChannelHandlerContext, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        guard context.channel.isActive else { return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+        // An empty chunk would end the body.
+        guard buffer.readableBytes > 0 else { return context.eventLoop.makeSucceededVoidFuture() }
+        var out = context.channel.allocator.buffer(capacity: buffer.readableBytes + 16)
+        out.writeString(String(buffer.readableBytes, radix: 16))
+        out.writeStaticString("\r\n")
+        out.writeImmutableBuffer(buffer)
+        out.writeStaticString("\r\n")
+        return context.writeAndFlush(wrapOutboundOut(out))
+    }
+
+    /// The end of a stream. One cut short closes the connection without the last chunk: the
+    /// client must not take a truncated answer for a whole one.
+    func endStream(_ context: ChannelHandlerContext, _ request: Request, relayed: Bool) {
+        guard context.channel.isActive else { return }
+        guard relayed else {
+            context.close(promise: nil)
+            return
+        }
+        let last = wrapOutboundOut(ByteBuffer(staticString: "0\r\n\r\n"))
+        if request.close {
+            context.writeAndFlush(last).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+        context.writeAndFlush(last, promise: nil)
+        finishAnswer(context)
     }
 
     /// Reading goes on while a request is in hand (holding it would cost two `epoll_ctl` calls
@@ -205,6 +331,7 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
         enum Work {
             case endpoint(InvocationFastPath.Route)
             case tracking(TrackingCall)
+            case gateway(InvocationFastPath.GatewayWork)
         }
 
         let work: Work
@@ -242,6 +369,16 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
                 guard let call = TrackingCall(kind, body: UnsafeRawBufferPointer(rebasing: raw[head.length..<total])) else { return .notMine }
                 return .request(Request(work: .tracking(call), contentType: header(.contentType), bodyLength: head.contentLength, close: head.close), total)
             }
+            if let gateway = shared.gateway,
+                // A header given twice is for the HTTP decoder and the router to judge.
+                ![HTTPField.Name.authorization, AuthMiddleware.loomWorkspace, AuthMiddleware.mlflowWorkspace, GatewayController.traceParent]
+                    .contains(where: { head.count($0.canonicalName, raw) > 1 }),
+                let work = InvocationFastPath.gatewayWork(path: head.path, close: head.close, shared, gateway, header: header)
+            {
+                guard head.contentLength <= gatewayBodyLimit else { return .notMine }
+                guard raw.count >= total else { return .needMore }
+                return .request(Request(work: .gateway(work), contentType: header(.contentType), bodyLength: head.contentLength, close: head.close), total)
+            }
             return .notMine
         }
     }
@@ -257,9 +394,12 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
         var close = false
         var usable = true
 
-        /// How the requests this relay takes start: invocations, and MLflow's `log-metric`
-        /// and `log-batch`.
-        static let prefixes = [Array("POST /endpoints/".utf8), Array("POST \(MLflowController.prefix)/runs/log-".utf8)]
+        /// How the requests this relay takes start: invocations, MLflow's `log-metric` and
+        /// `log-batch`, and the gateway's chat completions and embeddings.
+        static let prefixes = [
+            Array("POST /endpoints/".utf8), Array("POST \(MLflowController.prefix)/runs/log-".utf8),
+            Array("POST /v1/chat/completions ".utf8), Array("POST /v1/embeddings ".utf8),
+        ]
 
         /// Whether the bytes so far can still become a head this relay takes.
         static func couldBeTaken(_ raw: UnsafeRawBufferPointer) -> Bool {
@@ -351,6 +491,11 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
                 found = field.value
             }
             return found.map { String(decoding: raw[$0], as: UTF8.self) }
+        }
+
+        /// How many times header `name` (lowercase) appears.
+        func count(_ name: String, _ raw: UnsafeRawBufferPointer) -> Int {
+            fields.reduce(0) { $0 + (Self.named($1.name, name, raw) ? 1 : 0) }
         }
 
         static func named(_ range: Range<Int>, _ lowercase: String, _ raw: UnsafeRawBufferPointer) -> Bool {
