@@ -101,26 +101,38 @@ extension InvocationFastPath {
         Self.runGateway(gateway, work, bytes, executor: executor, on: loop) { result in
             switch result {
             case .success(.stream(let stream, let headers)):
-                let started = loop.submit { bound.value.handler.startStream(bound.value.context, work, headers) }
-                guard (try? await started.get()) == true else {
-                    // The client left before the answer began: the provider's stream is let go.
-                    try? await stream.relay { _ in throw ChannelError.ioOnClosedChannel }
-                    return
-                }
-                let relayed: Bool
-                do {
-                    try await stream.relay { buffer in
-                        try await loop.flatSubmit { bound.value.handler.streamPart(bound.value.context, buffer) }.get()
-                    }
-                    relayed = true
-                } catch {
-                    relayed = false
-                }
-                loop.execute { bound.value.handler.endStream(bound.value.context, work, relayed: relayed) }
+                await Self.relay(
+                    stream, on: loop,
+                    start: { bound.value.handler.startStream(bound.value.context, work, headers) },
+                    part: { bound.value.handler.streamPart(bound.value.context, $0) },
+                    end: { bound.value.handler.endStream(bound.value.context, work, relayed: $0) })
             default:
                 loop.execute { bound.value.handler.respond(bound.value.context, work, result) }
             }
         }
+    }
+
+    /// Relays a provider's stream to a client: `start` writes the head (false: the client has
+    /// gone), `part` each part (its future fails when the client has gone), `end` ends the answer
+    /// (false: cut short); each runs on `loop`. Each write is awaited, so a slow client slows the
+    /// provider's stream down, and one that leaves cancels it.
+    static func relay(
+        _ stream: GatewayStream, on loop: any EventLoop, start: @escaping @Sendable () -> Bool,
+        part: @escaping @Sendable (ByteBuffer) -> EventLoopFuture<Void>, end: @escaping @Sendable (Bool) -> Void
+    ) async {
+        guard (try? await loop.submit(start).get()) == true else {
+            // The client left before the answer began: the provider's stream is let go.
+            try? await stream.relay { _ in throw ChannelError.ioOnClosedChannel }
+            return
+        }
+        let relayed: Bool
+        do {
+            try await stream.relay { buffer in try await loop.flatSubmit { part(buffer) }.get() }
+            relayed = true
+        } catch {
+            relayed = false
+        }
+        loop.execute { end(relayed) }
     }
 
     /// This connection's task executor (made at its first gateway call).

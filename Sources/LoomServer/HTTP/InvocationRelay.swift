@@ -228,22 +228,11 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
         InvocationFastPath.runGateway(gateway, work, Array(body.readableBytesView), executor: taskExecutor(loop), on: loop) { result in
             switch result {
             case .success(.stream(let stream, let headers)):
-                let started = loop.submit { bound.value.handler.startStream(bound.value.context, request, work, headers) }
-                guard (try? await started.get()) == true else {
-                    // The client left before the answer began: the provider's stream is let go.
-                    try? await stream.relay { _ in throw ChannelError.ioOnClosedChannel }
-                    return
-                }
-                let relayed: Bool
-                do {
-                    try await stream.relay { buffer in
-                        try await loop.flatSubmit { bound.value.handler.streamPart(bound.value.context, buffer) }.get()
-                    }
-                    relayed = true
-                } catch {
-                    relayed = false
-                }
-                loop.execute { bound.value.handler.endStream(bound.value.context, request, relayed: relayed) }
+                await InvocationFastPath.relay(
+                    stream, on: loop,
+                    start: { bound.value.handler.startStream(bound.value.context, request, work, headers) },
+                    part: { bound.value.handler.streamPart(bound.value.context, $0) },
+                    end: { bound.value.handler.endStream(bound.value.context, request, relayed: $0) })
             case .success(.complete(let bytes, let headers)):
                 loop.execute { bound.value.handler.respondGateway(bound.value.context, request, work, 200, ByteBuffer(bytes: bytes), headers) }
             case .failure(let error):
