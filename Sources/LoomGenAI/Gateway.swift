@@ -279,7 +279,7 @@ public final class Gateway: Sendable {
         }
         trace.update { $0.stream = stream }
         let decisions = route.policies.applies(to: .input) ? try await guardInput(&body, route: route, trace: trace) : []
-        trace.update { $0.input = (body["messages"] ?? .null).jsonString }
+        trace.update { $0.inputValue = body["messages"] ?? .null }
         let answer = try await call(
             route: route, publicModel: model, caller: caller, body: body, stream: stream, includeUsage: includeUsage, inputDecisions: decisions, trace: trace)
         guard let prompted else { return answer }
@@ -352,7 +352,7 @@ public final class Gateway: Sendable {
         }
         var checked = body
         let decisions = route.policies.applies(to: .input) ? try await guardInput(&checked, route: route, trace: trace) : []
-        trace.update { $0.input = (checked["input"] ?? .null).jsonString }
+        trace.update { $0.inputValue = checked["input"] ?? .null }
         return try await call(
             route: route, publicModel: model, caller: caller, body: checked, stream: false, includeUsage: false, inputDecisions: decisions, trace: trace)
     }

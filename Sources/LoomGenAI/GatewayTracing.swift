@@ -25,6 +25,8 @@ final class TraceBuilder: Sendable {
         var usage = TokenUsage()
         var cost = 0.0
         var input = ""
+        /// The input as JSON, made text when the trace is written (not on the call's path).
+        var inputValue: JSONValue?
         var output = ""
         var spans: [Span] = []
         var finished = false
@@ -66,30 +68,60 @@ final class TraceBuilder: Sendable {
     }
 
     /// The finished record (nil when the call never reached a route, or it was finished already).
-    func finish(status: Int, error: String?) -> GatewayTrace? {
+    /// Its input and spans are made JSON text when it is written (`FinishedTrace.record`), off
+    /// the call's path.
+    func finish(status: Int, error: String?) -> FinishedTrace? {
         let duration = micros(.now)
-        return state.withLock { s -> GatewayTrace? in
+        return state.withLock { s -> FinishedTrace? in
             guard let route = s.route, !s.finished else { return nil }
             s.finished = true
-            let spans = JSONValue.array(s.spans.map { span in
-                var o: [String: JSONValue] = [
-                    "name": .string(span.name), "start_us": .int(span.startMicros), "duration_us": .int(span.durationMicros),
-                ]
-                if !span.attributes.isEmpty { o["attributes"] = .object(span.attributes) }
-                return .object(o)
-            })
-            return GatewayTrace(
+            let trace = GatewayTrace(
                 id: id, workspace: s.workspace, route: route, key: s.key, task: s.task, provider: s.provider, model: s.model, status: status,
                 stream: s.stream, startTime: startMillis, durationMicros: duration, promptTokens: s.usage.prompt, completionTokens: s.usage.completion,
-                cost: s.cost, input: Self.cut(s.input), output: Self.cut(s.output), error: error, spansJSON: spans.jsonString)
+                cost: s.cost, input: Self.cut(s.input), output: Self.cut(s.output), error: error, spansJSON: "")
+            return FinishedTrace(trace: trace, input: s.inputValue, spans: s.spans)
         }
+    }
+
+    static func spansJSON(_ spans: [Span]) -> String {
+        JSONValue.array(spans.map { span in
+            var o: [String: JSONValue] = [
+                "name": .string(span.name), "start_us": .int(span.startMicros), "duration_us": .int(span.durationMicros),
+            ]
+            if !span.attributes.isEmpty { o["attributes"] = .object(span.attributes) }
+            return .object(o)
+        }).jsonString
+    }
+}
+
+/// A finished trace as the call leaves it: the record, with its input and spans still values.
+struct FinishedTrace: Sendable {
+    var trace: GatewayTrace
+    var input: JSONValue?
+    var spans: [TraceBuilder.Span]?
+
+    init(trace: GatewayTrace, input: JSONValue?, spans: [TraceBuilder.Span]?) {
+        (self.trace, self.input, self.spans) = (trace, input, spans)
+    }
+
+    /// A record made already (one put back after a failed write).
+    init(_ record: GatewayTrace) {
+        (trace, input, spans) = (record, nil, nil)
+    }
+
+    /// The record as it is stored and exported.
+    var record: GatewayTrace {
+        var t = trace
+        if let input { t.input = TraceBuilder.cut(input.jsonString) }
+        if let spans { t.spansJSON = TraceBuilder.spansJSON(spans) }
+        return t
     }
 }
 
 /// Finished traces waiting to be written in a batch (with the usage, every couple of seconds);
 /// past `limit` waiting, new ones are dropped and counted rather than held without bound.
 final class TraceRecorder: Sendable {
-    let pending = Mutex<[GatewayTrace]>([])
+    let pending = Mutex<[FinishedTrace]>([])
     let dropped = Atomic<Int>(0)
     let limit: Int
 
@@ -97,7 +129,7 @@ final class TraceRecorder: Sendable {
         self.limit = limit
     }
 
-    func add(_ trace: GatewayTrace?) {
+    func add(_ trace: FinishedTrace?) {
         guard let trace else { return }
         let kept = pending.withLock { list -> Bool in
             guard list.count < limit else { return false }
@@ -107,10 +139,13 @@ final class TraceRecorder: Sendable {
         if !kept { dropped.add(1, ordering: .relaxed) }
     }
 
-    func take() -> [GatewayTrace] { pending.withLock { list in defer { list.removeAll(keepingCapacity: true) }; return list } }
+    /// The traces finished so far, made records (here, on the writer's side, not the calls').
+    func take() -> [GatewayTrace] {
+        pending.withLock { list in defer { list.removeAll(keepingCapacity: true) }; return list }.map(\.record)
+    }
 
     func restore(_ traces: [GatewayTrace]) {
-        pending.withLock { list in list = Array((traces + list).prefix(limit)) }
+        pending.withLock { list in list = Array((traces.map(FinishedTrace.init) + list).prefix(limit)) }
     }
 }
 
