@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Online endpoint benchmarks (issue 5), with wrk on loopback.
 
-Usage: python3 bench/endpoint_bench.py [routing] [native] [canary] [--duration 20] [--loom PATH] [--baseline PATH]
+Usage: python3 bench/endpoint_bench.py [routing] [native] [canary] [--duration 20] [--rounds 3] [--loom PATH] [--baseline PATH]
 
 1. routing: the overhead of an endpoint in front of an external upstream. The upstream is
    `loom-bench-baseline` (a bare Hummingbird server answering POST /invocations with a constant
    body). wrk sends the same 1-row request at a fixed 5,000 requests/s (50 connections, each
    waiting 10 ms between requests: wrk's `delay()`) to the upstream directly and to
-   `/endpoints/NAME/invocations` on `loom server`, alternately, twice each; the added p50 and p99
-   are Loom's minus the direct ones, from the same run. When `nginx` is installed, the same
-   upstream behind nginx (a keep-alive reverse proxy, `worker_processes auto`) is measured in the
+   `/endpoints/NAME/invocations` on `loom server`, alternately, `--rounds` times each (3 by
+   default); the added p50 and p99 are Loom's medians minus the direct ones, from the same run.
+   When `nginx` is installed, the same upstream behind nginx (a keep-alive reverse proxy, `worker_processes auto`) is measured in the
    same rounds: the peer that shows what a proxy hop costs on this machine. CPU per request is
    the proxy's (the upstream's for the direct runs), from /proc.
 2. native: requests/s and latency of native logistic-regression and GBDT endpoints at 1 and 100
@@ -228,7 +228,7 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
-def routing(loom: str, baseline: str, seconds: float) -> dict:
+def routing(loom: str, baseline: str, seconds: float, rounds: int = 3) -> dict:
     work = tempfile.mkdtemp(prefix="loom-ep-bench-")
     up_port = free_port()
     upstream = Proc([baseline, str(up_port)])
@@ -256,7 +256,7 @@ def routing(loom: str, baseline: str, seconds: float) -> dict:
             wrk(url, body, 3, 2, 50, 10)
         runs = {name: [] for name in targets}
         cpu = {name: [] for name in targets}
-        for i in range(2):
+        for i in range(rounds):
             for name, (url, pids) in targets.items():
                 log(f"routing: {name} #{i + 1} at 5,000 requests/s for {seconds:.0f} s")
                 before = cpu_seconds(pids)
@@ -456,13 +456,14 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("which", nargs="*", default=["routing", "native", "canary"])
     ap.add_argument("--duration", type=float, default=20)
+    ap.add_argument("--rounds", type=int, default=3, help="routing: runs of each target, alternating (medians are reported)")
     ap.add_argument("--loom", default=os.environ.get("LOOM_BIN") or os.path.join(ROOT, ".build-rel2", "release", "loom"))
     ap.add_argument("--baseline", default=os.environ.get("BASELINE_BIN") or os.path.join(ROOT, ".build-rel2", "release", "loom-bench-baseline"))
     args = ap.parse_args()
     os.makedirs(RESULTS, exist_ok=True)
     results = {}
     if "routing" in args.which:
-        results["routing"] = routing(args.loom, args.baseline, args.duration)
+        results["routing"] = routing(args.loom, args.baseline, args.duration, args.rounds)
     if "native" in args.which:
         results["native"] = native(args.loom, args.duration)
     if "canary" in args.which:
