@@ -364,6 +364,36 @@ def test_calls_are_answered_on_the_connections_loop_in_order(env):
     assert said == ["echo: first", "echo: second", "echo: third"], "pipelined calls are answered in order"
     assert b"connection: close" in answers[2].lower()
 
+    # A stream and a whole answer pipelined behind it on one connection: the stream is written
+    # in chunks and ended by the last chunk; the call behind it is answered after it.
+    streamed = json.dumps({"model": "chat", "messages": [{"role": "user", "content": "one two"}], "stream": True}).encode()
+    relayed = fast_path_count(server, via="relay")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + f"Content-Length: {len(streamed)}\r\n\r\n".encode() + streamed + request("after", "Connection: close\r\n"))
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, rest = received.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"transfer-encoding: chunked" in head.lower() and b"text/event-stream" in head
+    body = b""
+    while True:
+        size_line, rest = rest.split(b"\r\n", 1)
+        size = int(size_line, 16)
+        if size == 0:
+            assert rest.startswith(b"\r\n"), "the last chunk ends the body"
+            rest = rest[2:]
+            break
+        body += rest[:size]
+        assert rest[size:size + 2] == b"\r\n"
+        rest = rest[size + 2:]
+    said = "".join(json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+                   for line in body.decode().splitlines() if line.startswith("data: {"))
+    assert said == "echo: one two" and body.decode().rstrip().endswith("data: [DONE]")
+    assert rest.startswith(b"HTTP/1.1 200 OK"), rest[:80]
+    assert json.loads(rest.split(b"\r\n\r\n", 1)[1])["choices"][0]["message"]["content"] == "echo: after"
+    assert fast_path_count(server, via="relay") == relayed + 2, "both read from the bytes"
+
     counted = fast_path_count(server)
     r = requests.post(server.url + "/v1/chat/completions", headers={"X-Loom-Workspace": "nowhere"},
                       json={"model": "chat", "messages": [{"role": "user", "content": "x"}]}, timeout=10)
