@@ -279,7 +279,7 @@ public final class Gateway: Sendable {
         }
         trace.update { $0.stream = stream }
         let decisions = route.policies.applies(to: .input) ? try await guardInput(&body, route: route, trace: trace) : []
-        trace.update { $0.inputValue = body["messages"] ?? .null }
+        trace.setInput(body["messages"] ?? .null, bodyBytes: bytes.count)
         let answer = try await call(
             route: route, publicModel: model, caller: caller, body: body, stream: stream, includeUsage: includeUsage, inputDecisions: decisions, trace: trace)
         guard let prompted else { return answer }
@@ -352,7 +352,7 @@ public final class Gateway: Sendable {
         }
         var checked = body
         let decisions = route.policies.applies(to: .input) ? try await guardInput(&checked, route: route, trace: trace) : []
-        trace.update { $0.inputValue = checked["input"] ?? .null }
+        trace.setInput(checked["input"] ?? .null, bodyBytes: bytes.count)
         return try await call(
             route: route, publicModel: model, caller: caller, body: checked, stream: false, includeUsage: false, inputDecisions: decisions, trace: trace)
     }

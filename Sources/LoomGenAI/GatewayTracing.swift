@@ -60,6 +60,24 @@ final class TraceBuilder: Sendable {
 
     func update(_ body: (inout State) -> Void) { state.withLock { body(&$0) } }
 
+    /// Requests up to this size keep their input as a value until the flush makes it text; a
+    /// larger one's is made text (and cut) now, so that traces waiting for the flush take no
+    /// more memory than their text would.
+    static let deferLimit = 2 << 10
+
+    /// The call's input, from a request body of `bodyBytes` bytes.
+    func setInput(_ value: JSONValue, bodyBytes: Int) {
+        if bodyBytes <= Self.deferLimit {
+            update { $0.inputValue = value }
+        } else {
+            let text = Self.cut(value.jsonString)
+            update {
+                $0.input = text
+                $0.inputValue = nil
+            }
+        }
+    }
+
     static func cut(_ text: String) -> String {
         guard text.utf8.count > textLimit else { return text }
         var end = text.utf8.index(text.utf8.startIndex, offsetBy: textLimit)

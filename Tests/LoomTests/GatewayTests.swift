@@ -81,6 +81,28 @@ struct GatewaySpecTests {
 
 @Suite("Gateway parts")
 struct GatewayPartTests {
+    @Test("a trace's input is made text at the flush for small requests, at once for large ones, the same text either way")
+    func traceInput() throws {
+        func finished(_ value: JSONValue, bodyBytes: Int) throws -> FinishedTrace {
+            let trace = TraceBuilder(caller: GatewayCaller(workspace: "default"), task: "chat")
+            trace.update { $0.route = "r" }
+            trace.setInput(value, bodyBytes: bodyBytes)
+            trace.span("policy", since: .now, ["rules": .int(2)])
+            return try #require(trace.finish(status: 200, error: nil))
+        }
+        let small = JSONValue.array([.object(["role": .string("user"), "content": .string("hi")])])
+        let deferred = try finished(small, bodyBytes: 100)
+        #expect(deferred.input != nil && deferred.trace.input.isEmpty, "kept as a value until the flush")
+        #expect(deferred.record.input == small.jsonString)
+        #expect(deferred.record.spansJSON.contains(#""name":"policy""#) || deferred.record.spansJSON.contains(#""name": "policy""#))
+        let large = JSONValue.array([.object(["role": .string("user"), "content": .string(String(repeating: "x", count: 40_000))])])
+        let now = try finished(large, bodyBytes: 40_100)
+        #expect(now.input == nil && now.trace.input.utf8.count <= TraceBuilder.textLimit + 3, "made text and cut at once")
+        #expect(now.record.input == TraceBuilder.cut(large.jsonString))
+        // A record put back after a failed write is kept as it was.
+        #expect(FinishedTrace(now.record).record == now.record)
+    }
+
     @Test("x-loom-cost is written as %.10g writes it")
     func costText() {
         let values: [Double] = [0, 0.011, 1.5e-05, 0.1 + 0.2, 2, 123.456789012345, 0.000123, 7e-9, 0.0001, 1234.5, 3 * 1000 / 1e6 + 4 * 2000 / 1e6, 99999.99999999]
