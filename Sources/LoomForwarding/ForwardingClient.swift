@@ -46,8 +46,13 @@ public final class ForwardingClient: Sendable {
 
     let group: any EventLoopGroup
     let idle = Mutex<[PoolKey: [Connection]]>([:])
-    /// Each upstream's pool number.
-    let numbers = Mutex<[Upstream: Int]>([:])
+    /// Each upstream's pool number, and the targets made so far (a URL is made ready once).
+    let made = Mutex<(numbers: [Upstream: Int], targets: [TargetKey: Target])>(([:], [:]))
+
+    struct TargetKey: Hashable, Sendable {
+        let upstream: Upstream
+        let path: String
+    }
     /// Idle connections kept per upstream and loop.
     let keep: Int
     static let answerLimit = 64 << 20
@@ -57,18 +62,14 @@ public final class ForwardingClient: Sendable {
         self.keep = keep
     }
 
-    /// `http://host:port/path`, ready for requests. Hosts and paths with control bytes or spaces
-    /// are refused.
+    /// `http://host:port/path`, ready for requests (made once, then looked up). Hosts and paths
+    /// with control bytes or spaces are refused.
     package func target(host: String, port: Int, path: String) throws -> Target {
+        let upstream = Upstream(host: host, port: port)
+        let key = TargetKey(upstream: upstream, path: path)
+        if let known = made.withLock({ $0.targets[key] }) { return known }
         guard Self.clean(path), !path.utf8.contains(32), Self.clean(host), !host.utf8.contains(32) else {
             throw ForwardingError.unreachable("the upstream URL has control bytes or spaces")
-        }
-        let upstream = Upstream(host: host, port: port)
-        let number = numbers.withLock { numbers in
-            if let n = numbers[upstream] { return n }
-            let n = numbers.count
-            numbers[upstream] = n
-            return n
         }
         var prefix = ByteBuffer()
         prefix.writeStaticString("POST ")
@@ -80,7 +81,14 @@ public final class ForwardingClient: Sendable {
             prefix.writeString(String(port))
         }
         prefix.writeStaticString("\r\ncontent-length: ")
-        return Target(upstream: upstream, number: number, prefix: prefix)
+        return made.withLock { made in
+            if let known = made.targets[key] { return known }
+            let number = made.numbers[upstream] ?? made.numbers.count
+            made.numbers[upstream] = number
+            let target = Target(upstream: upstream, number: number, prefix: prefix)
+            made.targets[key] = target
+            return target
+        }
     }
 
     /// POSTs `body` to `http://host:port/path` over a connection of the loop the caller runs on
@@ -384,7 +392,7 @@ final class ForwardHandler: ChannelInboundHandler {
 
 extension EventLoop {
     /// Runs `body` now when the caller is on this loop, else as a task on it.
-    package func executeHere(_ body: @escaping @Sendable () -> Void) {
+    func executeHere(_ body: @escaping @Sendable () -> Void) {
         if inEventLoop { body() } else { execute(body) }
     }
 }

@@ -41,10 +41,9 @@ public protocol DeploymentRuntime: Sendable {
     /// Whether `invoke(_:timeout:on:)` answers on the given event loop without leaving it
     /// (forwarding over plain HTTP). The invocation fast path serves only such deployments.
     var answersOnLoop: Bool { get }
-    /// Answers one request; the future completes on `loop`.
-    func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer>
     /// Answers one request from `loop` (the caller runs on it); `completion` is called there,
-    /// once. Runtimes that answer on loops implement it without futures.
+    /// once. Runtimes that answer on loops implement it without futures; the others answer in a
+    /// task.
     func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop, completion: @escaping ServingCompletion)
 }
 
@@ -54,11 +53,8 @@ public typealias ServingCompletion = (Result<ServingAnswer, any Error>) -> Void
 extension DeploymentRuntime {
     public var isReady: Bool { true }
     public var answersOnLoop: Bool { false }
-    public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer> {
-        loop.makeFutureWithTask { try await invoke(request, timeout: timeout) }
-    }
     public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop, completion: @escaping ServingCompletion) {
-        invoke(request, timeout: timeout, on: loop).assumeIsolated().whenComplete(completion)
+        loop.makeFutureWithTask { try await invoke(request, timeout: timeout) }.assumeIsolated().whenComplete(completion)
     }
     public func shutdown() async {}
 }

@@ -1,6 +1,5 @@
 import Foundation
 import LoomCore
-import LoomForwarding
 import LoomStore
 import Logging
 import Metrics
@@ -129,16 +128,9 @@ public final class LiveEndpoint: Sendable {
         }
     }
 
-    /// `invoke` for the invocation fast path: on `loop`, without leaving it when the chosen
-    /// deployment answers on loops (`answersOnLoop`). The future completes on `loop`.
-    public func invoke(_ request: ServingRequest, target: String?, stickyKey: String?, on loop: any EventLoop) -> EventLoopFuture<RoutedAnswer> {
-        let promise = loop.makePromise(of: RoutedAnswer.self)
-        loop.executeHere { self.invoke(request, target: target, stickyKey: stickyKey, on: loop) { promise.completeWith($0) } }
-        return promise.futureResult
-    }
-
-    /// `invoke` from `loop` (the caller runs on it): `completion` is called there, once, without
-    /// leaving the loop when the chosen deployment answers on loops.
+    /// `invoke` for the invocation fast paths, from `loop` (the caller runs on it): `completion`
+    /// is called there, once, without leaving the loop when the chosen deployment answers on
+    /// loops (`answersOnLoop`).
     public func invoke(
         _ request: ServingRequest, target: String?, stickyKey: String?, on loop: any EventLoop, completion: @escaping (Result<RoutedAnswer, any Error>) -> Void
     ) {

@@ -21,28 +21,16 @@ public struct HTTPForwarder: Sendable {
         self.forwarding = forwarding
     }
 
-    /// POSTs the request to `http://host:port/path`.
-    public func forward(_ request: ServingRequest, host: String, port: Int, path: String, timeout: Duration, deployment: String) async throws -> ServingAnswer {
+    /// POSTs the request to `target` (a plain-HTTP URL made ready by `forwarding.target`).
+    package func forward(_ request: ServingRequest, to target: ForwardingClient.Target, timeout: Duration, deployment: String) async throws -> ServingAnswer {
         do {
-            let answer = try await forwarding.post(
-                host: host, port: port, path: path, headers: Self.headers(request), body: request.body, timeout: timeout)
+            let answer = try await forwarding.post(to: target, headers: Self.headers(request), body: request.body, timeout: timeout)
             return ServingAnswer(status: answer.status, contentType: answer.contentType ?? "application/json", body: answer.body)
         } catch is CancellationError {
             throw LoomError.unavailable("The request was cancelled")
         } catch {
             throw Self.loomError(error, deployment: deployment, timeout: timeout)
         }
-    }
-
-    /// POSTs the request to `target` without leaving `loop`.
-    package func forward(
-        _ request: ServingRequest, to target: ForwardingClient.Target, timeout: Duration, deployment: String, on loop: any EventLoop
-    ) -> EventLoopFuture<ServingAnswer> {
-        let promise = loop.makePromise(of: ServingAnswer.self)
-        loop.executeHere {
-            self.forward(request, to: target, timeout: timeout, deployment: deployment, on: loop) { promise.completeWith($0) }
-        }
-        return promise.futureResult
     }
 
     /// POSTs the request to `target` from `loop` (the caller runs on it) and calls `completion`
@@ -116,9 +104,8 @@ public struct ExternalRuntime: DeploymentRuntime {
     public let url: String
     public let deployment: String
     let forwarder: HTTPForwarder
-    /// host, port and path of a plain-HTTP URL (nil: https, through AsyncHTTPClient).
-    let plain: (host: String, port: Int, path: String)?
-    /// The same, ready for the forwarding client.
+    /// A plain-HTTP URL made ready for the forwarding client (nil: https, through
+    /// AsyncHTTPClient).
     let target: ForwardingClient.Target?
 
     public init(url: String, deployment: String, forwarder: HTTPForwarder) {
@@ -126,34 +113,29 @@ public struct ExternalRuntime: DeploymentRuntime {
         self.deployment = deployment
         self.forwarder = forwarder
         if let u = URL(string: url), u.scheme == "http", let host = u.host {
-            var path = u.path.isEmpty ? "/" : u.path
-            if let q = u.query { path += "?" + q }
-            plain = (host, u.port ?? 80, path)
+            // Path and query as written (percent-encoded), not decoded: `/a%20b` stays one segment.
+            var path = u.path(percentEncoded: true)
+            if path.isEmpty { path = "/" }
+            if let q = u.query(percentEncoded: true) { path += "?" + q }
             target = try? forwarder.forwarding.target(host: host, port: u.port ?? 80, path: path)
         } else {
-            plain = nil
             target = nil
         }
     }
 
     public var answersOnLoop: Bool { target != nil }
 
-    public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer> {
-        guard let target else { return loop.makeFutureWithTask { try await invoke(request, timeout: timeout) } }
-        return forwarder.forward(request, to: target, timeout: timeout, deployment: deployment, on: loop)
-    }
-
     public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop, completion: @escaping ServingCompletion) {
         guard let target else {
-            invoke(request, timeout: timeout, on: loop).assumeIsolated().whenComplete(completion)
+            loop.makeFutureWithTask { try await invoke(request, timeout: timeout) }.assumeIsolated().whenComplete(completion)
             return
         }
         forwarder.forward(request, to: target, timeout: timeout, deployment: deployment, on: loop, completion: completion)
     }
 
     public func invoke(_ request: ServingRequest, timeout: Duration) async throws -> ServingAnswer {
-        if let plain {
-            return try await forwarder.forward(request, host: plain.host, port: plain.port, path: plain.path, timeout: timeout, deployment: deployment)
+        if let target {
+            return try await forwarder.forward(request, to: target, timeout: timeout, deployment: deployment)
         }
         return try await forwarder.forward(request, to: url, timeout: timeout, deployment: deployment)
     }

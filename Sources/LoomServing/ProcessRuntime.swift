@@ -65,8 +65,6 @@ public final class ProcessRuntime: DeploymentRuntime {
     public let deployment: String
     let options: Options
     let forwarder: HTTPForwarder
-    /// Forwarding targets by replica port.
-    let targets = Mutex<[Int: ForwardingClient.Target]>([:])
     let logger: Logger
     let replicas: [Replica]
     let next = Atomic<Int>(0)
@@ -103,8 +101,7 @@ public final class ProcessRuntime: DeploymentRuntime {
         var tried = 0
         while tried < replicas.count, let (replica, port) = nextReady() {
             do {
-                return try await forwarder.forward(
-                    request, host: "127.0.0.1", port: port, path: options.invocationPath, timeout: timeout, deployment: deployment)
+                return try await forwarder.forward(request, to: target(port: port, timeout: timeout), timeout: timeout, deployment: deployment)
             } catch let e as LoomError where e.code == .badGateway {
                 markDown(replica, port: port, e)
                 tried += 1
@@ -114,12 +111,6 @@ public final class ProcessRuntime: DeploymentRuntime {
     }
 
     public var answersOnLoop: Bool { true }
-
-    public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop) -> EventLoopFuture<ServingAnswer> {
-        let promise = loop.makePromise(of: ServingAnswer.self)
-        loop.executeHere { self.invoke(request, timeout: timeout, on: loop) { promise.completeWith($0) } }
-        return promise.futureResult
-    }
 
     public func invoke(_ request: ServingRequest, timeout: Duration, on loop: any EventLoop, completion: @escaping ServingCompletion) {
         inFlight.wrappingAdd(1, ordering: .relaxed)
@@ -138,9 +129,9 @@ public final class ProcessRuntime: DeploymentRuntime {
         }
         let target: ForwardingClient.Target
         do {
-            target = try self.target(port: port)
+            target = try self.target(port: port, timeout: timeout)
         } catch {
-            completion(.failure(HTTPForwarder.loomError(error, deployment: deployment, timeout: timeout)))
+            completion(.failure(error))
             return
         }
         forwarder.forward(request, to: target, timeout: timeout, deployment: deployment, on: loop) { result in
@@ -153,12 +144,14 @@ public final class ProcessRuntime: DeploymentRuntime {
         }
     }
 
-    /// The forwarding target of the replica on `port` (made once per port).
-    func target(port: Int) throws -> ForwardingClient.Target {
-        if let made = targets.withLock({ $0[port] }) { return made }
-        let made = try forwarder.forwarding.target(host: "127.0.0.1", port: port, path: options.invocationPath)
-        targets.withLock { $0[port] = made }
-        return made
+    /// The forwarding target of the replica on `port`; a path that cannot be sent is a 502, as
+    /// an unreachable replica is.
+    func target(port: Int, timeout: Duration) throws(LoomError) -> ForwardingClient.Target {
+        do {
+            return try forwarder.forwarding.target(host: "127.0.0.1", port: port, path: options.invocationPath)
+        } catch {
+            throw HTTPForwarder.loomError(error, deployment: deployment, timeout: timeout) as? LoomError ?? LoomError(.badGateway, "\(error)")
+        }
     }
 
     /// The next ready replica, round robin.

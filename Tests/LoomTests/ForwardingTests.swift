@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import LoomCore
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -248,13 +250,14 @@ struct ForwardingTests {
 
     /// A real upstream on loopback that reads each request by its `content-length` and answers
     /// with the number of body bytes it got.
+    /// With `echoTarget`, it answers with the request target instead.
     final class LengthEcho: Sendable {
         let channel: any Channel
 
-        init() async throws {
+        init(echoTarget: Bool = false) async throws {
             channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .childChannelInitializer { child in
-                    child.eventLoop.makeCompletedFuture { try child.pipeline.syncOperations.addHandler(Reader()) }
+                    child.eventLoop.makeCompletedFuture { try child.pipeline.syncOperations.addHandler(Reader(echoTarget: echoTarget)) }
                 }
                 .bind(host: "127.0.0.1", port: 0).get()
         }
@@ -264,7 +267,10 @@ struct ForwardingTests {
         final class Reader: ChannelInboundHandler {
             typealias InboundIn = ByteBuffer
             typealias OutboundOut = ByteBuffer
+            let echoTarget: Bool
             var bytes = ByteBuffer()
+
+            init(echoTarget: Bool) { self.echoTarget = echoTarget }
 
             func channelRead(context: ChannelHandlerContext, data: NIOAny) {
                 var more = unwrapInboundIn(data)
@@ -277,9 +283,21 @@ struct ForwardingTests {
                 let got = text.utf8.count - text[..<end.upperBound].utf8.count
                 guard got >= length else { return }
                 bytes.clear()
-                let answer = "\(got)"
+                let answer = echoTarget ? String(text.split(separator: " ")[1]) : "\(got)"
                 context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-length: \(answer.utf8.count)\r\n\r\n\(answer)")), promise: nil)
             }
         }
+    }
+
+    @Test("An external deployment's URL is forwarded as written: percent-escapes in its path and query stay escaped")
+    func externalURLKeepsEscapes() async throws {
+        let upstream = try await LengthEcho(echoTarget: true)
+        let forwarder = HTTPForwarder(client: HTTPClient.shared, forwarding: ForwardingClient(keep: 4))
+        defer { forwarder.forwarding.shutdown() }
+        let runtime = ExternalRuntime(url: "http://127.0.0.1:\(upstream.port)/models/a%20b/invocations?v=1%2F2", deployment: "d", forwarder: forwarder)
+        #expect(runtime.answersOnLoop)
+        let answer = try await runtime.invoke(ServingRequest(body: ByteBuffer(string: "{}"), contentType: "application/json", correlationID: "c-1"), timeout: .seconds(5))
+        #expect(String(buffer: answer.body) == "/models/a%20b/invocations?v=1%2F2")
+        try await upstream.channel.close()
     }
 }

@@ -135,10 +135,11 @@ struct GatewayRelayTests {
 
     @Test("bearer tokens: any case of the scheme, blanks trimmed")
     func bearer() {
-        #expect(InvocationFastPath.bearerToken("Bearer lgk_abc") == "lgk_abc")
-        #expect(InvocationFastPath.bearerToken("bearer \t lgk_abc  ") == "lgk_abc")
-        #expect(InvocationFastPath.bearerToken("BEARER x") == "x")
-        #expect(InvocationFastPath.bearerToken("Basic abc") == nil)
-        #expect(InvocationFastPath.bearerToken("Bearer") == nil)
+        #expect(AuthMiddleware.bearerToken("Bearer lgk_abc") == "lgk_abc")
+        #expect(AuthMiddleware.bearerToken("bearer \t lgk_abc  ") == "lgk_abc")
+        #expect(AuthMiddleware.bearerToken("BEARER x") == "x")
+        #expect(AuthMiddleware.bearerToken("Basic abc") == nil)
+        #expect(AuthMiddleware.bearerToken("Bearer") == nil)
+        #expect(AuthMiddleware.bearerToken("Bearer\u{0}x") == nil && AuthMiddleware.bearerToken("bearer@x") == nil, "only a space ends the scheme")
     }
 }

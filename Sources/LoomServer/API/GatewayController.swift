@@ -90,10 +90,8 @@ struct GatewayController {
 
     /// Who calls: a gateway key's workspace, or the request's (with the server's auth when on).
     static func caller(_ request: Request, _ context: Context, _ gateway: Gateway, _ authorization: Authorization) async throws -> GatewayCaller {
-        if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
-            case let token = header.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces), token.hasPrefix(GatewayKeys.prefix)
-        {
-            guard let key = gateway.key(secret: token) else {
+        if let token = request.headers[.authorization].flatMap(AuthMiddleware.bearerToken), token.hasPrefix(GatewayKeys.prefix) {
+            guard let key = gateway.key(secret: String(token)) else {
                 throw GatewayError.unauthenticated("Incorrect API key provided: the gateway key is unknown or revoked.")
             }
             return GatewayCaller(workspace: key.workspace, key: key, traceParent: request.headers[Self.traceParent])

@@ -64,8 +64,8 @@ struct InvocationController {
     /// Whether an `Authorization` header carries the endpoint's key (`Bearer KEY`; the scheme is
     /// case-insensitive, RFC 9110).
     static func keyMatches(_ header: String?, _ endpoint: Endpoint) -> Bool {
-        guard let header, header.lowercased().hasPrefix("bearer ") else { return false }
-        return ServingService.matches(key: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces), endpoint: endpoint)
+        guard let token = header.flatMap(AuthMiddleware.bearerToken) else { return false }
+        return ServingService.matches(key: String(token), endpoint: endpoint)
     }
 
     /// The caller's `loom-correlation-id` (letters, digits, `-`, `_`, `.`, `:`; up to 128), or a new one.

@@ -40,7 +40,7 @@ struct AuthMiddleware: RouterMiddleware {
         let path = request.uri.path
         if enabled && Self.isInvocation(path) {
             // The handler decides: an endpoint with a key of its own does not use the server's auth.
-            if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer " + ServingService.keyPrefix) {
+            if let token = request.headers[.authorization].flatMap(Self.bearerToken), token.hasPrefix(ServingService.keyPrefix) {
                 context.deferredAuthError = .unauthenticated("Endpoint keys authenticate only endpoints with key auth")
             } else {
                 do {
@@ -51,7 +51,7 @@ struct AuthMiddleware: RouterMiddleware {
             }
         } else if enabled && path.hasPrefix("/v1/") {
             // The gateway answers in OpenAI's shape and takes its own keys: it decides.
-            if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer " + GatewayKeys.prefix) {
+            if let token = request.headers[.authorization].flatMap(Self.bearerToken), token.hasPrefix(GatewayKeys.prefix) {
                 context.actor = Actor(username: "gateway-key", isAdmin: false)
             } else {
                 do {
@@ -96,6 +96,19 @@ struct AuthMiddleware: RouterMiddleware {
     }
 
     /// `/endpoints/NAME/invocations`.
+    /// The token of an `Authorization: Bearer TOKEN` value: the scheme in any case (RFC 9110),
+    /// spaces and tabs around the token trimmed; nil for any other scheme. Endpoint keys, gateway
+    /// keys and the fast paths all read it here.
+    static func bearerToken(_ value: String) -> Substring? {
+        guard value.utf8.count > 7,
+            value.utf8.prefix(7).elementsEqual("bearer ".utf8, by: { a, b in (a >= 65 && a <= 90 ? a + 32 : a) == b })
+        else { return nil }
+        var token = value.dropFirst(7)
+        while let c = token.first, c == " " || c == "\t" { token.removeFirst() }
+        while let c = token.last, c == " " || c == "\t" { token.removeLast() }
+        return token
+    }
+
     static func isInvocation(_ path: String) -> Bool {
         path.hasPrefix("/endpoints/") && path.hasSuffix("/invocations")
     }

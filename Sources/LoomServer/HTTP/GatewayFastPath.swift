@@ -52,21 +52,12 @@ extension InvocationFastPath {
         }
         let traceParent = header(GatewayController.traceParent)
         func work(_ caller: GatewayCaller) -> GatewayWork { GatewayWork(kind: kind, caller: caller, started: .now, close: close) }
-        if let token = header(.authorization).flatMap(bearerToken), token.hasPrefix(GatewayKeys.prefix) {
+        if let token = header(.authorization).flatMap(AuthMiddleware.bearerToken), token.hasPrefix(GatewayKeys.prefix) {
             guard let key = gateway.key(secret: String(token)) else { return nil }
             return work(GatewayCaller(workspace: key.workspace, key: key, traceParent: traceParent))
         }
         guard !shared.authEnabled else { return nil }
         return work(GatewayCaller(workspace: Workspace.defaultName, traceParent: traceParent))
-    }
-
-    /// The token of `Bearer TOKEN` (the scheme in any case), spaces and tabs around it trimmed.
-    static func bearerToken(_ value: String) -> Substring? {
-        guard value.utf8.count > 7, value.utf8.prefix(7).map({ $0 | 0x20 }).elementsEqual("bearer ".utf8) else { return nil }
-        var token = value.dropFirst(7)
-        while let c = token.first, c == " " || c == "\t" { token.removeFirst() }
-        while let c = token.last, c == " " || c == "\t" { token.removeLast() }
-        return token
     }
 
     /// Runs a gateway call in a task on `loop`'s executor and hands its answer to `answered` on
