@@ -5,14 +5,14 @@ import Synchronization
 
 /// The HTTP/1.1 client that forwards scoring requests to model servers: keep-alive connections
 /// pooled per upstream and event loop, each request written and its answer read on one loop, one
-/// promise per request. AsyncHTTPClient does far more (redirects, TLS, HTTP/2, proxies) and costs
+/// completion closure per request. AsyncHTTPClient does far more (redirects, TLS, HTTP/2, proxies) and costs
 /// about 250 µs of CPU per request for it (BENCHMARKS.md); forwarding on a 2-core machine at
 /// 5,000 requests/s cannot afford that. Plain HTTP only: `https://` URLs go through
 /// AsyncHTTPClient.
 ///
-/// `post(on:)` forwards without leaving the given loop: the invocation fast path calls it on the
-/// loop of the connection the request came in on, so the request, the upstream connection and the
-/// answer share one thread.
+/// `post(on:to:...completion:)` forwards without leaving the given loop: the invocation fast path
+/// calls it on the loop of the connection the request came in on, so the request, the upstream
+/// connection and the answer share one thread. Upstream URLs are made ready once (`target`).
 public final class ForwardingClient: Sendable {
     struct Upstream: Hashable, Sendable {
         let host: String
