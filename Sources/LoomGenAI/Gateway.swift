@@ -278,10 +278,12 @@ public final class Gateway: Sendable {
             throw .invalid("A streamed request with n > 1 cannot be checked by the route's output policies: ask for one choice, or do not stream.", param: "n")
         }
         trace.update { $0.stream = stream }
-        let decisions = route.policies.applies(to: .input) ? try await guardInput(&body, route: route, trace: trace) : []
+        var changed = prompted != nil
+        let decisions = route.policies.applies(to: .input) ? try await guardInput(&body, route: route, trace: trace, changed: &changed) : []
         trace.setInput(body["messages"] ?? .null, bodyBytes: bytes.count)
         let answer = try await call(
-            route: route, publicModel: model, caller: caller, body: body, stream: stream, includeUsage: includeUsage, inputDecisions: decisions, trace: trace)
+            route: route, publicModel: model, caller: caller, body: body, raw: changed ? nil : bytes, stream: stream, includeUsage: includeUsage,
+            inputDecisions: decisions, trace: trace)
         guard let prompted else { return answer }
         let header = ("x-loom-prompt", "\(prompted.name)@\(prompted.version)")
         switch answer {
@@ -351,10 +353,12 @@ public final class Gateway: Sendable {
         default: throw .invalid("'input' must be a string or a non-empty array of strings or token arrays.", param: "input")
         }
         var checked = body
-        let decisions = route.policies.applies(to: .input) ? try await guardInput(&checked, route: route, trace: trace) : []
+        var changed = false
+        let decisions = route.policies.applies(to: .input) ? try await guardInput(&checked, route: route, trace: trace, changed: &changed) : []
         trace.setInput(checked["input"] ?? .null, bodyBytes: bytes.count)
         return try await call(
-            route: route, publicModel: model, caller: caller, body: checked, stream: false, includeUsage: false, inputDecisions: decisions, trace: trace)
+            route: route, publicModel: model, caller: caller, body: checked, raw: changed ? nil : bytes, stream: false, includeUsage: false,
+            inputDecisions: decisions, trace: trace)
     }
 
     static func object(_ bytes: [UInt8]) throws(GatewayError) -> [String: JSONValue] {
@@ -387,9 +391,10 @@ public final class Gateway: Sendable {
     }
 
     /// One call through a route: limits, cache, then the picked target and the fallbacks, each
-    /// with its retries.
+    /// with its retries. `raw` is the client's body when `body` is what it says (no prompt, no
+    /// redaction): a provider that takes OpenAI's shape gets it with only the model changed.
     func call(
-        route: LiveRoute, publicModel: String, caller: GatewayCaller, body: [String: JSONValue], stream: Bool, includeUsage: Bool,
+        route: LiveRoute, publicModel: String, caller: GatewayCaller, body: [String: JSONValue], raw: [UInt8]? = nil, stream: Bool, includeUsage: Bool,
         inputDecisions: [PolicyDecision] = [], trace: TraceBuilder
     ) async throws(GatewayError) -> GatewayAnswer {
         let started = ContinuousClock.now
@@ -437,6 +442,7 @@ public final class Gateway: Sendable {
                 let (answer, outputDecisions) = await guardOutput(hit.body, route: route, trace: trace)
                 if let h = Self.policyHeader(inputDecisions + outputDecisions) { headers.append(h) }
                 metrics.latency(route: route.spec.name, since: started)
+                trace.setOutput(answer)
                 return .complete(body: answer, headers: headers)
             }
             headers.append(("x-loom-cache", "miss"))
@@ -457,8 +463,8 @@ public final class Gateway: Sendable {
                 continue
             }
             let upstream = route.spec.task == .embeddings
-                ? ProviderAdapter.embeddings(body, model: target.model, provider: provider)
-                : ProviderAdapter.chat(body, model: target.model, stream: stream, provider: provider)
+                ? ProviderAdapter.embeddings(body, raw: raw, model: target.model, provider: provider)
+                : ProviderAdapter.chat(body, raw: raw, model: target.model, stream: stream, provider: provider)
             var backoff = route.spec.backoff
             for attempt in 0...route.spec.retries {
                 attempts += 1
@@ -504,11 +510,11 @@ public final class Gateway: Sendable {
                             })
                         return .stream(relay, headers: headers)
                     }
-                    let (bytes, usage, said): ([UInt8]?, TokenUsage?, String)
+                    let (bytes, usage): ([UInt8]?, TokenUsage?)
                     switch outcome {
-                    case .answered(let response): (bytes, usage, said) = await complete(response, provider: provider, target: target)
-                    case .body(let raw): (bytes, usage, said) = Self.translate(raw, provider: provider, target: target)
-                    case .failed: (bytes, usage, said) = (nil, nil, "")
+                    case .answered(let response): (bytes, usage) = await complete(response, provider: provider, target: target)
+                    case .body(let raw): (bytes, usage) = Self.translate(raw, provider: provider, target: target)
+                    case .failed: (bytes, usage) = (nil, nil)
                     }
                     guard let bytes else {
                         _ = record(target, nil, true, false)
@@ -525,9 +531,7 @@ public final class Gateway: Sendable {
                     let (answer, outputDecisions) = await guardOutput(bytes, route: route, trace: trace)
                     if let h = Self.policyHeader(inputDecisions + outputDecisions) { headers.append(h) }
                     metrics.latency(route: route.spec.name, since: started)
-                    // The answer is parsed again only when the output policies changed it.
-                    let text = answer == bytes ? said : Self.answerText(answer)
-                    trace.update { $0.output = text }
+                    trace.setOutput(answer)
                     return .complete(body: answer, headers: headers)
                 case .failed(let failure):
                     _ = record(target, nil, true, false)
@@ -721,19 +725,22 @@ public final class Gateway: Sendable {
     }
 
     /// A whole answer, in OpenAI's shape, with its usage.
-    func complete(_ response: HTTPClientResponse, provider: ResolvedProvider, target: RouteSpec.Target) async -> ([UInt8]?, TokenUsage?, String) {
-        guard let buffer = try? await response.body.collect(upTo: Self.answerLimit) else { return (nil, nil, "") }
+    func complete(_ response: HTTPClientResponse, provider: ResolvedProvider, target: RouteSpec.Target) async -> ([UInt8]?, TokenUsage?) {
+        guard let buffer = try? await response.body.collect(upTo: Self.answerLimit) else { return (nil, nil) }
         return Self.translate(Array(buffer.readableBytesView), provider: provider, target: target)
     }
 
-    /// A provider's whole answer in OpenAI's shape, with its usage and what it says (nil: not JSON).
-    static func translate(_ bytes: [UInt8], provider: ResolvedProvider, target: RouteSpec.Target) -> ([UInt8]?, TokenUsage?, String) {
-        guard let value = try? JSONValue.parse(bytes) else { return (nil, nil, "") }
+    /// A provider's whole answer in OpenAI's shape, with its usage (nil: not a JSON object). An
+    /// OpenAI-shaped answer is checked whole but only its `usage` is parsed: what it says is
+    /// read for the trace when the trace is written (`TraceBuilder.setOutput`).
+    static func translate(_ bytes: [UInt8], provider: ResolvedProvider, target: RouteSpec.Target) -> ([UInt8]?, TokenUsage?) {
         if provider.spec.kind == .anthropic {
+            guard let value = try? JSONValue.parse(bytes) else { return (nil, nil) }
             let (translated, usage) = AnthropicTranslation.response(value, model: target.model, created: Clock.nowMillis() / 1000)
-            return (translated.jsonBytes, usage, answerText(translated))
+            return (translated.jsonBytes, usage)
         }
-        return (bytes, TokenUsage(value["usage"]), answerText(value))
+        guard let found = try? JSONValue.members(bytes, ["usage": .value]) else { return (nil, nil) }
+        return (bytes, TokenUsage(found["usage"]?.value))
     }
 
     /// What the client is told when every attempt failed: the last provider's message, with a
@@ -792,7 +799,11 @@ public final class Gateway: Sendable {
     /// What a whole answer says: the first choice's text (or its tool calls), or what an
     /// embeddings answer holds.
     static func answerText(_ bytes: [UInt8]) -> String {
-        (try? JSONValue.parse(bytes)).map(answerText) ?? ""
+        // An embeddings answer's vectors are counted, not parsed.
+        guard let found = try? JSONValue.members(bytes, ["choices": .value, "data": .count]) else { return "" }
+        if let choices = found["choices"]?.value { return answerText(.object(["choices": choices])) }
+        if case .number(let n, _)? = found["data"]?.value { return "\(Int(n)) embedding\(n == 1 ? "" : "s")" }
+        return ""
     }
 
     static func answerText(_ value: JSONValue) -> String {

@@ -28,6 +28,8 @@ final class TraceBuilder: Sendable {
         /// The input as JSON, made text when the trace is written (not on the call's path).
         var inputValue: JSONValue?
         var output = ""
+        /// A whole answer, read for what it says when the trace is written (not on the call's path).
+        var outputAnswer: [UInt8]?
         var spans: [Span] = []
         var finished = false
     }
@@ -78,6 +80,20 @@ final class TraceBuilder: Sendable {
         }
     }
 
+    /// The call's whole answer (OpenAI's shape): one up to `deferLimit` bytes is kept as it is
+    /// and read for what it says when the trace is written; a larger one is read now.
+    func setOutput(_ answer: [UInt8]) {
+        if answer.count <= Self.deferLimit {
+            update { $0.outputAnswer = answer }
+        } else {
+            let text = Gateway.answerText(answer)
+            update {
+                $0.output = text
+                $0.outputAnswer = nil
+            }
+        }
+    }
+
     static func cut(_ text: String) -> String {
         guard text.utf8.count > textLimit else { return text }
         var end = text.utf8.index(text.utf8.startIndex, offsetBy: textLimit)
@@ -97,7 +113,7 @@ final class TraceBuilder: Sendable {
                 id: id, workspace: s.workspace, route: route, key: s.key, task: s.task, provider: s.provider, model: s.model, status: status,
                 stream: s.stream, startTime: startMillis, durationMicros: duration, promptTokens: s.usage.prompt, completionTokens: s.usage.completion,
                 cost: s.cost, input: Self.cut(s.input), output: Self.cut(s.output), error: error, spansJSON: "")
-            return FinishedTrace(trace: trace, input: s.inputValue, spans: s.spans)
+            return FinishedTrace(trace: trace, input: s.inputValue, answer: s.outputAnswer, spans: s.spans)
         }
     }
 
@@ -116,21 +132,24 @@ final class TraceBuilder: Sendable {
 struct FinishedTrace: Sendable {
     var trace: GatewayTrace
     var input: JSONValue?
+    /// The whole answer, when what it says is still to be read.
+    var answer: [UInt8]?
     var spans: [TraceBuilder.Span]?
 
-    init(trace: GatewayTrace, input: JSONValue?, spans: [TraceBuilder.Span]?) {
-        (self.trace, self.input, self.spans) = (trace, input, spans)
+    init(trace: GatewayTrace, input: JSONValue?, answer: [UInt8]? = nil, spans: [TraceBuilder.Span]?) {
+        (self.trace, self.input, self.answer, self.spans) = (trace, input, answer, spans)
     }
 
     /// A record made already (one put back after a failed write).
     init(_ record: GatewayTrace) {
-        (trace, input, spans) = (record, nil, nil)
+        (trace, input, answer, spans) = (record, nil, nil, nil)
     }
 
     /// The record as it is stored and exported.
     var record: GatewayTrace {
         var t = trace
         if let input { t.input = TraceBuilder.cut(input.jsonString) }
+        if let answer { t.output = TraceBuilder.cut(Gateway.answerText(answer)) }
         if let spans { t.spansJSON = TraceBuilder.spansJSON(spans) }
         return t
     }

@@ -77,8 +77,24 @@ enum ProviderAdapter {
         return headers
     }
 
-    /// A chat completion request (the client's body with the provider's model) for `provider`.
-    static func chat(_ body: [String: JSONValue], model: String, stream: Bool, provider: ResolvedProvider) -> UpstreamCall {
+    /// The client's own request bytes with only the model's name replaced, when that can be done
+    /// exactly: `model` named once at the top, and the bytes valid UTF-8 (what the policies
+    /// read is what the provider gets). Nil: write the parsed body instead.
+    static func withModel(_ raw: [UInt8], _ model: String) -> [UInt8]? {
+        guard let found = try? JSONValue.members(raw, ["model": .value])["model"], found.occurrences == 1 else { return nil }
+        if !raw.allSatisfy({ $0 < 0x80 }), String(validating: raw, as: UTF8.self) == nil { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count + model.utf8.count)
+        out.append(contentsOf: raw[..<found.range.lowerBound])
+        JSONValue.writeString(model, into: &out)
+        out.append(contentsOf: raw[found.range.upperBound...])
+        return out
+    }
+
+    /// A chat completion request (the client's body with the provider's model) for `provider`:
+    /// the client's bytes (`raw`) with the model's name replaced when they can be sent as they
+    /// are, else the parsed body written again.
+    static func chat(_ body: [String: JSONValue], raw: [UInt8]? = nil, model: String, stream: Bool, provider: ResolvedProvider) -> UpstreamCall {
         let spec = provider.spec
         var headers = authHeaders(provider)
         switch spec.kind {
@@ -86,6 +102,11 @@ enum ProviderAdapter {
             headers.append(("anthropic-version", spec.anthropicVersion))
             return UpstreamCall(url: spec.baseURL + "/v1/messages", headers: headers, body: AnthropicTranslation.request(body, model: model, stream: stream).jsonBytes)
         case .openai, .openaiCompatible, .azureOpenAI:
+            let url = spec.kind == .azureOpenAI
+                ? "\(spec.baseURL)/openai/deployments/\(pathComponent(model))/chat/completions?api-version=\(pathComponent(spec.apiVersion ?? ProviderSpec.defaultAzureAPIVersion))"
+                : spec.baseURL + "/chat/completions"
+            // A stream's request asks for the usage chunk, so it is always written again.
+            if !stream, let bytes = raw.flatMap({ withModel($0, model) }) { return UpstreamCall(url: url, headers: headers, body: bytes) }
             var b = body
             b["model"] = .string(model)
             if stream {
@@ -95,20 +116,18 @@ enum ProviderAdapter {
                 options["include_usage"] = .bool(true)
                 b["stream_options"] = .object(options)
             }
-            let url = spec.kind == .azureOpenAI
-                ? "\(spec.baseURL)/openai/deployments/\(pathComponent(model))/chat/completions?api-version=\(pathComponent(spec.apiVersion ?? ProviderSpec.defaultAzureAPIVersion))"
-                : spec.baseURL + "/chat/completions"
             return UpstreamCall(url: url, headers: headers, body: JSONValue.object(b).jsonBytes)
         }
     }
 
-    static func embeddings(_ body: [String: JSONValue], model: String, provider: ResolvedProvider) -> UpstreamCall {
+    static func embeddings(_ body: [String: JSONValue], raw: [UInt8]? = nil, model: String, provider: ResolvedProvider) -> UpstreamCall {
         let spec = provider.spec
-        var b = body
-        b["model"] = .string(model)
         let url = spec.kind == .azureOpenAI
             ? "\(spec.baseURL)/openai/deployments/\(pathComponent(model))/embeddings?api-version=\(pathComponent(spec.apiVersion ?? ProviderSpec.defaultAzureAPIVersion))"
             : spec.baseURL + "/embeddings"
+        if let bytes = raw.flatMap({ withModel($0, model) }) { return UpstreamCall(url: url, headers: authHeaders(provider), body: bytes) }
+        var b = body
+        b["model"] = .string(model)
         return UpstreamCall(url: url, headers: authHeaders(provider), body: JSONValue.object(b).jsonBytes)
     }
 

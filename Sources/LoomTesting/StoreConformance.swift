@@ -683,6 +683,15 @@ public enum StoreConformance {
         #expect(try await store.gatewayTrace(id: "t9", workspace: ws) == nil)
         #expect(try await store.deleteGatewayTraces(before: 250) == 3)
         #expect(try await store.gatewayTraces(workspace: ws, route: nil, failedOnly: false, before: nil, limit: 10).map(\.id) == ["t3"])
+        // A flush of more traces than one statement holds, with an id given twice in the same
+        // statement (two calls continuing one traceparent): every trace once, the first kept.
+        var many = (0..<120).map { trace("b\($0)", "chat", 200, at: 10_000 + Millis($0)) }
+        many.insert(trace("b7", "chat", 503, at: 20_000), at: 20)
+        try await store.addGatewayTraces(many)
+        let stored = try await store.gatewayTraces(workspace: ws, route: "chat", failedOnly: false, before: nil, limit: 500)
+        #expect(stored.count == 120 && Set(stored.map(\.id)).count == 120)
+        #expect(try await store.gatewayTrace(id: "b7", workspace: ws) == trace("b7", "chat", 200, at: 10_007))
+        #expect(try await store.gatewayTrace(id: "b119", workspace: ws) == trace("b119", "chat", 200, at: 10_119))
     }
 
     /// Monitors: applied by name (a changed spec is a new version), due by their next run,

@@ -1,6 +1,8 @@
+import AsyncHTTPClient
 import Foundation
 import LoomCore
 @testable import LoomGenAI
+import LoomTesting
 import Testing
 
 @Suite("Gateway specs")
@@ -257,6 +259,101 @@ struct GatewayPartTests {
         let value = try JSONValue.parse(Array(text.utf8))
         #expect(value.jsonString == text)
         #expect(try JSONValue.parse(value.jsonBytes) == value)
+    }
+
+    @Test("members() takes and refuses exactly what parse() does, and parses only what it is asked for")
+    func membersAgreeWithParse() throws {
+        let documents = [
+            #"{"model":"m","usage":{"prompt_tokens":3,"completion_tokens":4},"choices":[{"message":{"content":"a \"q\" \u00e9\ud83d\ude00"}}]}"#,
+            #" { "a" : [ 1 , -2.5e+3 , true , false , null , { } , [ ] ] , "usage" : 0 } "#,
+            #"{}"#, #"{"x":{"y":{"z":[[[]]]}}}"#,
+            // Refused by both:
+            #"{"a":01}"#, #"{"a":1.}"#, #"{"a":-}"#, #"{"a":"\x"}"#, #"{"a":"\ud800"}"#, #"{"a":tru}"#, #"{"a":[1,]}"#, #"{"a":1,}"#,
+            #"{"a":1} x"#, #"{"a" 1}"#, #"{"a":"unterminated}"#, "{\"a\":\"\u{01}\"}", #"[1]"#, #""s""#, #"{"a":{"b":1}"#,
+        ]
+        for text in documents {
+            let bytes = Array(text.utf8)
+            let parsed = try? JSONValue.parse(bytes)
+            let read = try? JSONValue.members(bytes, ["usage": .value, "a": .count])
+            #expect((read != nil) == (parsed?.objectValue != nil), "\(text)")
+            guard let parsed, let read else { continue }
+            #expect(read["usage"]?.value == parsed["usage"], "\(text)")
+            if let r = read["usage"]?.range { #expect(try JSONValue.parse(Array(bytes[r])) == parsed["usage"]) }
+            if case .array(let items)? = parsed["a"] { #expect(read["a"]?.value == .int(Int64(items.count))) }
+        }
+        // Nesting deeper than the limit is refused in skipped members too.
+        let deep = Array(("{\"a\":" + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + "}").utf8)
+        #expect((try? JSONValue.members(deep, [:])) == nil)
+        // A name given twice: counted, the last one wins, as parse() keeps it.
+        let twice = try JSONValue.members(Array(#"{"model":"a","model":"b"}"#.utf8), ["model": .value])
+        #expect(twice["model"]?.occurrences == 2 && twice["model"]?.value == .string("b"))
+    }
+
+    @Test("the provider gets the client's bytes with only the model replaced, or the parsed body when that is not exact")
+    func providerRequestSplice() throws {
+        let provider = ResolvedProvider(spec: try ProviderSpec.parse(yaml: "kind: provider\nname: p\ntype: openai-compatible\nbase_url: http://127.0.0.1:1/v1\n"), secrets: SecretSource())
+        let raw = Array(#"{ "messages": [{"role":"user","content":"caf\u00e9 \"x\""}], "model" : "public", "max_tokens": 5 }"#.utf8)
+        let body = try #require(try JSONValue.parse(raw).objectValue)
+        let sent = ProviderAdapter.chat(body, raw: raw, model: "echo-\"1\"", stream: false, provider: provider).body
+        #expect(String(decoding: sent, as: UTF8.self) == #"{ "messages": [{"role":"user","content":"caf\u00e9 \"x\""}], "model" : "echo-\"1\"", "max_tokens": 5 }"#)
+        var expected = body
+        expected["model"] = .string("echo-\"1\"")
+        #expect(try JSONValue.parse(sent) == .object(expected))
+        // Not exact: the model named twice, bytes that are not UTF-8, a stream (it asks for usage).
+        let twice = Array(#"{"model":"a","messages":[],"model":"public"}"#.utf8)
+        #expect(ProviderAdapter.chat(try #require(try JSONValue.parse(twice).objectValue), raw: twice, model: "m", stream: false, provider: provider).body == Array(#"{"messages":[],"model":"m"}"#.utf8))
+        let latin1: [UInt8] = Array(#"{"model":"public","messages":[{"role":"user","content":"caf"#.utf8) + [0xE9] + Array(#""}]}"#.utf8)
+        #expect(ProviderAdapter.withModel(latin1, "m") == nil)
+        let streamed = ProviderAdapter.chat(body, raw: raw, model: "m", stream: true, provider: provider).body
+        #expect(try JSONValue.parse(streamed)["stream_options"]?["include_usage"] == .bool(true))
+        let embedded = ProviderAdapter.embeddings(["model": .string("e"), "input": .string("hi")], raw: Array(#"{"input":"hi","model":"e"}"#.utf8), model: "x", provider: provider)
+        #expect(embedded.body == Array(#"{"input":"hi","model":"x"}"#.utf8))
+    }
+
+    @Test("a trace's output is read from a small answer at the flush, from a large one at once, the same text either way")
+    func traceOutput() throws {
+        func finished(_ answer: [UInt8]) throws -> FinishedTrace {
+            let trace = TraceBuilder(caller: GatewayCaller(workspace: "default"), task: "chat")
+            trace.update { $0.route = "r" }
+            trace.setOutput(answer)
+            return try #require(trace.finish(status: 200, error: nil))
+        }
+        let small = Array(#"{"choices":[{"message":{"role":"assistant","content":"Hello there"}}],"usage":{"prompt_tokens":1}}"#.utf8)
+        let deferred = try finished(small)
+        #expect(deferred.answer != nil && deferred.trace.output.isEmpty)
+        #expect(deferred.record.output == "Hello there")
+        let long = String(repeating: "y", count: 5_000)
+        let large = Array(#"{"choices":[{"message":{"content":"\#(long)"}}]}"#.utf8)
+        let now = try finished(large)
+        #expect(now.answer == nil && now.trace.output == long && now.record.output == long)
+        // Embeddings are counted, tool calls shown.
+        let vectors = Array(#"{"data":[{"embedding":[0.1,0.2]},{"embedding":[0.3]}],"usage":{"prompt_tokens":2}}"#.utf8)
+        #expect(Gateway.answerText(vectors) == "2 embeddings")
+        let tools = Array(#"{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1"}]}}]}"#.utf8)
+        #expect(Gateway.answerText(tools) == #"[{"id":"c1"}]"#)
+    }
+
+    @Test("an input the policies leave alone is reported unchanged; a redaction changes only its message")
+    func unchangedInput() async throws {
+        let db = try await TestStore.make(.sqlite)
+        let gateway = Gateway(store: db.store, client: HTTPClient.shared, logger: TestStore.logger)
+        let spec = try RouteSpec.parse(yaml: "kind: route\nname: r\npolicies: [pii]\ntargets: [{provider: p, model: m}]\n")
+        let policy = try PolicySpec.parse(yaml: "kind: policy\nname: pii\nrules:\n  - {type: pii, action: redact}\n")
+        let route = Gateway.LiveRoute(
+            workspace: "default", spec: spec, created: 0, version: 1, totalWeight: 1, policies: PolicySet([policy]), missingPolicies: [])
+        let trace = TraceBuilder(caller: GatewayCaller(workspace: "default"), task: "chat")
+        let clean: [JSONValue] = [.object(["role": .string("user"), "content": .string("Where is my order?")])]
+        var body: [String: JSONValue] = ["model": .string("r"), "messages": .array(clean)]
+        var changed = false
+        _ = try await gateway.guardInput(&body, route: route, trace: trace, changed: &changed)
+        #expect(!changed && body["messages"] == .array(clean))
+        let mixed: [JSONValue] = clean + [.object(["role": .string("user"), "content": .array([.object(["type": .string("text"), "text": .string("mail me at sam@example.com")])])])]
+        body["messages"] = .array(mixed)
+        _ = try await gateway.guardInput(&body, route: route, trace: trace, changed: &changed)
+        #expect(changed)
+        #expect(body["messages"]?.arrayValue?[0] == clean[0])
+        #expect(body["messages"]?.arrayValue?[1]["content"]?.arrayValue?[0]["text"]?.stringValue?.contains("sam@example.com") == false)
+        await db.tearDown()
     }
 
     @Test func secretsFileFormats() {

@@ -115,28 +115,7 @@ struct JSONByteParser {
 
     mutating func number() throws(LoomError) -> JSONValue {
         let start = at
-        var integral = true
-        if bytes[at] == UInt8(ascii: "-") { at += 1 }
-        func digits(_ p: inout Int) -> Int {
-            let s = p
-            while p < bytes.count, bytes[p] >= UInt8(ascii: "0"), bytes[p] <= UInt8(ascii: "9") { p += 1 }
-            return p - s
-        }
-        let first = at
-        let whole = digits(&at)
-        guard whole > 0 else { throw error("expected a digit") }
-        if whole > 1, bytes[first] == UInt8(ascii: "0") { throw error("a number cannot start with 0") }
-        if at < bytes.count, bytes[at] == UInt8(ascii: ".") {
-            at += 1
-            integral = false
-            guard digits(&at) > 0 else { throw error("expected a digit after '.'") }
-        }
-        if at < bytes.count, bytes[at] == UInt8(ascii: "e") || bytes[at] == UInt8(ascii: "E") {
-            at += 1
-            integral = false
-            if at < bytes.count, bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-") { at += 1 }
-            guard digits(&at) > 0 else { throw error("expected a digit in the exponent") }
-        }
+        let integral = try scanNumber()
         let count = at - start
         // Short integers without a round trip through text.
         if integral, count <= 18 {
@@ -231,5 +210,201 @@ struct JSONByteParser {
             at += 1
         }
         return v
+    }
+}
+
+extension JSONValue {
+    /// What `members(_:_:)` does with a member of the top-level object it is asked about.
+    public enum MemberMode: Sendable {
+        /// Parse the member's value.
+        case value
+        /// Count an array's elements without parsing them (`.int(n)`; any other value is skipped).
+        case count
+    }
+
+    /// A member of a top-level object, read by `members(_:_:)`.
+    public struct Member: Sendable {
+        /// The value (for `.count`, the array's length; `.null` when it was not an array).
+        public var value: JSONValue
+        /// Where the value's text is in the bytes.
+        public var range: Range<Int>
+        /// How many times the member's name appears (the last one wins, as in `parse`).
+        public var occurrences: Int
+    }
+
+    /// Reads the members named in `wanted` of the JSON object in `bytes`, checking the whole
+    /// document as strictly as `parse` does but building no values for the other members:
+    /// for callers that need `usage` from a provider's answer, or where the `model` of a
+    /// request is, not the whole tree.
+    public static func members(_ bytes: UnsafeRawBufferPointer, _ wanted: [String: MemberMode], maxDepth: Int = 64) throws(LoomError) -> [String: Member] {
+        var parser = JSONByteParser(bytes: bytes, maxDepth: maxDepth)
+        var found: [String: Member] = [:]
+        parser.skipSpace()
+        guard parser.at < bytes.count, bytes[parser.at] == UInt8(ascii: "{") else { throw parser.error("expected an object") }
+        parser.at += 1
+        parser.skipSpace()
+        if parser.at < bytes.count, bytes[parser.at] == UInt8(ascii: "}") {
+            parser.at += 1
+        } else {
+            while true {
+                parser.skipSpace()
+                guard parser.at < bytes.count, bytes[parser.at] == UInt8(ascii: "\"") else { throw parser.error("expected a member name") }
+                let key = try parser.string()
+                parser.skipSpace()
+                guard parser.at < bytes.count, bytes[parser.at] == UInt8(ascii: ":") else { throw parser.error("expected ':'") }
+                parser.at += 1
+                parser.skipSpace()
+                let start = parser.at
+                switch wanted[key] {
+                case .value?:
+                    let value = try parser.value(depth: 1)
+                    found[key] = Member(value: value, range: start..<parser.at, occurrences: (found[key]?.occurrences ?? 0) + 1)
+                case .count?:
+                    let value: JSONValue = try parser.skip(depth: 1).map { .int(Int64($0)) } ?? .null
+                    found[key] = Member(value: value, range: start..<parser.at, occurrences: (found[key]?.occurrences ?? 0) + 1)
+                case nil:
+                    try parser.skip(depth: 1)
+                }
+                parser.skipSpace()
+                guard parser.at < bytes.count else { throw parser.error("unexpected end") }
+                if bytes[parser.at] == UInt8(ascii: ",") { parser.at += 1; continue }
+                if bytes[parser.at] == UInt8(ascii: "}") { parser.at += 1; break }
+                throw parser.error("expected ',' or '}'")
+            }
+        }
+        parser.skipSpace()
+        guard parser.at == bytes.count else { throw parser.error("unexpected text after the JSON value") }
+        return found
+    }
+
+    public static func members(_ bytes: [UInt8], _ wanted: [String: MemberMode], maxDepth: Int = 64) throws(LoomError) -> [String: Member] {
+        do {
+            return try bytes.withUnsafeBytes { raw in try members(raw, wanted, maxDepth: maxDepth) }
+        } catch let e as LoomError {
+            throw e
+        } catch {
+            throw LoomError.badRequest("Malformed JSON")
+        }
+    }
+}
+
+extension JSONByteParser {
+    /// Checks and passes over one value without building it; an array's element count (nil for
+    /// anything else).
+    @discardableResult
+    mutating func skip(depth: Int) throws(LoomError) -> Int? {
+        guard at < bytes.count else { throw error("unexpected end") }
+        switch bytes[at] {
+        case UInt8(ascii: "{"):
+            guard depth < maxDepth else { throw error("nested deeper than \(maxDepth)") }
+            at += 1
+            skipSpace()
+            if at < bytes.count, bytes[at] == UInt8(ascii: "}") { at += 1; return nil }
+            while true {
+                skipSpace()
+                guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw error("expected a member name") }
+                try skipString()
+                skipSpace()
+                guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                at += 1
+                skipSpace()
+                try skip(depth: depth + 1)
+                skipSpace()
+                guard at < bytes.count else { throw error("unexpected end") }
+                if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+                if bytes[at] == UInt8(ascii: "}") { at += 1; return nil }
+                throw error("expected ',' or '}'")
+            }
+        case UInt8(ascii: "["):
+            guard depth < maxDepth else { throw error("nested deeper than \(maxDepth)") }
+            at += 1
+            skipSpace()
+            if at < bytes.count, bytes[at] == UInt8(ascii: "]") { at += 1; return 0 }
+            var count = 0
+            while true {
+                skipSpace()
+                try skip(depth: depth + 1)
+                count += 1
+                skipSpace()
+                guard at < bytes.count else { throw error("unexpected end") }
+                if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+                if bytes[at] == UInt8(ascii: "]") { at += 1; return count }
+                throw error("expected ',' or ']'")
+            }
+        case UInt8(ascii: "\""):
+            try skipString()
+        case UInt8(ascii: "t"):
+            try literal("true")
+        case UInt8(ascii: "f"):
+            try literal("false")
+        case UInt8(ascii: "n"):
+            try literal("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            _ = try scanNumber()
+        default:
+            throw error("unexpected character")
+        }
+        return nil
+    }
+
+    /// Passes over a string, checking its escapes as `string()` does.
+    mutating func skipString() throws(LoomError) {
+        at += 1  // the opening quote
+        while at < bytes.count {
+            let c = bytes[at]
+            if c == UInt8(ascii: "\"") {
+                at += 1
+                return
+            }
+            guard c >= 0x20 else { throw error("a control character in a string") }
+            at += 1
+            guard c == UInt8(ascii: "\\") else { continue }
+            guard at < bytes.count else { break }
+            let e = bytes[at]
+            at += 1
+            switch e {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                break
+            case UInt8(ascii: "u"):
+                let scalar = try hex4()
+                if (0xD800..<0xDC00).contains(scalar) {
+                    guard at + 1 < bytes.count, bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "u") else { throw error("a lone surrogate") }
+                    at += 2
+                    guard (0xDC00..<0xE000).contains(try hex4()) else { throw error("a lone surrogate") }
+                } else if (0xDC00..<0xE000).contains(scalar) {
+                    throw error("a lone surrogate")
+                }
+            default:
+                throw error("an invalid escape")
+            }
+        }
+        throw error("an unterminated string")
+    }
+
+    /// Passes over a number, checking its form; whether it is an integer (no fraction or exponent).
+    mutating func scanNumber() throws(LoomError) -> Bool {
+        var integral = true
+        if bytes[at] == UInt8(ascii: "-") { at += 1 }
+        func digits(_ p: inout Int) -> Int {
+            let s = p
+            while p < bytes.count, bytes[p] >= UInt8(ascii: "0"), bytes[p] <= UInt8(ascii: "9") { p += 1 }
+            return p - s
+        }
+        let first = at
+        let whole = digits(&at)
+        guard whole > 0 else { throw error("expected a digit") }
+        if whole > 1, bytes[first] == UInt8(ascii: "0") { throw error("a number cannot start with 0") }
+        if at < bytes.count, bytes[at] == UInt8(ascii: ".") {
+            at += 1
+            integral = false
+            guard digits(&at) > 0 else { throw error("expected a digit after '.'") }
+        }
+        if at < bytes.count, bytes[at] == UInt8(ascii: "e") || bytes[at] == UInt8(ascii: "E") {
+            at += 1
+            integral = false
+            if at < bytes.count, bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-") { at += 1 }
+            guard digits(&at) > 0 else { throw error("expected a digit in the exponent") }
+        }
+        return integral
     }
 }

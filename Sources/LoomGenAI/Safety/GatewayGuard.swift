@@ -11,82 +11,110 @@ import Synchronization
 /// sees them (a block withholds the answer with `finish_reason: content_filter`), and streams
 /// as they stream (`StreamGuard`).
 extension Gateway {
-    /// Checks a chat request's messages (or an embeddings request's input) in place.
-    func guardInput(_ body: inout [String: JSONValue], route: LiveRoute, trace: TraceBuilder) async throws(GatewayError) -> [PolicyDecision] {
+    /// Checks a chat request's messages (or an embeddings request's input) in place; `changed`
+    /// says whether a redaction changed them.
+    func guardInput(
+        _ body: inout [String: JSONValue], route: LiveRoute, trace: TraceBuilder, changed: inout Bool
+    ) async throws(GatewayError) -> [PolicyDecision] {
         let started = ContinuousClock.now
         var decisions: [PolicyDecision] = []
         defer {
             trace.span("policy.input", since: started, decisions.isEmpty ? [:] : ["decisions": .array(decisions.map { .string($0.summary) })])
         }
         do {
-            return try await checkInput(&body, route: route, decisions: &decisions)
+            return try await checkInput(&body, route: route, decisions: &decisions, changed: &changed)
         } catch {
             metrics.decisions(decisions, route: route.spec.name)
             throw error
         }
     }
 
-    func checkInput(_ body: inout [String: JSONValue], route: LiveRoute, decisions: inout [PolicyDecision]) async throws(GatewayError) -> [PolicyDecision] {
+    func checkInput(
+        _ body: inout [String: JSONValue], route: LiveRoute, decisions: inout [PolicyDecision], changed: inout Bool
+    ) async throws(GatewayError) -> [PolicyDecision] {
         let policies = route.policies
         var texts: [String] = []
+        // Characters are counted (a walk over the whole input) only for a length rule.
+        let judgesLength = policies.judgesLength(.input)
 
         var found: [PolicyDecision] = []
         defer { decisions += found }
         var lengthChecked = false
-        func check(_ text: String, total: Int) throws(GatewayError) -> String {
+        /// The text checked: nil when the policies left it as it was.
+        func check(_ text: String, total: Int) throws(GatewayError) -> String? {
             // The length rule judges the whole input once.
             let outcome = policies.check(text, stage: .input, total: total, length: !lengthChecked)
             lengthChecked = true
             found += outcome.decisions
             if let blocked = outcome.blocked { throw Self.blockedError(blocked, route: route, decisions: found) }
             texts.append(outcome.text)
-            return outcome.text
+            return outcome.text == text ? nil : outcome.text
         }
 
         if route.spec.task == .embeddings {
             switch body["input"] {
-            case .string(let s)?: body["input"] = .string(try check(s, total: s.count))
-            case .array(let items)?:
-                let total = items.reduce(0) { $0 + ($1.stringValue?.count ?? 0) }
-                var out: [JSONValue] = []
-                for item in items {
-                    if case .string(let s) = item { out.append(.string(try check(s, total: total))) } else { out.append(item) }
+            case .string(let s)?:
+                if let checked = try check(s, total: judgesLength ? s.count : 0) {
+                    body["input"] = .string(checked)
+                    changed = true
                 }
-                body["input"] = .array(out)
+            case .array(var items)?:
+                let total = judgesLength ? items.reduce(0) { $0 + ($1.stringValue?.count ?? 0) } : 0
+                var redacted = false
+                for i in items.indices {
+                    if case .string(let s) = items[i], let checked = try check(s, total: total) {
+                        items[i] = .string(checked)
+                        redacted = true
+                    }
+                }
+                if redacted {
+                    body["input"] = .array(items)
+                    changed = true
+                }
             default: break
             }
-        } else if let messages = body["messages"]?.arrayValue {
-            let total = messages.reduce(0) { sum, m in
+        } else if var messages = body["messages"]?.arrayValue {
+            let total = !judgesLength ? 0 : messages.reduce(0) { sum, m in
                 switch m["content"] {
                 case .string(let s)?: return sum + s.count
                 case .array(let parts)?: return sum + parts.reduce(0) { $0 + ($1["text"]?.stringValue?.count ?? 0) }
                 default: return sum
                 }
             }
-            var out: [JSONValue] = []
-            for m in messages {
-                guard case .object(var o) = m else {
-                    out.append(m)
-                    continue
-                }
+            // A message is copied only when a redaction changes it.
+            var redacted = false
+            for i in messages.indices {
+                guard case .object(let o) = messages[i] else { continue }
                 switch o["content"] {
-                case .string(let s)?: o["content"] = .string(try check(s, total: total))
-                case .array(let parts)?:
-                    var checked: [JSONValue] = []
-                    for part in parts {
-                        if case .object(var p) = part, case .string(let s)? = p["text"] {
-                            p["text"] = .string(try check(s, total: total))
-                            checked.append(.object(p))
-                        } else {
-                            checked.append(part)
+                case .string(let s)?:
+                    if let checked = try check(s, total: total) {
+                        var m = o
+                        m["content"] = .string(checked)
+                        messages[i] = .object(m)
+                        redacted = true
+                    }
+                case .array(var parts)?:
+                    var partRedacted = false
+                    for j in parts.indices {
+                        if case .object(var p) = parts[j], case .string(let s)? = p["text"], let checked = try check(s, total: total) {
+                            p["text"] = .string(checked)
+                            parts[j] = .object(p)
+                            partRedacted = true
                         }
                     }
-                    o["content"] = .array(checked)
+                    if partRedacted {
+                        var m = o
+                        m["content"] = .array(parts)
+                        messages[i] = .object(m)
+                        redacted = true
+                    }
                 default: break
                 }
-                out.append(.object(o))
             }
-            body["messages"] = .array(out)
+            if redacted {
+                body["messages"] = .array(messages)
+                changed = true
+            }
         }
         for m in policies.moderation(.input) {
             if let decision = await moderate(texts.joined(separator: "\n"), m, stage: .input, route: route) {

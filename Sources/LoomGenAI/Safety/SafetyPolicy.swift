@@ -243,6 +243,14 @@ public struct PolicySet: Sendable {
     public var isEmpty: Bool { rules.isEmpty }
     public func applies(to stage: PolicySpec.Stage) -> Bool { rules.contains { $0.rule.stages.contains(stage) } }
 
+    /// Whether a length rule judges `stage`.
+    public func judgesLength(_ stage: PolicySpec.Stage) -> Bool {
+        rules.contains { c in
+            guard c.rule.stages.contains(stage), case .maxLength = c.rule.check else { return false }
+            return true
+        }
+    }
+
     /// Moderation rules of a stage (called by the gateway, which owns the HTTP client).
     func moderation(_ stage: PolicySpec.Stage) -> [(policy: String, rule: PolicySpec.Rule, provider: String, model: String)] {
         rules.compactMap { c in

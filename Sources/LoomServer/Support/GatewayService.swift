@@ -90,7 +90,8 @@ public final class GatewayService: Service, Sendable {
         var lastSchedules = ContinuousClock.now - .seconds(3600)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: .seconds(min(flushSeconds, reloadSeconds)))
-            await gateway.flushUsage()
+            // Thousands of traces at a time at high load: written behind the event loops.
+            await BackgroundExecutor.run { await gateway.flushUsage() }
             if traceRetentionDays > 0, ContinuousClock.now - lastPrune >= .seconds(3600) {
                 lastPrune = .now
                 let cutoff = Clock.nowMillis() - Millis(traceRetentionDays * 86_400_000)

@@ -146,16 +146,28 @@ extension SQLMetadataStore {
         }
     }
 
+    /// Rows per INSERT when traces are written: one statement prepared per 50 traces, not per
+    /// trace (18 values a row stays under SQLite's oldest limit of 999 bound values).
+    static let tracesPerStatement = 50
+
     public func addGatewayTraces(_ traces: [GatewayTrace]) async throws {
         guard !traces.isEmpty else { return }
         try await writeUnaudited { db in
-            for t in traces {
+            var start = 0
+            while start < traces.count {
+                let batch = traces[start..<min(start + Self.tracesPerStatement, traces.count)]
+                start = batch.endIndex
+                let rows: [SQLQueryString] = batch.map { t in
+                    """
+                    (\(bind: t.id), \(bind: t.workspace), \(bind: t.route), \(bind: t.key), \(bind: t.task), \(bind: t.provider), \(bind: t.model),
+                      \(bind: Int64(t.status)), \(bind: t.stream ? Int64(1) : Int64(0)), \(bind: t.startTime), \(bind: t.durationMicros), \(bind: t.promptTokens),
+                      \(bind: t.completionTokens), \(bind: t.cost), \(bind: t.input), \(bind: t.output), \(bind: t.error), \(bind: t.spansJSON))
+                    """
+                }
                 try await db.raw("""
                     INSERT INTO gateway_traces (id, workspace, route, key_id, task, provider, model, status, stream, start_time, duration_us,
                       prompt_tokens, completion_tokens, cost, input, output, error, spans)
-                    VALUES (\(bind: t.id), \(bind: t.workspace), \(bind: t.route), \(bind: t.key), \(bind: t.task), \(bind: t.provider), \(bind: t.model),
-                      \(bind: Int64(t.status)), \(bind: t.stream ? Int64(1) : Int64(0)), \(bind: t.startTime), \(bind: t.durationMicros), \(bind: t.promptTokens),
-                      \(bind: t.completionTokens), \(bind: t.cost), \(bind: t.input), \(bind: t.output), \(bind: t.error), \(bind: t.spansJSON))
+                    VALUES \(rows.joined(separator: ", "))
                     ON CONFLICT (id) DO NOTHING
                     """).run()
             }
