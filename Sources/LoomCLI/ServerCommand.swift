@@ -90,6 +90,7 @@ struct ServerCommand: AsyncParsableCommand {
                 retrySeconds: max(0.1, config.double(forKey: "loom.webhook.retry", default: 5)), pipelines: pipelines, endpoints: endpoints),
             gateway: GatewayService(
                 tracking: tracking, logger: logger, reloadSeconds: max(0.1, config.double(forKey: "loom.gateway.reload", default: 5)),
+                flushSeconds: max(0.05, config.double(forKey: "loom.gateway.flush", default: 2)),
                 traceRetentionDays: max(0, config.double(forKey: "loom.trace.retention.days", default: 7)),
                 otlpEndpoint: config.string(forKey: "loom.otlp.endpoint"), sourcesRoot: config.string(forKey: "loom.sources.root")))
         let storeDescription = Redaction.redactURL(resolved.storeURL)

@@ -111,7 +111,8 @@ def env(tmp_path_factory):
     data = loomproc.temp_data_dir()
     collector = Collector()
     server = loomproc.LoomServer(data=data, env={
-        "LLM_DOUBLE_KEY": DOUBLE_KEY, "LOOM_SECRETS_FILE": str(secrets), "LOOM_OTLP_ENDPOINT": collector.url}).start()
+        "LLM_DOUBLE_KEY": DOUBLE_KEY, "LOOM_SECRETS_FILE": str(secrets), "LOOM_OTLP_ENDPOINT": collector.url,
+        "LOOM_GATEWAY_FLUSH": "0.2"}).start()
     server.collector = collector
     for kind, specs in (("provider", PROVIDERS), ("route", ROUTES)):
         for name, body in specs.items():
@@ -632,6 +633,22 @@ def test_every_call_is_a_trace(env):
     root = next(sp for sp in spans if "parentSpanId" not in sp)
     assert {a["key"]: a["value"] for a in root["attributes"]}["gen_ai.request.model"] == {"stringValue": "fallback"}
     assert [sp["name"] for sp in spans if sp.get("parentSpanId") == root["spanId"]].count("attempt") == 3
+
+
+def test_traces_are_written_every_gateway_flush(env):
+    # The server writes (and exports) traces every LOOM_GATEWAY_FLUSH = 0.2 s; with the default
+    # 2 s one of two calls a second apart would wait a second or more.
+    server, _, client = env
+    waits = []
+    for i in range(2):
+        raw = client.chat.completions.with_raw_response.create(model="chat", messages=[{"role": "user", "content": f"flush {i}"}])
+        trace_id = raw.headers["x-loom-trace-id"]
+        start = time.time()
+        while time.time() - start < 5 and not any(sp["traceId"] == trace_id for sp in server.collector.spans()):
+            time.sleep(0.02)
+        waits.append(time.time() - start)
+        time.sleep(1)
+    assert max(waits) < 0.9, waits
 
 
 def test_ui_pages_show_the_gateway(env):
