@@ -8,12 +8,15 @@ provider; release build), answering chat completions deterministically. The gate
 test, `bench`, has a safety policy on (PII redaction and prompt-injection checks on the input)
 and, as every route, usage and cost accounting (a catalog price is set, so cost is computed).
 
-1. latency: wrk sends the same chat completion (a 3-message conversation, ~300 bytes) at a fixed
+1. latency: wrk sends the same chat completion (a 4-message conversation, ~400 bytes) at a fixed
    2,000 requests/s (20 connections, each waiting 10 ms between requests: wrk's `delay()`),
    alternately to the double directly (`/v1/chat/completions`, model `echo-1`) and through Loom
-   (model `bench`), `--rounds` times each; the added p50 and p99 are Loom's minus the direct ones,
-   medians over the rounds, from the same run. The server's peak resident memory (VmHWM of its
-   process tree) is read after the runs, and its CPU per request from /proc.
+   (model `bench`), `--rounds` times each; the added p50 and p99 are, per round, Loom's minus the
+   direct one measured just before it, and the median of those over the rounds (pairing by round
+   cancels the machine's drift between rounds). The server's peak resident memory (VmHWM of its
+   process tree) is read after the runs, and its CPU per request from /proc. When nginx is
+   installed, nginx in front of the same double (a keep-alive reverse proxy and nothing else) is
+   measured in the same rounds too: what a proxy adds on this machine at all.
 2. ttft: time to first token of a streamed completion (the first SSE event that carries content),
    sequential requests over one keep-alive connection, directly and through Loom, interleaved;
    the added median and p99. Measured on `bench` (input policies: nothing held back) and on
@@ -28,6 +31,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,7 +41,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import cpu_seconds, process_tree  # noqa: E402
-from endpoint_bench import Proc, free_port, log, wait_http, wrk  # noqa: E402
+from endpoint_bench import NGINX_CONF, Proc, free_port, log, wait_http, wrk  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -124,6 +128,15 @@ def run(loom: str, double: str, seconds: float, rounds: int) -> dict:
     up = Proc([double, str(dport)], env={"LLM_DOUBLE_KEY": KEY}, log_path=os.path.join(work, "double.log"))
     server = Proc([loom, "server", "--port", str(lport), "--data", os.path.join(work, "data"), "--log-level", "warning"],
                   env={"LLM_DOUBLE_KEY": KEY}, log_path=os.path.join(work, "loom.log"))
+    # The floor of this machine, when nginx is installed: nginx as a keep-alive reverse proxy in
+    # front of the same double (no JSON, no policies, no accounting), measured in the same rounds.
+    nginx = None
+    if shutil.which("nginx"):
+        nport = free_port()
+        os.makedirs(os.path.join(work, "nginx-body"))
+        with open(os.path.join(work, "nginx.conf"), "w") as f:
+            f.write(NGINX_CONF.format(work=work, upstream=dport, port=nport))
+        nginx = Proc(["nginx", "-c", os.path.join(work, "nginx.conf"), "-p", work])
     try:
         wait_http(f"http://127.0.0.1:{dport}/health")
         wait_http(f"http://127.0.0.1:{lport}/health")
@@ -147,13 +160,19 @@ def run(loom: str, double: str, seconds: float, rounds: int) -> dict:
         # Warm both paths (connections, caches, JIT-free but page-cache warm).
         wrk_with_auth(direct_url, body("echo-1"), 3)
         wrk_with_auth(loom_url, body("bench"), 3)
-        runs: dict[str, list[dict]] = {"direct": [], "loom": []}
+        targets = [("direct", direct_url, body("echo-1")), ("loom", loom_url, body("bench"))]
+        if nginx:
+            nginx_url = f"http://127.0.0.1:{nport}/v1/chat/completions"
+            wait_http(f"http://127.0.0.1:{nport}/health")
+            wrk_with_auth(nginx_url, body("echo-1"), 3)
+            targets.append(("nginx", nginx_url, body("echo-1")))
+        runs: dict[str, list[dict]] = {name: [] for name, _, _ in targets}
         pids = process_tree(server.p.pid)
         cpu0 = cpu_seconds(pids)
         loom_requests = 0
         loom_time = 0.0
         for r in range(rounds):
-            for name, url, payload in (("direct", direct_url, body("echo-1")), ("loom", loom_url, body("bench"))):
+            for name, url, payload in targets:
                 log(f"round {r + 1}: {name} at 2,000 req/s for {seconds:.0f} s")
                 t0 = cpu_seconds(pids)
                 res = wrk_with_auth(url, payload, seconds)
@@ -168,16 +187,26 @@ def run(loom: str, double: str, seconds: float, rounds: int) -> dict:
         def med(name: str, key: str) -> float:
             return statistics.median(x[key] for x in runs[name]) / 1000
 
+        def added(name: str, key: str) -> float:
+            # Paired by round: each round's figure minus the direct one measured just before it,
+            # so that the machine's drift between rounds (0.1 ms at p50 here) cancels out.
+            return statistics.median(a[key] - d[key] for a, d in zip(runs[name], runs["direct"])) / 1000
+
         latency = {
             "direct_p50_ms": med("direct", "p50_us"), "direct_p99_ms": med("direct", "p99_us"),
             "loom_p50_ms": med("loom", "p50_us"), "loom_p99_ms": med("loom", "p99_us"),
-            "added_p50_ms": med("loom", "p50_us") - med("direct", "p50_us"),
-            "added_p99_ms": med("loom", "p99_us") - med("direct", "p99_us"),
+            "added_p50_ms": added("loom", "p50_us"),
+            "added_p99_ms": added("loom", "p99_us"),
+            "added_p50_by_round_ms": [(a["p50_us"] - d["p50_us"]) / 1000 for a, d in zip(runs["loom"], runs["direct"])],
+            "added_p99_by_round_ms": [(a["p99_us"] - d["p99_us"]) / 1000 for a, d in zip(runs["loom"], runs["direct"])],
             "loom_rps": statistics.median(x["rps"] for x in runs["loom"]),
             "statuses": [x["statuses"] for x in runs["loom"]],
             "cpu_us_per_request": loom_time / max(loom_requests, 1) * 1e6,
             "peak_rss_mib": hwm / 1024,
         }
+        if "nginx" in runs:
+            latency["nginx_added_p50_ms"] = added("nginx", "p50_us")
+            latency["nginx_added_p99_ms"] = added("nginx", "p99_us")
         usage = json.loads(subprocess.run([loom, "gateway", "usage", "--group-by", "route", "--json", "--server", base],
                                           check=True, capture_output=True, text=True, timeout=60).stdout)
         latency["usage_rows"] = [{k: i[k] for k in ("route", "requests", "prompt_tokens", "completion_tokens", "cost")} for i in usage["items"]]
@@ -196,6 +225,8 @@ def run(loom: str, double: str, seconds: float, rounds: int) -> dict:
             log(f"ttft {route}: direct {ttft[route]['direct_p50_ms']:.3f} ms, through Loom {ttft[route]['loom_p50_ms']:.3f} ms")
         return {"latency": latency, "ttft": ttft, "runs": runs}
     finally:
+        if nginx:
+            nginx.stop()
         server.stop()
         up.stop()
 
@@ -213,7 +244,10 @@ def report(results: dict, command: str) -> str:
         "",
         f"Direct to the double: p50 {lat['direct_p50_ms']:.3f} ms, p99 {lat['direct_p99_ms']:.3f} ms; through Loom: p50 {lat['loom_p50_ms']:.3f} ms, "
         f"p99 {lat['loom_p99_ms']:.3f} ms at {lat['loom_rps']:.0f} req/s (statuses {lat['statuses']}); Loom's CPU per request "
-        f"{lat['cpu_us_per_request']:.0f} µs.",
+        f"{lat['cpu_us_per_request']:.0f} µs. Added by round: p50 {', '.join(f'{x:.3f}' for x in lat['added_p50_by_round_ms'])} ms; "
+        f"p99 {', '.join(f'{x:.3f}' for x in lat['added_p99_by_round_ms'])} ms."
+        + (f" For scale, nginx in front of the same double (a keep-alive reverse proxy, nothing else) added p50 {lat['nginx_added_p50_ms']:.3f} ms, "
+           f"p99 {lat['nginx_added_p99_ms']:.3f} ms in the same rounds." if "nginx_added_p50_ms" in lat else ""),
         "",
         f"Time to first token: direct p50 {ttft['bench']['direct_p50_ms']:.3f} ms, through Loom p50 {ttft['bench']['loom_p50_ms']:.3f} ms "
         f"(added p99 {ttft['bench']['added_p99_ms']:.3f} ms, {ttft['bench']['n']} streams). With a PII policy on the output "
