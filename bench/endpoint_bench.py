@@ -205,6 +205,15 @@ http {{
 """
 
 
+def start_nginx(work: str, upstream: int) -> tuple[Proc, int]:
+    """nginx as a keep-alive reverse proxy to 127.0.0.1:upstream, its files in `work`; and its port."""
+    port = free_port()
+    os.makedirs(os.path.join(work, "nginx-body"))
+    with open(os.path.join(work, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF.format(work=work, upstream=upstream, port=port))
+    return Proc(["nginx", "-c", os.path.join(work, "nginx.conf"), "-p", work]), port
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU of the processes so far (children of nginx's master included by pid)."""
     total = 0
@@ -244,11 +253,7 @@ def routing(loom: str, baseline: str, seconds: float, rounds: int = 3) -> dict:
                    "loom": (f"{base}/endpoints/ext/invocations", [server.p.pid])}
         # The peer: nginx as a keep-alive reverse proxy in front of the same upstream, when installed.
         if shutil.which("nginx"):
-            ng_port = free_port()
-            os.makedirs(os.path.join(work, "nginx-body"))
-            with open(os.path.join(work, "nginx.conf"), "w") as f:
-                f.write(NGINX_CONF.format(work=work, upstream=up_port, port=ng_port))
-            nginx = Proc(["nginx", "-c", os.path.join(work, "nginx.conf"), "-p", work])
+            nginx, ng_port = start_nginx(work, up_port)
             wait_http(f"http://127.0.0.1:{ng_port}/health")
             targets["nginx"] = (f"http://127.0.0.1:{ng_port}/invocations", process_tree(nginx.p.pid))
         log("routing: warm-up")

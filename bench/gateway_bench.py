@@ -41,7 +41,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import cpu_seconds, process_tree  # noqa: E402
-from endpoint_bench import NGINX_CONF, Proc, free_port, log, wait_http, wrk  # noqa: E402
+from endpoint_bench import Proc, free_port, log, start_nginx, wait_http, wrk  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -132,11 +132,7 @@ def run(loom: str, double: str, seconds: float, rounds: int) -> dict:
     # front of the same double (no JSON, no policies, no accounting), measured in the same rounds.
     nginx = None
     if shutil.which("nginx"):
-        nport = free_port()
-        os.makedirs(os.path.join(work, "nginx-body"))
-        with open(os.path.join(work, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(work=work, upstream=dport, port=nport))
-        nginx = Proc(["nginx", "-c", os.path.join(work, "nginx.conf"), "-p", work])
+        nginx, nport = start_nginx(work, dport)
     try:
         wait_http(f"http://127.0.0.1:{dport}/health")
         wait_http(f"http://127.0.0.1:{lport}/health")
