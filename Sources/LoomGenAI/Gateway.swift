@@ -280,9 +280,14 @@ public final class Gateway: Sendable {
         trace.update { $0.stream = stream }
         var changed = prompted != nil
         let decisions = route.policies.applies(to: .input) ? try await guardInput(&body, route: route, trace: trace, changed: &changed) : []
-        trace.setInput(body["messages"] ?? .null, bodyBytes: bytes.count)
+        let raw = changed ? nil : RawRequest(bytes, content: "messages")
+        if let raw, let messages = raw.content {
+            trace.setInput(text: raw.bytes[messages])
+        } else {
+            trace.setInput(body["messages"] ?? .null, bodyBytes: bytes.count)
+        }
         let answer = try await call(
-            route: route, publicModel: model, caller: caller, body: body, raw: changed ? nil : bytes, stream: stream, includeUsage: includeUsage,
+            route: route, publicModel: model, caller: caller, body: body, raw: raw, stream: stream, includeUsage: includeUsage,
             inputDecisions: decisions, trace: trace)
         guard let prompted else { return answer }
         let header = ("x-loom-prompt", "\(prompted.name)@\(prompted.version)")
@@ -355,9 +360,14 @@ public final class Gateway: Sendable {
         var checked = body
         var changed = false
         let decisions = route.policies.applies(to: .input) ? try await guardInput(&checked, route: route, trace: trace, changed: &changed) : []
-        trace.setInput(checked["input"] ?? .null, bodyBytes: bytes.count)
+        let raw = changed ? nil : RawRequest(bytes, content: "input")
+        if let raw, let input = raw.content {
+            trace.setInput(text: raw.bytes[input])
+        } else {
+            trace.setInput(checked["input"] ?? .null, bodyBytes: bytes.count)
+        }
         return try await call(
-            route: route, publicModel: model, caller: caller, body: checked, raw: changed ? nil : bytes, stream: false, includeUsage: false,
+            route: route, publicModel: model, caller: caller, body: checked, raw: raw, stream: false, includeUsage: false,
             inputDecisions: decisions, trace: trace)
     }
 
@@ -394,7 +404,7 @@ public final class Gateway: Sendable {
     /// with its retries. `raw` is the client's body when `body` is what it says (no prompt, no
     /// redaction): a provider that takes OpenAI's shape gets it with only the model changed.
     func call(
-        route: LiveRoute, publicModel: String, caller: GatewayCaller, body: [String: JSONValue], raw: [UInt8]? = nil, stream: Bool, includeUsage: Bool,
+        route: LiveRoute, publicModel: String, caller: GatewayCaller, body: [String: JSONValue], raw: RawRequest? = nil, stream: Bool, includeUsage: Bool,
         inputDecisions: [PolicyDecision] = [], trace: TraceBuilder
     ) async throws(GatewayError) -> GatewayAnswer {
         let started = ContinuousClock.now

@@ -94,6 +94,15 @@ final class TraceBuilder: Sendable {
         }
     }
 
+    /// The call's input as the client wrote it (its JSON text, when no policy changed it).
+    func setInput(text: ArraySlice<UInt8>) {
+        let input = Self.cut(String(decoding: text, as: UTF8.self))
+        update {
+            $0.input = input
+            $0.inputValue = nil
+        }
+    }
+
     static func cut(_ text: String) -> String {
         guard text.utf8.count > textLimit else { return text }
         var end = text.utf8.index(text.utf8.startIndex, offsetBy: textLimit)
@@ -117,14 +126,30 @@ final class TraceBuilder: Sendable {
         }
     }
 
+    /// The spans as JSON text: `[{"attributes":{...},"duration_us":N,"name":"...","start_us":N}]`,
+    /// written straight from the spans (keys in the order `JSONValue` writes them).
     static func spansJSON(_ spans: [Span]) -> String {
-        JSONValue.array(spans.map { span in
-            var o: [String: JSONValue] = [
-                "name": .string(span.name), "start_us": .int(span.startMicros), "duration_us": .int(span.durationMicros),
-            ]
-            if !span.attributes.isEmpty { o["attributes"] = .object(span.attributes) }
-            return .object(o)
-        }).jsonString
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + spans.count * 128)
+        out.append(UInt8(ascii: "["))
+        for (i, span) in spans.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "{"))
+            if !span.attributes.isEmpty {
+                out.append(contentsOf: #""attributes":"#.utf8)
+                JSONValue.object(span.attributes).write(into: &out)
+                out.append(UInt8(ascii: ","))
+            }
+            out.append(contentsOf: #""duration_us":"#.utf8)
+            out.append(contentsOf: String(span.durationMicros).utf8)
+            out.append(contentsOf: #","name":"#.utf8)
+            JSONValue.writeString(span.name, into: &out)
+            out.append(contentsOf: #","start_us":"#.utf8)
+            out.append(contentsOf: String(span.startMicros).utf8)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -51,6 +51,28 @@ public struct TokenUsage: Sendable, Equatable {
     }
 }
 
+/// A client's request bytes, read once (without building values) for what can be passed on as
+/// written: where its `model` is, for the provider's copy, and where its content (`messages` or
+/// `input`) is, for the trace. A range is nil when the member is not named exactly once or the
+/// bytes are not valid UTF-8 (what the policies read must be what the provider gets).
+struct RawRequest: Sendable {
+    let bytes: [UInt8]
+    let model: Range<Int>?
+    let content: Range<Int>?
+
+    init(_ bytes: [UInt8], content key: String) {
+        self.bytes = bytes
+        let found = try? JSONValue.members(bytes, ["model": .count, key: .count])
+        let utf8 = bytes.allSatisfy { $0 < 0x80 } || String(validating: bytes, as: UTF8.self) != nil
+        func once(_ name: String) -> Range<Int>? {
+            guard utf8, let m = found?[name], m.occurrences == 1 else { return nil }
+            return m.range
+        }
+        model = once("model")
+        content = once(key)
+    }
+}
+
 /// One HTTP call to a provider.
 struct UpstreamCall: Sendable {
     var url: String
@@ -78,23 +100,21 @@ enum ProviderAdapter {
     }
 
     /// The client's own request bytes with only the model's name replaced, when that can be done
-    /// exactly: `model` named once at the top, and the bytes valid UTF-8 (what the policies
-    /// read is what the provider gets). Nil: write the parsed body instead.
-    static func withModel(_ raw: [UInt8], _ model: String) -> [UInt8]? {
-        guard let found = try? JSONValue.members(raw, ["model": .value])["model"], found.occurrences == 1 else { return nil }
-        if !raw.allSatisfy({ $0 < 0x80 }), String(validating: raw, as: UTF8.self) == nil { return nil }
+    /// exactly (`RawRequest.model`). Nil: write the parsed body instead.
+    static func withModel(_ raw: RawRequest, _ model: String) -> [UInt8]? {
+        guard let range = raw.model else { return nil }
         var out: [UInt8] = []
-        out.reserveCapacity(raw.count + model.utf8.count)
-        out.append(contentsOf: raw[..<found.range.lowerBound])
+        out.reserveCapacity(raw.bytes.count + model.utf8.count)
+        out.append(contentsOf: raw.bytes[..<range.lowerBound])
         JSONValue.writeString(model, into: &out)
-        out.append(contentsOf: raw[found.range.upperBound...])
+        out.append(contentsOf: raw.bytes[range.upperBound...])
         return out
     }
 
     /// A chat completion request (the client's body with the provider's model) for `provider`:
     /// the client's bytes (`raw`) with the model's name replaced when they can be sent as they
     /// are, else the parsed body written again.
-    static func chat(_ body: [String: JSONValue], raw: [UInt8]? = nil, model: String, stream: Bool, provider: ResolvedProvider) -> UpstreamCall {
+    static func chat(_ body: [String: JSONValue], raw: RawRequest? = nil, model: String, stream: Bool, provider: ResolvedProvider) -> UpstreamCall {
         let spec = provider.spec
         var headers = authHeaders(provider)
         switch spec.kind {
@@ -120,7 +140,7 @@ enum ProviderAdapter {
         }
     }
 
-    static func embeddings(_ body: [String: JSONValue], raw: [UInt8]? = nil, model: String, provider: ResolvedProvider) -> UpstreamCall {
+    static func embeddings(_ body: [String: JSONValue], raw: RawRequest? = nil, model: String, provider: ResolvedProvider) -> UpstreamCall {
         let spec = provider.spec
         let url = spec.kind == .azureOpenAI
             ? "\(spec.baseURL)/openai/deployments/\(pathComponent(model))/embeddings?api-version=\(pathComponent(spec.apiVersion ?? ProviderSpec.defaultAzureAPIVersion))"

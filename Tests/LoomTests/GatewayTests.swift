@@ -103,6 +103,22 @@ struct GatewayPartTests {
         #expect(now.record.input == TraceBuilder.cut(large.jsonString))
         // A record put back after a failed write is kept as it was.
         #expect(FinishedTrace(now.record).record == now.record)
+        // Spans are written as JSONValue would write them, and the input as the client wrote it.
+        let spans = [
+            TraceBuilder.Span(name: "attempt", startMicros: 12, durationMicros: 345, attributes: ["status": .int(200), "model": .string("m \"1\"")]),
+            TraceBuilder.Span(name: "policy.input", startMicros: -1, durationMicros: 0, attributes: [:]),
+        ]
+        let expected = JSONValue.array(spans.map { s in
+            var o: [String: JSONValue] = ["name": .string(s.name), "start_us": .int(s.startMicros), "duration_us": .int(s.durationMicros)]
+            if !s.attributes.isEmpty { o["attributes"] = .object(s.attributes) }
+            return .object(o)
+        }).jsonString
+        #expect(TraceBuilder.spansJSON(spans) == expected)
+        #expect(TraceBuilder.spansJSON([]) == "[]")
+        let written = TraceBuilder(caller: GatewayCaller(workspace: "default"), task: "chat")
+        written.update { $0.route = "r" }
+        written.setInput(text: Array(#"x[ {"role": "user"} ]y"#.utf8)[1..<21])
+        #expect(try #require(written.finish(status: 200, error: nil)).record.input == #"[ {"role": "user"} ]"#)
     }
 
     @Test("x-loom-cost is written as %.10g writes it")
@@ -294,20 +310,26 @@ struct GatewayPartTests {
         let provider = ResolvedProvider(spec: try ProviderSpec.parse(yaml: "kind: provider\nname: p\ntype: openai-compatible\nbase_url: http://127.0.0.1:1/v1\n"), secrets: SecretSource())
         let raw = Array(#"{ "messages": [{"role":"user","content":"caf\u00e9 \"x\""}], "model" : "public", "max_tokens": 5 }"#.utf8)
         let body = try #require(try JSONValue.parse(raw).objectValue)
-        let sent = ProviderAdapter.chat(body, raw: raw, model: "echo-\"1\"", stream: false, provider: provider).body
+        let request = RawRequest(raw, content: "messages")
+        let sent = ProviderAdapter.chat(body, raw: request, model: "echo-\"1\"", stream: false, provider: provider).body
         #expect(String(decoding: sent, as: UTF8.self) == #"{ "messages": [{"role":"user","content":"caf\u00e9 \"x\""}], "model" : "echo-\"1\"", "max_tokens": 5 }"#)
         var expected = body
         expected["model"] = .string("echo-\"1\"")
         #expect(try JSONValue.parse(sent) == .object(expected))
         // Not exact: the model named twice, bytes that are not UTF-8, a stream (it asks for usage).
         let twice = Array(#"{"model":"a","messages":[],"model":"public"}"#.utf8)
-        #expect(ProviderAdapter.chat(try #require(try JSONValue.parse(twice).objectValue), raw: twice, model: "m", stream: false, provider: provider).body == Array(#"{"messages":[],"model":"m"}"#.utf8))
+        #expect(RawRequest(twice, content: "messages").model == nil && RawRequest(twice, content: "messages").content != nil)
+        #expect(ProviderAdapter.chat(try #require(try JSONValue.parse(twice).objectValue), raw: RawRequest(twice, content: "messages"), model: "m", stream: false, provider: provider).body
+            == Array(#"{"messages":[],"model":"m"}"#.utf8))
         let latin1: [UInt8] = Array(#"{"model":"public","messages":[{"role":"user","content":"caf"#.utf8) + [0xE9] + Array(#""}]}"#.utf8)
-        #expect(ProviderAdapter.withModel(latin1, "m") == nil)
-        let streamed = ProviderAdapter.chat(body, raw: raw, model: "m", stream: true, provider: provider).body
+        #expect(RawRequest(latin1, content: "messages").model == nil && RawRequest(latin1, content: "messages").content == nil)
+        let streamed = ProviderAdapter.chat(body, raw: request, model: "m", stream: true, provider: provider).body
         #expect(try JSONValue.parse(streamed)["stream_options"]?["include_usage"] == .bool(true))
-        let embedded = ProviderAdapter.embeddings(["model": .string("e"), "input": .string("hi")], raw: Array(#"{"input":"hi","model":"e"}"#.utf8), model: "x", provider: provider)
+        let embedded = ProviderAdapter.embeddings(["model": .string("e"), "input": .string("hi")], raw: RawRequest(Array(#"{"input":"hi","model":"e"}"#.utf8), content: "input"), model: "x", provider: provider)
         #expect(embedded.body == Array(#"{"input":"hi","model":"x"}"#.utf8))
+        // Where the content is, for the trace: the client's text as written.
+        let messages = try #require(request.content)
+        #expect(String(decoding: raw[messages], as: UTF8.self) == #"[{"role":"user","content":"caf\u00e9 \"x\""}]"#)
     }
 
     @Test("a trace's output is read from a small answer at the flush, from a large one at once, the same text either way")
