@@ -97,16 +97,22 @@ public final class ForwardingClient: Sendable {
     package func post(
         host: String, port: Int, path: String, headers: [(String, String)], body: ByteBuffer, timeout: Duration
     ) async throws -> Answer {
-        let target = try target(host: host, port: port, path: path)
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
-        return try await post(on: loop, to: target, headers: headers, body: body, timeout: timeout).get()
+        try await post(to: target(host: host, port: port, path: path), headers: headers, body: body, timeout: timeout)
     }
 
     /// POSTs `body` to `target` over a connection of the loop the caller runs on, or of one of
-    /// the group's loops.
+    /// the group's loops. On a loop the request is sent at once and the answer resumes the
+    /// caller: one continuation, no promise or future in between.
     package func post(to target: Target, headers: [(String, String)], body: ByteBuffer, timeout: Duration) async throws -> Answer {
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
-        return try await post(on: loop, to: target, headers: headers, body: body, timeout: timeout).get()
+        let current = MultiThreadedEventLoopGroup.currentEventLoop
+        let loop = current ?? group.next()
+        return try await withCheckedThrowingContinuation { continuation in
+            if current != nil {
+                post(on: loop, to: target, headers: headers, body: body, timeout: timeout) { continuation.resume(with: $0) }
+            } else {
+                loop.execute { self.post(on: loop, to: target, headers: headers, body: body, timeout: timeout) { continuation.resume(with: $0) } }
+            }
+        }
     }
 
     /// POSTs `body` to `target` over a connection of `loop`; the future completes on `loop`.

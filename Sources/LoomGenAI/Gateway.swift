@@ -54,6 +54,18 @@ public final class Gateway: Sendable {
         let policies: PolicySet
         /// Policies the route names that cannot be read: it answers 503 rather than run unchecked.
         let missingPolicies: [String]
+        /// The route's rate-limit and budget scope, and how a refusal names it (made once, not per call).
+        let scope: String
+        let scopeName: String
+
+        init(
+            workspace: String, spec: RouteSpec, created: Millis, version: Int64, totalWeight: Int, policies: PolicySet, missingPolicies: [String]
+        ) {
+            (self.workspace, self.spec, self.created, self.version, self.totalWeight) = (workspace, spec, created, version, totalWeight)
+            (self.policies, self.missingPolicies) = (policies, missingPolicies)
+            scope = "route:" + Gateway.id(workspace, spec.name)
+            scopeName = "route \(spec.name)"
+        }
     }
 
     struct Table: Sendable {
@@ -411,8 +423,7 @@ public final class Gateway: Sendable {
         let nowMillis = Clock.nowMillis()
         let now = Double(nowMillis) / 1000
         let day = UTCDay.string(millis: nowMillis)
-        let routeScope = "route:" + Self.id(route.workspace, route.spec.name)
-        var scopes = [RateLimiter.Scope(id: routeScope, what: "route \(route.spec.name)", limits: route.spec.limits, spentToday: meter.spent(routeScope, day: day))]
+        var scopes = [RateLimiter.Scope(id: route.scope, what: route.scopeName, limits: route.spec.limits, spentToday: meter.spent(route.scope, day: day))]
         if let key = caller.key {
             let limits = RouteSpec.Limits(requestsPerMinute: key.requestsPerMinute, tokensPerMinute: key.tokensPerMinute, spendPerDay: key.spendPerDay)
             scopes.append(RateLimiter.Scope(id: "key:" + key.id, what: "gateway key \(key.name)", limits: limits, spentToday: meter.spent("key:" + key.id, day: day)))

@@ -246,7 +246,18 @@ final class UsageMeter: Sendable {
 
 /// UTC days as `YYYY-MM-DD`.
 public enum UTCDay {
+    /// The last day written, by day number: a gateway call asks for today's on every call.
+    static let last = Mutex<(day: Int64, text: String)>((Int64.min, ""))
+
     public static func string(millis: Int64) -> String {
+        let number = Int64((Double(millis) / 86_400_000).rounded(.down))
+        if let hit = last.withLock({ $0.day == number ? $0.text : nil }) { return hit }
+        let text = format(millis: millis)
+        last.withLock { $0 = (number, text) }
+        return text
+    }
+
+    static func format(millis: Int64) -> String {
         // Howard Hinnant's civil-from-days.
         let days = Int64((Double(millis) / 86_400_000).rounded(.down))
         let z = days + 719_468

@@ -268,6 +268,11 @@ struct GatewayPartTests {
         #expect(UTCDay.string(millis: 0) == "1970-01-01")
         #expect(UTCDay.string(millis: 1_795_651_200_000) == "2026-11-26")
         #expect(UTCDay.string(millis: 951_782_400_000) == "2000-02-29")
+        // The last day is kept: the same day again, then the next, then the first again.
+        #expect(UTCDay.string(millis: 951_782_400_000 + 86_399_999) == "2000-02-29")
+        #expect(UTCDay.string(millis: 951_782_400_000 + 86_400_000) == "2000-03-01")
+        #expect(UTCDay.string(millis: 951_782_400_000) == "2000-02-29")
+        #expect(UTCDay.string(millis: -1) == "1969-12-31")
     }
 
     @Test func jsonWriterRoundTrips() throws {
