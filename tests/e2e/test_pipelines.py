@@ -174,7 +174,7 @@ def test_server_runs_pipelines_and_resumes_them_after_a_restart(work):
     server = loomproc.LoomServer(data=data, env={"PATH": env()["PATH"]}).start()
     try:
         api = server.url + "/api/v1"
-        detail = wait_for(lambda: (lambda d: d if d["run"]["state"] != "running" else None)(requests.get(f"{api}/pipeline-runs/{run_id}").json()))
+        detail = wait_for(lambda: (lambda d: d if d["run"]["state"] not in ("queued", "running") else None)(requests.get(f"{api}/pipeline-runs/{run_id}").json()))
         assert detail["run"]["state"] == "succeeded", detail
         steps = {s["step"]: s for s in detail["steps"]}
         assert steps["slow"]["attempts"] == 2 and steps["log"]["attempts"] == 1
@@ -382,7 +382,7 @@ def test_steps_keep_the_operators_time_zone(work):
         r = requests.post(api + "/pipeline-runs", json={"spec": spec})
         assert r.status_code == 201, r.text
         run_id = r.json()["id"]
-        detail = wait_for(lambda: (lambda d: d if d["run"]["state"] != "running" else None)(requests.get(f"{api}/pipeline-runs/{run_id}").json()))
+        detail = wait_for(lambda: (lambda d: d if d["run"]["state"] not in ("queued", "running") else None)(requests.get(f"{api}/pipeline-runs/{run_id}").json()))
         assert detail["run"]["state"] == "succeeded", detail
         logs = requests.get(f"{api}/pipeline-runs/{run_id}/steps/show/logs").text.split("\n")
         assert logs[0] == "tz=LMT+3"
