@@ -46,8 +46,9 @@ public final class ForwardingClient: Sendable {
 
     let group: any EventLoopGroup
     let idle = Mutex<[PoolKey: [Connection]]>([:])
-    /// Each upstream's pool number, and the targets made so far (a URL is made ready once).
-    let made = Mutex<(numbers: [Upstream: Int], targets: [TargetKey: Target])>(([:], [:]))
+    /// Each upstream's pool number, and the targets made so far (a URL is made ready once), also
+    /// by URL text (nil: not plain HTTP).
+    let made = Mutex<(numbers: [Upstream: Int], targets: [TargetKey: Target], urls: [String: Target?])>(([:], [:], [:]))
 
     struct TargetKey: Hashable, Sendable {
         let upstream: Upstream
@@ -75,7 +76,8 @@ public final class ForwardingClient: Sendable {
         prefix.writeStaticString("POST ")
         prefix.writeString(path)
         prefix.writeStaticString(" HTTP/1.1\r\nhost: ")
-        prefix.writeString(host)
+        // An IPv6 literal is bracketed in `host`, as in the URL (RFC 9110 § 7.2).
+        prefix.writeString(host.contains(":") ? "[" + host + "]" : host)
         if port != 80 {
             prefix.writeStaticString(":")
             prefix.writeString(String(port))
@@ -89,6 +91,20 @@ public final class ForwardingClient: Sendable {
             made.targets[key] = target
             return target
         }
+    }
+
+    /// `url` ready for requests when it is plain HTTP (`http://HOST[:PORT]/PATH[?QUERY]`, no user
+    /// info, a port in 1...65535); nil for anything else (`https://` goes through
+    /// AsyncHTTPClient). Made once per URL text, then looked up.
+    package func target(url: String) -> Target? {
+        if let known = made.withLock({ $0.urls[url] }) { return known }
+        let target = PlainURL(url).flatMap { try? self.target(host: $0.host, port: $0.port, path: $0.path) }
+        made.withLock { made in
+            // URLs come from specs: a few. The bound only guards against surprises.
+            if made.urls.count >= 1024 { made.urls.removeAll() }
+            made.urls[url] = target
+        }
+        return target
     }
 
     /// POSTs `body` to `http://host:port/path` over a connection of the loop the caller runs on
@@ -400,5 +416,37 @@ extension EventLoop {
     /// Runs `body` now when the caller is on this loop, else as a task on it.
     func executeHere(_ body: @escaping @Sendable () -> Void) {
         if inEventLoop { body() } else { execute(body) }
+    }
+}
+
+/// `http://HOST[:PORT]/PATH[?QUERY]`, split for `ForwardingClient` (nil: not plain HTTP).
+struct PlainURL {
+    let host: String
+    let port: Int
+    let path: String
+
+    init?(_ url: String) {
+        guard url.hasPrefix("http://") else { return nil }
+        let rest = url.dropFirst(7)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = rest[..<slash]
+        path = slash == rest.endIndex ? "/" : String(rest[slash...])
+        guard !authority.isEmpty, !authority.contains("@") else { return nil }
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let after = authority[authority.index(after: close)...]
+            if after.isEmpty { port = 80 } else {
+                guard after.hasPrefix(":"), let p = Int(after.dropFirst()), (1...65535).contains(p) else { return nil }
+                port = p
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            guard let p = Int(authority[authority.index(after: colon)...]), (1...65535).contains(p) else { return nil }
+            host = String(authority[..<colon])
+            port = p
+        } else {
+            host = String(authority)
+            port = 80
+        }
     }
 }

@@ -97,8 +97,6 @@ public final class Gateway: Sendable {
     let seeded = Mutex<(day: String, workspaces: Set<String>)>(("", []))
     /// Pooled raw HTTP/1.1 connections for whole answers from plain-HTTP providers.
     let forwarding = ForwardingClient()
-    /// Plain-HTTP provider URLs made ready for `forwarding`, by URL (nil: not plain HTTP).
-    let plainTargets = Mutex<[String: ForwardingClient.Target?]>([:])
     let traces = TraceRecorder()
     let metrics = GatewayMetrics()
     /// The longest answer body read from a provider.
@@ -255,7 +253,9 @@ public final class Gateway: Sendable {
     }
 
     func chat(_ bytes: [UInt8], caller: GatewayCaller, trace: TraceBuilder) async throws(GatewayError) -> GatewayAnswer {
-        var body = try Self.object(bytes)
+        let parsed = try Self.object(bytes)
+        var body = parsed.body
+        let repeatedNames = parsed.repeatedNames
         let (route, model) = try routeFor(body, caller: caller, task: .chat)
         trace.update { $0.route = route.spec.name; $0.workspace = route.workspace }
         var prompted: ResolvedPrompt?
@@ -292,12 +292,7 @@ public final class Gateway: Sendable {
         trace.update { $0.stream = stream }
         var changed = prompted != nil
         let decisions = route.policies.applies(to: .input) ? try await guardInput(&body, route: route, trace: trace, changed: &changed) : []
-        let raw = changed ? nil : RawRequest(bytes, content: "messages")
-        if let raw, let messages = raw.content {
-            trace.setInput(text: raw.bytes[messages])
-        } else {
-            trace.setInput(body["messages"] ?? .null, bodyBytes: bytes.count)
-        }
+        let raw = passOn(bytes, unchanged: !changed && !repeatedNames, content: "messages", parsed: body["messages"], trace: trace)
         let answer = try await call(
             route: route, publicModel: model, caller: caller, body: body, raw: raw, stream: stream, includeUsage: includeUsage,
             inputDecisions: decisions, trace: trace)
@@ -360,7 +355,7 @@ public final class Gateway: Sendable {
     }
 
     func embeddings(_ bytes: [UInt8], caller: GatewayCaller, trace: TraceBuilder) async throws(GatewayError) -> GatewayAnswer {
-        let body = try Self.object(bytes)
+        let (body, repeatedNames) = try Self.object(bytes)
         let (route, model) = try routeFor(body, caller: caller, task: .embeddings)
         trace.update { $0.route = route.spec.name; $0.workspace = route.workspace }
         switch body["input"] {
@@ -372,26 +367,37 @@ public final class Gateway: Sendable {
         var checked = body
         var changed = false
         let decisions = route.policies.applies(to: .input) ? try await guardInput(&checked, route: route, trace: trace, changed: &changed) : []
-        let raw = changed ? nil : RawRequest(bytes, content: "input")
-        if let raw, let input = raw.content {
-            trace.setInput(text: raw.bytes[input])
-        } else {
-            trace.setInput(checked["input"] ?? .null, bodyBytes: bytes.count)
-        }
+        let raw = passOn(bytes, unchanged: !changed && !repeatedNames, content: "input", parsed: checked["input"], trace: trace)
         return try await call(
             route: route, publicModel: model, caller: caller, body: checked, raw: raw, stream: false, includeUsage: false,
             inputDecisions: decisions, trace: trace)
     }
 
-    static func object(_ bytes: [UInt8]) throws(GatewayError) -> [String: JSONValue] {
+    /// The request's body, and whether it names a member twice anywhere (then it is never passed
+    /// on as written: the provider's reader might keep the first where the policies read the last).
+    static func object(_ bytes: [UInt8]) throws(GatewayError) -> (body: [String: JSONValue], repeatedNames: Bool) {
         let value: JSONValue
+        var repeated = false
         do {
-            value = try JSONValue.parse(bytes)
+            value = try JSONValue.parse(bytes, repeatedNames: &repeated)
         } catch {
             throw .invalid("We could not parse the JSON body of your request. (\(error.message))")
         }
         guard case .object(let o) = value else { throw .invalid("The request body must be a JSON object.") }
-        return o
+        return (o, repeated)
+    }
+
+    /// The client's bytes ready to pass on (`RawRequest`) when the body is what they say: no
+    /// prompt or redaction changed it and no member is named twice. The trace keeps the text of
+    /// `content` as written then, else `parsed` made text.
+    func passOn(_ bytes: [UInt8], unchanged: Bool, content key: String, parsed: JSONValue?, trace: TraceBuilder) -> RawRequest? {
+        let raw = unchanged ? RawRequest(bytes, content: key) : nil
+        if let raw, let content = raw.content {
+            trace.setInput(text: raw.bytes[content])
+        } else {
+            trace.setInput(parsed ?? .null, bodyBytes: bytes.count)
+        }
+        return raw
     }
 
     func routeFor(_ body: [String: JSONValue], caller: GatewayCaller, task: RouteSpec.Task) throws(GatewayError) -> (LiveRoute, String) {
@@ -646,7 +652,7 @@ public final class Gateway: Sendable {
     /// from plain-HTTP providers (local model servers, the test double) go over the pooled raw
     /// connections of `ForwardingClient`; streams and HTTPS through AsyncHTTPClient.
     func send(_ upstream: UpstreamCall, provider: ResolvedProvider, target: RouteSpec.Target, route: LiveRoute, stream: Bool) async -> Outcome {
-        if !stream, let plain = plainTarget(upstream.url) {
+        if !stream, let plain = forwarding.target(url: upstream.url) {
             return await forward(upstream, plain, target: target, timeout: route.spec.timeout)
         }
         var request = HTTPClientRequest(url: upstream.url)
@@ -685,18 +691,6 @@ public final class Gateway: Sendable {
         } catch {
             return .failed(Failure(status: 502, message: "\(what) could not be reached: \(error)", retryAfter: nil, kind: .retryable))
         }
-    }
-
-    /// `url` ready for the forwarding client, when it is plain HTTP (made once per URL).
-    func plainTarget(_ url: String) -> ForwardingClient.Target? {
-        if let known = plainTargets.withLock({ $0[url] }) { return known }
-        let made = PlainURL(url).flatMap { try? forwarding.target(host: $0.host, port: $0.port, path: $0.path) }
-        plainTargets.withLock { targets in
-            // Provider URLs come from specs: a few. The bound only guards against surprises.
-            if targets.count >= 1024 { targets.removeAll() }
-            targets[url] = made
-        }
-        return made
     }
 
     func forward(_ upstream: UpstreamCall, _ plain: ForwardingClient.Target, target: RouteSpec.Target, timeout: Double) async -> Outcome {
@@ -987,37 +981,5 @@ final class GatewayMetrics: Sendable {
         }
         let d = ContinuousClock.now - start
         t.recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
-    }
-}
-
-/// `http://HOST[:PORT]/PATH[?QUERY]`, split for `ForwardingClient` (nil: not plain HTTP).
-struct PlainURL {
-    let host: String
-    let port: Int
-    let path: String
-
-    init?(_ url: String) {
-        guard url.hasPrefix("http://") else { return nil }
-        let rest = url.dropFirst(7)
-        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
-        let authority = rest[..<slash]
-        path = slash == rest.endIndex ? "/" : String(rest[slash...])
-        guard !authority.isEmpty, !authority.contains("@") else { return nil }
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { return nil }
-            host = String(authority[authority.index(after: authority.startIndex)..<close])
-            let after = authority[authority.index(after: close)...]
-            if after.isEmpty { port = 80 } else {
-                guard after.hasPrefix(":"), let p = Int(after.dropFirst()), (1...65535).contains(p) else { return nil }
-                port = p
-            }
-        } else if let colon = authority.lastIndex(of: ":") {
-            guard let p = Int(authority[authority.index(after: colon)...]), (1...65535).contains(p) else { return nil }
-            host = String(authority[..<colon])
-            port = p
-        } else {
-            host = String(authority)
-            port = 80
-        }
     }
 }

@@ -102,6 +102,24 @@ struct ForwardingTests {
         #expect(throws: ForwardingError.self) { _ = try Self.read(text, piece: 1000) }
     }
 
+    @Test("Plain-HTTP URLs become targets (made once per URL); anything else is left to AsyncHTTPClient")
+    func targetsFromURLs() throws {
+        let client = ForwardingClient()
+        func head(_ url: String) -> String? {
+            client.target(url: url).flatMap { try? String(buffer: ForwardingClient.requestHead($0, headers: [], body: ByteBuffer())) }
+        }
+        #expect(head("http://127.0.0.1:9100/v1/chat/completions") == "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:9100\r\ncontent-length: 0\r\n\r\n")
+        #expect(head("http://models.local") == "POST / HTTP/1.1\r\nhost: models.local\r\ncontent-length: 0\r\n\r\n")
+        #expect(head("http://[::1]:8080/openai/deployments/d/embeddings?api-version=1") == "POST /openai/deployments/d/embeddings?api-version=1 HTTP/1.1\r\nhost: [::1]:8080\r\ncontent-length: 0\r\n\r\n")
+        for url in ["https://api.openai.com/v1/chat/completions", "http://user:pw@h/x", "http://h:0/", "http://h:70000/", "http://h:x/", "http:///x", "http://[::1/x", "http://h/a b"] {
+            #expect(client.target(url: url) == nil, "\(url)")
+        }
+        let a = try #require(client.target(url: "http://127.0.0.1:9100/a"))
+        #expect(client.target(url: "http://127.0.0.1:9100/a")?.number == a.number, "the same URL, the same pool")
+        #expect(client.target(url: "http://127.0.0.1:9100/b")?.number == a.number, "another path on the same upstream shares its pool")
+        #expect(client.target(url: "http://127.0.0.1:9101/a")?.number != a.number)
+    }
+
     @Test("Request heads carry the body length and refuse header injection")
     func requestHead() throws {
         let client = ForwardingClient()

@@ -310,6 +310,19 @@ struct GatewayPartTests {
         #expect(twice["model"]?.occurrences == 2 && twice["model"]?.value == .string("b"))
     }
 
+    @Test("a body that names a member twice, at any depth, is known as such (and is never passed on as written)")
+    func repeatedNames() throws {
+        func repeated(_ text: String) throws -> Bool { try Gateway.object(Array(text.utf8)).repeatedNames }
+        #expect(try !repeated(#"{"model":"r","messages":[{"role":"user","content":"a"}],"x":{"model":1}}"#))
+        #expect(try repeated(#"{"model":"r","messages":[],"messages":[{"role":"user","content":"a"}]}"#))
+        #expect(try repeated(#"{"model":"r","messages":[{"role":"user","content":"a","content":"b"}]}"#))
+        #expect(try repeated(#"{"model":"r","tools":[[{"a":{"b":1,"b":2}}]]}"#))
+        #expect(try Gateway.object(Array(#"{"a":1,"a":2}"#.utf8)).body["a"] == .int(2), "the last one is kept")
+        var flag = true
+        _ = try JSONValue.parse(Array(#"[{"a":1},{"a":2}]"#.utf8), repeatedNames: &flag)
+        #expect(!flag, "the same name in two objects is not a repeat")
+    }
+
     @Test("the provider gets the client's bytes with only the model replaced, or the parsed body when that is not exact")
     func providerRequestSplice() throws {
         let provider = ResolvedProvider(spec: try ProviderSpec.parse(yaml: "kind: provider\nname: p\ntype: openai-compatible\nbase_url: http://127.0.0.1:1/v1\n"), secrets: SecretSource())

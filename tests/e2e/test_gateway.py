@@ -561,6 +561,23 @@ def test_input_policies_redact_and_block(guarded):
     assert client.chat.completions.create(model="moderated", messages=[{"role": "user", "content": "fine talk"}]).choices[0].message.content == "echo: fine talk"
 
 
+def test_a_member_named_twice_is_never_passed_on_as_written(guarded):
+    # The policies read the last of two members with one name; a provider's reader may keep the
+    # first. Such a body is sent as the gateway parsed it, never as the client wrote it.
+    server, double, client = guarded
+    bodies = [
+        '{"model":"guarded-in","messages":[{"role":"user","content":"mail dup.sam@example.org"}],'
+        '"messages":[{"role":"user","content":"hello"}]}',
+        '{"model":"guarded-in","messages":[{"role":"user","content":"mail dup.sam@example.org","content":"hello"}]}',
+    ]
+    for body in bodies:
+        before = len(double.requests())
+        r = requests.post(server.url + "/v1/chat/completions", data=body, headers={"Content-Type": "application/json"}, timeout=10)
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "echo: hello", r.text
+        assert len(double.requests()) == before + 1
+        assert "dup.sam@example.org" not in requests.get(double.url + "/double/requests", timeout=5).text, "the provider saw text no policy read"
+
+
 def test_output_policies_on_whole_and_streamed_answers(guarded):
     server, double, client = guarded
     message = [{"role": "user", "content": "write to jane.doe@example.com or call +44 20 7946 0958 please"}]

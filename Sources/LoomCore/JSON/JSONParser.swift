@@ -11,16 +11,28 @@ extension JSONValue {
     /// nesting deeper than `maxDepth` is refused.
     public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 64) throws(LoomError) -> JSONValue {
         var parser = JSONByteParser(bytes: bytes, maxDepth: maxDepth)
-        parser.skipSpace()
-        let value = try parser.value(depth: 0)
-        parser.skipSpace()
-        guard parser.at == bytes.count else { throw parser.error("unexpected text after the JSON value") }
-        return value
+        return try parser.document()
     }
 
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 64) throws(LoomError) -> JSONValue {
+        var repeated = false
+        return try parse(bytes, maxDepth: maxDepth, repeatedNames: &repeated)
+    }
+
+    /// Parses as `parse` does and says whether any object, at any depth, names a member more
+    /// than once (the last one is kept; other readers of the same text may keep the first, so a
+    /// caller that passes the text on as written must not when this is true).
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = 64, repeatedNames: inout Bool) throws(LoomError) -> JSONValue {
+        var repeated = false
         do {
-            return try bytes.withUnsafeBytes { raw in try parse(raw, maxDepth: maxDepth) }
+            let value = try bytes.withUnsafeBytes { raw in
+                var parser = JSONByteParser(bytes: raw, maxDepth: maxDepth)
+                let value = try parser.document()
+                repeated = parser.repeatedNames
+                return value
+            }
+            repeatedNames = repeated
+            return value
         } catch let e as LoomError {
             throw e
         } catch {
@@ -33,6 +45,8 @@ struct JSONByteParser {
     let bytes: UnsafeRawBufferPointer
     let maxDepth: Int
     var at = 0
+    /// An object named a member more than once.
+    var repeatedNames = false
 
     init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
         self.bytes = bytes
@@ -40,6 +54,15 @@ struct JSONByteParser {
     }
 
     func error(_ what: String) -> LoomError { .badRequest("Malformed JSON at byte \(at): \(what)") }
+
+    /// The one value the bytes hold, with nothing but blanks around it.
+    mutating func document() throws(LoomError) -> JSONValue {
+        skipSpace()
+        let value = try value(depth: 0)
+        skipSpace()
+        guard at == bytes.count else { throw error("unexpected text after the JSON value") }
+        return value
+    }
 
     mutating func skipSpace() {
         while at < bytes.count {
@@ -66,7 +89,7 @@ struct JSONByteParser {
                 guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw error("expected ':'") }
                 at += 1
                 skipSpace()
-                object[key] = try value(depth: depth + 1)
+                if object.updateValue(try value(depth: depth + 1), forKey: key) != nil { repeatedNames = true }
                 skipSpace()
                 guard at < bytes.count else { throw error("unexpected end") }
                 if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
