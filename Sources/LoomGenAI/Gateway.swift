@@ -18,10 +18,37 @@ public struct GatewayCaller: Sendable {
     /// The trace id of the caller's W3C `traceparent`, which the call's trace continues.
     public var traceID: String?
 
-    public init(workspace: String, key: GatewayKey? = nil, traceParent: String? = nil) {
+    /// Where a call leaves the bookkeeping that does not change its answer (usage, token counts
+    /// for the limits, metrics, the trace's output and end) for the caller to run once the answer
+    /// has been written; nil: the gateway does it before it answers.
+    public var afterAnswer: GatewayAfterAnswer?
+
+    public init(workspace: String, key: GatewayKey? = nil, traceParent: String? = nil, afterAnswer: GatewayAfterAnswer? = nil) {
         self.workspace = workspace
         self.key = key
         self.traceID = TraceParent.traceID(traceParent)
+        self.afterAnswer = afterAnswer
+    }
+}
+
+/// Bookkeeping a call leaves for after its answer has been written. The gateway's fast path
+/// writes a whole answer first and then runs this, on the same event loop before it reads on:
+/// the client, and the provider's next request, do not wait for it.
+public final class GatewayAfterAnswer: Sendable {
+    let work = Mutex<[@Sendable () -> Void]>([])
+
+    public init() {}
+
+    func add(_ item: @escaping @Sendable () -> Void) {
+        work.withLock { $0.append(item) }
+    }
+
+    /// Runs what the call left, in the order it was left (once).
+    public func run() {
+        for item in work.withLock({ list in
+            defer { list = [] }
+            return list
+        }) { item() }
     }
 }
 
@@ -98,6 +125,9 @@ public final class Gateway: Sendable {
     /// Pooled raw HTTP/1.1 connections for whole answers from plain-HTTP providers.
     let forwarding = ForwardingClient()
     let traces = TraceRecorder()
+    /// Bookkeeping left for after answers (`later`) and not run yet: a query of usage or traces
+    /// waits for it (`flushUsage`), so it finds every call whose answer has been written.
+    let leftForLater = Atomic<Int>(0)
     let metrics = GatewayMetrics()
     /// The longest answer body read from a provider.
     static let answerLimit = 32 << 20
@@ -239,7 +269,7 @@ public final class Gateway: Sendable {
         do {
             switch try await body(trace) {
             case .complete(let b, let headers):
-                traces.add(trace.finish(status: 200, error: nil))
+                later(caller) { self.traces.add(trace.finish(status: 200, error: nil)) }
                 return .complete(body: b, headers: headers + [header])
             case .stream(let s, let headers):
                 return .stream(s, headers: headers + [header])
@@ -249,6 +279,17 @@ public final class Gateway: Sendable {
             var e = error
             e.headers.append(header)
             throw e
+        }
+    }
+
+    /// Runs `work` after the call's answer has been written when the caller takes such work
+    /// (`GatewayCaller.afterAnswer`), else now.
+    func later(_ caller: GatewayCaller, _ work: @escaping @Sendable () -> Void) {
+        guard let after = caller.afterAnswer else { return work() }
+        leftForLater.add(1, ordering: .relaxed)
+        after.add {
+            work()
+            self.leftForLater.subtract(1, ordering: .releasing)
         }
     }
 
@@ -548,17 +589,29 @@ public final class Gateway: Sendable {
                         last = Failure(status: 502, message: "provider \(target.provider) (model \(target.model)): the answer could not be read", retryAfter: nil, kind: .retryable)
                         break
                     }
-                    let cost = record(target, usage, false, false)
                     // What the call cost at the catalog's prices (0 when the model has none): flows and evaluations add it up.
+                    let price = self.price(route: route, target: target)
+                    let cost = Self.cost(usage, cached: false, price: price)
                     headers.append((Self.costHeader, Self.costText(cost)))
-                    if let usage { limiter.addTokens(usage.total, scopes: usageScopes, now: Double(Clock.nowMillis()) / 1000) }
                     if let cached, let c = route.spec.cache {
                         cached.cache.put(cached.key, body: bytes, usage: usage, target: target, ttl: c.ttl, maxEntries: c.maxEntries, now: Double(Clock.nowMillis()) / 1000)
                     }
                     let (answer, outputDecisions) = await guardOutput(bytes, route: route, trace: trace)
                     if let h = Self.policyHeader(inputDecisions + outputDecisions) { headers.append(h) }
-                    metrics.latency(route: route.spec.name, since: started)
-                    trace.setOutput(answer)
+                    // None of this changes the answer: with a caller that writes it first, it
+                    // waits until the answer is on its way.
+                    later(caller) {
+                        _ = self.record(route: route, caller: caller, target: target, usage: usage, failed: false, cached: false, day: day, scopes: usageScopes, price: price)
+                        trace.update { s in
+                            s.provider = target.provider
+                            s.model = target.model
+                            if let usage { s.usage = usage }
+                            s.cost = cost
+                        }
+                        if let usage { self.limiter.addTokens(usage.total, scopes: usageScopes, now: Double(Clock.nowMillis()) / 1000) }
+                        self.metrics.latency(route: route.spec.name, since: started)
+                        trace.setOutput(answer)
+                    }
                     return .complete(body: answer, headers: headers)
                 case .failed(let failure):
                     _ = record(target, nil, true, false)
@@ -800,9 +853,27 @@ public final class Gateway: Sendable {
     func record(
         route: LiveRoute, caller: GatewayCaller, target: RouteSpec.Target, usage: TokenUsage?, failed: Bool, cached: Bool, day: String, scopes: [String]
     ) -> Double {
-        let price = table.withLock { $0.catalog[route.workspace + "\u{1F}" + target.provider + "\u{1F}" + target.model] }
+        record(route: route, caller: caller, target: target, usage: usage, failed: failed, cached: cached, day: day, scopes: scopes, price: price(route: route, target: target))
+    }
+
+    /// The catalog's price of a route's target, if it has one.
+    func price(route: LiveRoute, target: RouteSpec.Target) -> CatalogModel? {
+        table.withLock { $0.catalog[route.workspace + "\u{1F}" + target.provider + "\u{1F}" + target.model] }
+    }
+
+    /// What `usage` costs at `price` (nothing for a cached answer).
+    static func cost(_ usage: TokenUsage?, cached: Bool, price: CatalogModel?) -> Double {
         let tokens = cached ? TokenUsage() : (usage ?? TokenUsage())
-        let cost = price?.cost(promptTokens: tokens.prompt, completionTokens: tokens.completion) ?? 0
+        return price?.cost(promptTokens: tokens.prompt, completionTokens: tokens.completion) ?? 0
+    }
+
+    /// `record` at a price looked up already.
+    func record(
+        route: LiveRoute, caller: GatewayCaller, target: RouteSpec.Target, usage: TokenUsage?, failed: Bool, cached: Bool, day: String, scopes: [String],
+        price: CatalogModel?
+    ) -> Double {
+        let tokens = cached ? TokenUsage() : (usage ?? TokenUsage())
+        let cost = Self.cost(usage, cached: cached, price: price)
         meter.record(GatewayUsage(
             workspace: route.workspace, day: day, key: caller.key?.id ?? "", route: route.spec.name, provider: target.provider, model: target.model,
             requests: 1, errors: failed ? 1 : 0, cached: cached ? 1 : 0, promptTokens: tokens.prompt, completionTokens: tokens.completion, cost: cost),
@@ -883,8 +954,16 @@ public final class Gateway: Sendable {
     // MARK: Usage
 
     /// Writes the usage summed and the traces finished since the last flush (put back if the
-    /// write fails).
-    public func flushUsage() async {
+    /// write fails). With `settle`, first waits (up to 100 ms) for the bookkeeping of answers
+    /// already written (`later`), so that a query that follows an answer finds its call; the
+    /// periodic flush does not wait.
+    public func flushUsage(settle: Bool = true) async {
+        if settle {
+            let deadline = ContinuousClock.now + .milliseconds(100)
+            while leftForLater.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .microseconds(200))
+            }
+        }
         let finished = traces.take()
         if !finished.isEmpty {
             do {

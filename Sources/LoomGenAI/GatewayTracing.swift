@@ -43,9 +43,11 @@ final class TraceBuilder: Sendable {
     static let textLimit = 16 << 10
 
     init(caller: GatewayCaller, task: String) {
-        id = caller.traceID ?? Identifiers.newHexID()
         started = .now
         startMillis = Clock.nowMillis()
+        // Time-ordered, so the trace table's key index grows at its end (a W3C trace id needs
+        // only to be unique; a caller's `traceparent` id is kept as it is).
+        id = caller.traceID ?? Identifiers.newTimeOrderedHexID(millis: startMillis)
         state = Mutex(State(workspace: caller.workspace, key: caller.key?.id ?? "", task: task))
     }
 

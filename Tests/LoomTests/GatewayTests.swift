@@ -3,6 +3,7 @@ import Foundation
 import LoomCore
 @testable import LoomGenAI
 import LoomTesting
+import Synchronization
 import Testing
 
 @Suite("Gateway specs")
@@ -273,6 +274,39 @@ struct GatewayPartTests {
         #expect(UTCDay.string(millis: 951_782_400_000 + 86_400_000) == "2000-03-01")
         #expect(UTCDay.string(millis: 951_782_400_000) == "2000-02-29")
         #expect(UTCDay.string(millis: -1) == "1969-12-31")
+    }
+
+    @Test("bookkeeping left for after the answer runs once, in order, and a flush waits for it")
+    func bookkeepingAfterTheAnswer() async throws {
+        try await withTestStore(.sqlite) { _, tracking in
+            let gateway = Gateway(store: tracking.store, client: HTTPClient.shared, logger: TestStore.logger)
+            let ran = Mutex<[Int]>([])
+            // A caller that takes no such work: it runs at once.
+            gateway.later(GatewayCaller(workspace: Workspace.defaultName)) { ran.withLock { $0.append(0) } }
+            #expect(ran.withLock { $0 } == [0])
+
+            let after = GatewayAfterAnswer()
+            let caller = GatewayCaller(workspace: Workspace.defaultName, afterAnswer: after)
+            let day = UTCDay.string(millis: Int64(Date().timeIntervalSince1970 * 1000))
+            gateway.later(caller) { ran.withLock { $0.append(1) } }
+            gateway.later(caller) {
+                gateway.meter.record(GatewayUsage(workspace: Workspace.defaultName, day: day, route: "r", provider: "p", model: "m", requests: 1, promptTokens: 7), scopes: [])
+                ran.withLock { $0.append(2) }
+            }
+            #expect(ran.withLock { $0 } == [0], "nothing runs before the answer is written")
+            // The answer is written 30 ms from now; a usage query made meanwhile waits for it.
+            let writer = Task {
+                try await Task.sleep(for: .milliseconds(30))
+                after.run()
+            }
+            let usage = try await gateway.usage(workspace: Workspace.defaultName, fromDay: day, toDay: day)
+            #expect(ran.withLock { $0 } == [0, 1, 2])
+            #expect(usage.count == 1 && usage.first?.requests == 1 && usage.first?.promptTokens == 7)
+            try await writer.value
+            after.run()
+            #expect(ran.withLock { $0 } == [0, 1, 2], "run once")
+            #expect(gateway.leftForLater.load(ordering: .relaxed) == 0)
+        }
     }
 
     @Test func jsonWriterRoundTrips() throws {

@@ -32,6 +32,29 @@ struct IdentifierTests {
         #expect(ones.allSatisfy { abs(Double($0) / n - 0.5) < 0.05 })
     }
 
+    @Test func timeOrderedIDsSortByTimeAndKeepEightyRandomBits() {
+        let times: [Int64] = [1_700_000_000_000, 1_700_000_000_001, 1_800_000_000_000, 4_000_000_000_000]
+        let ids = times.flatMap { t in (0..<500).map { _ in (t, Identifiers.newTimeOrderedHexID(millis: t)) } }
+        #expect(Set(ids.map(\.1)).count == ids.count)
+        #expect(ids.allSatisfy { $0.1.utf8.count == 32 && $0.1.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } })
+        // The first 12 digits are the time; a later time sorts after every id of an earlier one.
+        #expect(ids.allSatisfy { UInt64($0.1.prefix(12), radix: 16) == UInt64($0.0) })
+        for (earlier, later) in zip(times, times.dropFirst()) {
+            let last = ids.filter { $0.0 == earlier }.map(\.1).max()!
+            let first = ids.filter { $0.0 == later }.map(\.1).min()!
+            #expect(last < first)
+        }
+        // The rest is random: each of the 80 bits after the time is set in about half of them.
+        var ones = [Int](repeating: 0, count: 80)
+        for (_, id) in ids {
+            for (i, c) in id.utf8.dropFirst(12).enumerated() {
+                let v = c <= 57 ? Int(c - 48) : Int(c - 87)
+                for bit in 0..<4 where v & (1 << bit) != 0 { ones[i * 4 + bit] += 1 }
+            }
+        }
+        #expect(ones.allSatisfy { abs(Double($0) / Double(ids.count) - 0.5) < 0.08 })
+    }
+
     @Test func theKernelFillsWholeFetches() {
         let words = RandomPool.fetch(RandomPool.words)
         #expect(words.count == RandomPool.words)

@@ -54,10 +54,10 @@ extension InvocationFastPath {
         func work(_ caller: GatewayCaller) -> GatewayWork { GatewayWork(kind: kind, caller: caller, started: .now, close: close) }
         if let token = header(.authorization).flatMap(AuthMiddleware.bearerToken), token.hasPrefix(GatewayKeys.prefix) {
             guard let key = gateway.key(secret: String(token)) else { return nil }
-            return work(GatewayCaller(workspace: key.workspace, key: key, traceParent: traceParent))
+            return work(GatewayCaller(workspace: key.workspace, key: key, traceParent: traceParent, afterAnswer: GatewayAfterAnswer()))
         }
         guard !shared.authEnabled else { return nil }
-        return work(GatewayCaller(workspace: Workspace.defaultName, traceParent: traceParent))
+        return work(GatewayCaller(workspace: Workspace.defaultName, traceParent: traceParent, afterAnswer: GatewayAfterAnswer()))
     }
 
     /// Runs a gateway call in a task on `loop`'s executor and hands its answer to `answered` on
@@ -97,8 +97,15 @@ extension InvocationFastPath {
                     start: { bound.value.handler.startStream(bound.value.context, work, headers) },
                     part: { bound.value.handler.streamPart(bound.value.context, $0) },
                     end: { bound.value.handler.endStream(bound.value.context, work, relayed: $0) })
+                // A streamed call leaves nothing for after its answer; run anyway, so nothing is left behind.
+                work.caller.afterAnswer?.run()
             default:
-                loop.execute { bound.value.handler.respond(bound.value.context, work, result) }
+                // The task runs on this loop: the answer is written now, before the task ends.
+                if loop.inEventLoop {
+                    bound.value.handler.respond(bound.value.context, work, result)
+                } else {
+                    loop.execute { bound.value.handler.respond(bound.value.context, work, result) }
+                }
             }
         }
     }
@@ -146,9 +153,11 @@ extension InvocationFastPath {
         var response = HTTPResponse(status: HTTPResponse.Status(code: status))
         response.headerFields[.contentType] = "application/json"
         for (name, value) in headers { if let n = HTTPField.Name(name) { response.headerFields[n] = value } }
+        write(context, response, body, close: work.close)
+        // What does not change the answer runs once it is on its way.
         RequestMetricsMiddleware.record(method: .post, route: work.kind.route, status: status, start: work.started)
         shared.gatewayAnswered.increment()
-        write(context, response, body, close: work.close)
+        work.caller.afterAnswer?.run()
     }
 
     /// Writes a stream's head; false when the client has gone.

@@ -233,20 +233,30 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
                     start: { bound.value.handler.startStream(bound.value.context, request, work, headers) },
                     part: { bound.value.handler.streamPart(bound.value.context, $0) },
                     end: { bound.value.handler.endStream(bound.value.context, request, relayed: $0) })
+                // A streamed call leaves nothing for after its answer; run anyway, so nothing is left behind.
+                work.caller.afterAnswer?.run()
             case .success(.complete(let bytes, let headers)):
-                loop.execute { bound.value.handler.respondGateway(bound.value.context, request, work, 200, ByteBuffer(bytes: bytes), headers) }
+                Self.onLoop(loop) { bound.value.handler.respondGateway(bound.value.context, request, work, 200, ByteBuffer(bytes: bytes), headers) }
             case .failure(let error):
-                loop.execute { bound.value.handler.respondGateway(bound.value.context, request, work, error.status, ByteBuffer(bytes: error.body), error.headers) }
+                Self.onLoop(loop) { bound.value.handler.respondGateway(bound.value.context, request, work, error.status, ByteBuffer(bytes: error.body), error.headers) }
             }
         }
+    }
+
+    /// Runs `body` now when the caller is on `loop` (the call's task runs there: the answer is
+    /// written before the task ends), else as a task on it.
+    static func onLoop(_ loop: any EventLoop, _ body: @escaping @Sendable () -> Void) {
+        if loop.inEventLoop { body() } else { loop.execute(body) }
     }
 
     func respondGateway(
         _ context: ChannelHandlerContext, _ request: Request, _ work: InvocationFastPath.GatewayWork, _ status: Int, _ body: ByteBuffer, _ headers: [(String, String)]
     ) {
+        respond(context, request, Outcome(status: status, contentType: "application/json", body: body), correlation: nil, headers: headers)
+        // What does not change the answer runs once it is on its way.
         RequestMetricsMiddleware.record(method: .post, route: work.kind.route, status: status, start: work.started)
         shared.gatewayRelayed.increment()
-        respond(context, request, Outcome(status: status, contentType: "application/json", body: body), correlation: nil, headers: headers)
+        work.caller.afterAnswer?.run()
     }
 
     /// Writes a stream's head (chunked); false when the client has gone.

@@ -91,7 +91,7 @@ public final class GatewayService: Service, Sendable {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: .seconds(min(flushSeconds, reloadSeconds)))
             // Thousands of traces at a time at high load: written behind the event loops.
-            await BackgroundExecutor.run { await gateway.flushUsage() }
+            await BackgroundExecutor.run { await gateway.flushUsage(settle: false) }
             if traceRetentionDays > 0, ContinuousClock.now - lastPrune >= .seconds(3600) {
                 lastPrune = .now
                 let cutoff = Clock.nowMillis() - Millis(traceRetentionDays * 86_400_000)
