@@ -145,6 +145,7 @@ struct ResponseReader {
     /// The status line and header fields (each line ending in CR LF).
     mutating func parseHead(_ raw: UnsafeRawBufferPointer) throws(ForwardingError) {
         var lines: [Range<Int>] = []
+        lines.reserveCapacity(12)
         var start = 0
         while start < raw.count, let lf = raw[start...].firstIndex(of: 10) {
             lines.append(start..<(lf > start && raw[lf - 1] == 13 ? lf - 1 : lf))

@@ -35,20 +35,34 @@ public struct GatewayCaller: Sendable {
 /// writes a whole answer first and then runs this, on the same event loop before it reads on:
 /// the client, and the provider's next request, do not wait for it.
 public final class GatewayAfterAnswer: Sendable {
-    let work = Mutex<[@Sendable () -> Void]>([])
+    struct Left {
+        var items: [@Sendable () -> Void] = []
+        /// The gateway that counts what is left (`Gateway.leftForLater`).
+        var gateway: Gateway?
+    }
+
+    let left = Mutex(Left())
 
     public init() {}
 
-    func add(_ item: @escaping @Sendable () -> Void) {
-        work.withLock { $0.append(item) }
+    func add(_ item: @escaping @Sendable () -> Void, counted gateway: Gateway) {
+        left.withLock { left in
+            // A call leaves two items (its usage, then its trace's end).
+            if left.items.isEmpty { left.items.reserveCapacity(2) }
+            left.items.append(item)
+            left.gateway = gateway
+        }
     }
 
     /// Runs what the call left, in the order it was left (once).
     public func run() {
-        for item in work.withLock({ list in
-            defer { list = [] }
-            return list
-        }) { item() }
+        let taken = left.withLock { left in
+            defer { left = Left() }
+            return left
+        }
+        guard let gateway = taken.gateway else { return }
+        for item in taken.items { item() }
+        gateway.leftForLater.subtract(taken.items.count, ordering: .releasing)
     }
 }
 
@@ -128,15 +142,19 @@ public final class Gateway: Sendable {
     /// Bookkeeping left for after answers (`later`) and not run yet: a query of usage or traces
     /// waits for it (`flushUsage`), so it finds every call whose answer has been written.
     let leftForLater = Atomic<Int>(0)
+    /// How long a query waits for that bookkeeping at most.
+    let settleLimit: Duration
     let metrics = GatewayMetrics()
     /// The longest answer body read from a provider.
     static let answerLimit = 32 << 20
 
     public init(
         store: any MetadataStore, client: HTTPClient, logger: Logger, secrets: @escaping @Sendable () -> SecretSource = { SecretSource() },
-        prompts: (any PromptSource)? = nil, promptSeconds: Double = 5, onTraces: (@Sendable ([GatewayTrace]) async -> Void)? = nil
+        prompts: (any PromptSource)? = nil, promptSeconds: Double = 5, onTraces: (@Sendable ([GatewayTrace]) async -> Void)? = nil,
+        settleLimit: Duration = .milliseconds(100)
     ) {
         self.onTraces = onTraces
+        self.settleLimit = settleLimit
         self.prompts = prompts
         self.promptSeconds = promptSeconds
         self.store = store
@@ -287,10 +305,7 @@ public final class Gateway: Sendable {
     func later(_ caller: GatewayCaller, _ work: @escaping @Sendable () -> Void) {
         guard let after = caller.afterAnswer else { return work() }
         leftForLater.add(1, ordering: .relaxed)
-        after.add {
-            work()
-            self.leftForLater.subtract(1, ordering: .releasing)
-        }
+        after.add(work, counted: self)
     }
 
     func chat(_ bytes: [UInt8], caller: GatewayCaller, trace: TraceBuilder) async throws(GatewayError) -> GatewayAnswer {
@@ -477,7 +492,10 @@ public final class Gateway: Sendable {
         }
         var headers: [(String, String)]
         switch limiter.admit(scopes, now: now) {
-        case .success(let h): headers = h
+        case .success(let h):
+            headers = h
+            // The route, provider, model, attempts, cost, policy and trace headers follow.
+            headers.reserveCapacity(h.count + 8)
         case .failure(let e):
             metrics.refused(route: route.spec.name)
             trace.span("rate_limit", since: started, ["refused": .string(e.message)])
@@ -807,9 +825,12 @@ public final class Gateway: Sendable {
             let (translated, usage) = AnthropicTranslation.response(value, model: target.model, created: Clock.nowMillis() / 1000)
             return (translated.jsonBytes, usage)
         }
-        guard let found = try? JSONValue.members(bytes, ["usage": .value]) else { return (nil, nil) }
+        guard let found = try? JSONValue.members(bytes, usageMember) else { return (nil, nil) }
         return (bytes, TokenUsage(found["usage"]?.value))
     }
+
+    /// What `translate` reads of an answer (made once: a literal is a new dictionary per call).
+    static let usageMember: [String: JSONValue.MemberMode] = ["usage": .value]
 
     /// What the client is told when every attempt failed: the last provider's message, with a
     /// status that says whose fault it was (429 rate limited, 504 timed out, 503 unavailable,
@@ -954,12 +975,12 @@ public final class Gateway: Sendable {
     // MARK: Usage
 
     /// Writes the usage summed and the traces finished since the last flush (put back if the
-    /// write fails). With `settle`, first waits (up to 100 ms) for the bookkeeping of answers
+    /// write fails). With `settle`, first waits (up to `settleLimit`, 100 ms) for the bookkeeping of answers
     /// already written (`later`), so that a query that follows an answer finds its call; the
     /// periodic flush does not wait.
     public func flushUsage(settle: Bool = true) async {
         if settle {
-            let deadline = ContinuousClock.now + .milliseconds(100)
+            let deadline = ContinuousClock.now + settleLimit
             while leftForLater.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .microseconds(200))
             }

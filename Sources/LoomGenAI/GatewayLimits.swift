@@ -192,8 +192,17 @@ final class ResponseCache: Sendable {
 /// Usage summed in memory and written to the store in batches (`flush`), with each scope's
 /// spend today kept for the daily budgets.
 final class UsageMeter: Sendable {
+    /// A usage row's identity: hashed from its six names, with no key text built per call.
+    struct Identity: Hashable {
+        let workspace, day, key, route, provider, model: String
+
+        init(_ u: GatewayUsage) {
+            (workspace, day, key, route, provider, model) = (u.workspace, u.day, u.key, u.route, u.provider, u.model)
+        }
+    }
+
     struct State {
-        var pending: [String: GatewayUsage] = [:]
+        var pending: [Identity: GatewayUsage] = [:]
         /// Spend per scope (a route or a key) on `day`.
         var spend: [String: (day: String, amount: Double)] = [:]
     }
@@ -202,7 +211,7 @@ final class UsageMeter: Sendable {
 
     func record(_ usage: GatewayUsage, scopes: [String]) {
         state.withLock { s in
-            s.pending[usage.identity, default: GatewayUsage(
+            s.pending[Identity(usage), default: GatewayUsage(
                 workspace: usage.workspace, day: usage.day, key: usage.key, route: usage.route, provider: usage.provider, model: usage.model)].add(usage)
             guard usage.cost > 0 else { return }
             for scope in scopes {
@@ -238,7 +247,7 @@ final class UsageMeter: Sendable {
     /// Puts rows back after a failed write (summed with what came meanwhile).
     func restore(_ rows: [GatewayUsage]) {
         state.withLock { s in
-            for row in rows { s.pending[row.identity, default: GatewayUsage(
+            for row in rows { s.pending[Identity(row), default: GatewayUsage(
                 workspace: row.workspace, day: row.day, key: row.key, route: row.route, provider: row.provider, model: row.model)].add(row) }
         }
     }

@@ -30,7 +30,12 @@ final class TraceBuilder: Sendable {
         var output = ""
         /// A whole answer, read for what it says when the trace is written (not on the call's path).
         var outputAnswer: [UInt8]?
-        var spans: [Span] = []
+        /// Room for a call's usual spans (policies, an attempt or two) at once.
+        var spans: [Span] = {
+            var spans: [Span] = []
+            spans.reserveCapacity(4)
+            return spans
+        }()
         var finished = false
     }
 

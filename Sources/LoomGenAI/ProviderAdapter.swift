@@ -21,7 +21,11 @@ public struct ResolvedProvider: Sendable {
             key = nil
             keyProblem = nil
         }
+        authHeaders = ProviderAdapter.authHeaders(spec.kind, key: key)
     }
+
+    /// `content-type` and the key's header, made once (not per call).
+    let authHeaders: [(String, String)]
 }
 
 /// Tokens a call used, as the provider reported them.
@@ -60,9 +64,14 @@ struct RawRequest: Sendable {
     let model: Range<Int>?
     let content: Range<Int>?
 
+    /// What is looked for in a chat or embeddings request (made once, not per call).
+    static let chatMembers: [String: JSONValue.MemberMode] = ["model": .count, "messages": .count]
+    static let embeddingsMembers: [String: JSONValue.MemberMode] = ["model": .count, "input": .count]
+
     init(_ bytes: [UInt8], content key: String) {
         self.bytes = bytes
-        let found = try? JSONValue.members(bytes, ["model": .count, key: .count])
+        let wanted = key == "messages" ? Self.chatMembers : key == "input" ? Self.embeddingsMembers : ["model": .count, key: .count]
+        let found = try? JSONValue.members(bytes, wanted)
         let utf8 = bytes.allSatisfy { $0 < 0x80 } || String(validating: bytes, as: UTF8.self) != nil
         func once(_ name: String) -> Range<Int>? {
             guard utf8, let m = found?[name], m.occurrences == 1 else { return nil }
@@ -87,10 +96,12 @@ enum ProviderAdapter {
         s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
     }
 
-    static func authHeaders(_ provider: ResolvedProvider) -> [(String, String)] {
+    static func authHeaders(_ provider: ResolvedProvider) -> [(String, String)] { provider.authHeaders }
+
+    static func authHeaders(_ kind: ProviderSpec.Kind, key: String?) -> [(String, String)] {
         var headers: [(String, String)] = [("content-type", "application/json")]
-        guard let key = provider.key else { return headers }
-        switch provider.spec.kind {
+        guard let key else { return headers }
+        switch kind {
         case .openai, .openaiCompatible: headers.append(("authorization", "Bearer " + key))
         case .azureOpenAI: headers.append(("api-key", key))
         case .anthropic:

@@ -279,7 +279,8 @@ struct GatewayPartTests {
     @Test("bookkeeping left for after the answer runs once, in order, and a flush waits for it")
     func bookkeepingAfterTheAnswer() async throws {
         try await withTestStore(.sqlite) { _, tracking in
-            let gateway = Gateway(store: tracking.store, client: HTTPClient.shared, logger: TestStore.logger)
+            // A long wait, so that a test process busy with other suites cannot outlast it.
+            let gateway = Gateway(store: tracking.store, client: HTTPClient.shared, logger: TestStore.logger, settleLimit: .seconds(30))
             let ran = Mutex<[Int]>([])
             // A caller that takes no such work: it runs at once.
             gateway.later(GatewayCaller(workspace: Workspace.defaultName)) { ran.withLock { $0.append(0) } }
@@ -294,15 +295,13 @@ struct GatewayPartTests {
                 ran.withLock { $0.append(2) }
             }
             #expect(ran.withLock { $0 } == [0], "nothing runs before the answer is written")
-            // The answer is written 30 ms from now; a usage query made meanwhile waits for it.
-            let writer = Task {
-                try await Task.sleep(for: .milliseconds(30))
-                after.run()
-            }
-            let usage = try await gateway.usage(workspace: Workspace.defaultName, fromDay: day, toDay: day)
+            // A usage query made before the answer is written waits for its bookkeeping.
+            let query = Task { try await gateway.usage(workspace: Workspace.defaultName, fromDay: day, toDay: day) }
+            try await Task.sleep(for: .milliseconds(50))
+            after.run()
+            let usage = try await query.value
             #expect(ran.withLock { $0 } == [0, 1, 2])
             #expect(usage.count == 1 && usage.first?.requests == 1 && usage.first?.promptTokens == 7)
-            try await writer.value
             after.run()
             #expect(ran.withLock { $0 } == [0, 1, 2], "run once")
             #expect(gateway.leftForLater.load(ordering: .relaxed) == 0)

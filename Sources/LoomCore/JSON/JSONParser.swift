@@ -78,9 +78,10 @@ struct JSONByteParser {
         case UInt8(ascii: "{"):
             guard depth < maxDepth else { throw error("nested deeper than \(maxDepth)") }
             at += 1
-            var object: [String: JSONValue] = [:]
             skipSpace()
-            if at < bytes.count, bytes[at] == UInt8(ascii: "}") { at += 1; return .object(object) }
+            if at < bytes.count, bytes[at] == UInt8(ascii: "}") { at += 1; return .object([:]) }
+            // Room for a few members at once: growing from empty reallocates at every few.
+            var object = [String: JSONValue](minimumCapacity: 4)
             while true {
                 skipSpace()
                 guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw error("expected a member name") }
@@ -99,9 +100,10 @@ struct JSONByteParser {
         case UInt8(ascii: "["):
             guard depth < maxDepth else { throw error("nested deeper than \(maxDepth)") }
             at += 1
-            var array: [JSONValue] = []
             skipSpace()
-            if at < bytes.count, bytes[at] == UInt8(ascii: "]") { at += 1; return .array(array) }
+            if at < bytes.count, bytes[at] == UInt8(ascii: "]") { at += 1; return .array([]) }
+            var array: [JSONValue] = []
+            array.reserveCapacity(4)
             while true {
                 skipSpace()
                 array.append(try value(depth: depth + 1))

@@ -34,6 +34,7 @@ extension Gateway {
     ) async throws(GatewayError) -> [PolicyDecision] {
         let policies = route.policies
         var texts: [String] = []
+        texts.reserveCapacity(8)
         // Characters are counted (a walk over the whole input) only for a length rule.
         let judgesLength = policies.judgesLength(.input)
 

@@ -387,7 +387,11 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
     struct Head {
         var path = ""
         /// Byte ranges of each header's name and value.
-        var fields: [(name: Range<Int>, value: Range<Int>)] = []
+        var fields: [(name: Range<Int>, value: Range<Int>)] = {
+            var fields: [(name: Range<Int>, value: Range<Int>)] = []
+            fields.reserveCapacity(12)  // a client's usual header lines, without regrowing
+            return fields
+        }()
         var length = 0
         var contentLength = 0
         var close = false
