@@ -146,13 +146,43 @@ extension SQLMetadataStore {
         }
     }
 
-    /// Rows per INSERT when traces are written: one statement prepared per 50 traces, not per
-    /// trace (18 values a row stays under SQLite's oldest limit of 999 bound values).
+    /// Rows per INSERT when traces are written to PostgreSQL: one statement per 50 traces, not
+    /// per trace (SQLite binds each trace to one prepared statement instead).
     static let tracesPerStatement = 50
 
     public func addGatewayTraces(_ traces: [GatewayTrace]) async throws {
         guard !traces.isEmpty else { return }
         try await writeUnaudited { db in
+            if let sqlite = db as? DirectSQLiteDatabase {
+                // One prepared one-row INSERT per trace with its values bound as they are: no SQL
+                // text or list of binds built for thousands of traces a flush.
+                try sqlite.handle.runEach("""
+                    INSERT INTO gateway_traces (id, workspace, route, key_id, task, provider, model, status, stream, start_time, duration_us,
+                      prompt_tokens, completion_tokens, cost, input, output, error, spans)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO NOTHING
+                    """, traces) { t, b in
+                    b.bind(t.id)
+                    b.bind(t.workspace)
+                    b.bind(t.route)
+                    b.bind(t.key)
+                    b.bind(t.task)
+                    b.bind(t.provider)
+                    b.bind(t.model)
+                    b.bind(Int64(t.status))
+                    b.bind(t.stream ? Int64(1) : Int64(0))
+                    b.bind(t.startTime)
+                    b.bind(t.durationMicros)
+                    b.bind(t.promptTokens)
+                    b.bind(t.completionTokens)
+                    b.bind(t.cost)
+                    b.bind(t.input)
+                    b.bind(t.output)
+                    b.bind(t.error)
+                    b.bind(t.spansJSON)
+                }
+                return
+            }
             var start = 0
             while start < traces.count {
                 let batch = traces[start..<min(start + Self.tracesPerStatement, traces.count)]
