@@ -608,8 +608,7 @@ public final class Gateway: Sendable {
                         break
                     }
                     // What the call cost at the catalog's prices (0 when the model has none): flows and evaluations add it up.
-                    let price = self.price(route: route, target: target)
-                    let cost = Self.cost(usage, cached: false, price: price)
+                    let cost = Self.cost(usage, cached: false, price: price(route: route, target: target))
                     headers.append((Self.costHeader, Self.costText(cost)))
                     if let cached, let c = route.spec.cache {
                         cached.cache.put(cached.key, body: bytes, usage: usage, target: target, ttl: c.ttl, maxEntries: c.maxEntries, now: Double(Clock.nowMillis()) / 1000)
@@ -619,13 +618,7 @@ public final class Gateway: Sendable {
                     // None of this changes the answer: with a caller that writes it first, it
                     // waits until the answer is on its way.
                     later(caller) {
-                        _ = self.record(route: route, caller: caller, target: target, usage: usage, failed: false, cached: false, day: day, scopes: usageScopes, price: price)
-                        trace.update { s in
-                            s.provider = target.provider
-                            s.model = target.model
-                            if let usage { s.usage = usage }
-                            s.cost = cost
-                        }
+                        _ = record(target, usage, false, false)
                         if let usage { self.limiter.addTokens(usage.total, scopes: usageScopes, now: Double(Clock.nowMillis()) / 1000) }
                         self.metrics.latency(route: route.spec.name, since: started)
                         trace.setOutput(answer)
@@ -874,7 +867,14 @@ public final class Gateway: Sendable {
     func record(
         route: LiveRoute, caller: GatewayCaller, target: RouteSpec.Target, usage: TokenUsage?, failed: Bool, cached: Bool, day: String, scopes: [String]
     ) -> Double {
-        record(route: route, caller: caller, target: target, usage: usage, failed: failed, cached: cached, day: day, scopes: scopes, price: price(route: route, target: target))
+        let tokens = cached ? TokenUsage() : (usage ?? TokenUsage())
+        let cost = Self.cost(usage, cached: cached, price: price(route: route, target: target))
+        meter.record(GatewayUsage(
+            workspace: route.workspace, day: day, key: caller.key?.id ?? "", route: route.spec.name, provider: target.provider, model: target.model,
+            requests: 1, errors: failed ? 1 : 0, cached: cached ? 1 : 0, promptTokens: tokens.prompt, completionTokens: tokens.completion, cost: cost),
+            scopes: scopes)
+        metrics.count(route: route.spec.name, provider: target.provider, model: target.model, failed: failed, cached: cached, usage: tokens, cost: cost)
+        return cost
     }
 
     /// The catalog's price of a route's target, if it has one.
@@ -886,21 +886,6 @@ public final class Gateway: Sendable {
     static func cost(_ usage: TokenUsage?, cached: Bool, price: CatalogModel?) -> Double {
         let tokens = cached ? TokenUsage() : (usage ?? TokenUsage())
         return price?.cost(promptTokens: tokens.prompt, completionTokens: tokens.completion) ?? 0
-    }
-
-    /// `record` at a price looked up already.
-    func record(
-        route: LiveRoute, caller: GatewayCaller, target: RouteSpec.Target, usage: TokenUsage?, failed: Bool, cached: Bool, day: String, scopes: [String],
-        price: CatalogModel?
-    ) -> Double {
-        let tokens = cached ? TokenUsage() : (usage ?? TokenUsage())
-        let cost = Self.cost(usage, cached: cached, price: price)
-        meter.record(GatewayUsage(
-            workspace: route.workspace, day: day, key: caller.key?.id ?? "", route: route.spec.name, provider: target.provider, model: target.model,
-            requests: 1, errors: failed ? 1 : 0, cached: cached ? 1 : 0, promptTokens: tokens.prompt, completionTokens: tokens.completion, cost: cost),
-            scopes: scopes)
-        metrics.count(route: route.spec.name, provider: target.provider, model: target.model, failed: failed, cached: cached, usage: tokens, cost: cost)
-        return cost
     }
 
     /// What a whole answer says: the first choice's text (or its tool calls), or what an

@@ -100,14 +100,15 @@ extension InvocationFastPath {
                 // A streamed call leaves nothing for after its answer; run anyway, so nothing is left behind.
                 work.caller.afterAnswer?.run()
             default:
-                // The task runs on this loop: the answer is written now, before the task ends.
-                if loop.inEventLoop {
-                    bound.value.handler.respond(bound.value.context, work, result)
-                } else {
-                    loop.execute { bound.value.handler.respond(bound.value.context, work, result) }
-                }
+                Self.onLoop(loop) { bound.value.handler.respond(bound.value.context, work, result) }
             }
         }
+    }
+
+    /// Runs `body` now when the caller is on `loop` (a call's task runs there: its answer is
+    /// written before the task ends), else as a task on it.
+    static func onLoop(_ loop: any EventLoop, _ body: @escaping @Sendable () -> Void) {
+        if loop.inEventLoop { body() } else { loop.execute(body) }
     }
 
     /// Relays a provider's stream to a client: `start` writes the head (false: the client has

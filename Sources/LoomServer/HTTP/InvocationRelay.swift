@@ -236,17 +236,11 @@ final class InvocationRelay: ChannelDuplexHandler, RemovableChannelHandler {
                 // A streamed call leaves nothing for after its answer; run anyway, so nothing is left behind.
                 work.caller.afterAnswer?.run()
             case .success(.complete(let bytes, let headers)):
-                Self.onLoop(loop) { bound.value.handler.respondGateway(bound.value.context, request, work, 200, ByteBuffer(bytes: bytes), headers) }
+                InvocationFastPath.onLoop(loop) { bound.value.handler.respondGateway(bound.value.context, request, work, 200, ByteBuffer(bytes: bytes), headers) }
             case .failure(let error):
-                Self.onLoop(loop) { bound.value.handler.respondGateway(bound.value.context, request, work, error.status, ByteBuffer(bytes: error.body), error.headers) }
+                InvocationFastPath.onLoop(loop) { bound.value.handler.respondGateway(bound.value.context, request, work, error.status, ByteBuffer(bytes: error.body), error.headers) }
             }
         }
-    }
-
-    /// Runs `body` now when the caller is on `loop` (the call's task runs there: the answer is
-    /// written before the task ends), else as a task on it.
-    static func onLoop(_ loop: any EventLoop, _ body: @escaping @Sendable () -> Void) {
-        if loop.inEventLoop { body() } else { loop.execute(body) }
     }
 
     func respondGateway(
